@@ -1,0 +1,54 @@
+// The autograd graph: every recorded operation is a Node that knows its inputs and how to turn the
+// gradient of its output into gradients of its inputs.
+#pragma once
+
+#include <functional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "backprop/tensor.hpp"
+
+namespace bp::autograd {
+
+// The one list of differentiable operations. Every Node carries one of these kinds, and the test
+// suite fails when a kind has no gradient check, so an op cannot be added without one.
+#define BP_DIFFERENTIABLE_OPS(X)                                                                 \
+  X(add) X(sub) X(mul) X(div) X(pow) X(pow_scalar) X(neg) X(exp) X(log) X(sqrt) X(abs) X(clamp)  \
+  X(matmul) X(linear) X(sum) X(max) X(broadcast_to) X(reshape) X(permute) X(concat) X(slice)     \
+  X(index_select) X(sigmoid) X(tanh) X(relu) X(leaky_relu) X(elu) X(selu) X(gelu) X(softplus)     \
+  X(silu) X(softmax) X(log_softmax) X(huber) X(smooth_l1) X(binary_cross_entropy)                 \
+  X(binary_cross_entropy_with_logits) X(cross_entropy) X(nll_loss)
+
+enum class OpKind {
+#define BP_OP_ENUM(name) name,
+  BP_DIFFERENTIABLE_OPS(BP_OP_ENUM)
+#undef BP_OP_ENUM
+};
+
+std::string_view op_name(OpKind kind);
+std::span<const OpKind> all_ops();
+
+// Given the gradient of the node's output, returns one gradient per input (an undefined Tensor
+// where the input needs none). Runs with grad mode off.
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+
+struct Node {
+  OpKind kind;
+  std::vector<Tensor> inputs;
+  BackwardFn backward;  // empty once the graph has been freed
+};
+
+// Records `output` as produced by `kind` from `inputs` when grad mode is on and an input requires a
+// gradient; otherwise returns it unchanged. `backward` must not capture `output` itself (that would
+// be a reference cycle): capture output.detach() instead.
+Tensor record(OpKind kind, Tensor output, std::vector<Tensor> inputs, BackwardFn backward);
+
+// True when grad mode is on and any of the inputs requires a gradient.
+bool any_requires_grad(std::initializer_list<Tensor> inputs);
+
+// Runs reverse-mode differentiation from `root` with upstream gradient `grad`; see
+// Tensor::backward.
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+
+}  // namespace bp::autograd

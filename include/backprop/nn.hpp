@@ -1,0 +1,127 @@
+// Modules: layers that own parameters and compose into networks.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backprop/ops.hpp"
+#include "backprop/random.hpp"
+#include "backprop/tensor.hpp"
+
+namespace bp::nn {
+
+// Base of every layer. A module owns named parameters and named child modules; parameters() walks
+// them in registration order (so the order is stable and optimizers can rely on it).
+class Module {
+ public:
+  virtual ~Module() = default;
+  // Applies the module. Throws bp::Error on an input of the wrong shape.
+  virtual Tensor forward(const Tensor& input) = 0;
+  Tensor operator()(const Tensor& input) { return forward(input); }
+  // A short description such as "Linear(784, 256)".
+  virtual std::string name() const = 0;
+  // Output shape for an input shape (without the batch dimension); throws on a wrong shape.
+  virtual Shape output_shape(const Shape& input_shape) const { return input_shape; }
+
+  std::vector<Tensor> parameters() const;
+  // Names are dotted paths: "0.weight", "encoder.1.bias".
+  std::vector<std::pair<std::string, Tensor>> named_parameters() const;
+  int64_t parameter_count() const;
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
+    return children_;
+  }
+
+  // Training mode (the default) vs evaluation mode; propagates to children.
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+  void zero_grad();
+
+ protected:
+  Tensor& register_parameter(std::string name, Tensor value);
+  void register_module(std::string name, std::shared_ptr<Module> module);
+
+ private:
+  std::vector<std::pair<std::string, Tensor>> parameters_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+// y = x·Wᵀ + b with W of shape (out, in). Weights initialised like PyTorch:
+// U(-1/√in, 1/√in) for both W and b. Throws bp::Error if a size is not positive.
+class Linear : public Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, bool bias = true,
+         Generator& gen = default_generator());
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override;
+  Shape output_shape(const Shape& input_shape) const override;
+  Tensor& weight() { return weight_; }
+  Tensor& bias() { return bias_; }
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+
+ private:
+  int64_t in_, out_;
+  Tensor weight_, bias_;
+};
+
+// A parameter-free elementwise activation.
+enum class ActivationKind { sigmoid, tanh, relu, leaky_relu, elu, selu, gelu, softplus, silu };
+class Activation : public Module {
+ public:
+  explicit Activation(ActivationKind kind, float parameter = 0.0f);
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override;
+  ActivationKind kind() const { return kind_; }
+  float parameter() const { return parameter_; }
+
+ private:
+  ActivationKind kind_;
+  float parameter_;  // leaky_relu slope, elu alpha, softplus beta (0 selects the default)
+};
+std::shared_ptr<Activation> Sigmoid();
+std::shared_ptr<Activation> Tanh();
+std::shared_ptr<Activation> ReLU();
+std::shared_ptr<Activation> LeakyReLU(float negative_slope = 0.01f);
+std::shared_ptr<Activation> ELU(float alpha = 1.0f);
+std::shared_ptr<Activation> SELU();
+std::shared_ptr<Activation> GELU();
+std::shared_ptr<Activation> Softplus(float beta = 1.0f);
+std::shared_ptr<Activation> SiLU();
+
+// Softmax or log-softmax over the last axis.
+class Softmax : public Module {
+ public:
+  explicit Softmax(bool log = false) : log_(log) {}
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return log_ ? "LogSoftmax" : "Softmax"; }
+
+ private:
+  bool log_;
+};
+
+// Flattens every dimension after the batch dimension.
+class Flatten : public Module {
+ public:
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "Flatten"; }
+  Shape output_shape(const Shape& input_shape) const override;
+};
+
+// Applies its children in order; children are named "0", "1", ...
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  explicit Sequential(std::vector<std::shared_ptr<Module>> modules);
+  Sequential& add(std::shared_ptr<Module> module);
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "Sequential"; }
+  Shape output_shape(const Shape& input_shape) const override;
+  size_t size() const { return children().size(); }
+  Module& operator[](size_t i) const;
+};
+
+}  // namespace bp::nn

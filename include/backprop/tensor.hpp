@@ -1,0 +1,136 @@
+// Tensor: an N-dimensional float32 array, row-major and contiguous, that can record the operations
+// applied to it so that gradients flow back to it (reverse-mode automatic differentiation).
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backprop/random.hpp"
+#include "backprop/shape.hpp"
+
+namespace bp {
+
+struct TensorImpl;
+namespace autograd {
+struct Node;
+}
+
+// A Tensor is a cheap handle: copies share the same data and autograd state (like
+// torch::Tensor). Data is always contiguous and row-major, in 64-byte-aligned storage; reshape()
+// shares the storage, while transpose()/permute() copy. A default-constructed Tensor is
+// "undefined" and most calls on it throw bp::Error.
+class Tensor {
+ public:
+  Tensor() = default;
+
+  // ---- factories (all throw bp::Error on a negative extent) ----
+  static Tensor empty(const Shape& shape, bool requires_grad = false);
+  static Tensor zeros(const Shape& shape, bool requires_grad = false);
+  static Tensor ones(const Shape& shape, bool requires_grad = false);
+  static Tensor full(const Shape& shape, float value, bool requires_grad = false);
+  static Tensor scalar(float value, bool requires_grad = false);
+  // Copies `values`; throws bp::Error unless values.size() == numel(shape).
+  static Tensor from_data(std::span<const float> values, const Shape& shape,
+                          bool requires_grad = false);
+  static Tensor from_data(std::initializer_list<float> values, const Shape& shape,
+                          bool requires_grad = false);
+  // start, start+step, ... < end (1-D). Throws bp::Error if step is 0 or the count is negative.
+  static Tensor arange(float start, float end, float step = 1.0f);
+  static Tensor uniform(const Shape& shape, float low, float high, Generator& gen,
+                        bool requires_grad = false);
+  static Tensor normal(const Shape& shape, float mean, float stddev, Generator& gen,
+                       bool requires_grad = false);
+
+  // ---- inspection ----
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  int64_t dim() const { return static_cast<int64_t>(shape().size()); }
+  int64_t numel() const;
+  // Extent of axis d (negative counts from the end).
+  int64_t size(int64_t d) const;
+  float* data();
+  const float* data() const;
+  std::span<float> values();
+  std::span<const float> values() const;
+  std::vector<float> to_vector() const;
+  // The single value of a one-element tensor; throws otherwise.
+  float item() const;
+  // Element access by full index; throws bp::Error on a wrong rank or an index out of range.
+  float& at(std::initializer_list<int64_t> index);
+  float at(std::initializer_list<int64_t> index) const;
+
+  // ---- autograd ----
+  bool requires_grad() const;
+  // Only leaves (tensors not produced by a recorded op) may change this flag.
+  Tensor& set_requires_grad(bool requires_grad = true);
+  bool is_leaf() const;
+  // The accumulated gradient (undefined until a backward pass reaches this tensor).
+  Tensor grad() const;
+  // Sets the gradient to zero (keeping its buffer), or does nothing if there is none.
+  void zero_grad();
+  // Drops the gradient buffer.
+  void clear_grad();
+  // Non-leaf tensors keep their gradient too after this is called.
+  Tensor& retain_grad();
+  // Backpropagates from this one-element tensor (upstream gradient 1).
+  void backward(bool retain_graph = false) const;
+  // Backpropagates with an explicit upstream gradient of the same shape.
+  void backward(const Tensor& gradient, bool retain_graph = false) const;
+  // A tensor sharing this data but cut from the graph (requires_grad false).
+  Tensor detach() const;
+  // A deep copy of the data, cut from the graph.
+  Tensor clone() const;
+  // The node that produced this tensor (null for leaves).
+  const std::shared_ptr<autograd::Node>& grad_fn() const;
+
+  // ---- in-place, never recorded (for initialisers and optimizers) ----
+  Tensor& fill_(float value);
+  // Copies values from `other` (same number of elements).
+  Tensor& copy_(const Tensor& other);
+
+  // ---- shape (recorded, differentiable) ----
+  Tensor reshape(const Shape& shape) const;  // one extent may be -1
+  Tensor view(const Shape& shape) const { return reshape(shape); }
+  Tensor flatten(int64_t start_dim = 1) const;
+
+  std::string to_string() const;
+  // True when both handles refer to the same tensor.
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+
+  // Internal: the implementation object.
+  const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// True when shapes are equal and every element differs by at most atol + rtol * |b|.
+bool allclose(const Tensor& a, const Tensor& b, float rtol = 1e-5f, float atol = 1e-8f);
+
+// ---- grad mode ----
+bool grad_enabled();
+// Within its scope no operation is recorded (like torch::NoGradGuard).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Number of threads used by kernels (one pool for everything). 0 means all cores.
+void set_num_threads(int threads);
+int num_threads();
+
+}  // namespace bp

@@ -1,0 +1,138 @@
+// The backward engine: visits the graph in reverse topological order, calling each node's
+// backward once all of its consumers have contributed to its output gradient.
+#include <array>
+#include <unordered_map>
+
+#include "backprop/autograd.hpp"
+#include "backprop/error.hpp"
+#include "backprop/ops.hpp"
+#include "core/tensor_impl.hpp"
+
+namespace bp::autograd {
+
+namespace {
+constexpr std::array kAllOps = {
+#define BP_OP_VALUE(name) OpKind::name,
+    BP_DIFFERENTIABLE_OPS(BP_OP_VALUE)
+#undef BP_OP_VALUE
+};
+constexpr std::array<std::string_view, kAllOps.size()> kOpNames = {
+#define BP_OP_NAME(name) #name,
+    BP_DIFFERENTIABLE_OPS(BP_OP_NAME)
+#undef BP_OP_NAME
+};
+}  // namespace
+
+std::string_view op_name(OpKind kind) { return kOpNames[static_cast<size_t>(kind)]; }
+std::span<const OpKind> all_ops() { return kAllOps; }
+
+bool any_requires_grad(std::initializer_list<Tensor> inputs) {
+  if (!grad_enabled()) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+Tensor record(OpKind kind, Tensor output, std::vector<Tensor> inputs, BackwardFn backward) {
+  if (!grad_enabled()) return output;
+  bool needed = false;
+  for (const Tensor& t : inputs) needed = needed || (t.defined() && t.requires_grad());
+  if (!needed) return output;
+  auto node = std::make_shared<Node>();
+  node->kind = kind;
+  node->inputs = std::move(inputs);
+  node->backward = std::move(backward);
+  output.impl()->requires_grad = true;
+  output.impl()->grad_fn = std::move(node);
+  return output;
+}
+
+namespace {
+
+// Adds g into the gradient slot `slot`. The first contribution is stored as is (it may alias a
+// gradient held elsewhere, so it is never modified in place); later ones make a new sum.
+void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? add(slot, g) : g; }
+
+// Adds g into a leaf's .grad, which the leaf owns: copied the first time, then summed in place.
+void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
+  if (!leaf.grad) {
+    leaf.grad = g.clone().impl();
+    return;
+  }
+  float* dst = leaf.grad->data();
+  const float* src = g.data();
+  for (int64_t i = 0; i < leaf.count; ++i) dst[i] += src[i];
+}
+
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  BP_CHECK(root.requires_grad(),
+           "backward: the tensor does not require a gradient (no input had requires_grad, or it "
+           "was computed under NoGradGuard)");
+  NoGradGuard no_grad;
+  if (!root.grad_fn()) {
+    accumulate_leaf(*root.impl(), grad);
+    return;
+  }
+
+  if (root.impl()->retains_grad) accumulate_leaf(*root.impl(), grad);
+
+  // Depth-first post-order from the root gives a topological order with the root last. `order`
+  // holds owning pointers: freeing a node's inputs below may drop the last other reference.
+  std::vector<std::shared_ptr<Node>> order;
+  std::unordered_map<Node*, bool> visited;
+  std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root.grad_fn(), 0}};
+  visited[root.grad_fn().get()] = true;
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    if (next < node->inputs.size()) {
+      const Tensor& input = node->inputs[next++];
+      if (!input.defined() || !input.grad_fn()) continue;
+      const std::shared_ptr<Node>& child = input.grad_fn();
+      if (!visited[child.get()]) {
+        visited[child.get()] = true;
+        stack.emplace_back(child, 0);
+      }
+    } else {
+      order.push_back(std::move(node));
+      stack.pop_back();
+    }
+  }
+
+  std::unordered_map<Node*, Tensor> pending;
+  pending[order.back().get()] = grad;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node* node = it->get();
+    auto found = pending.find(node);
+    if (found == pending.end()) continue;
+    Tensor grad_output = std::move(found->second);
+    pending.erase(found);
+    BP_CHECK(node->backward,
+             "backward: the graph through '{}' was already freed by an earlier backward(); pass "
+             "retain_graph=true to the first call to backpropagate twice",
+             op_name(node->kind));
+    std::vector<Tensor> grads = node->backward(grad_output);
+    for (size_t i = 0; i < node->inputs.size(); ++i) {
+      const Tensor& input = node->inputs[i];
+      if (!input.defined() || !input.requires_grad() || i >= grads.size() || !grads[i].defined())
+        continue;
+      BP_CHECK(grads[i].shape() == input.shape(),
+               "backward: internal error in '{}': gradient of shape {} for input {} of shape {}",
+               op_name(node->kind), to_string(grads[i].shape()), i, to_string(input.shape()));
+      TensorImpl& impl = *input.impl();
+      if (impl.grad_fn) {
+        accumulate(pending[impl.grad_fn.get()], grads[i]);
+        if (impl.retains_grad) accumulate_leaf(impl, grads[i]);
+      } else {
+        accumulate_leaf(impl, grads[i]);
+      }
+    }
+    if (!retain_graph) {
+      node->backward = nullptr;
+      node->inputs.clear();
+    }
+  }
+}
+
+}  // namespace bp::autograd

@@ -1,0 +1,38 @@
+// The state behind a Tensor handle. Internal.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "backprop/autograd.hpp"
+#include "backprop/tensor.hpp"
+
+namespace bp {
+
+// A 64-byte-aligned float buffer. Released through the allocator that made it.
+struct Storage {
+  float* data = nullptr;
+  size_t size = 0;  // elements
+  explicit Storage(size_t n);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+};
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  int64_t offset = 0;  // elements
+  Shape shape;
+  int64_t count = 0;  // numel(shape), cached
+  bool requires_grad = false;
+  bool retains_grad = false;
+  std::shared_ptr<TensorImpl> grad;
+  std::shared_ptr<autograd::Node> grad_fn;
+
+  float* data() const { return storage->data + offset; }
+};
+
+// Allocates a new tensor of `shape` with uninitialised data.
+Tensor make_tensor(const Shape& shape);
+
+}  // namespace bp

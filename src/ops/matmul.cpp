@@ -1,0 +1,115 @@
+// Matrix products: matmul (batched, broadcasting) and linear (x·Wᵀ + b fused).
+#include "ops/common.hpp"
+
+namespace bp {
+
+using namespace ops;
+
+namespace {
+
+// op(a) @ op(b) over broadcast batch dimensions, where op transposes the last two axes.
+Tensor batched_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  const Shape& sa = a.shape();
+  const Shape& sb = b.shape();
+  const size_t ra = sa.size(), rb = sb.size();
+  int64_t m = trans_a ? sa[ra - 1] : sa[ra - 2];
+  int64_t ka = trans_a ? sa[ra - 2] : sa[ra - 1];
+  int64_t kb = trans_b ? sb[rb - 1] : sb[rb - 2];
+  int64_t n = trans_b ? sb[rb - 2] : sb[rb - 1];
+  BP_CHECK(ka == kb, "matmul: inner dimensions differ: {} @ {} ({} vs {})", to_string(sa),
+           to_string(sb), ka, kb);
+  Shape batch_a(sa.begin(), sa.end() - 2), batch_b(sb.begin(), sb.end() - 2);
+  Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
+  Shape out_shape = batch;
+  out_shape.push_back(m);
+  out_shape.push_back(n);
+  Tensor out = make_tensor(out_shape);
+  std::vector<int64_t> stride_a = broadcast_strides(batch_a, batch);
+  std::vector<int64_t> stride_b = broadcast_strides(batch_b, batch);
+  const int64_t mat_a = sa[ra - 2] * sa[ra - 1], mat_b = sb[rb - 2] * sb[rb - 1];
+  const int64_t batches = numel(batch);
+  std::vector<int64_t> index(batch.size(), 0);
+  for (int64_t i = 0; i < batches; ++i) {
+    int64_t oa = 0, ob = 0;
+    for (size_t d = 0; d < batch.size(); ++d) {
+      oa += index[d] * stride_a[d];
+      ob += index[d] * stride_b[d];
+    }
+    kernels::gemm(trans_a, trans_b, m, n, ka, 1.0f, a.data() + oa * mat_a, sa[ra - 1],
+                  b.data() + ob * mat_b, sb[rb - 1], 0.0f, out.data() + i * m * n, n);
+    for (size_t d = batch.size(); d-- > 0;) {
+      if (++index[d] < batch[d]) break;
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_defined(a, "matmul", "first");
+  check_defined(b, "matmul", "second");
+  BP_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: both inputs need at least 2 dimensions, got {} @ {}",
+           to_string(a.shape()), to_string(b.shape()));
+  Tensor y = batched_matmul(a, b, false, false);
+  // d(AB) = G·Bᵀ, Aᵀ·G (summed over broadcast batch axes)
+  Tensor da = a.detach(), db = b.detach();
+  bool ga = a.requires_grad(), gb = b.requires_grad();
+  return record(OpKind::matmul, y, {a, b}, [da, db, ga, gb](const Tensor& gy) -> std::vector<Tensor> {
+    return {ga ? sum_to(batched_matmul(gy, db, false, true), da.shape()) : Tensor(),
+            gb ? sum_to(batched_matmul(da, gy, true, false), db.shape()) : Tensor()};
+  });
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_defined(x, "linear", "input");
+  check_defined(weight, "linear", "weight");
+  BP_CHECK(weight.dim() == 2, "linear: weight must be 2-D (out, in), got {}",
+           to_string(weight.shape()));
+  const int64_t out_features = weight.size(0), in_features = weight.size(1);
+  BP_CHECK(x.dim() >= 1 && x.size(-1) == in_features,
+           "linear: input of shape {} does not match weight {} (expected last dimension {})",
+           to_string(x.shape()), to_string(weight.shape()), in_features);
+  if (bias.defined())
+    BP_CHECK(bias.dim() == 1 && bias.size(0) == out_features,
+             "linear: bias of shape {} does not match weight {} (expected [{}])",
+             to_string(bias.shape()), to_string(weight.shape()), out_features);
+  const int64_t rows = x.numel() / in_features;
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  Tensor y = make_tensor(out_shape);
+  float beta = 0.0f;
+  if (bias.defined()) {
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy_n(bias.data(), out_features, y.data() + r * out_features);
+    beta = 1.0f;
+  }
+  kernels::gemm(false, true, rows, out_features, in_features, 1.0f, x.data(), in_features,
+                weight.data(), in_features, beta, y.data(), out_features);
+
+  // d(xWᵀ+b) = G·W, Gᵀ·x, Σ_rows G
+  Tensor dx = x.detach(), dw = weight.detach();
+  bool gx = x.requires_grad(), gw = weight.requires_grad();
+  bool gb = bias.defined() && bias.requires_grad();
+  return record(OpKind::linear, y, {x, weight, bias},
+                [=](const Tensor& gy) -> std::vector<Tensor> {
+                  std::vector<Tensor> grads(3);
+                  if (gx) {
+                    grads[0] = make_tensor(dx.shape());
+                    kernels::gemm(false, false, rows, in_features, out_features, 1.0f, gy.data(),
+                                  out_features, dw.data(), in_features, 0.0f, grads[0].data(),
+                                  in_features);
+                  }
+                  if (gw) {
+                    grads[1] = make_tensor(dw.shape());
+                    kernels::gemm(true, false, out_features, in_features, rows, 1.0f, gy.data(),
+                                  out_features, dx.data(), in_features, 0.0f, grads[1].data(),
+                                  in_features);
+                  }
+                  if (gb) grads[2] = sum_to(gy.reshape({rows, out_features}), {out_features});
+                  return grads;
+                });
+}
+
+}  // namespace bp

@@ -1,0 +1,85 @@
+#include <cmath>
+
+#include "backprop/error.hpp"
+#include "backprop/optim.hpp"
+
+namespace bp::optim {
+
+// ---- Optimizer ----
+
+Optimizer::Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
+  for (const ParamGroup& g : groups_) {
+    BP_CHECK(g.lr >= 0 && std::isfinite(g.lr), "optimizer: learning rate must be >= 0 (got {})",
+             g.lr);
+    BP_CHECK(g.weight_decay >= 0 && std::isfinite(g.weight_decay),
+             "optimizer: weight decay must be >= 0 (got {})", g.weight_decay);
+    for (const Tensor& p : g.params)
+      BP_CHECK(p.defined() && p.requires_grad() && p.is_leaf(),
+               "optimizer: every parameter must be a defined leaf tensor with requires_grad");
+  }
+}
+
+void Optimizer::zero_grad() {
+  for (ParamGroup& g : groups_)
+    for (Tensor& p : g.params) p.zero_grad();
+}
+
+void Optimizer::set_lr(float lr) {
+  BP_CHECK(lr >= 0 && std::isfinite(lr), "optimizer: learning rate must be >= 0 (got {})", lr);
+  for (ParamGroup& g : groups_) g.lr = lr;
+}
+
+float Optimizer::lr() const { return groups_.empty() ? 0.0f : groups_.front().lr; }
+
+// ---- SGD ----
+
+namespace {
+std::vector<ParamGroup> one_group(std::vector<Tensor> params, const SGDOptions& o) {
+  return {ParamGroup{std::move(params), o.lr, o.weight_decay}};
+}
+}  // namespace
+
+SGD::SGD(std::vector<Tensor> params, SGDOptions options)
+    : SGD(one_group(std::move(params), options), options) {}
+
+SGD::SGD(std::vector<ParamGroup> groups, SGDOptions options)
+    : Optimizer(std::move(groups)), options_(options) {
+  BP_CHECK(options.momentum >= 0 && options.momentum < 1,
+           "SGD: momentum must be in [0, 1) (got {})", options.momentum);
+  BP_CHECK(!options.nesterov || options.momentum > 0, "SGD: Nesterov needs a positive momentum");
+  size_t count = 0;
+  for (const ParamGroup& g : groups_) count += g.params.size();
+  velocity_.resize(count);
+}
+
+void SGD::step() {
+  const float alpha = options_.momentum;
+  size_t k = 0;
+  for (ParamGroup& group : groups_) {
+    for (Tensor& p : group.params) {
+      Tensor& velocity = velocity_[k++];
+      Tensor grad = p.grad();
+      if (!grad.defined()) continue;
+      BP_CHECK(grad.shape() == p.shape(), "SGD: gradient shape {} differs from parameter shape {}",
+               to_string(grad.shape()), to_string(p.shape()));
+      if (alpha > 0 && !velocity.defined()) velocity = Tensor::zeros(p.shape());
+      float* w = p.data();
+      const float* g = grad.data();
+      float* v = alpha > 0 ? velocity.data() : nullptr;
+      const float lr = group.lr, decay = group.weight_decay;
+      const int64_t n = p.numel();
+      for (int64_t i = 0; i < n; ++i) {
+        const float gi = g[i] + decay * w[i];
+        if (!v) {
+          w[i] -= lr * gi;
+          continue;
+        }
+        // Δw(t) = α·Δw(t−1) − ε·g
+        v[i] = alpha * v[i] - lr * gi;
+        w[i] += options_.nesterov ? alpha * v[i] - lr * gi : v[i];
+      }
+    }
+  }
+}
+
+}  // namespace bp::optim
