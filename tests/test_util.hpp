@@ -1,0 +1,45 @@
+// Helpers shared by the tests.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "backprop/backprop.hpp"
+
+namespace bp::testing {
+
+// Uniform values in [low, high), as a leaf that requires a gradient.
+inline Tensor random(const Shape& shape, Generator& gen, float low = -2.0f, float high = 2.0f) {
+  return Tensor::uniform(shape, low, high, gen, true);
+}
+
+// Uniform values in [low, high) kept at least `margin` away from every kink, so that central
+// differences never straddle a point where the function is not differentiable.
+inline Tensor away_from(const Shape& shape, Generator& gen, std::initializer_list<float> kinks,
+                        float low = -2.0f, float high = 2.0f, float margin = 0.1f) {
+  Tensor t = Tensor::empty(shape, true);
+  for (float& v : t.values()) {
+    bool close;
+    do {
+      v = gen.uniform(low, high);
+      close = false;
+      for (float k : kinks) close = close || std::fabs(v - k) < margin;
+    } while (close);
+  }
+  return t;
+}
+
+// Expects `fn` to throw bp::Error whose message contains `needle`.
+template <typename F>
+void expect_error(F&& fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected bp::Error containing \"" << needle << "\"";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
+        << "message was: " << e.what();
+  }
+}
+
+}  // namespace bp::testing
