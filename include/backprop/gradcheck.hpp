@@ -14,12 +14,16 @@ struct GradcheckOptions {
   float eps = 1e-2f;     // finite-difference step
   double atol = 1e-3;    // an entry passes when |analytic - numeric| <= atol + rtol·|numeric|
   double rtol = 1e-2;
-  uint64_t seed = 7;     // seeds the random upstream gradient
+  uint64_t seed = 7;     // seeds the random upstream gradient and the sampled elements
+  // Check at most this many elements per input, chosen at random (0 = all). Whole networks have
+  // too many weights to perturb one by one; a random sample still catches a wrong derivative.
+  int64_t max_elements_per_input = 0;
 };
 
 struct GradcheckResult {
   bool ok = true;
   double max_abs_error = 0;  // the largest |analytic - numeric| over all checked entries
+  int64_t checked = 0;       // number of elements perturbed
   std::string message;       // names the worst entry when !ok
 };
 

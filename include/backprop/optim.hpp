@@ -1,6 +1,8 @@
 // Optimizers: update parameters from their accumulated gradients.
 #pragma once
 
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "backprop/tensor.hpp"
@@ -27,6 +29,14 @@ class Optimizer {
   float lr() const;  // the first group's
   std::vector<ParamGroup>& param_groups() { return groups_; }
 
+  // A short name such as "sgd" (recorded in checkpoints).
+  virtual std::string kind() const = 0;
+  // The optimizer's internal state (momentum buffers, step counts) as named tensors, for
+  // checkpoints. load_state() of what state() returned restores the exact same trajectory.
+  virtual std::vector<std::pair<std::string, Tensor>> state() const = 0;
+  // Throws bp::Error when a tensor's name or shape does not belong to this optimizer.
+  virtual void load_state(const std::vector<std::pair<std::string, Tensor>>& state) = 0;
+
  protected:
   explicit Optimizer(std::vector<ParamGroup> groups);
   std::vector<ParamGroup> groups_;
@@ -49,6 +59,9 @@ class SGD : public Optimizer {
   SGD(std::vector<Tensor> params, SGDOptions options);
   SGD(std::vector<ParamGroup> groups, SGDOptions options);
   void step() override;
+  std::string kind() const override { return "sgd"; }
+  std::vector<std::pair<std::string, Tensor>> state() const override;
+  void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
   const SGDOptions& options() const { return options_; }
   // Δw(t−1) per parameter of the flattened groups (undefined before the first step).
   std::vector<Tensor>& velocity() { return velocity_; }

@@ -8,7 +8,8 @@ namespace bp {
 
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                           const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
-  BP_CHECK(options.eps > 0 && options.atol >= 0 && options.rtol >= 0,
+  BP_CHECK(options.eps > 0 && options.atol >= 0 && options.rtol >= 0 &&
+               options.max_elements_per_input >= 0,
            "gradcheck: eps must be positive and tolerances non-negative");
   bool any = false;
   for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
@@ -37,7 +38,17 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     Tensor input = inputs[k];
     if (!input.defined() || !input.requires_grad()) continue;
     Tensor analytic = input.grad();
-    for (int64_t i = 0; i < input.numel(); ++i) {
+    std::vector<int64_t> elements(static_cast<size_t>(input.numel()));
+    for (size_t i = 0; i < elements.size(); ++i) elements[i] = static_cast<int64_t>(i);
+    const auto limit = static_cast<size_t>(options.max_elements_per_input);
+    if (limit > 0 && limit < elements.size()) {
+      // A partial Fisher-Yates shuffle picks `limit` distinct elements.
+      for (size_t i = 0; i < limit; ++i)
+        std::swap(elements[i], elements[i + gen.below(elements.size() - i)]);
+      elements.resize(limit);
+    }
+    for (int64_t i : elements) {
+      ++result.checked;
       float original = input.data()[i];
       input.data()[i] = original + options.eps;
       double plus = project(f(inputs));

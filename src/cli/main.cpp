@@ -1,9 +1,454 @@
-// The backprop command-line program.
+// The backprop command-line program: train, eval, predict, info, gradcheck.
+#include <CLI/CLI.hpp>
+
+#include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "backprop/backprop.hpp"
+#include "backprop/train.hpp"
+#include "cli/data_source.hpp"
 
-int main() {
-  std::puts("backprop: work in progress");
+namespace {
+
+using namespace bp;
+using nlohmann::json;
+
+constexpr const char* kDefaultHidden = "flatten,dense(256),relu,dense(128),relu";
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  BP_CHECK(in.good(), "--model: cannot read '{}'", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// "--model SPEC" or "--model @file.json".
+std::vector<nn::LayerSpec> parse_spec_argument(const std::string& text) {
+  if (!text.empty() && text[0] == '@') return nn::parse_model_spec_json(read_text_file(text.substr(1)));
+  return nn::parse_model_spec(text);
+}
+
+Shape parse_shape(const std::string& text) {
+  Shape s;
+  std::stringstream ss(text);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    BP_CHECK(used == part.size() && v > 0 && v <= (1 << 24),
+             "--input-shape: '{}' is not a list of positive sizes like 1,28,28", text);
+    s.push_back(v);
+  }
+  BP_CHECK(!s.empty(), "--input-shape: '{}' is not a list of positive sizes like 1,28,28", text);
+  return s;
+}
+
+void print_summary(const Model& model) {
+  std::printf("%-28s %-16s %12s\n", "Layer", "Output shape", "Params");
+  Shape shape = model.input_shape;
+  for (size_t i = 0; i < model.network->size(); ++i) {
+    nn::Module& layer = (*model.network)[i];
+    shape = layer.output_shape(shape);
+    std::printf("%-28s %-16s %12lld\n", nn::to_string({model.spec[i]}).c_str(),
+                to_string(shape).c_str(), static_cast<long long>(layer.parameter_count()));
+  }
+  std::printf("Total parameters: %lld (input %s)\n",
+              static_cast<long long>(model.network->parameter_count()),
+              to_string(model.input_shape).c_str());
+}
+
+// Checks that the network's output fits the data: one value per class, or per target.
+void check_outputs(const Model& model, const data::Dataset& train) {
+  Shape out = model.network->output_shape(model.input_shape);
+  if (train.task == data::Task::classification) {
+    BP_CHECK(out.size() == 1 && out[0] == train.num_classes,
+             "--model: the network outputs {} per sample but the data has {} classes; end the spec "
+             "with dense({})",
+             to_string(out), train.num_classes, train.num_classes);
+  } else {
+    const int64_t k = train.targets.size(1);
+    BP_CHECK(out.size() == 1 && out[0] == k,
+             "--model: the network outputs {} per sample but the data has {} target(s); end the "
+             "spec with dense({})",
+             to_string(out), k, k);
+  }
+}
+
+data::NormKind parse_norm(const std::string& name, bool from_csv) {
+  if (name == "auto") return from_csv ? data::NormKind::standardize : data::NormKind::none;
+  if (name == "none") return data::NormKind::none;
+  if (name == "minmax") return data::NormKind::min_max;
+  if (name == "standardize") return data::NormKind::standardize;
+  fail("--normalize must be auto, none, minmax or standardize, got '{}'", name);
+}
+
+train::Loss parse_loss(const std::string& name, data::Task task) {
+  if (name == "auto") return task == data::Task::classification ? train::Loss::cross_entropy : train::Loss::mse;
+  if (name == "cross_entropy") return train::Loss::cross_entropy;
+  if (name == "mse") return train::Loss::mse;
+  if (name == "l1") return train::Loss::l1;
+  if (name == "huber") return train::Loss::huber;
+  fail("--loss must be auto, cross_entropy, mse, l1 or huber, got '{}'", name);
+}
+
+void print_metrics(const train::Metrics& m, const std::vector<std::string>& names) {
+  if (m.confusion.empty()) {
+    std::printf("loss %.6f over %lld samples\n", m.loss, static_cast<long long>(m.samples));
+    return;
+  }
+  std::printf("%-16s %9s %9s\n", "class", "precision", "recall");
+  for (size_t c = 0; c < m.confusion.size(); ++c)
+    std::printf("%-16s %8.2f%% %8.2f%%\n", c < names.size() ? names[c].c_str() : std::to_string(c).c_str(),
+                100 * m.precision[c], 100 * m.recall[c]);
+  std::printf("confusion matrix (rows: true class, columns: predicted)\n");
+  for (const auto& row : m.confusion) {
+    for (int64_t v : row) std::printf("%6lld", static_cast<long long>(v));
+    std::printf("\n");
+  }
+  std::printf("loss %.4f  accuracy %.2f%% over %lld samples\n", m.loss, 100 * m.accuracy,
+              static_cast<long long>(m.samples));
+}
+
+struct TrainArgs {
+  cli::DataOptions data;
+  std::string model = "auto";
+  std::string optimizer = "sgd";
+  float lr = 0.05f;
+  float momentum = 0.9f;
+  bool nesterov = false;
+  float weight_decay = 0.0f;
+  int64_t batch = 128;
+  int64_t epochs = 10;
+  int threads = 2;
+  uint64_t seed = 1;
+  std::string out = "model.bp";
+  std::string log_json;
+  std::string checkpoint;
+  std::string resume;
+  std::string normalize = "auto";
+  std::string loss = "auto";
+  double validation = 0.0;
+  int64_t patience = 0;
+  int64_t lr_step = 0;
+  float lr_gamma = 0.1f;
+  bool quiet = false;
+};
+
+int run_train(const TrainArgs& a) {
+  set_num_threads(a.threads);
+  BP_CHECK(a.optimizer == "sgd", "--optimizer: '{}' is not available (available: sgd)", a.optimizer);
+  BP_CHECK(a.patience == 0 || a.validation > 0,
+           "--patience needs a validation set: add --validation FRACTION");
+  cli::DataOptions dopt = a.data;
+  dopt.seed = a.seed;
+  cli::TrainTestData d = cli::load_train_test(dopt);
+  data::Dataset val;
+  if (a.validation > 0) {
+    BP_CHECK(a.validation < 1, "--validation must be below 1, got {}", a.validation);
+    std::vector<double> fractions{1 - a.validation, a.validation};
+    auto parts = data::split(d.train, fractions, a.seed + 1);
+    d.train = std::move(parts[0]);
+    val = std::move(parts[1]);
+  }
+
+  Model model;
+  optim::SGDOptions sgd{.lr = a.lr, .momentum = a.momentum, .weight_decay = a.weight_decay,
+                        .nesterov = a.nesterov};
+  Checkpoint resumed;
+  if (!a.resume.empty()) {
+    resumed = load_checkpoint(a.resume);
+    model = resumed.model;
+    BP_CHECK(model.input_shape == d.train.feature_shape,
+             "--resume: the checkpoint's model takes inputs of shape {}, the data has {}",
+             to_string(model.input_shape), to_string(d.train.feature_shape));
+    BP_CHECK(resumed.optimizer_kind == a.optimizer,
+             "--resume: the checkpoint was trained with '{}', not '{}'", resumed.optimizer_kind,
+             a.optimizer);
+    BP_CHECK(resumed.epochs_done < a.epochs,
+             "--resume: the checkpoint already has {} epochs; ask for more with --epochs",
+             resumed.epochs_done);
+  } else {
+    std::string spec = a.model;
+    if (spec == "auto") {
+      int64_t outputs = d.train.task == data::Task::classification ? d.train.num_classes
+                                                                   : d.train.targets.size(1);
+      spec = fmt::format("{},dense({})", kDefaultHidden, outputs);
+    }
+    Generator gen(a.seed);
+    model = Model::create(parse_spec_argument(spec), d.train.feature_shape, gen);
+    model.task = d.train.task;
+    model.label_names = d.train.label_names;
+    model.normalizer = data::Normalizer::fit(d.train, parse_norm(a.normalize, d.from_csv));
+  }
+  check_outputs(model, d.train);
+  for (data::Dataset* set : {&d.train, &d.test, &val})
+    if (set->size() > 0 && model.normalizer.kind() != data::NormKind::none)
+      model.normalizer.apply(*set);
+
+  if (!a.quiet) print_summary(model);
+  optim::SGD optimizer(model.network->parameters(), sgd);
+  if (!a.resume.empty()) optimizer.load_state(resumed.optimizer_state);
+
+  train::TrainerOptions topt{.epochs = a.epochs,
+                             .batch_size = a.batch,
+                             .seed = a.seed,
+                             .shuffle = true,
+                             .loss = parse_loss(a.loss, d.train.task),
+                             .start_epoch = resumed.epochs_done};
+  train::Trainer trainer(*model.network, optimizer, topt);
+  trainer.add_callback(std::make_shared<train::ProgressPrinter>(a.quiet));
+  if (!a.log_json.empty())
+    trainer.add_callback(std::make_shared<train::JsonLogger>(a.log_json, !a.resume.empty()));
+  if (a.lr_step > 0) {
+    const float base = a.lr, gamma = a.lr_gamma;
+    const int64_t step = a.lr_step;
+    trainer.add_callback(std::make_shared<train::LearningRateSchedule>([=](int64_t epoch) {
+      return base * std::pow(gamma, static_cast<float>((epoch - 1) / step));
+    }));
+  }
+  std::shared_ptr<train::EarlyStopping> early;
+  if (a.patience > 0) {
+    early = std::make_shared<train::EarlyStopping>("val", a.patience);
+    trainer.add_callback(early);
+  }
+  const std::string checkpoint = a.checkpoint.empty() ? a.resume : a.checkpoint;
+  json settings = {{"optimizer", a.optimizer}, {"lr", a.lr},         {"momentum", a.momentum},
+                   {"nesterov", a.nesterov},   {"weight_decay", a.weight_decay},
+                   {"batch", a.batch},         {"seed", a.seed},     {"data", a.data.source}};
+  if (!checkpoint.empty())
+    trainer.add_callback(std::make_shared<train::CheckpointCallback>([&](int64_t epochs_done) {
+      save_checkpoint(checkpoint, model, optimizer, epochs_done, settings.dump());
+    }));
+
+  std::vector<std::pair<std::string, const data::Dataset*>> evals;
+  if (val.size() > 0) evals.emplace_back("val", &val);
+  evals.emplace_back("test", &d.test);
+  auto ran = trainer.fit(d.train, evals);
+
+  double seconds = 0;
+  for (const auto& s : ran) seconds += s.seconds;
+  train::Metrics test = ran.empty() ? train::evaluate(*model.network, d.test, topt.loss)
+                                    : *ran.back().eval("test");
+  json info = settings;
+  info["epochs"] = resumed.epochs_done + static_cast<int64_t>(ran.size());
+  info["train_seconds"] = seconds;
+  info["test_loss"] = test.loss;
+  if (model.task == data::Task::classification) info["test_accuracy"] = test.accuracy;
+  model.info_json = info.dump();
+  save_model(a.out, model);
+  if (model.task == data::Task::classification)
+    std::printf("test accuracy: %.2f%% (loss %.4f, %lld samples)\n", 100 * test.accuracy, test.loss,
+                static_cast<long long>(test.samples));
+  else
+    std::printf("test loss: %.6f (%lld samples)\n", test.loss, static_cast<long long>(test.samples));
+  std::printf("model saved to %s\n", a.out.c_str());
+  return 0;
+}
+
+int run_eval(const std::string& model_file, const cli::DataOptions& dopt, int threads) {
+  set_num_threads(threads);
+  Model model = load_model(model_file);
+  data::Dataset test = cli::load_eval(dopt, model.label_names);
+  BP_CHECK(test.feature_shape == model.input_shape,
+           "eval: the model takes inputs of shape {}, the data has {}", to_string(model.input_shape),
+           to_string(test.feature_shape));
+  if (model.normalizer.kind() != data::NormKind::none) model.normalizer.apply(test);
+  train::Loss loss = model.task == data::Task::classification ? train::Loss::cross_entropy
+                                                              : train::Loss::mse;
+  print_metrics(train::evaluate(*model.network, test, loss), model.label_names);
+  return 0;
+}
+
+int run_predict(const std::string& model_file, const std::string& input,
+                const cli::DataOptions& dopt) {
+  Model model = load_model(model_file);
+  Tensor features = cli::load_features(input, numel(model.input_shape), dopt);
+  Shape shape{features.size(0)};
+  shape.insert(shape.end(), model.input_shape.begin(), model.input_shape.end());
+  Tensor out = model.predict(features.reshape(shape));
+  const int64_t n = out.size(0), k = out.numel() / std::max<int64_t>(n, 1);
+  std::string text;
+  if (model.task == data::Task::classification) {
+    for (int64_t c : argmax(out.reshape({n, k}), 1))
+      text += (static_cast<size_t>(c) < model.label_names.size()
+                   ? model.label_names[static_cast<size_t>(c)]
+                   : std::to_string(c)) +
+              '\n';
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < k; ++j) text += fmt::format("{}{:.6g}", j ? "," : "", out.data()[i * k + j]);
+      text += '\n';
+    }
+  }
+  std::fputs(text.c_str(), stdout);
+  return 0;
+}
+
+int run_info(const std::string& model_file) {
+  Model model = load_model(model_file);
+  std::printf("model file: %s\n", model_file.c_str());
+  std::printf("spec: %s\n", nn::to_string(model.spec).c_str());
+  std::printf("task: %s with %lld outputs\n",
+              model.task == data::Task::classification ? "classification" : "regression",
+              static_cast<long long>(model.num_outputs));
+  if (!model.label_names.empty())
+    std::printf("labels: %s\n", fmt::format("{}", fmt::join(model.label_names, ", ")).c_str());
+  const char* norm[] = {"none", "minmax", "standardize"};
+  std::printf("normalization: %s\n", norm[static_cast<int>(model.normalizer.kind())]);
+  print_summary(model);
+  std::printf("info: %s\n", json::parse(model.info_json).dump(2).c_str());
+  return 0;
+}
+
+int run_gradcheck(const std::string& spec, const std::string& input_shape, int64_t samples,
+                  uint64_t seed, float eps) {
+  Generator gen(seed);
+  Shape shape = parse_shape(input_shape);
+  Model model = Model::create(parse_spec_argument(spec), shape, gen);
+  print_summary(model);
+  Shape batch_shape{2};
+  batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
+  Tensor input = Tensor::uniform(batch_shape, 0.0f, 1.0f, gen, true);
+  std::vector<Tensor> inputs{input};
+  std::vector<std::string> names{"input"};
+  for (auto& [name, p] : model.network->named_parameters()) {
+    inputs.push_back(p);
+    names.push_back(name);
+  }
+  const auto& network = model.network;
+  bool all_ok = true;
+  // One tensor at a time, so that the report names the one that fails. gradcheck perturbs the
+  // tensor's data in place, which the network reads directly.
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    GradcheckResult r = gradcheck([&](const std::vector<Tensor>&) { return network->forward(input); },
+                                  {inputs[k]},
+                                  {.eps = eps, .seed = seed, .max_elements_per_input = samples});
+    std::printf("%-20s %-16s checked %4lld  max |error| %.3g  %s\n", names[k].c_str(),
+                to_string(inputs[k].shape()).c_str(), static_cast<long long>(r.checked),
+                r.max_abs_error, r.ok ? "ok" : "FAILED");
+    if (!r.ok) std::printf("  %s\n", r.message.c_str());
+    all_ok = all_ok && r.ok;
+  }
+  std::printf("%s\n", all_ok ? "gradient check passed" : "gradient check FAILED");
+  return all_ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"backprop: train neural networks by backpropagation"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "backprop 0.1.0");
+
+  std::string layers;
+  for (const std::string& line : nn::layer_help()) layers += "  " + line + "\n";
+  const std::string spec_help =
+      "\nModel spec: layers separated by commas, each NAME or NAME(ARG, KEY=VALUE, ...), e.g.\n"
+      "  \"flatten,dense(256),relu,dense(128),relu,dense(10)\"\n"
+      "or @FILE.json holding a JSON array of such layers. Layers:\n" + layers;
+
+  TrainArgs t;
+  auto add_data = [](CLI::App* cmd, cli::DataOptions& d) {
+    cmd->add_option("--data", d.source,
+                    "fashion-mnist, a folder with the four MNIST-style IDX files, or a CSV file")
+        ->capture_default_str();
+    cmd->add_option("--csv-label", d.csv_label, "CSV label column: a header name or an index (default: last)");
+    cmd->add_option("--csv-delimiter", d.csv_delimiter, "CSV delimiter (one character or 'tab')")
+        ->capture_default_str();
+    cmd->add_option("--csv-header", d.csv_header, "CSV header row: yes, no or auto")->capture_default_str();
+    cmd->add_option("--task", d.task, "classification or regression (CSV)")->capture_default_str();
+  };
+
+  CLI::App* train_cmd = app.add_subcommand("train", "train a model and save it");
+  train_cmd->footer(spec_help);
+  add_data(train_cmd, t.data);
+  train_cmd->add_option("--test-fraction", t.data.test_fraction, "CSV: fraction held out for testing")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  train_cmd->add_option("--model", t.model, "model spec, or @file.json (auto: " + std::string(kDefaultHidden) + ",dense(classes))")
+      ->capture_default_str();
+  train_cmd->add_option("--optimizer", t.optimizer, "optimizer: sgd")->capture_default_str();
+  train_cmd->add_option("--lr", t.lr, "learning rate")->check(CLI::Range(0.0, 1e3))->capture_default_str();
+  train_cmd->add_option("--momentum", t.momentum, "momentum α in [0, 1)")->check(CLI::Range(0.0, 0.9999))->capture_default_str();
+  train_cmd->add_flag("--nesterov", t.nesterov, "Nesterov momentum");
+  train_cmd->add_option("--weight-decay", t.weight_decay, "L2 weight decay")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  train_cmd->add_option("--batch", t.batch, "batch size")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  train_cmd->add_option("--epochs", t.epochs, "epochs to train (in total, when resuming)")->check(CLI::Range(1, 100000))->capture_default_str();
+  train_cmd->add_option("--threads", t.threads, "threads (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();
+  train_cmd->add_option("--seed", t.seed, "seed for weights, shuffling and splits")->capture_default_str();
+  train_cmd->add_option("--out", t.out, "where to save the trained model")->capture_default_str();
+  train_cmd->add_option("--log-json", t.log_json, "append one JSON object per epoch to this file");
+  train_cmd->add_option("--checkpoint", t.checkpoint, "save a checkpoint here after every epoch");
+  train_cmd->add_option("--resume", t.resume, "continue from this checkpoint (and keep updating it)");
+  train_cmd->add_option("--normalize", t.normalize, "auto, none, minmax or standardize (statistics from the training set)")->capture_default_str();
+  train_cmd->add_option("--loss", t.loss, "auto, cross_entropy, mse, l1 or huber")->capture_default_str();
+  train_cmd->add_option("--validation", t.validation, "fraction of the training set held out for validation")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  train_cmd->add_option("--patience", t.patience, "stop after this many epochs without validation improvement")->check(CLI::Range(0, 100000));
+  train_cmd->add_option("--lr-step", t.lr_step, "multiply the learning rate by --lr-gamma every this many epochs")->check(CLI::Range(0, 100000));
+  train_cmd->add_option("--lr-gamma", t.lr_gamma, "learning-rate decay factor")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  train_cmd->add_flag("-q,--quiet", t.quiet, "no progress output");
+
+  std::string model_file;
+  cli::DataOptions eval_data;
+  int eval_threads = 2;
+  CLI::App* eval_cmd = app.add_subcommand("eval", "evaluate a saved model on test data");
+  eval_cmd->add_option("--model-file", model_file, "model file")->required();
+  add_data(eval_cmd, eval_data);
+  eval_cmd->add_option("--threads", eval_threads, "threads")->check(CLI::Range(0, 1024));
+
+  std::string predict_input;
+  cli::DataOptions predict_data;
+  CLI::App* predict_cmd = app.add_subcommand("predict", "print one prediction per input row");
+  predict_cmd->add_option("--model-file", model_file, "model file")->required();
+  predict_cmd->add_option("--input", predict_input, "a CSV file or an IDX images file")->required();
+  predict_cmd->add_option("--csv-label", predict_data.csv_label, "CSV label column to ignore");
+  predict_cmd->add_option("--csv-delimiter", predict_data.csv_delimiter, "CSV delimiter");
+  predict_cmd->add_option("--csv-header", predict_data.csv_header, "CSV header row: yes, no or auto");
+
+  CLI::App* info_cmd = app.add_subcommand("info", "describe a saved model");
+  info_cmd->add_option("--model-file", model_file, "model file")->required();
+
+  std::string gc_model, gc_shape;
+  int64_t gc_samples = 20;
+  uint64_t gc_seed = 1;
+  float gc_eps = 1e-3f;
+  CLI::App* gc_cmd = app.add_subcommand("gradcheck", "check a network's gradients numerically");
+  gc_cmd->footer(spec_help);
+  gc_cmd->add_option("--model", gc_model, "model spec, or @file.json")->required();
+  gc_cmd->add_option("--input-shape", gc_shape, "one sample's shape, e.g. 1,28,28")->required();
+  gc_cmd->add_option("--samples", gc_samples, "elements checked per tensor (0: all)")->check(CLI::Range(0, 1 << 30))->capture_default_str();
+  gc_cmd->add_option("--seed", gc_seed, "seed")->capture_default_str();
+  gc_cmd->add_option("--eps", gc_eps, "finite-difference step")->check(CLI::Range(1e-6, 1.0))->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (*train_cmd) return run_train(t);
+    if (*eval_cmd) return run_eval(model_file, eval_data, eval_threads);
+    if (*predict_cmd) return run_predict(model_file, predict_input, predict_data);
+    if (*info_cmd) return run_info(model_file);
+    if (*gc_cmd) return run_gradcheck(gc_model, gc_shape, gc_samples, gc_seed, gc_eps);
+  } catch (const bp::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
   return 0;
 }

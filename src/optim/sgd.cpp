@@ -82,4 +82,36 @@ void SGD::step() {
   }
 }
 
+std::vector<std::pair<std::string, Tensor>> SGD::state() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (size_t k = 0; k < velocity_.size(); ++k)
+    if (velocity_[k].defined()) out.emplace_back("velocity." + std::to_string(k), velocity_[k]);
+  return out;
+}
+
+void SGD::load_state(const std::vector<std::pair<std::string, Tensor>>& state) {
+  std::vector<Tensor> params;
+  for (const ParamGroup& g : groups_) params.insert(params.end(), g.params.begin(), g.params.end());
+  std::vector<Tensor> loaded(velocity_.size());
+  for (const auto& [name, t] : state) {
+    size_t k = 0;
+    bool ok = name.rfind("velocity.", 0) == 0;
+    if (ok) {
+      try {
+        size_t used = 0;
+        k = std::stoul(name.substr(9), &used);
+        ok = used == name.size() - 9 && k < params.size();
+      } catch (const std::exception&) {
+        ok = false;
+      }
+    }
+    BP_CHECK(ok, "SGD::load_state: unexpected state entry '{}'", name);
+    BP_CHECK(t.defined() && t.shape() == params[k].shape(),
+             "SGD::load_state: '{}' has shape {}, the parameter has {}", name,
+             t.defined() ? to_string(t.shape()) : "undefined", to_string(params[k].shape()));
+    loaded[k] = t.clone();
+  }
+  velocity_ = std::move(loaded);
+}
+
 }  // namespace bp::optim

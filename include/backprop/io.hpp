@@ -1,0 +1,43 @@
+// Archives: the one binary container behind model files and checkpoints.
+//
+// Layout (all integers little-endian, whatever the machine):
+//   "BACKPROP"  8-byte magic
+//   u32 version (1), u32 reserved (0)
+//   u64 n, n bytes of UTF-8 JSON metadata
+//   u64 count, then per tensor: u32 n, n bytes of name, u32 rank, u64 dims[rank],
+//                               float32 values[∏dims] (IEEE-754 bits, little-endian)
+//   u32 CRC-32 of every byte before it
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backprop/tensor.hpp"
+
+namespace bp::io {
+
+inline constexpr uint32_t kArchiveVersion = 1;
+
+struct Archive {
+  std::string meta_json = "{}";
+  std::vector<std::pair<std::string, Tensor>> tensors;
+
+  // The tensor called `name`; throws bp::Error naming the archive's path-less context if absent.
+  const Tensor& tensor(const std::string& name) const;
+};
+
+// Writes `archive` to `path` atomically: into a temporary file beside it, flushed to disk, then
+// renamed over `path`, so a crash never leaves a half-written file where a good one was.
+// Throws bp::Error (naming the path and the system error) when the file cannot be written.
+void save_archive(const std::string& path, const Archive& archive);
+
+// Reads an archive, checking magic, version, checksum and every size against the file length
+// before use. Throws bp::Error naming the path (and byte offset) on any mismatch.
+Archive load_archive(const std::string& path);
+
+// The same from bytes in memory; `what` names them in error messages.
+Archive parse_archive(const std::vector<unsigned char>& bytes, const std::string& what);
+std::vector<unsigned char> serialize_archive(const Archive& archive);
+
+}  // namespace bp::io

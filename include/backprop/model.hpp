@@ -1,0 +1,56 @@
+// Model: a network together with everything needed to use it later — its spec and input shape,
+// the feature normalisation fitted on the training set, and the label names — and the model and
+// checkpoint files that hold it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backprop/data.hpp"
+#include "backprop/nn.hpp"
+#include "backprop/optim.hpp"
+#include "backprop/spec.hpp"
+
+namespace bp {
+
+struct Model {
+  std::vector<nn::LayerSpec> spec;
+  Shape input_shape;  // one sample, without the batch dimension
+  std::shared_ptr<nn::Sequential> network;
+  data::Task task = data::Task::classification;
+  int64_t num_outputs = 0;  // classes, or regression targets
+  std::vector<std::string> label_names;
+  data::Normalizer normalizer;
+  std::string info_json = "{}";  // free-form: how it was trained, its scores
+
+  // Builds the network from `spec` for inputs of `input_shape`, initialised from `gen`.
+  // Throws bp::Error when the spec does not fit the input shape.
+  static Model create(std::vector<nn::LayerSpec> spec, const Shape& input_shape, Generator& gen);
+
+  // Normalises raw features (N, input_shape...) and runs the network in eval mode without
+  // recording a graph. Throws bp::Error on a wrong feature shape.
+  Tensor predict(const Tensor& raw_features) const;
+};
+
+// Writes the model atomically (see io::save_archive). Throws bp::Error on I/O failure.
+void save_model(const std::string& path, const Model& model);
+// Reads a model file (or the model inside a checkpoint). Throws bp::Error naming the path on a
+// missing, truncated, corrupt or wrong-version file, or a file that is not a model.
+Model load_model(const std::string& path);
+
+// Training state beyond the model: where to continue and the optimizer's buffers.
+struct Checkpoint {
+  Model model;
+  int64_t epochs_done = 0;
+  std::string optimizer_kind;
+  std::vector<std::pair<std::string, Tensor>> optimizer_state;
+  std::string trainer_json = "{}";  // the settings of the interrupted run
+};
+
+void save_checkpoint(const std::string& path, const Model& model, const optim::Optimizer& optimizer,
+                     int64_t epochs_done, const std::string& trainer_json);
+// Throws bp::Error as load_model, and when the file is a plain model without training state.
+Checkpoint load_checkpoint(const std::string& path);
+
+}  // namespace bp

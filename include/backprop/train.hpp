@@ -1,0 +1,165 @@
+// The training loop: epochs over a DataLoader, evaluation, metrics and callbacks.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backprop/data.hpp"
+#include "backprop/nn.hpp"
+#include "backprop/ops.hpp"
+#include "backprop/optim.hpp"
+
+namespace bp::train {
+
+enum class Loss { cross_entropy, mse, l1, huber };
+
+// Loss of a batch of network outputs: cross_entropy uses batch.labels (classification); the
+// regression losses use batch.targets. Throws bp::Error on mismatched shapes or labels.
+Tensor batch_loss(Loss loss, const Tensor& outputs, const data::Batch& batch);
+
+// Scores of a model on a dataset.
+struct Metrics {
+  double loss = 0;
+  double accuracy = 0;  // classification only
+  int64_t samples = 0;
+  // confusion[true][predicted] (classification only).
+  std::vector<std::vector<int64_t>> confusion;
+  std::vector<double> precision, recall;  // per class; 0 where undefined
+};
+
+// Runs `model` over `dataset` in eval mode without recording a graph, in batches of `batch_size`
+// (the model's train/eval mode is restored). Throws bp::Error when outputs do not fit the data.
+Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss,
+                 int64_t batch_size = 512);
+
+struct EpochStats {
+  int64_t epoch = 0;  // 1-based
+  double train_loss = 0;
+  double train_accuracy = 0;
+  double seconds = 0;  // training time of the epoch, evaluation excluded
+  double samples_per_sec = 0;
+  double lr = 0;
+  std::vector<std::pair<std::string, Metrics>> evals;  // e.g. {"test", ...}
+  // The named evaluation; nullptr if absent.
+  const Metrics* eval(const std::string& name) const;
+};
+
+class Trainer;
+
+// Hooks into the loop. Each may call trainer.request_stop().
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual void on_train_begin(Trainer&) {}
+  virtual void on_epoch_begin(Trainer&, int64_t /*epoch*/) {}
+  virtual void on_batch_end(Trainer&, int64_t /*batch*/, int64_t /*batches*/, double /*loss*/,
+                            int64_t /*samples_done*/) {}
+  virtual void on_epoch_end(Trainer&, const EpochStats&) {}
+  virtual void on_train_end(Trainer&) {}
+};
+
+struct TrainerOptions {
+  int64_t epochs = 10;
+  int64_t batch_size = 128;
+  uint64_t seed = 1;       // shuffling order
+  bool shuffle = true;
+  Loss loss = Loss::cross_entropy;
+  int64_t start_epoch = 0;  // epochs already done (a resumed run)
+  int64_t eval_batch_size = 512;
+};
+
+class Trainer {
+ public:
+  // Requires epochs >= 0, batch_size > 0. Throws bp::Error otherwise.
+  Trainer(nn::Module& model, optim::Optimizer& optimizer, TrainerOptions options);
+  void add_callback(std::shared_ptr<Callback> callback);
+
+  // Trains from options.start_epoch to options.epochs, evaluating on each named dataset after
+  // every epoch. Returns the stats of the epochs run. Throws bp::Error when the loss becomes
+  // non-finite (naming the epoch and batch), or when data and model do not fit.
+  std::vector<EpochStats> fit(const data::Dataset& train,
+                              const std::vector<std::pair<std::string, const data::Dataset*>>& evals);
+
+  void request_stop() { stop_ = true; }
+  nn::Module& model() { return model_; }
+  optim::Optimizer& optimizer() { return optimizer_; }
+  const TrainerOptions& options() const { return options_; }
+  const std::vector<EpochStats>& history() const { return history_; }
+
+ private:
+  nn::Module& model_;
+  optim::Optimizer& optimizer_;
+  TrainerOptions options_;
+  std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::vector<EpochStats> history_;
+  bool stop_ = false;
+};
+
+// ---- callbacks ----
+
+// Progress on stderr: a live bar on a terminal (batches, samples/s, running loss, ETA), one plain
+// line per epoch otherwise. Epoch summaries go to stdout.
+class ProgressPrinter : public Callback {
+ public:
+  explicit ProgressPrinter(bool quiet = false);
+  void on_epoch_begin(Trainer&, int64_t epoch) override;
+  void on_batch_end(Trainer&, int64_t batch, int64_t batches, double loss,
+                    int64_t samples_done) override;
+  void on_epoch_end(Trainer&, const EpochStats& stats) override;
+
+ private:
+  bool quiet_, tty_;
+  double epoch_start_ = 0, last_draw_ = 0, loss_sum_ = 0;
+  int64_t epoch_ = 0;
+};
+
+// Appends one JSON object per epoch to a file: epoch, train_loss, train_accuracy, lr, seconds,
+// samples_per_sec, and <name>_loss / <name>_accuracy per evaluation set. Throws bp::Error if the
+// file cannot be opened.
+class JsonLogger : public Callback {
+ public:
+  explicit JsonLogger(const std::string& path, bool append = false);
+  void on_epoch_end(Trainer&, const EpochStats& stats) override;
+
+ private:
+  std::string path_;
+};
+
+// Stops when the monitored evaluation's loss has not improved by min_delta for `patience` epochs.
+class EarlyStopping : public Callback {
+ public:
+  EarlyStopping(std::string monitor, int64_t patience, double min_delta = 0.0);
+  void on_epoch_end(Trainer&, const EpochStats& stats) override;
+  int64_t best_epoch() const { return best_epoch_; }
+
+ private:
+  std::string monitor_;
+  int64_t patience_;
+  double min_delta_;
+  double best_ = 0;
+  int64_t best_epoch_ = 0;
+};
+
+// Sets the learning rate at the start of each epoch from a function of the epoch (1-based).
+class LearningRateSchedule : public Callback {
+ public:
+  explicit LearningRateSchedule(std::function<float(int64_t epoch)> lr_for_epoch);
+  void on_epoch_begin(Trainer&, int64_t epoch) override;
+
+ private:
+  std::function<float(int64_t)> lr_for_epoch_;
+};
+
+// Calls `save(epochs_done)` after every epoch (the CLI writes a checkpoint file there).
+class CheckpointCallback : public Callback {
+ public:
+  explicit CheckpointCallback(std::function<void(int64_t epochs_done)> save);
+  void on_epoch_end(Trainer&, const EpochStats& stats) override;
+
+ private:
+  std::function<void(int64_t)> save_;
+};
+
+}  // namespace bp::train

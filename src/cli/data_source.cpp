@@ -1,0 +1,103 @@
+#include "cli/data_source.hpp"
+
+#include <filesystem>
+
+#include "backprop/error.hpp"
+
+namespace bp::cli {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool is_csv(const std::string& source) { return ends_with(source, ".csv") || ends_with(source, ".tsv"); }
+
+data::CsvOptions csv_options(const DataOptions& o) {
+  data::CsvOptions c;
+  BP_CHECK(o.csv_delimiter.size() == 1 || o.csv_delimiter == "\\t" || o.csv_delimiter == "tab",
+           "--csv-delimiter must be one character (or 'tab'), got '{}'", o.csv_delimiter);
+  c.delimiter = o.csv_delimiter.size() == 1 ? o.csv_delimiter[0] : '\t';
+  if (ends_with(o.source, ".tsv") && o.csv_delimiter == ",") c.delimiter = '\t';
+  if (o.csv_header == "yes") c.header = data::CsvHeader::yes;
+  else if (o.csv_header == "no") c.header = data::CsvHeader::no;
+  else if (o.csv_header == "auto") c.header = data::CsvHeader::autodetect;
+  else fail("--csv-header must be yes, no or auto, got '{}'", o.csv_header);
+  if (!o.csv_label.empty()) {
+    bool numeric = o.csv_label.find_first_not_of("-0123456789") == std::string::npos;
+    if (numeric) c.label_index = std::stoll(o.csv_label);
+    else c.label_column = o.csv_label;
+  }
+  if (o.task == "classification") c.task = data::Task::classification;
+  else if (o.task == "regression") c.task = data::Task::regression;
+  else fail("--task must be classification or regression, got '{}'", o.task);
+  return c;
+}
+
+}  // namespace
+
+TrainTestData load_train_test(const DataOptions& o) {
+  TrainTestData d;
+  if (o.source == "fashion-mnist") {
+    d.train = data::load_fashion_mnist(data::Split::train);
+    d.test = data::load_fashion_mnist(data::Split::test);
+  } else if (is_csv(o.source)) {
+    BP_CHECK(o.test_fraction > 0 && o.test_fraction < 1,
+             "--test-fraction must be between 0 and 1 (exclusive), got {}", o.test_fraction);
+    data::Dataset all = data::read_csv(o.source, csv_options(o));
+    std::vector<double> fractions{1 - o.test_fraction, o.test_fraction};
+    auto parts = data::split(all, fractions, o.seed);
+    d.train = std::move(parts[0]);
+    d.test = std::move(parts[1]);
+    d.from_csv = true;
+  } else {
+    BP_CHECK(std::filesystem::is_directory(o.source),
+             "--data: '{}' is neither 'fashion-mnist', a folder of IDX files nor a .csv file",
+             o.source);
+    d.train = data::load_mnist_dir(o.source, data::Split::train);
+    d.test = data::load_mnist_dir(o.source, data::Split::test);
+  }
+  BP_CHECK(d.train.size() > 0, "--data: the training set is empty");
+  return d;
+}
+
+data::Dataset load_eval(const DataOptions& o, const std::vector<std::string>& label_names) {
+  if (o.source == "fashion-mnist") return data::load_fashion_mnist(data::Split::test);
+  if (is_csv(o.source)) {
+    data::CsvOptions c = csv_options(o);
+    c.label_names = label_names;
+    return data::read_csv(o.source, c);
+  }
+  BP_CHECK(std::filesystem::is_directory(o.source),
+           "--data: '{}' is neither 'fashion-mnist', a folder of IDX files nor a .csv file", o.source);
+  return data::load_mnist_dir(o.source, data::Split::test, label_names);
+}
+
+Tensor load_features(const std::string& path, int64_t columns, const DataOptions& o) {
+  if (is_csv(path)) {
+    // Read as regression so that any label column is accepted, then keep the features only.
+    DataOptions copy = o;
+    copy.source = path;
+    copy.task = "regression";
+    data::CsvOptions c = csv_options(copy);
+    data::Dataset d = data::read_csv(path, c);
+    BP_CHECK(d.sample_numel() == columns,
+             "{}: rows have {} feature columns besides the label, the model needs {}", path,
+             d.sample_numel(), columns);
+    return d.features;
+  }
+  data::IdxArray idx = data::read_idx(path);
+  BP_CHECK(!idx.shape.empty() && idx.shape[0] > 0, "{}: no samples", path);
+  const int64_t n = idx.shape[0];
+  BP_CHECK(numel(idx.shape) / n == columns,
+           "{}: samples of shape {} have {} values, the model needs {}", path,
+           to_string(Shape(idx.shape.begin() + 1, idx.shape.end())), numel(idx.shape) / n, columns);
+  Tensor t = Tensor::from_data(idx.values, {n, columns});
+  // Byte images are stored 0..255; the models see them scaled to [0, 1], as in training.
+  if (idx.type == data::IdxType::u8)
+    for (float& v : t.values()) v /= 255.0f;
+  return t;
+}
+
+}  // namespace bp::cli

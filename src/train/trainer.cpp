@@ -1,0 +1,300 @@
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "backprop/error.hpp"
+#include "backprop/train.hpp"
+
+namespace bp::train {
+
+namespace {
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+// Number of rows of `outputs` whose argmax equals the label.
+int64_t count_correct(const Tensor& outputs, const std::vector<int64_t>& labels) {
+  std::vector<int64_t> predicted = argmax(outputs, -1);
+  int64_t correct = 0;
+  for (size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i];
+  return correct;
+}
+
+std::string format_rate(double per_sec) {
+  if (per_sec >= 1e6) return fmt::format("{:.2f}M", per_sec / 1e6);
+  if (per_sec >= 1e3) return fmt::format("{:.1f}k", per_sec / 1e3);
+  return fmt::format("{:.0f}", per_sec);
+}
+
+}  // namespace
+
+Tensor batch_loss(Loss loss, const Tensor& outputs, const data::Batch& batch) {
+  if (loss == Loss::cross_entropy) {
+    BP_CHECK(!batch.labels.empty() || batch.size() == 0,
+             "loss: cross_entropy needs class labels; the data has regression targets (use mse)");
+    BP_CHECK(outputs.dim() == 2, "loss: cross_entropy needs outputs of shape (batch, classes), got {}; "
+             "end the model with a dense layer of one unit per class",
+             to_string(outputs.shape()));
+    return cross_entropy(outputs, batch.labels);
+  }
+  BP_CHECK(batch.targets.defined(),
+           "loss: regression losses need float targets; the data has class labels (use "
+           "cross_entropy)");
+  BP_CHECK(outputs.shape() == batch.targets.shape(),
+           "loss: model outputs of shape {} do not match targets of shape {}",
+           to_string(outputs.shape()), to_string(batch.targets.shape()));
+  switch (loss) {
+    case Loss::mse: return mse_loss(outputs, batch.targets);
+    case Loss::l1: return l1_loss(outputs, batch.targets);
+    case Loss::huber: return huber_loss(outputs, batch.targets);
+    case Loss::cross_entropy: break;
+  }
+  fail("loss: unknown loss");
+}
+
+Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int64_t batch_size) {
+  Metrics m;
+  if (dataset.size() == 0) return m;
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  data::DataLoader loader(dataset, {.batch_size = batch_size});
+  loader.start_epoch(0);
+  const bool classify = dataset.task == data::Task::classification;
+  const auto classes = static_cast<size_t>(dataset.num_classes);
+  if (classify) m.confusion.assign(classes, std::vector<int64_t>(classes, 0));
+  double loss_sum = 0;
+  int64_t correct = 0;
+  data::Batch batch;
+  try {
+    while (loader.next(batch)) {
+      Tensor out = model.forward(batch.features);
+      loss_sum += static_cast<double>(batch_loss(loss, out, batch).item()) *
+                  static_cast<double>(batch.size());
+      if (classify) {
+        std::vector<int64_t> predicted = argmax(out, -1);
+        for (size_t i = 0; i < predicted.size(); ++i) {
+          BP_CHECK(predicted[i] < dataset.num_classes,
+                   "evaluate: the model has more outputs ({}) than the data has classes ({})",
+                   out.size(-1), dataset.num_classes);
+          m.confusion[static_cast<size_t>(batch.labels[i])][static_cast<size_t>(predicted[i])]++;
+          correct += predicted[i] == batch.labels[i];
+        }
+      }
+      m.samples += batch.size();
+    }
+  } catch (...) {
+    model.train(was_training);
+    throw;
+  }
+  model.train(was_training);
+  m.loss = loss_sum / static_cast<double>(m.samples);
+  if (classify) {
+    m.accuracy = static_cast<double>(correct) / static_cast<double>(m.samples);
+    m.precision.assign(classes, 0.0);
+    m.recall.assign(classes, 0.0);
+    for (size_t c = 0; c < classes; ++c) {
+      int64_t predicted_c = 0, actual_c = 0;
+      for (size_t o = 0; o < classes; ++o) {
+        predicted_c += m.confusion[o][c];
+        actual_c += m.confusion[c][o];
+      }
+      const auto hit = static_cast<double>(m.confusion[c][c]);
+      if (predicted_c) m.precision[c] = hit / static_cast<double>(predicted_c);
+      if (actual_c) m.recall[c] = hit / static_cast<double>(actual_c);
+    }
+  }
+  return m;
+}
+
+const Metrics* EpochStats::eval(const std::string& name) const {
+  for (const auto& [n, m] : evals)
+    if (n == name) return &m;
+  return nullptr;
+}
+
+// ---- Trainer ----
+
+Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, TrainerOptions options)
+    : model_(model), optimizer_(optimizer), options_(options) {
+  BP_CHECK(options.epochs >= 0, "trainer: epochs must be >= 0 (got {})", options.epochs);
+  BP_CHECK(options.batch_size > 0, "trainer: batch size must be positive (got {})",
+           options.batch_size);
+  BP_CHECK(options.eval_batch_size > 0, "trainer: evaluation batch size must be positive");
+  BP_CHECK(options.start_epoch >= 0, "trainer: start epoch must be >= 0");
+}
+
+void Trainer::add_callback(std::shared_ptr<Callback> callback) {
+  callbacks_.push_back(std::move(callback));
+}
+
+std::vector<EpochStats> Trainer::fit(
+    const data::Dataset& train,
+    const std::vector<std::pair<std::string, const data::Dataset*>>& evals) {
+  data::DataLoader loader(train, {.batch_size = options_.batch_size,
+                                  .shuffle = options_.shuffle,
+                                  .seed = options_.seed});
+  const bool classify = train.task == data::Task::classification;
+  std::vector<EpochStats> ran;
+  stop_ = false;
+  for (auto& cb : callbacks_) cb->on_train_begin(*this);
+  data::Batch batch;
+  for (int64_t epoch = options_.start_epoch + 1; epoch <= options_.epochs && !stop_; ++epoch) {
+    for (auto& cb : callbacks_) cb->on_epoch_begin(*this, epoch);
+    model_.train();
+    loader.start_epoch(epoch - 1);
+    const double start = now_seconds();
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0, index = 0;
+    const int64_t batches = loader.num_batches();
+    while (loader.next(batch)) {
+      optimizer_.zero_grad();
+      Tensor out = model_.forward(batch.features);
+      Tensor loss = batch_loss(options_.loss, out, batch);
+      const float value = loss.item();
+      BP_CHECK(std::isfinite(value),
+               "training stopped: the loss became {} at epoch {}, batch {} (try a lower learning "
+               "rate; the last checkpoint, if any, is intact)",
+               value, epoch, index + 1);
+      loss.backward();
+      optimizer_.step();
+      loss_sum += static_cast<double>(value) * static_cast<double>(batch.size());
+      if (classify) correct += count_correct(out, batch.labels);
+      seen += batch.size();
+      ++index;
+      for (auto& cb : callbacks_) cb->on_batch_end(*this, index, batches, value, seen);
+    }
+    EpochStats stats;
+    stats.epoch = epoch;
+    stats.seconds = now_seconds() - start;
+    stats.train_loss = seen ? loss_sum / static_cast<double>(seen) : 0.0;
+    stats.train_accuracy = seen ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
+    stats.samples_per_sec = stats.seconds > 0 ? static_cast<double>(seen) / stats.seconds : 0.0;
+    stats.lr = optimizer_.lr();
+    for (const auto& [name, dataset] : evals)
+      if (dataset) stats.evals.emplace_back(name, evaluate(model_, *dataset, options_.loss,
+                                                           options_.eval_batch_size));
+    history_.push_back(stats);
+    ran.push_back(stats);
+    for (auto& cb : callbacks_) cb->on_epoch_end(*this, stats);
+  }
+  for (auto& cb : callbacks_) cb->on_train_end(*this);
+  return ran;
+}
+
+// ---- ProgressPrinter ----
+
+ProgressPrinter::ProgressPrinter(bool quiet) : quiet_(quiet), tty_(::isatty(STDERR_FILENO) == 1) {}
+
+void ProgressPrinter::on_epoch_begin(Trainer&, int64_t epoch) {
+  epoch_ = epoch;
+  epoch_start_ = now_seconds();
+  last_draw_ = 0;
+  loss_sum_ = 0;
+}
+
+void ProgressPrinter::on_batch_end(Trainer& trainer, int64_t batch, int64_t batches, double loss,
+                                   int64_t samples_done) {
+  loss_sum_ += loss;
+  if (quiet_ || !tty_) return;
+  const double t = now_seconds();
+  if (batch != batches && t - last_draw_ < 0.1) return;
+  last_draw_ = t;
+  const double elapsed = t - epoch_start_;
+  const double rate = elapsed > 0 ? static_cast<double>(samples_done) / elapsed : 0.0;
+  const double eta = batch > 0 ? elapsed * static_cast<double>(batches - batch) /
+                                     static_cast<double>(batch)
+                               : 0.0;
+  constexpr int kWidth = 24;
+  const auto filled = static_cast<int>(kWidth * batch / std::max<int64_t>(batches, 1));
+  std::string bar(static_cast<size_t>(filled), '=');
+  if (filled < kWidth) bar += '>' + std::string(static_cast<size_t>(kWidth - filled - 1), ' ');
+  std::fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s] %lld/%lld  %s samples/s  loss %.4f  ETA %.0fs",
+               static_cast<long long>(epoch_), static_cast<long long>(trainer.options().epochs),
+               bar.c_str(), static_cast<long long>(batch), static_cast<long long>(batches),
+               format_rate(rate).c_str(), loss_sum_ / static_cast<double>(batch), eta);
+  std::fflush(stderr);
+}
+
+void ProgressPrinter::on_epoch_end(Trainer& trainer, const EpochStats& s) {
+  if (quiet_) return;
+  if (tty_) std::fprintf(stderr, "\r\033[K");
+  std::string line = fmt::format("epoch {}/{}  train_loss {:.4f}", s.epoch, trainer.options().epochs,
+                                 s.train_loss);
+  const bool classify = !s.evals.empty() ? !s.evals.front().second.confusion.empty()
+                                         : s.train_accuracy > 0;
+  if (classify) line += fmt::format("  train_acc {:.2f}%", 100 * s.train_accuracy);
+  for (const auto& [name, m] : s.evals) {
+    line += fmt::format("  {}_loss {:.4f}", name, m.loss);
+    if (!m.confusion.empty()) line += fmt::format("  {}_acc {:.2f}%", name, 100 * m.accuracy);
+  }
+  line += fmt::format("  {:.2f}s  {} samples/s  lr {:g}", s.seconds, format_rate(s.samples_per_sec),
+                      s.lr);
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+// ---- JsonLogger ----
+
+JsonLogger::JsonLogger(const std::string& path, bool append) : path_(path) {
+  std::ofstream out(path, append ? std::ios::app : std::ios::trunc);
+  BP_CHECK(out.good(), "--log-json: cannot open '{}' for writing", path);
+}
+
+void JsonLogger::on_epoch_end(Trainer&, const EpochStats& s) {
+  nlohmann::json j;
+  j["epoch"] = s.epoch;
+  j["train_loss"] = s.train_loss;
+  j["train_accuracy"] = s.train_accuracy;
+  for (const auto& [name, m] : s.evals) {
+    j[name + "_loss"] = m.loss;
+    if (!m.confusion.empty()) j[name + "_accuracy"] = m.accuracy;
+  }
+  j["seconds"] = s.seconds;
+  j["samples_per_sec"] = s.samples_per_sec;
+  j["lr"] = std::stod(fmt::format("{}", static_cast<float>(s.lr)));  // shortest float form
+  std::ofstream out(path_, std::ios::app);
+  out << j.dump() << '\n';
+  BP_CHECK(out.good(), "--log-json: cannot write to '{}'", path_);
+}
+
+// ---- EarlyStopping ----
+
+EarlyStopping::EarlyStopping(std::string monitor, int64_t patience, double min_delta)
+    : monitor_(std::move(monitor)), patience_(patience), min_delta_(min_delta) {
+  BP_CHECK(patience > 0, "early stopping: patience must be positive (got {})", patience);
+  BP_CHECK(min_delta >= 0, "early stopping: min_delta must be >= 0 (got {})", min_delta);
+}
+
+void EarlyStopping::on_epoch_end(Trainer& trainer, const EpochStats& stats) {
+  const Metrics* m = stats.eval(monitor_);
+  BP_CHECK(m != nullptr, "early stopping: no evaluation named '{}'", monitor_);
+  if (best_epoch_ == 0 || m->loss < best_ - min_delta_) {
+    best_ = m->loss;
+    best_epoch_ = stats.epoch;
+  } else if (stats.epoch - best_epoch_ >= patience_) {
+    trainer.request_stop();
+  }
+}
+
+// ---- LearningRateSchedule / CheckpointCallback ----
+
+LearningRateSchedule::LearningRateSchedule(std::function<float(int64_t)> lr_for_epoch)
+    : lr_for_epoch_(std::move(lr_for_epoch)) {}
+
+void LearningRateSchedule::on_epoch_begin(Trainer& trainer, int64_t epoch) {
+  trainer.optimizer().set_lr(lr_for_epoch_(epoch));
+}
+
+CheckpointCallback::CheckpointCallback(std::function<void(int64_t)> save) : save_(std::move(save)) {}
+
+void CheckpointCallback::on_epoch_end(Trainer&, const EpochStats& stats) { save_(stats.epoch); }
+
+}  // namespace bp::train
