@@ -1,0 +1,254 @@
+// Data layer: reading IDX (MNIST-style) and CSV files into a Dataset, splitting it, normalising
+// its features and serving it in batches.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backprop/shape.hpp"
+#include "backprop/tensor.hpp"
+
+namespace bp::data {
+
+// ---------------------------------------------------------------------------------------------
+// Dataset
+// ---------------------------------------------------------------------------------------------
+
+enum class Task { classification, regression };
+
+// N samples: features of shape (N, feature_shape...) and, depending on the task, N class indices
+// (classification) or a (N, k) tensor of float targets (regression). Plain data; copies share the
+// feature and target tensors (Tensor is a handle) and copy the label vectors.
+struct Dataset {
+  Task task = Task::classification;
+  Tensor features;                       // (N, feature_shape...), float32
+  Shape feature_shape;                   // the shape of one sample
+  std::vector<int64_t> labels;           // classification: N indices in [0, num_classes)
+  Tensor targets;                        // regression: (N, k); undefined for classification
+  int64_t num_classes = 0;               // classification only
+  std::vector<std::string> label_names;  // empty, or one name per class
+
+  // Number of samples (0 for a default-constructed Dataset).
+  int64_t size() const;
+  // Values per sample (the product of feature_shape).
+  int64_t sample_numel() const;
+  // Guarantees: returns when every field is consistent with the others (shapes, label range,
+  // name count). Throws: bp::Error naming the first inconsistency.
+  void validate() const;
+};
+
+// Requires: every index in [0, dataset.size()). Guarantees: a new Dataset with those samples in
+// that order (features copied), sharing the label names. Throws: bp::Error on a bad index.
+Dataset subset(const Dataset& dataset, std::span<const int64_t> indices);
+
+// Requires: 1..16 fractions, each in [0, 1], summing to 1 (within 1e-6).
+// Guarantees: one Dataset per fraction, disjoint, together covering every sample once; part i
+// has round(cumulative_i * N) - round(cumulative_{i-1} * N) samples, drawn by a shuffle that
+// depends only on `seed` (e.g. {0.8, 0.1, 0.1} -> train, validation, test). Throws: bp::Error.
+std::vector<Dataset> split(const Dataset& dataset, std::span<const double> fractions,
+                           uint64_t seed);
+
+// ---------------------------------------------------------------------------------------------
+// Normalisation
+// ---------------------------------------------------------------------------------------------
+
+enum class NormKind {
+  none,         // y = x
+  min_max,      // y = (x - min) / (max - min): the training set lands in [0, 1]
+  standardize,  // y = (x - mean) / std: the training set gets mean 0 and std 1
+};
+
+// Feature normalisation fitted on a training set and applied unchanged to the others, so no
+// statistic ever leaks from validation or test data. y = (x - offset[j]) / scale[j], where j runs
+// over the values of one sample (per_feature) or is always 0 (one statistic for all values).
+class Normalizer {
+ public:
+  Normalizer() = default;
+
+  // Requires: a non-empty dataset with finite features; min_scale >= 0.
+  // Guarantees: offsets/scales from `train` (min/range or mean/population std, accumulated in
+  // double); a spread below min_scale gets scale 1, so constant features are only shifted and
+  // never divided by ~0. Throws: bp::Error on an empty dataset or a bad min_scale.
+  static Normalizer fit(const Dataset& train, NormKind kind, bool per_feature = true,
+                        float min_scale = 1e-6f);
+  // Rebuilds a normaliser from saved statistics. Requires: offset and scale of equal length, every
+  // scale finite and > 0 (both empty for NormKind::none). Throws: bp::Error otherwise.
+  static Normalizer from_stats(NormKind kind, std::vector<float> offset, std::vector<float> scale);
+
+  NormKind kind() const { return kind_; }
+  // The statistics as plain vectors (for saving into a model file); both empty for none.
+  const std::vector<float>& offset() const { return offset_; }
+  const std::vector<float>& scale() const { return scale_; }
+
+  // Requires: features of shape (N, ...) whose per-sample size matches the fitted statistics.
+  // Guarantees: a new tensor of the same shape; the input is untouched. Throws: bp::Error.
+  Tensor transform(const Tensor& features) const;
+  // Replaces dataset.features with transform(dataset.features). Throws: as transform.
+  void apply(Dataset& dataset) const;
+
+ private:
+  NormKind kind_ = NormKind::none;
+  std::vector<float> offset_;
+  std::vector<float> scale_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// IDX files (the MNIST format)
+// ---------------------------------------------------------------------------------------------
+
+// IDX element type codes (the third magic byte).
+enum class IdxType : uint8_t {
+  u8 = 0x08,
+  i8 = 0x09,
+  i16 = 0x0B,
+  i32 = 0x0C,
+  f32 = 0x0D,
+  f64 = 0x0E,
+};
+
+// Upper bound on the decompressed size of one IDX file (2 GiB); larger inputs are rejected.
+inline constexpr uint64_t kMaxIdxBytes = uint64_t{1} << 31;
+
+// The contents of an IDX file, converted to float (doubles are rounded; values beyond the float
+// range become +-inf).
+struct IdxArray {
+  IdxType type = IdxType::u8;
+  Shape shape;                // one extent per dimension, in file order
+  std::vector<float> values;  // numel(shape) values, row-major
+};
+
+// Reads an IDX file, raw or gzip-compressed (detected by the 1f 8b magic).
+// Requires: magic 00 00 <type> <rank> with a known type, big-endian u32 extents, and a payload of
+// exactly numel * element size bytes. Throws: bp::Error naming the path, the problem and the byte
+// offset (truncation, trailing bytes, size mismatch, corrupt gzip, over kMaxIdxBytes, I/O error).
+IdxArray read_idx(const std::string& path);
+// The same on bytes already in memory; `name` stands for the path in error messages.
+IdxArray read_idx_bytes(std::span<const uint8_t> bytes, const std::string& name = "<memory>");
+
+// Loads an image file and a label file as a classification Dataset.
+// Requires: images of rank >= 1 and labels of rank 1 with the same first extent, labels of an
+// integer type and >= 0, images finite. Guarantees: u8 images are divided by 255 (to [0, 1]),
+// other types are kept; rank-3 images (N, H, W) become (N, 1, H, W); num_classes = max label + 1
+// (or label_names.size(), which must then exceed every label). Throws: bp::Error naming the file.
+Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path,
+                      std::vector<std::string> label_names = {});
+
+// ---------------------------------------------------------------------------------------------
+// MNIST / Fashion-MNIST folders
+// ---------------------------------------------------------------------------------------------
+
+enum class Split { train, test };
+
+// Where Debian's dataset-fashion-mnist package puts the files.
+inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+// "T-shirt/top", "Trouser", ..., "Ankle boot" (class index order).
+const std::vector<std::string>& fashion_mnist_label_names();
+
+// Loads {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] from `dir` (the .gz file is preferred
+// when both exist). Guarantees: images (N, 1, 28, 28) in [0, 1], labels in [0, 10), names "0".."9"
+// unless `label_names` is given (10 names). Throws: bp::Error naming a missing file (and how to
+// install the dataset) or any IDX error, or when the images are not 28x28 or the labels not < 10.
+Dataset load_mnist_dir(const std::string& dir, Split split,
+                       std::vector<std::string> label_names = {});
+// load_mnist_dir with the Fashion-MNIST class names. Throws: as load_mnist_dir.
+Dataset load_fashion_mnist(Split split, const std::string& dir = kFashionMnistDir);
+
+// ---------------------------------------------------------------------------------------------
+// CSV files
+// ---------------------------------------------------------------------------------------------
+
+enum class CsvHeader {
+  no,
+  yes,
+  // The first row is a header when any of its fields, other than a string label, is not a number
+  // (or when label_column names a column).
+  autodetect,
+};
+
+struct CsvOptions {
+  CsvHeader header = CsvHeader::autodetect;
+  char delimiter = ',';
+  // The label column by header name; when empty, label_index is used instead.
+  std::string label_column;
+  // The label column by 0-based index; negative counts from the end (-1 = last column).
+  int64_t label_index = -1;
+  Task task = Task::classification;
+  // Classification with a fixed vocabulary: each label must be one of these and gets its position
+  // as class index (use this to give a train and a test file the same mapping). When empty, the
+  // distinct labels are sorted (numerically if all are numbers, else by bytes) and numbered
+  // 0, 1, ... in that order; label_names keeps the labels as written.
+  std::vector<std::string> label_names;
+};
+
+// Reads a CSV file: one sample per row, the label column as the target and every other column a
+// numeric feature (features shape (N, columns - 1); regression targets (N, 1)).
+// Supports RFC-4180 quotes (a quoted field may hold the delimiter, "" and line breaks), LF or
+// CRLF line endings, surrounding blanks around numbers, and blank lines (skipped).
+// Throws: bp::Error naming the path, line and column (1-based) for a non-numeric or non-finite
+// (NaN/inf) value, a ragged row, a bad quote; and for an empty file, no data rows, no feature
+// column, an unknown label column or label.
+Dataset read_csv(const std::string& path, const CsvOptions& options = {});
+// The same on text in memory; `name` stands for the path in error messages.
+Dataset read_csv_string(std::string_view text, const CsvOptions& options = {},
+                        const std::string& name = "<string>");
+
+// ---------------------------------------------------------------------------------------------
+// Batches
+// ---------------------------------------------------------------------------------------------
+
+struct Batch {
+  Tensor features;               // (B, feature_shape...)
+  std::vector<int64_t> labels;   // classification: B class indices
+  Tensor targets;                // regression: (B, k)
+  std::vector<int64_t> indices;  // which samples of the dataset, in batch order
+  int64_t size() const { return static_cast<int64_t>(indices.size()); }
+};
+
+struct LoaderOptions {
+  int64_t batch_size = 32;
+  bool shuffle = false;
+  uint64_t seed = 0;
+  bool drop_last = false;  // false: the last, smaller batch is kept
+};
+
+// Serves a Dataset in batches, epoch by epoch. With shuffle, epoch e's order depends only on
+// (seed, e), so a run resumed at epoch e sees the same batches as one that never stopped.
+//
+//   DataLoader loader(train, {.batch_size = 64, .shuffle = true, .seed = 1});
+//   Batch batch;
+//   for (int64_t epoch = 0; epoch < epochs; ++epoch)
+//     for (loader.start_epoch(epoch); loader.next(batch);) { ... }
+class DataLoader {
+ public:
+  // Requires: a non-empty, valid dataset and batch_size > 0. The loader keeps its own handle on
+  // the features (shared) and a copy of the labels. Throws: bp::Error otherwise.
+  DataLoader(Dataset dataset, LoaderOptions options);
+
+  const Dataset& dataset() const { return dataset_; }
+  const LoaderOptions& options() const { return options_; }
+  // Batches per epoch: ceil(N / B), or floor(N / B) with drop_last.
+  int64_t num_batches() const;
+
+  // Requires: epoch >= 0. Guarantees: the next call to next() returns the epoch's first batch;
+  // the order is the identity without shuffle. Throws: bp::Error on a negative epoch.
+  void start_epoch(int64_t epoch);
+  // Guarantees: fills `batch` with the next batch of the current epoch and returns true, or
+  // returns false at the end of the epoch. Buffers in `batch` are reused when nothing else holds
+  // them, so keep a batch's tensors only by cloning them (or by holding a handle, which disables
+  // the reuse). Throws: nothing beyond allocation failure.
+  bool next(Batch& batch);
+  // The sample order of the current epoch.
+  const std::vector<int64_t>& order() const { return order_; }
+
+ private:
+  Dataset dataset_;
+  LoaderOptions options_;
+  std::vector<int64_t> order_;
+  int64_t cursor_ = 0;
+};
+
+}  // namespace bp::data

@@ -1,0 +1,223 @@
+// Dataset consistency, subsets, seeded splits and feature normalisation.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "backprop/data.hpp"
+#include "backprop/error.hpp"
+
+namespace bp::data {
+
+int64_t Dataset::size() const {
+  return features.defined() ? features.size(0) : 0;
+}
+
+int64_t Dataset::sample_numel() const {
+  return bp::numel(feature_shape);
+}
+
+void Dataset::validate() const {
+  BP_CHECK(features.defined(), "Dataset: features are undefined");
+  BP_CHECK(features.dim() >= 1, "Dataset: features must have a sample axis, got shape {}",
+           bp::to_string(features.shape()));
+  const Shape& fs = features.shape();
+  Shape per_sample(fs.begin() + 1, fs.end());
+  BP_CHECK(per_sample == feature_shape,
+           "Dataset: feature_shape {} does not match features of shape {}",
+           bp::to_string(feature_shape), bp::to_string(fs));
+  const int64_t n = fs[0];
+  if (task == Task::classification) {
+    BP_CHECK(static_cast<int64_t>(labels.size()) == n, "Dataset: {} labels for {} samples",
+             labels.size(), n);
+    BP_CHECK(num_classes > 0 || n == 0, "Dataset: num_classes must be positive, got {}",
+             num_classes);
+    BP_CHECK(label_names.empty() || static_cast<int64_t>(label_names.size()) == num_classes,
+             "Dataset: {} label names for {} classes", label_names.size(), num_classes);
+    for (size_t i = 0; i < labels.size(); ++i)
+      BP_CHECK(labels[i] >= 0 && labels[i] < num_classes,
+               "Dataset: label {} of sample {} is outside [0, {})", labels[i], i, num_classes);
+  } else {
+    BP_CHECK(targets.defined() && targets.dim() == 2 && targets.size(0) == n,
+             "Dataset: regression targets must have shape ({}, k), got {}", n,
+             targets.defined() ? bp::to_string(targets.shape()) : std::string("undefined"));
+  }
+}
+
+namespace {
+
+// Copies rows `indices` of a (N, ...) tensor into a new (indices.size(), ...) tensor.
+Tensor gather_rows(const Tensor& src, std::span<const int64_t> indices) {
+  Shape shape = src.shape();
+  const int64_t n = shape[0];
+  const int64_t row = n > 0 ? src.numel() / n : bp::numel(Shape(shape.begin() + 1, shape.end()));
+  shape[0] = static_cast<int64_t>(indices.size());
+  Tensor out = Tensor::empty(shape);
+  const float* in = src.data();
+  float* dst = out.data();
+  for (size_t i = 0; i < indices.size(); ++i) {
+    BP_CHECK(indices[i] >= 0 && indices[i] < n, "data::subset: index {} is outside [0, {})",
+             indices[i], n);
+    if (row > 0)
+      std::memcpy(dst + static_cast<int64_t>(i) * row, in + indices[i] * row,
+                  static_cast<size_t>(row) * sizeof(float));
+  }
+  return out;
+}
+
+}  // namespace
+
+Dataset subset(const Dataset& dataset, std::span<const int64_t> indices) {
+  dataset.validate();
+  Dataset out;
+  out.task = dataset.task;
+  out.feature_shape = dataset.feature_shape;
+  out.num_classes = dataset.num_classes;
+  out.label_names = dataset.label_names;
+  out.features = gather_rows(dataset.features, indices);
+  if (dataset.task == Task::classification) {
+    out.labels.reserve(indices.size());
+    for (int64_t i : indices) out.labels.push_back(dataset.labels[static_cast<size_t>(i)]);
+  } else {
+    out.targets = gather_rows(dataset.targets, indices);
+  }
+  return out;
+}
+
+std::vector<Dataset> split(const Dataset& dataset, std::span<const double> fractions,
+                           uint64_t seed) {
+  BP_CHECK(!fractions.empty() && fractions.size() <= 16,
+           "data::split: expected 1 to 16 fractions, got {}", fractions.size());
+  double total = 0.0;
+  for (double f : fractions) {
+    BP_CHECK(std::isfinite(f) && f >= 0.0 && f <= 1.0,
+             "data::split: each fraction must be in [0, 1], got {}", f);
+    total += f;
+  }
+  BP_CHECK(std::fabs(total - 1.0) <= 1e-6, "data::split: fractions must sum to 1, got {}", total);
+  dataset.validate();
+
+  const int64_t n = dataset.size();
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  Generator gen(seed);
+  for (int64_t i = n - 1; i > 0; --i) {
+    auto j = static_cast<int64_t>(gen.below(static_cast<uint64_t>(i + 1)));
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
+  }
+
+  std::vector<Dataset> parts;
+  double cumulative = 0.0;
+  int64_t begin = 0;
+  for (size_t p = 0; p < fractions.size(); ++p) {
+    cumulative += fractions[p];
+    int64_t end =
+        p + 1 == fractions.size()
+            ? n
+            : std::clamp<int64_t>(std::llround(cumulative * static_cast<double>(n)), begin, n);
+    parts.push_back(subset(
+        dataset, std::span<const int64_t>(order.data() + begin, static_cast<size_t>(end - begin))));
+    begin = end;
+  }
+  return parts;
+}
+
+// ---- Normalizer ----
+
+Normalizer Normalizer::fit(const Dataset& train, NormKind kind, bool per_feature, float min_scale) {
+  BP_CHECK(std::isfinite(min_scale) && min_scale >= 0.0f,
+           "Normalizer::fit: min_scale must be finite and >= 0, got {}", min_scale);
+  Normalizer norm;
+  norm.kind_ = kind;
+  if (kind == NormKind::none) return norm;
+  train.validate();
+  const int64_t n = train.size();
+  const int64_t row = train.sample_numel();
+  BP_CHECK(n > 0 && row > 0, "Normalizer::fit: the training set is empty");
+  const int64_t stats = per_feature ? row : 1;
+  const float* x = train.features.data();
+  const int64_t total = n * row;
+  for (int64_t i = 0; i < total; ++i)
+    BP_CHECK(std::isfinite(x[i]), "Normalizer::fit: feature {} of sample {} is not finite ({})",
+             i % row, i / row, x[i]);
+
+  std::vector<double> a(static_cast<size_t>(stats)), b(static_cast<size_t>(stats));
+  if (kind == NormKind::min_max) {
+    std::fill(a.begin(), a.end(), std::numeric_limits<double>::infinity());
+    std::fill(b.begin(), b.end(), -std::numeric_limits<double>::infinity());
+    for (int64_t i = 0; i < total; ++i) {
+      auto j = static_cast<size_t>(per_feature ? i % row : 0);
+      a[j] = std::min(a[j], static_cast<double>(x[i]));
+      b[j] = std::max(b[j], static_cast<double>(x[i]));
+    }
+    for (size_t j = 0; j < a.size(); ++j) b[j] -= a[j];  // b = range
+  } else {
+    // Two passes (mean, then squared deviations) keep the variance accurate.
+    const double count = static_cast<double>(total / stats);
+    for (int64_t i = 0; i < total; ++i) a[static_cast<size_t>(per_feature ? i % row : 0)] += x[i];
+    for (double& m : a) m /= count;
+    for (int64_t i = 0; i < total; ++i) {
+      auto j = static_cast<size_t>(per_feature ? i % row : 0);
+      double d = x[i] - a[j];
+      b[j] += d * d;
+    }
+    for (double& v : b) v = std::sqrt(v / count);  // b = population std
+  }
+  norm.offset_.resize(a.size());
+  norm.scale_.resize(b.size());
+  for (size_t j = 0; j < a.size(); ++j) {
+    norm.offset_[j] = static_cast<float>(a[j]);
+    auto spread = static_cast<float>(b[j]);
+    norm.scale_[j] = spread >= min_scale && spread > 0.0f && std::isfinite(spread) ? spread : 1.0f;
+  }
+  return norm;
+}
+
+Normalizer Normalizer::from_stats(NormKind kind, std::vector<float> offset,
+                                  std::vector<float> scale) {
+  BP_CHECK(offset.size() == scale.size(), "Normalizer::from_stats: {} offsets but {} scales",
+           offset.size(), scale.size());
+  if (kind == NormKind::none)
+    BP_CHECK(offset.empty(), "Normalizer::from_stats: kind none takes no statistics, got {}",
+             offset.size());
+  else
+    BP_CHECK(!offset.empty(), "Normalizer::from_stats: no statistics given");
+  for (size_t j = 0; j < scale.size(); ++j) {
+    BP_CHECK(std::isfinite(offset[j]), "Normalizer::from_stats: offset {} is not finite ({})", j,
+             offset[j]);
+    BP_CHECK(std::isfinite(scale[j]) && scale[j] > 0.0f,
+             "Normalizer::from_stats: scale {} must be finite and > 0, got {}", j, scale[j]);
+  }
+  Normalizer norm;
+  norm.kind_ = kind;
+  norm.offset_ = std::move(offset);
+  norm.scale_ = std::move(scale);
+  return norm;
+}
+
+Tensor Normalizer::transform(const Tensor& features) const {
+  BP_CHECK(features.defined() && features.dim() >= 1,
+           "Normalizer::transform: expected features of shape (N, ...)");
+  Tensor out = features.detach().clone();
+  if (kind_ == NormKind::none) return out;
+  const int64_t n = features.size(0);
+  const int64_t total = out.numel();
+  const int64_t row =
+      n > 0 ? total / n : bp::numel(Shape(features.shape().begin() + 1, features.shape().end()));
+  const auto stats = static_cast<int64_t>(offset_.size());
+  BP_CHECK(stats == 1 || stats == row,
+           "Normalizer::transform: fitted on {} values per sample, features {} have {}", stats,
+           bp::to_string(features.shape()), row);
+  float* y = out.data();
+  for (int64_t i = 0; i < total; ++i) {
+    auto j = static_cast<size_t>(stats == 1 ? 0 : i % row);
+    y[i] = (y[i] - offset_[j]) / scale_[j];
+  }
+  return out;
+}
+
+void Normalizer::apply(Dataset& dataset) const {
+  dataset.features = transform(dataset.features);
+}
+
+}  // namespace bp::data
