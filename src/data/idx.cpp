@@ -137,19 +137,20 @@ IdxArray parse_idx(std::span<const uint8_t> b, const std::string& name, const ch
   out.type = static_cast<IdxType>(code);
   const size_t payload = b.size() - header;
   // The product of the extents, with overflow detected (a zero extent makes it 0 regardless).
-  uint64_t count = 1;
+  // The product of the non-zero extents must fit int64 too, so that code multiplying the shape
+  // left to right (bp::numel) never overflows, even when a zero extent makes the count 0.
+  int64_t nonzero = 1;
   bool overflow = false, zero = false;
   for (size_t d = 0; d < rank; ++d) {
     const uint32_t extent = read_be32(b.data() + 4 + 4 * d);
     out.shape.push_back(static_cast<int64_t>(extent));
-    zero = zero || extent == 0;
-    overflow = overflow || __builtin_mul_overflow(count, uint64_t{extent}, &count);
+    if (extent == 0)
+      zero = true;
+    else
+      overflow = overflow || __builtin_mul_overflow(nonzero, int64_t{extent}, &nonzero);
   }
+  const uint64_t count = zero ? 0 : static_cast<uint64_t>(nonzero);
   uint64_t need = 0;
-  if (zero) {
-    overflow = false;
-    count = 0;
-  }
   overflow = overflow || __builtin_mul_overflow(count, uint64_t{esize}, &need);
   BP_CHECK(!overflow,
            "read_idx: {}: size mismatch: dimensions {} declare more {} elements than 64 bits can "

@@ -114,6 +114,12 @@ TEST(IdxTest, RejectsHugeDeclaredSizeWithoutAllocating) {
   Bytes b = idx_bytes(0x0C, {0xEE6B2800u, 0xEE6B2800u, 0xEE6B2800u}, {1, 2, 3, 4});
   expect_error([&] { read_idx_bytes(b); }, "size mismatch");
   expect_error([&] { read_idx_bytes(b); }, "the payload after offset 16 has 4 bytes");
+  // A zero extent makes the count 0, but the other extents must still be representable.
+  expect_error(
+      [] {
+        read_idx_bytes(idx_bytes(0x08, {0, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, {}));
+      },
+      "more ubyte elements than 64 bits can count");
   // A plausible but wrong size: 1000 elements declared, 3 present.
   expect_error([&] { read_idx_bytes(idx_bytes(0x08, {1000}, {1, 2, 3})); }, "997 bytes short");
 }
