@@ -133,4 +133,10 @@ class NoGradGuard {
 void set_num_threads(int threads);
 int num_threads();
 
+// Which kernels run: the fast CPU path (oneDNN where it has the kernel; the default) or the plain
+// C++ reference kernels that define what every kernel computes.
+enum class Backend { fast, reference };
+void set_backend(Backend backend);
+Backend backend();
+
 }  // namespace bp

@@ -32,6 +32,9 @@ struct TensorImpl {
   float* data() const { return storage->data + offset; }
 };
 
+// Returns the allocator's cached free buffers to the system.
+void release_cached_memory();
+
 // Allocates a new tensor of `shape` with uninitialised data.
 Tensor make_tensor(const Shape& shape);
 

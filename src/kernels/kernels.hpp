@@ -1,11 +1,14 @@
-// The kernel interface: the only code that touches raw buffers in bulk. Ops call these; the
-// reference implementations (plain C++ loops) define their meaning. Internal.
+// The kernel interface: the only code that touches raw buffers in bulk. Ops call the functions in
+// bp::kernels, which dispatch at run time to the fast backend (oneDNN) where it has the kernel, or
+// to bp::kernels::reference, the plain C++ loops that define what every kernel means (and against
+// which the fast ones are tested). Internal.
 #pragma once
 
 #include <cstdint>
 #include <span>
 
 #include "backprop/shape.hpp"
+#include "backprop/tensor.hpp"
 
 namespace bp::kernels {
 
@@ -52,5 +55,29 @@ void softmax_forward(bool log, int64_t outer, int64_t axis, int64_t inner, const
 // gx from gy and the forward output y.
 void softmax_backward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* y,
                       const float* gy, float* gx);
+
+namespace reference {
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+void unary_forward(Unary op, float alpha, float beta, const float* x, float* y, int64_t n);
+void unary_backward(Unary op, float alpha, float beta, const float* x, const float* y,
+                    const float* gy, float* gx, int64_t n);
+void binary(Binary op, const Shape& shape, const float* a, std::span<const int64_t> a_strides,
+            const float* b, std::span<const int64_t> b_strides, float* out);
+void reduce_sum(const Shape& shape, const float* x, std::span<const int64_t> out_strides,
+                float* out);
+void strided_copy(const Shape& shape, const float* x, std::span<const int64_t> x_strides,
+                  float* out);
+void softmax_forward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* x,
+                     float* y);
+void softmax_backward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* y,
+                      const float* gy, float* gx);
+}  // namespace reference
+
+namespace onednn {
+// The same contract as kernels::gemm, through a cached oneDNN matmul primitive per shape.
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+}  // namespace onednn
 
 }  // namespace bp::kernels

@@ -4,7 +4,7 @@
 
 #include "kernels/kernels.hpp"
 
-namespace bp::kernels {
+namespace bp::kernels::reference {
 
 namespace {
 
@@ -143,4 +143,4 @@ void unary_backward(Unary op, float alpha, float beta, const float* x, const flo
   }
 }
 
-}  // namespace bp::kernels
+}  // namespace bp::kernels::reference

@@ -6,7 +6,7 @@
 
 #include "kernels/kernels.hpp"
 
-namespace bp::kernels {
+namespace bp::kernels::reference {
 
 namespace {
 constexpr int64_t kBlockK = 256;
@@ -47,4 +47,4 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
   }
 }
 
-}  // namespace bp::kernels
+}  // namespace bp::kernels::reference

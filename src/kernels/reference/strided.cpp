@@ -5,7 +5,7 @@
 
 #include "kernels/kernels.hpp"
 
-namespace bp::kernels {
+namespace bp::kernels::reference {
 
 namespace {
 
@@ -156,4 +156,4 @@ void softmax_backward(bool log, int64_t outer, int64_t axis, int64_t inner, cons
   }
 }
 
-}  // namespace bp::kernels
+}  // namespace bp::kernels::reference
