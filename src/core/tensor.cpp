@@ -72,9 +72,11 @@ Tensor Tensor::arange(float start, float end, float step) {
   BP_CHECK(step != 0.0f && std::isfinite(start) && std::isfinite(end) && std::isfinite(step),
            "Tensor::arange: needs finite bounds and a non-zero step (got {}, {}, {})", start, end,
            step);
-  double count = std::ceil((static_cast<double>(end) - start) / step);
+  const double steps = (static_cast<double>(end) - start) / step;
+  BP_CHECK(steps >= 0, "Tensor::arange: step {} never reaches {} from {}", step, end, start);
+  const double count = std::ceil(steps);
   BP_CHECK(count < 1e9, "Tensor::arange: {} elements is too many", count);
-  auto n = static_cast<int64_t>(std::max(0.0, count));
+  auto n = static_cast<int64_t>(count);
   Tensor t = empty({n});
   for (int64_t i = 0; i < n; ++i) t.data()[i] = static_cast<float>(start + static_cast<double>(i) * step);
   return t;
@@ -158,7 +160,10 @@ void Tensor::zero_grad() {
   if (checked(impl_, "zero_grad").grad) Tensor(impl_->grad).fill_(0.0f);
 }
 
-void Tensor::clear_grad() { impl_->grad.reset(); }
+void Tensor::clear_grad() {
+  checked(impl_, "clear_grad");
+  impl_->grad.reset();
+}
 
 Tensor& Tensor::retain_grad() {
   checked(impl_, "retain_grad");

@@ -16,7 +16,9 @@ Fans fans(const Tensor& weight) {
   check(weight, "fans");
   BP_CHECK(weight.dim() >= 2, "init: fan-in/fan-out need a weight with at least 2 dimensions, got {}",
            to_string(weight.shape()));
-  const int64_t receptive = weight.numel() / (weight.size(0) * weight.size(1));
+  // The product of the trailing extents (not numel / (out·in), which divides by zero when empty).
+  int64_t receptive = 1;
+  for (int64_t d = 2; d < weight.dim(); ++d) receptive *= weight.size(d);
   return {weight.size(1) * receptive, weight.size(0) * receptive};
 }
 

@@ -78,8 +78,13 @@ Shape Linear::output_shape(const Shape& input_shape) const {
 
 Activation::Activation(ActivationKind kind, float parameter) : kind_(kind), parameter_(parameter) {
   BP_CHECK(std::isfinite(parameter), "Activation: parameter must be finite (got {})", parameter);
+  // 0 selects the documented default of the function's parameter.
+  if (parameter_ == 0.0f) {
+    if (kind == ActivationKind::leaky_relu) parameter_ = 0.01f;
+    if (kind == ActivationKind::elu || kind == ActivationKind::softplus) parameter_ = 1.0f;
+  }
   if (kind == ActivationKind::softplus)
-    BP_CHECK(parameter > 0, "Softplus: beta must be positive (got {})", parameter);
+    BP_CHECK(parameter_ > 0, "Softplus: beta must be positive (got {})", parameter);
 }
 
 Tensor Activation::forward(const Tensor& x) {

@@ -75,7 +75,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     BP_CHECK(bias.dim() == 1 && bias.size(0) == out_features,
              "linear: bias of shape {} does not match weight {} (expected [{}])",
              to_string(bias.shape()), to_string(weight.shape()), out_features);
-  const int64_t rows = x.numel() / in_features;
+  // Not x.numel() / in_features, which divides by zero when in_features is 0.
+  const int64_t rows = extent(x.shape(), 0, x.shape().size() - 1);
   Shape out_shape = x.shape();
   out_shape.back() = out_features;
   Tensor y = make_tensor(out_shape);

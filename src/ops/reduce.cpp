@@ -49,6 +49,8 @@ Tensor mean(const Tensor& x) {
 
 Tensor mean(const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
   check_defined(x, "mean");
+  std::vector<int64_t> checked_axes = axes;  // validated here so that errors name "mean"
+  reduced_shape(x.shape(), checked_axes, keepdim, "mean");
   Tensor s = sum(x, axes, keepdim);
   BP_CHECK(s.numel() > 0 && x.numel() > 0, "mean: the tensor is empty");
   return s * (static_cast<float>(s.numel()) / static_cast<float>(x.numel()));
@@ -91,8 +93,18 @@ Tensor max(const Tensor& x) {
   return max(reshape(x, {x.numel()}), 0, false);
 }
 
-Tensor min(const Tensor& x, int64_t axis, bool keepdim) { return neg(max(neg(x), axis, keepdim)); }
-Tensor min(const Tensor& x) { return neg(max(neg(x))); }
+// Errors are checked here so that they name "min" rather than the max it is built on.
+Tensor min(const Tensor& x, int64_t axis, bool keepdim) {
+  check_defined(x, "min");
+  const auto a = static_cast<size_t>(normalize_axis(axis, x.dim(), "min"));
+  BP_CHECK(x.shape()[a] > 0, "min: cannot reduce an empty axis of shape {}", to_string(x.shape()));
+  return neg(max(neg(x), axis, keepdim));
+}
+Tensor min(const Tensor& x) {
+  check_defined(x, "min");
+  BP_CHECK(x.numel() > 0, "min: the tensor is empty");
+  return neg(max(neg(x)));
+}
 
 std::vector<int64_t> argmax(const Tensor& x, int64_t axis) {
   check_defined(x, "argmax");
