@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,7 +73,9 @@ class Linear : public Module {
 enum class ActivationKind { sigmoid, tanh, relu, leaky_relu, elu, selu, gelu, softplus, silu };
 class Activation : public Module {
  public:
-  explicit Activation(ActivationKind kind, float parameter = 0.0f);
+  // `parameter` is the leaky_relu slope (default 0.01), the elu alpha (default 1) or the softplus
+  // beta (default 1, must be > 0); other kinds ignore it. Throws bp::Error if it is not finite.
+  explicit Activation(ActivationKind kind, std::optional<float> parameter = std::nullopt);
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
   ActivationKind kind() const { return kind_; }
@@ -80,7 +83,7 @@ class Activation : public Module {
 
  private:
   ActivationKind kind_;
-  float parameter_;  // leaky_relu slope, elu alpha, softplus beta (0 selects the default)
+  float parameter_;
 };
 std::shared_ptr<Activation> Sigmoid();
 std::shared_ptr<Activation> Tanh();

@@ -76,15 +76,17 @@ Shape Linear::output_shape(const Shape& input_shape) const {
 
 // ---- activations ----
 
-Activation::Activation(ActivationKind kind, float parameter) : kind_(kind), parameter_(parameter) {
-  BP_CHECK(std::isfinite(parameter), "Activation: parameter must be finite (got {})", parameter);
-  // 0 selects the documented default of the function's parameter.
-  if (parameter_ == 0.0f) {
-    if (kind == ActivationKind::leaky_relu) parameter_ = 0.01f;
-    if (kind == ActivationKind::elu || kind == ActivationKind::softplus) parameter_ = 1.0f;
-  }
+namespace {
+float default_parameter(ActivationKind kind) {
+  return kind == ActivationKind::leaky_relu ? 0.01f : 1.0f;
+}
+}  // namespace
+
+Activation::Activation(ActivationKind kind, std::optional<float> parameter)
+    : kind_(kind), parameter_(parameter.value_or(default_parameter(kind))) {
+  BP_CHECK(std::isfinite(parameter_), "Activation: parameter must be finite (got {})", parameter_);
   if (kind == ActivationKind::softplus)
-    BP_CHECK(parameter_ > 0, "Softplus: beta must be positive (got {})", parameter);
+    BP_CHECK(parameter_ > 0, "Softplus: beta must be positive (got {})", parameter_);
 }
 
 Tensor Activation::forward(const Tensor& x) {
