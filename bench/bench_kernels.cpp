@@ -6,7 +6,8 @@
 // "FLOP=49.2G/s" for 49.2 GFLOP/s) and "peak%", the share of the machine's peak,
 // peak_gflops_per_thread × threads. The default, 210 GFLOP/s per thread, is the measured
 // single-precision AVX-512 FMA peak of the 2-core machine this project is benchmarked on (each core
-// issuing 512-bit FMAs back to back); pass --peak_gflops_per_thread to set it for another machine.
+// issuing 512-bit FMAs back to back). A lone busy core can boost above it (about 265 GFLOP/s), so
+// one-thread runs may show more than 100%. Pass --peak_gflops_per_thread for another machine.
 // The training-step benchmark reports samples/s. Threads come from --bp_threads, else
 // OMP_NUM_THREADS, else all cores.
 #include <benchmark/benchmark.h>
