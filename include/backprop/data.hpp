@@ -177,6 +177,9 @@ struct CsvOptions {
   // The label column by 0-based index; negative counts from the end (-1 = last column).
   int64_t label_index = -1;
   Task task = Task::classification;
+  // false: every column is a feature and the Dataset holds features only (no labels or targets),
+  // as for data to predict from.
+  bool has_label = true;
   // Classification with a fixed vocabulary: each label must be one of these and gets its position
   // as class index (use this to give a train and a test file the same mapping). When empty, the
   // distinct labels are sorted (numerically if all are numbers, else by bytes) and numbered

@@ -76,15 +76,20 @@ data::Dataset load_eval(const DataOptions& o, const std::vector<std::string>& la
 
 Tensor load_features(const std::string& path, int64_t columns, const DataOptions& o) {
   if (is_csv(path)) {
-    // Read as regression so that any label column is accepted, then keep the features only.
+    // Every column a feature; with exactly one column too many, the label column is dropped.
     DataOptions copy = o;
     copy.source = path;
     copy.task = "regression";
     data::CsvOptions c = csv_options(copy);
+    c.has_label = false;
     data::Dataset d = data::read_csv(path, c);
+    if (d.sample_numel() == columns + 1) {
+      c.has_label = true;
+      d = data::read_csv(path, c);
+    }
     BP_CHECK(d.sample_numel() == columns,
-             "{}: rows have {} feature columns besides the label, the model needs {}", path,
-             d.sample_numel(), columns);
+             "{}: rows have {} feature columns, the model needs {} (plus at most one label column)",
+             path, d.sample_numel(), columns);
     return d.features;
   }
   data::IdxArray idx = data::read_idx(path);

@@ -429,12 +429,20 @@ int main(int argc, char** argv) {
   gc_cmd->add_option("--seed", gc_seed, "seed")->capture_default_str();
   gc_cmd->add_option("--eps", gc_eps, "finite-difference step")->check(CLI::Range(1e-6, 1.0))->capture_default_str();
 
+  std::string backend_name = "fast";
+  for (CLI::App* cmd : {train_cmd, eval_cmd, predict_cmd, gc_cmd})
+    cmd->add_option("--backend", backend_name,
+                    "kernels: fast (oneDNN) or reference (plain C++ loops)")
+        ->check(CLI::IsMember({"fast", "reference"}))
+        ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
+    set_backend(backend_name == "reference" ? Backend::reference : Backend::fast);
     if (*train_cmd) return run_train(t);
     if (*eval_cmd) return run_eval(model_file, eval_data, eval_threads);
     if (*predict_cmd) return run_predict(model_file, predict_input, predict_data);

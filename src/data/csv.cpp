@@ -224,7 +224,9 @@ Dataset read_csv_string(std::string_view text, const CsvOptions& options, const 
   // Resolve the label column, by name (needs the header) or by index.
   int64_t label = -1;
   bool header = options.header == CsvHeader::yes;
-  if (!options.label_column.empty()) {
+  if (!options.has_label) {
+    // Every column is a feature.
+  } else if (!options.label_column.empty()) {
     header = true;
     for (int64_t c = 0; c < ncols; ++c)
       if (label_text(first[static_cast<size_t>(c)]) == options.label_column) label = c;
@@ -241,7 +243,8 @@ Dataset read_csv_string(std::string_view text, const CsvOptions& options, const 
              "read_csv: {}: label column index {} is out of range for {} columns", name,
              options.label_index, ncols);
   }
-  BP_CHECK(ncols >= 2,
+  const int64_t nfeatures = options.has_label ? ncols - 1 : ncols;
+  BP_CHECK(nfeatures >= 1,
            "read_csv: {}: line {}: need a label column and at least one feature "
            "column, found {} column(s)",
            name, first[0].line, ncols);
@@ -249,7 +252,7 @@ Dataset read_csv_string(std::string_view text, const CsvOptions& options, const 
   if (options.header == CsvHeader::autodetect && !header) {
     float v = 0.0f;
     for (int64_t c = 0; c < ncols; ++c) {
-      if (c == label && !regression) continue;
+      if (c == label && !regression) continue;  // a string label does not make a header
       if (parse_number(first[static_cast<size_t>(c)].text, v) != NumberStatus::ok) header = true;
     }
   }
@@ -283,13 +286,15 @@ Dataset read_csv_string(std::string_view text, const CsvOptions& options, const 
   if (!header) take_row(first);
   while (tok.next(fields)) take_row(fields);
 
-  const auto n = static_cast<int64_t>(regression ? targets.size() : raw_labels.size());
+  const auto n = !options.has_label ? static_cast<int64_t>(features.size()) / nfeatures
+                 : static_cast<int64_t>(regression ? targets.size() : raw_labels.size());
   BP_CHECK(n > 0, "read_csv: {}: no data rows{}", name, header ? " after the header" : "");
 
   Dataset ds;
   ds.task = options.task;
-  ds.feature_shape = {ncols - 1};
-  ds.features = Tensor::from_data(features, {n, ncols - 1});
+  ds.feature_shape = {nfeatures};
+  ds.features = Tensor::from_data(features, {n, nfeatures});
+  if (!options.has_label) return ds;
   if (regression) {
     ds.targets = Tensor::from_data(targets, {n, 1});
     return ds;

@@ -173,3 +173,22 @@ TEST(CsvTest, EmptyAndDegenerateFiles) {
 
 }  // namespace
 }  // namespace bp::testing
+
+namespace bp::testing {
+namespace {
+
+TEST(CsvTest, FeaturesOnlyWithoutALabelColumn) {
+  CsvOptions opt;
+  opt.has_label = false;
+  data::Dataset ds = read_csv_string("a,b,c\n1,2,3\n4,5,6\n", opt);
+  EXPECT_EQ(ds.features.shape(), (Shape{2, 3}));
+  EXPECT_EQ(ds.features.to_vector(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_TRUE(ds.labels.empty());
+  EXPECT_FALSE(ds.targets.defined());
+  // A single column is enough when there is no label.
+  EXPECT_EQ(read_csv_string("7\n8\n", opt).features.shape(), (Shape{2, 1}));
+  expect_error([&] { read_csv_string("1,2\n3,x\n", opt); }, "line 2, column 2");
+}
+
+}  // namespace
+}  // namespace bp::testing
