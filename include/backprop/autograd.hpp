@@ -11,14 +11,24 @@
 
 namespace bp::autograd {
 
-// The one list of differentiable operations. Every Node carries one of these kinds, and the test
-// suite fails when a kind has no gradient check, so an op cannot be added without one.
-#define BP_DIFFERENTIABLE_OPS(X)                                                                 \
+// The one list of differentiable operations, in groups by op family. Every Node carries one of
+// these kinds, and the test suite fails when a kind has no gradient check, so an op cannot be added
+// without one.
+#define BP_CORE_OPS(X)                                                                           \
   X(add) X(sub) X(mul) X(div) X(pow) X(pow_scalar) X(neg) X(exp) X(log) X(sqrt) X(abs) X(clamp)  \
   X(matmul) X(linear) X(sum) X(max) X(broadcast_to) X(reshape) X(permute) X(concat) X(slice)     \
   X(index_select) X(sigmoid) X(tanh) X(relu) X(leaky_relu) X(elu) X(selu) X(gelu) X(softplus)     \
   X(silu) X(softmax) X(log_softmax) X(huber) X(smooth_l1) X(binary_cross_entropy)                 \
   X(binary_cross_entropy_with_logits) X(cross_entropy) X(nll_loss)
+// Convolution and pooling (conv.hpp).
+#define BP_CONV_OPS(X)
+// Normalisation, dropout and embeddings (norm.hpp).
+#define BP_NORM_OPS(X)
+// Recurrent layers and attention (recurrent.hpp).
+#define BP_RECURRENT_OPS(X)
+
+#define BP_DIFFERENTIABLE_OPS(X) \
+  BP_CORE_OPS(X) BP_CONV_OPS(X) BP_NORM_OPS(X) BP_RECURRENT_OPS(X)
 
 enum class OpKind {
 #define BP_OP_ENUM(name) name,

@@ -1,8 +1,10 @@
 // Every differentiable op, checked against central finite differences on random shapes
-// (broadcasting included). The registry test fails when an OpKind has no case here.
+// (broadcasting included). Cases of the core ops are here; other test files add theirs with
+// BP_GRADCHECK_CASES. The registry test fails when an OpKind has no case anywhere.
 #include <map>
 #include <set>
 
+#include "gradcheck_cases.hpp"
 #include "test_util.hpp"
 
 namespace bp {
@@ -12,12 +14,7 @@ using autograd::OpKind;
 using bp::testing::away_from;
 using bp::testing::random;
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
-
-struct Case {
-  std::string label;
-  Fn fn;
-  std::vector<Tensor> inputs;
-};
+using Case = bp::testing::GradcheckCase;
 
 // A few shapes per op, drawn from a seeded generator so that failures reproduce.
 Shape random_shape(Generator& gen, int rank) {
@@ -26,9 +23,8 @@ Shape random_shape(Generator& gen, int rank) {
   return s;
 }
 
-std::map<OpKind, std::vector<Case>> build_cases() {
+void core_cases(bp::testing::GradcheckCases& c) {
   Generator gen(2024);
-  std::map<OpKind, std::vector<Case>> c;
   auto unary = [&](OpKind kind, const std::string& label, Fn fn, auto make) {
     for (int rank : {1, 2, 3}) c[kind].push_back({label, fn, {make(random_shape(gen, rank))}});
   };
@@ -172,8 +168,9 @@ std::map<OpKind, std::vector<Case>> build_cases() {
         {"nll" + tag, [r, labels](auto& x) { return nll_loss(log_softmax(x[0]), labels, r); },
          {random({5, 4}, gen, -3, 3)}});
   }
-  return c;
 }
+
+bp::testing::GradcheckRegistrar core_registrar(core_cases);
 
 // The kinds of op recorded in the graph that produced `t`.
 std::set<OpKind> recorded_kinds(const Tensor& t) {
@@ -191,20 +188,20 @@ std::set<OpKind> recorded_kinds(const Tensor& t) {
 }
 
 TEST(GradcheckRegistry, EveryDifferentiableOpHasAGradientCheck) {
-  auto cases = build_cases();
+  auto cases = bp::testing::all_gradcheck_cases();
   for (OpKind kind : autograd::all_ops())
     EXPECT_FALSE(cases[kind].empty()) << "op '" << autograd::op_name(kind)
-                                      << "' has no gradient check in test_gradcheck_ops.cpp";
+                                      << "' has no gradient check (add one with BP_GRADCHECK_CASES)";
 }
 
 TEST(GradcheckOps, AnalyticMatchesNumericForEveryOp) {
-  for (auto& [kind, list] : build_cases()) {
+  for (auto& [kind, list] : bp::testing::all_gradcheck_cases()) {
     for (Case& c : list) {
       SCOPED_TRACE(c.label);
       // The case must really exercise the op it is filed under.
       EXPECT_TRUE(recorded_kinds(c.fn(c.inputs)).count(kind))
           << "case does not record op '" << autograd::op_name(kind) << "'";
-      GradcheckResult r = gradcheck(c.fn, c.inputs);
+      GradcheckResult r = gradcheck(c.fn, c.inputs, c.options);
       EXPECT_TRUE(r.ok) << r.message;
     }
   }
