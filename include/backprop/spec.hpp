@@ -40,9 +40,12 @@ std::vector<LayerSpec> parse_model_spec_json(const std::string& json);
 std::string to_string(const std::vector<LayerSpec>& layers);
 
 // Builds the network for inputs of `input_shape` (without the batch dimension), drawing initial
-// weights from `gen`. Throws bp::Error naming the layer when it does not fit its input shape.
+// weights from `gen`. Throws bp::Error naming the layer when it does not fit its input shape, or
+// when the network would need more than `max_parameters` parameters (negative: no limit; loaders
+// pass what the file holds, so a spec read from a file never allocates more than the file backs).
 std::shared_ptr<Sequential> build_model(const std::vector<LayerSpec>& layers,
-                                        const Shape& input_shape, Generator& gen);
+                                        const Shape& input_shape, Generator& gen,
+                                        int64_t max_parameters = -1);
 
 // One line per layer kind: its spec syntax and what it does (for --help and the docs).
 std::vector<std::string> layer_help();

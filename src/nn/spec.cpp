@@ -6,107 +6,47 @@
 #include <charconv>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 
 #include "backprop/error.hpp"
+#include "nn/spec_internal.hpp"
 
 namespace bp::nn {
 
+namespace spec {
+
 namespace {
-
-// Reads the arguments of one layer by name, checking each is used and well-typed.
-class Args {
- public:
-  explicit Args(const LayerSpec& spec) : spec_(spec), used_(spec.args.size(), false) {}
-
-  // The positional argument `index`, or the keyword `key`; `fallback` when absent (nullopt means
-  // required).
-  double number(size_t index, const char* key, std::optional<double> fallback) {
-    const LayerArg* arg = find(index, key);
-    if (!arg) {
-      if (!fallback) error(fmt::format("missing argument '{}'", key));
-      return *fallback;
-    }
-    double value = 0;
-    const char* begin = arg->value.data();
-    const char* end = begin + arg->value.size();
-    auto [ptr, ec] = std::from_chars(begin, end, value);
-    if (ec != std::errc() || ptr != end || !std::isfinite(value))
-      error(fmt::format("argument '{}' must be a number, got '{}'", key, arg->value));
-    return value;
-  }
-
-  int64_t positive_int(size_t index, const char* key, std::optional<int64_t> fallback) {
-    double v = number(index, key, fallback ? std::optional<double>(static_cast<double>(*fallback))
-                                           : std::nullopt);
-    if (v != std::floor(v) || v < 1 || v > 1e9)
-      error(fmt::format("argument '{}' must be a positive integer, got {}", key, v));
-    return static_cast<int64_t>(v);
-  }
-
-  bool flag(size_t index, const char* key, bool fallback) {
-    const LayerArg* arg = find(index, key);
-    if (!arg) return fallback;
-    if (arg->value == "true" || arg->value == "1") return true;
-    if (arg->value == "false" || arg->value == "0") return false;
-    error(fmt::format("argument '{}' must be true or false, got '{}'", key, arg->value));
-  }
-
-  // Every argument must have been consumed: anything left is a typo or too many arguments.
-  void finish() const {
-    for (size_t i = 0; i < used_.size(); ++i)
-      if (!used_[i]) {
-        const LayerArg& a = spec_.args[i];
-        error(a.key.empty() ? fmt::format("unexpected argument '{}'", a.value)
-                            : fmt::format("unknown argument '{}'", a.key));
-      }
-  }
-
-  [[noreturn]] void error(const std::string& what) const {
-    fail("model spec: layer {} '{}'{}: {}", spec_.position, spec_.name,
-         spec_.column ? fmt::format(" (column {})", spec_.column) : std::string(), what);
-  }
-
- private:
-  const LayerArg* find(size_t index, const char* key) {
-    size_t positional = 0;
-    for (size_t i = 0; i < spec_.args.size(); ++i) {
-      const LayerArg& a = spec_.args[i];
-      if (a.key.empty() ? positional++ == index : a.key == key) {
-        used_[i] = true;
-        return &a;
-      }
-    }
-    return nullptr;
-  }
-
-  const LayerSpec& spec_;
-  std::vector<bool> used_;
-};
-
-using Builder = std::function<std::shared_ptr<Module>(Args&, const Shape&, Generator&)>;
-
-struct LayerKind {
-  std::string syntax;
-  std::string help;
-  Builder build;
-};
 
 std::shared_ptr<Module> activation(Args& args, ActivationKind kind, const char* key,
                                    double fallback) {
-  float parameter = key ? static_cast<float>(args.number(0, key, fallback)) : 0.0f;
-  return std::make_shared<Activation>(kind, parameter);
+  std::optional<float> parameter;
+  if (key) {
+    double value = args.number(0, key, fallback);
+    if (std::fabs(value) > std::numeric_limits<float>::max())
+      args.error(fmt::format("argument '{}' is out of range, got {}", key, value));
+    parameter = static_cast<float>(value);
+  }
+  // Cheap to build even in a dry run, which lets the constructor check the value's range.
+  try {
+    return std::make_shared<Activation>(kind, parameter);
+  } catch (const Error& e) {
+    args.error(e.what());
+  }
 }
 
-const std::map<std::string, LayerKind>& layer_kinds() {
-  static const std::map<std::string, LayerKind> kinds = [] {
-    std::map<std::string, LayerKind> k;
+}  // namespace
+
+void add_core_layers(LayerTable& k) {
     k["dense"] = {"dense(units, bias=true)", "fully connected layer x·Wᵀ + b over the last axis",
                   [](Args& a, const Shape& in, Generator& gen) -> std::shared_ptr<Module> {
                     int64_t units = a.positive_int(0, "units", std::nullopt);
                     bool bias = a.flag(1, "bias", true);
+                    if (a.dry_run()) return nullptr;
                     if (in.empty()) a.error("needs an input with at least one dimension");
+                    a.reserve_parameters(static_cast<double>(units) *
+                                         static_cast<double>(in.back() + (bias ? 1 : 0)));
                     return std::make_shared<Linear>(in.back(), units, bias, gen);
                   }};
     k["linear"] = k["dense"];
@@ -148,10 +88,26 @@ const std::map<std::string, LayerKind>& layer_kinds() {
                         [](Args&, const Shape&, Generator&) -> std::shared_ptr<Module> {
                           return std::make_shared<Softmax>(true);
                         }};
-    return k;
-  }();
-  return kinds;
 }
+
+const LayerTable& layer_kinds() {
+  static const LayerTable table = [] {
+    LayerTable t;
+    add_core_layers(t);
+    add_conv_layers(t);
+    add_norm_layers(t);
+    add_recurrent_layers(t);
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace spec
+
+namespace {
+
+using spec::Args;
+using spec::layer_kinds;
 
 bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
@@ -170,18 +126,17 @@ void check_known(const LayerSpec& spec) {
        spec.column ? fmt::format(" (column {})", spec.column) : std::string(), names);
 }
 
-// Checks a layer's arguments without building it: builds it on a dummy shape that every layer
-// accepts, which reuses the one place where arguments are read.
+// Checks a layer's arguments without building it: runs its builder in dry-run mode (which reads
+// every argument and allocates nothing), reusing the one place where arguments are read.
 void check_arguments(const LayerSpec& spec) {
-  Args args(spec);
+  Args args(spec, /*dry_run=*/true);
   Generator gen(0);
   layer_kinds().at(spec.name).build(args, {1}, gen);
   args.finish();
 }
 
-}  // namespace
-
-std::vector<LayerSpec> parse_model_spec(const std::string& text) {
+// Parses the text form; the first layer gets position `first_position`.
+std::vector<LayerSpec> parse_text(const std::string& text, size_t first_position) {
   std::vector<LayerSpec> layers;
   size_t i = 0;
   const size_t n = text.size();
@@ -196,7 +151,7 @@ std::vector<LayerSpec> parse_model_spec(const std::string& text) {
   while (true) {
     skip_space();
     LayerSpec spec;
-    spec.position = layers.size() + 1;
+    spec.position = first_position + layers.size();
     spec.column = i + 1;
     size_t start = i;
     while (i < n && is_name_char(text[i])) ++i;
@@ -244,6 +199,10 @@ std::vector<LayerSpec> parse_model_spec(const std::string& text) {
   return layers;
 }
 
+}  // namespace
+
+std::vector<LayerSpec> parse_model_spec(const std::string& text) { return parse_text(text, 1); }
+
 std::vector<LayerSpec> parse_model_spec_json(const std::string& json_text) {
   nlohmann::json doc;
   try {
@@ -259,7 +218,7 @@ std::vector<LayerSpec> parse_model_spec_json(const std::string& json_text) {
     LayerSpec spec;
     spec.position = layers.size() + 1;
     if (item.is_string()) {
-      auto one = parse_model_spec(item.get<std::string>());
+      auto one = parse_text(item.get<std::string>(), spec.position);
       BP_CHECK(one.size() == 1, "model spec: layer {}: \"{}\" is not a single layer", spec.position,
                item.get<std::string>());
       spec.name = one[0].name;
@@ -306,18 +265,27 @@ std::string to_string(const std::vector<LayerSpec>& layers) {
 }
 
 std::shared_ptr<Sequential> build_model(const std::vector<LayerSpec>& layers,
-                                        const Shape& input_shape, Generator& gen) {
+                                        const Shape& input_shape, Generator& gen,
+                                        int64_t max_parameters) {
   BP_CHECK(!layers.empty(), "model spec: no layers");
+  // Bound the input size first: layers multiply extents in int64.
+  double elements = 1;
+  for (int64_t d : input_shape) elements *= static_cast<double>(d);
+  BP_CHECK(elements >= 0 && elements <= 0x1p40,
+           "model spec: input shape {} is negative or too large", bp::to_string(input_shape));
   auto model = std::make_shared<Sequential>();
   Shape shape = input_shape;
+  double budget = static_cast<double>(max_parameters);
   for (const LayerSpec& spec : layers) {
     check_known(spec);
-    Args args(spec);
-    std::shared_ptr<Module> layer = layer_kinds().at(spec.name).build(args, shape, gen);
-    args.finish();
+    Args args(spec, false, max_parameters >= 0 ? &budget : nullptr);
+    std::shared_ptr<Module> layer;
     try {
+      layer = layer_kinds().at(spec.name).build(args, shape, gen);
+      args.finish();
       shape = layer->output_shape(shape);
     } catch (const Error& e) {
+      if (std::string(e.what()).rfind("model spec:", 0) == 0) throw;
       args.error(fmt::format("does not fit its input of shape {}: {}", bp::to_string(shape),
                              e.what()));
     }
