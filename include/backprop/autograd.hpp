@@ -21,7 +21,7 @@ namespace bp::autograd {
   X(silu) X(softmax) X(log_softmax) X(huber) X(smooth_l1) X(binary_cross_entropy)                 \
   X(binary_cross_entropy_with_logits) X(cross_entropy) X(nll_loss)
 // Convolution and pooling (conv.hpp).
-#define BP_CONV_OPS(X)
+#define BP_CONV_OPS(X) X(conv2d) X(conv_transpose2d) X(max_pool2d) X(avg_pool2d) X(global_avg_pool)
 // Normalisation, dropout and embeddings (norm.hpp).
 #define BP_NORM_OPS(X)
 // Recurrent layers and attention (recurrent.hpp).

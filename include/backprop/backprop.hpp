@@ -2,6 +2,7 @@
 #pragma once
 
 #include "backprop/autograd.hpp"
+#include "backprop/conv.hpp"
 #include "backprop/data.hpp"
 #include "backprop/error.hpp"
 #include "backprop/gradcheck.hpp"
