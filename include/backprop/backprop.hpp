@@ -13,6 +13,7 @@
 #include "backprop/ops.hpp"
 #include "backprop/optim.hpp"
 #include "backprop/random.hpp"
+#include "backprop/recurrent.hpp"
 #include "backprop/shape.hpp"
 #include "backprop/spec.hpp"
 #include "backprop/tensor.hpp"

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -63,6 +64,19 @@ class Args {
     if (arg->value == "true" || arg->value == "1") return true;
     if (arg->value == "false" || arg->value == "0") return false;
     error(fmt::format("argument '{}' must be true or false, got '{}'", key, arg->value));
+  }
+
+  // The argument as a word, one of `choices`; `fallback` when absent.
+  std::string choice(size_t index, const char* key, const char* fallback,
+                     std::initializer_list<const char*> choices) {
+    const LayerArg* arg = find(index, key);
+    if (!arg) return fallback;
+    std::string list;
+    for (const char* c : choices) {
+      if (arg->value == c) return arg->value;
+      list += (list.empty() ? "" : ", ") + std::string(c);
+    }
+    error(fmt::format("argument '{}' must be one of {}, got '{}'", key, list, arg->value));
   }
 
   // Every argument must have been consumed: anything left is a typo or too many arguments.

@@ -1,0 +1,147 @@
+// Recurrent layers (RNN, LSTM, GRU) and multi-head attention over sequences.
+//
+// Every layer here is built from the differentiable ops of ops.hpp (linear, slice, sigmoid, tanh,
+// mul, add, concat, matmul, softmax), so backpropagation through time is what the autograd
+// engine does when it walks the unrolled graph: no recurrent op has a hand-written backward.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backprop/nn.hpp"
+#include "backprop/random.hpp"
+#include "backprop/tensor.hpp"
+
+namespace bp::nn {
+
+// The activation of a plain (Elman) RNN cell.
+enum class RNNNonlinearity { tanh, relu };
+
+// Shared by RNN, LSTM and GRU: a stack of `num_layers` cells run over the time axis.
+//
+// Input (batch, seq, input_size); output (batch, seq, hidden_size) with return_sequences (the
+// last layer's hidden state at every step), otherwise (batch, hidden_size) (its state after the
+// last step). The initial hidden (and cell) state is zero. Layer l has parameters, in this order
+// and with PyTorch's names and layouts:
+//   weight_ih_l{l} (gates·hidden, in)  weight_hh_l{l} (gates·hidden, hidden)
+//   bias_ih_l{l} (gates·hidden)        bias_hh_l{l} (gates·hidden)
+// where `in` is input_size for layer 0 and hidden_size above, and every value is drawn from
+// U(-1/√hidden, 1/√hidden). forward() throws bp::Error unless the input is 3-D with last extent
+// input_size and at least one step.
+class RecurrentBase : public Module {
+ public:
+  Tensor forward(const Tensor& input) override;
+  // (seq, input_size) -> (seq, hidden) or (hidden); throws bp::Error on any other shape.
+  Shape output_shape(const Shape& input_shape) const override;
+
+  int64_t input_size() const { return input_size_; }
+  int64_t hidden_size() const { return hidden_size_; }
+  int64_t num_layers() const { return num_layers_; }
+  bool return_sequences() const { return return_sequences_; }
+  // The four parameters of one layer (0-based); throws bp::Error when `layer` is out of range.
+  Tensor& weight_ih(int64_t layer);
+  Tensor& weight_hh(int64_t layer);
+  Tensor& bias_ih(int64_t layer);
+  Tensor& bias_hh(int64_t layer);
+
+ protected:
+  // `gates` is how many hidden-sized blocks the cell projects to (1 RNN, 4 LSTM, 3 GRU). Throws
+  // bp::Error unless every size is positive. `kind` names the layer in error messages.
+  RecurrentBase(const char* kind, int64_t gates, int64_t input_size, int64_t hidden_size,
+                int64_t num_layers, bool return_sequences, Generator& gen);
+
+  // Per-step state of one layer: h, plus c for the LSTM (undefined for the others).
+  struct State {
+    Tensor h, c;
+  };
+  // One step of layer `layer`: `x_projection` is x_t·W_ihᵀ + b_ih (batch, gates·hidden), `state`
+  // the previous state (h undefined at the first step, meaning zero). Returns the new state.
+  virtual State step(int64_t layer, const Tensor& x_projection, const State& state) = 0;
+  // Description of the sizes and options, for name().
+  std::string describe() const;
+  const char* kind_;
+
+ private:
+  Tensor& parameter(int64_t layer, size_t which);
+  int64_t gates_, input_size_, hidden_size_, num_layers_;
+  bool return_sequences_;
+  std::vector<Tensor> params_;  // weight_ih, weight_hh, bias_ih, bias_hh per layer
+};
+
+// Elman RNN: h_t = act(W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh), act tanh or relu.
+class RNN : public RecurrentBase {
+ public:
+  RNN(int64_t input_size, int64_t hidden_size, int64_t num_layers = 1,
+      bool return_sequences = false, RNNNonlinearity nonlinearity = RNNNonlinearity::tanh,
+      Generator& gen = default_generator());
+  std::string name() const override;
+  RNNNonlinearity nonlinearity() const { return nonlinearity_; }
+
+ protected:
+  State step(int64_t layer, const Tensor& x_projection, const State& state) override;
+
+ private:
+  RNNNonlinearity nonlinearity_;
+};
+
+// Long short-term memory, gates in PyTorch's order (i, f, g, o) along the rows of each weight:
+//   i = σ(·), f = σ(·), g = tanh(·), o = σ(·)   (each · is W_ih·x + b_ih + W_hh·h + b_hh)
+//   c_t = f ⊙ c_{t-1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)
+class LSTM : public RecurrentBase {
+ public:
+  LSTM(int64_t input_size, int64_t hidden_size, int64_t num_layers = 1,
+       bool return_sequences = false, Generator& gen = default_generator());
+  std::string name() const override;
+
+ protected:
+  State step(int64_t layer, const Tensor& x_projection, const State& state) override;
+};
+
+// Gated recurrent unit, gates in PyTorch's order (r, z, n):
+//   r = σ(W_ir·x + b_ir + W_hr·h + b_hr),  z = σ(W_iz·x + b_iz + W_hz·h + b_hz)
+//   n = tanh(W_in·x + b_in + r ⊙ (W_hn·h + b_hn)),  h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
+class GRU : public RecurrentBase {
+ public:
+  GRU(int64_t input_size, int64_t hidden_size, int64_t num_layers = 1,
+      bool return_sequences = false, Generator& gen = default_generator());
+  std::string name() const override;
+
+ protected:
+  State step(int64_t layer, const Tensor& x_projection, const State& state) override;
+};
+
+// Multi-head scaled dot-product self-attention on (batch, seq, embed_dim):
+//   Q = x·W_qᵀ + b_q, K = x·W_kᵀ + b_k, V = x·W_vᵀ + b_v, split into num_heads heads of
+//   d = embed_dim / num_heads;  head = softmax(Q·Kᵀ/√d + M)·V;  out = concat(heads)·W_oᵀ + b_o
+// With `causal`, M adds -1e9 wherever a key comes after the query, so position t attends only to
+// positions ≤ t (the masked weights are exactly 0). The projections are the children q_proj,
+// k_proj, v_proj and out_proj (Linear(embed_dim, embed_dim)); like PyTorch, q/k/v weights are
+// Xavier-uniform, out_proj's weight is U(-1/√embed_dim, 1/√embed_dim) and all biases start at 0.
+// The constructor throws bp::Error unless both sizes are positive and num_heads divides
+// embed_dim; forward() throws unless the input is 3-D with last extent embed_dim.
+class MultiheadAttention : public Module {
+ public:
+  MultiheadAttention(int64_t embed_dim, int64_t num_heads, bool causal = false,
+                     Generator& gen = default_generator());
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override;
+  // (seq, embed_dim) -> the same; throws bp::Error on any other shape.
+  Shape output_shape(const Shape& input_shape) const override;
+
+  int64_t embed_dim() const { return embed_dim_; }
+  int64_t num_heads() const { return num_heads_; }
+  bool causal() const { return causal_; }
+  Linear& q_proj() { return *q_; }
+  Linear& k_proj() { return *k_; }
+  Linear& v_proj() { return *v_; }
+  Linear& out_proj() { return *out_; }
+
+ private:
+  int64_t embed_dim_, num_heads_;
+  bool causal_;
+  std::shared_ptr<Linear> q_, k_, v_, out_;
+};
+
+}  // namespace bp::nn
