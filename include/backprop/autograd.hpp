@@ -23,7 +23,7 @@ namespace bp::autograd {
 // Convolution and pooling (conv.hpp).
 #define BP_CONV_OPS(X) X(conv2d) X(conv_transpose2d) X(max_pool2d) X(avg_pool2d) X(global_avg_pool)
 // Normalisation, dropout and embeddings (norm.hpp).
-#define BP_NORM_OPS(X)
+#define BP_NORM_OPS(X) X(batch_norm) X(layer_norm) X(dropout) X(embedding)
 // Recurrent layers and attention (recurrent.hpp).
 #define BP_RECURRENT_OPS(X)
 

@@ -10,6 +10,7 @@
 #include "backprop/io.hpp"
 #include "backprop/model.hpp"
 #include "backprop/nn.hpp"
+#include "backprop/norm.hpp"
 #include "backprop/ops.hpp"
 #include "backprop/optim.hpp"
 #include "backprop/random.hpp"

@@ -30,6 +30,9 @@ class Module {
   // Names are dotted paths: "0.weight", "encoder.1.bias".
   std::vector<std::pair<std::string, Tensor>> named_parameters() const;
   int64_t parameter_count() const;
+  // State that is saved with the model but not trained (e.g. batch-norm running statistics), named
+  // like parameters ("1.running_mean") and walked in registration order.
+  std::vector<std::pair<std::string, Tensor>> named_buffers() const;
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
     return children_;
   }
@@ -42,10 +45,14 @@ class Module {
 
  protected:
   Tensor& register_parameter(std::string name, Tensor value);
+  // Registers a non-trainable tensor (requires_grad stays false) that the module updates in place;
+  // keep a copy of the returned handle (it shares the data), as with register_parameter.
+  Tensor& register_buffer(std::string name, Tensor value);
   void register_module(std::string name, std::shared_ptr<Module> module);
 
  private:
   std::vector<std::pair<std::string, Tensor>> parameters_;
+  std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
 };

@@ -13,6 +13,7 @@ namespace {
 
 constexpr const char* kParamPrefix = "param/";
 constexpr const char* kOptimPrefix = "optim/";
+constexpr const char* kBufferPrefix = "buffer/";
 
 const char* task_name(data::Task t) {
   return t == data::Task::classification ? "classification" : "regression";
@@ -53,6 +54,8 @@ io::Archive model_archive(const Model& model, const char* kind) {
   a.meta_json = meta.dump();
   for (auto& [name, p] : model.network->named_parameters())
     a.tensors.emplace_back(kParamPrefix + name, p);
+  for (auto& [name, b] : model.network->named_buffers())
+    a.tensors.emplace_back(kBufferPrefix + name, b);
   a.tensors.emplace_back("norm/offset", vector_tensor(model.normalizer.offset()));
   a.tensors.emplace_back("norm/scale", vector_tensor(model.normalizer.scale()));
   return a;
@@ -86,6 +89,12 @@ Model model_from_archive(const io::Archive& a, const std::string& path, json& me
     const Tensor& scale = a.tensor("norm/scale");
     m.normalizer = data::Normalizer::from_stats(
         norm_kind(meta.at("normalization").get<std::string>(), path), offset.to_vector(),
+    for (auto& [name, b] : m.network->named_buffers()) {
+      const Tensor& stored = a.tensor(kBufferPrefix + name);
+      BP_CHECK(stored.shape() == b.shape(), "{}: buffer '{}' has shape {}, the spec needs {}", path,
+               name, to_string(stored.shape()), to_string(b.shape()));
+      b.copy_(stored);
+    }
         scale.to_vector());
     return m;
   } catch (const json::exception& e) {

@@ -21,6 +21,13 @@ std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
   return out;
 }
 
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
+  std::vector<std::pair<std::string, Tensor>> out = buffers_;
+  for (const auto& [child_name, child] : children_)
+    for (auto& [name, b] : child->named_buffers()) out.emplace_back(child_name + "." + name, b);
+  return out;
+}
+
 int64_t Module::parameter_count() const {
   int64_t n = 0;
   for (const Tensor& p : parameters()) n += p.numel();
@@ -41,6 +48,12 @@ Tensor& Module::register_parameter(std::string name, Tensor value) {
   value.set_requires_grad(true);
   parameters_.emplace_back(std::move(name), std::move(value));
   return parameters_.back().second;
+}
+
+Tensor& Module::register_buffer(std::string name, Tensor value) {
+  BP_CHECK(value.defined(), "Module::register_buffer: buffer '{}' is undefined", name);
+  buffers_.emplace_back(std::move(name), std::move(value));
+  return buffers_.back().second;
 }
 
 void Module::register_module(std::string name, std::shared_ptr<Module> module) {

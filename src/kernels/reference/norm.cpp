@@ -1,0 +1,168 @@
+// Reference kernels of normalisation, dropout and embeddings: each forward beside its derivative.
+// Sums run in double so that the statistics stay exact enough for gradient checks on float data.
+#include <cmath>
+
+#include "kernels/norm.hpp"
+
+namespace bp::kernels::reference {
+
+// ---- batch norm: x viewed as (n, c, inner), one mean and variance per channel ----
+
+void batch_norm_stats(int64_t n, int64_t c, int64_t inner, const float* x, float* mean,
+                      float* var) {
+  const double count = static_cast<double>(n * inner);
+#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = x + (i * c + ch) * inner;
+      for (int64_t j = 0; j < inner; ++j) sum += row[j];
+    }
+    const double mu = count > 0 ? sum / count : 0.0;
+    double sq = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = x + (i * c + ch) * inner;
+      for (int64_t j = 0; j < inner; ++j) sq += (row[j] - mu) * (row[j] - mu);
+    }
+    mean[ch] = static_cast<float>(mu);
+    var[ch] = count > 0 ? static_cast<float>(sq / count) : 0.0f;
+  }
+}
+
+void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
+                        const float* var, const float* gamma, const float* beta, float eps,
+                        float* y) {
+#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const float rstd = 1.0f / std::sqrt(var[ch] + eps);
+    const float scale = rstd * (gamma ? gamma[ch] : 1.0f);
+    const float shift = (beta ? beta[ch] : 0.0f) - mean[ch] * scale;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t base = (i * c + ch) * inner;
+      for (int64_t j = 0; j < inner; ++j) y[base + j] = x[base + j] * scale + shift;
+    }
+  }
+}
+
+void batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, const float* x,
+                         const float* mean, const float* var, const float* gamma, float eps,
+                         const float* gy, float* gx, float* ggamma, float* gbeta) {
+  const double count = static_cast<double>(n * inner);
+#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const double rstd = 1.0 / std::sqrt(static_cast<double>(var[ch]) + eps);
+    const double mu = mean[ch];
+    // Σ gy and Σ gy·x̂ over the channel: the gradients of beta and gamma, and the two terms that
+    // the batch statistics contribute to gx.
+    double sum_gy = 0, sum_gy_xhat = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t base = (i * c + ch) * inner;
+      for (int64_t j = 0; j < inner; ++j) {
+        sum_gy += gy[base + j];
+        sum_gy_xhat += gy[base + j] * (x[base + j] - mu) * rstd;
+      }
+    }
+    if (ggamma) ggamma[ch] = static_cast<float>(sum_gy_xhat);
+    if (gbeta) gbeta[ch] = static_cast<float>(sum_gy);
+    if (!gx) continue;
+    const double g = gamma ? gamma[ch] : 1.0;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t base = (i * c + ch) * inner;
+      for (int64_t j = 0; j < inner; ++j) {
+        if (training) {
+          // dx = γ·rstd/M · (M·dy - Σdy - x̂·Σ(dy·x̂)), M values per channel
+          const double xhat = (x[base + j] - mu) * rstd;
+          gx[base + j] = static_cast<float>(
+              g * rstd * (gy[base + j] - sum_gy / count - xhat * sum_gy_xhat / count));
+        } else {
+          // dx = γ·rstd·dy (fixed running statistics)
+          gx[base + j] = static_cast<float>(g * rstd * gy[base + j]);
+        }
+      }
+    }
+  }
+}
+
+// ---- layer norm: x viewed as (rows, cols), one mean and variance per row ----
+
+void layer_norm_forward(int64_t rows, int64_t cols, const float* x, const float* gamma,
+                        const float* beta, float eps, float* y, float* mean, float* rstd) {
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = x + r * cols;
+    float* out = y + r * cols;
+    double sum = 0;
+    for (int64_t j = 0; j < cols; ++j) sum += in[j];
+    const double mu = sum / static_cast<double>(cols);
+    double sq = 0;
+    for (int64_t j = 0; j < cols; ++j) sq += (in[j] - mu) * (in[j] - mu);
+    const double rs = 1.0 / std::sqrt(sq / static_cast<double>(cols) + eps);
+    for (int64_t j = 0; j < cols; ++j) {
+      const double v = (in[j] - mu) * rs;
+      out[j] = static_cast<float>(v * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f));
+    }
+    mean[r] = static_cast<float>(mu);
+    rstd[r] = static_cast<float>(rs);
+  }
+}
+
+void layer_norm_backward(int64_t rows, int64_t cols, const float* x, const float* mean,
+                         const float* rstd, const float* gamma, const float* gy, float* gx,
+                         float* ggamma, float* gbeta) {
+  if (ggamma)
+    for (int64_t j = 0; j < cols; ++j) ggamma[j] = 0.0f;
+  if (gbeta)
+    for (int64_t j = 0; j < cols; ++j) gbeta[j] = 0.0f;
+  const double d = static_cast<double>(cols);
+  // Rows are independent for gx; gamma and beta sum over rows, so they are accumulated serially.
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = x + r * cols;
+    const float* g_out = gy + r * cols;
+    const double mu = mean[r], rs = rstd[r];
+    double sum_g = 0, sum_g_xhat = 0;
+    for (int64_t j = 0; j < cols; ++j) {
+      const double xhat = (in[j] - mu) * rs;
+      const double g = static_cast<double>(g_out[j]) * (gamma ? gamma[j] : 1.0f);
+      sum_g += g;
+      sum_g_xhat += g * xhat;
+      if (ggamma) ggamma[j] += static_cast<float>(g_out[j] * xhat);
+      if (gbeta) gbeta[j] += g_out[j];
+    }
+    if (!gx) continue;
+    for (int64_t j = 0; j < cols; ++j) {
+      // dx = rstd/D · (D·g - Σg - x̂·Σ(g·x̂)), g = dy·γ, D values per row
+      const double xhat = (in[j] - mu) * rs;
+      const double g = static_cast<double>(g_out[j]) * (gamma ? gamma[j] : 1.0f);
+      gx[r * cols + j] = static_cast<float>(rs * (g - sum_g / d - xhat * sum_g_xhat / d));
+    }
+  }
+}
+
+// ---- dropout ----
+
+void dropout_mask(float p, Generator& gen, float* mask, int64_t n) {
+  const float keep = 1.0f / (1.0f - p);
+  for (int64_t i = 0; i < n; ++i) mask[i] = gen.uniform() < p ? 0.0f : keep;
+}
+
+// ---- embedding ----
+
+void embedding_forward(int64_t count, int64_t dim, const int64_t* index, const float* weight,
+                       float* y) {
+#pragma omp parallel for schedule(static) if (count * dim > 32768)
+  for (int64_t i = 0; i < count; ++i) {
+    const float* row = weight + index[i] * dim;
+    for (int64_t j = 0; j < dim; ++j) y[i * dim + j] = row[j];
+  }
+}
+
+void embedding_backward(int64_t count, int64_t dim, const int64_t* index, const float* gy,
+                        float* gweight) {
+  // Serial: repeated indices add into the same row.
+  for (int64_t i = 0; i < count; ++i) {
+    float* row = gweight + index[i] * dim;
+    for (int64_t j = 0; j < dim; ++j) row[j] += gy[i * dim + j];
+  }
+}
+
+}  // namespace bp::kernels::reference

@@ -1,0 +1,115 @@
+// Normalisation, dropout and embedding layers (ops in src/ops/norm.cpp).
+#include <cmath>
+
+#include "backprop/error.hpp"
+#include "backprop/norm.hpp"
+
+namespace bp::nn {
+
+// ---- BatchNorm1d / BatchNorm2d ----
+
+BatchNorm::BatchNorm(int spatial, int64_t features, float eps, float momentum, bool affine)
+    : spatial_(spatial), features_(features), eps_(eps), momentum_(momentum) {
+  const char* kind = spatial == 1 ? "BatchNorm1d" : "BatchNorm2d";
+  BP_CHECK(features > 0, "{}: the number of features must be positive, got {}", kind, features);
+  BP_CHECK(std::isfinite(eps) && eps > 0, "{}: eps must be positive, got {}", kind, eps);
+  BP_CHECK(momentum >= 0 && momentum <= 1, "{}: momentum must be in [0, 1], got {}", kind,
+           momentum);
+  if (affine) {
+    weight_ = register_parameter("weight", Tensor::ones({features}));
+    bias_ = register_parameter("bias", Tensor::zeros({features}));
+  }
+  running_mean_ = register_buffer("running_mean", Tensor::zeros({features}));
+  running_var_ = register_buffer("running_var", Tensor::ones({features}));
+}
+
+std::string BatchNorm::describe(const char* kind) const {
+  return fmt::format("{}({}{})", kind, features_, weight_.defined() ? "" : ", affine=false");
+}
+
+Shape BatchNorm::output_shape(const Shape& input_shape) const {
+  const bool rank_ok =
+      spatial_ == 1 ? input_shape.size() == 1 || input_shape.size() == 2 : input_shape.size() == 3;
+  BP_CHECK(rank_ok && input_shape[0] == features_, "{}: expects samples of shape {}, got {}",
+           name(),
+           spatial_ == 1 ? fmt::format("({}) or ({}, L)", features_, features_)
+                         : fmt::format("({}, H, W)", features_),
+           to_string(input_shape));
+  return input_shape;
+}
+
+Tensor BatchNorm::forward(const Tensor& input) {
+  BP_CHECK(input.defined() && input.dim() >= 1, "{}: the input is undefined or a scalar", name());
+  output_shape(Shape(input.shape().begin() + 1, input.shape().end()));
+  return batch_norm(input, running_mean_, running_var_, weight_, bias_, is_training(), momentum_,
+                    eps_);
+}
+
+// ---- LayerNorm ----
+
+LayerNorm::LayerNorm(Shape shape, float eps, bool affine) : shape_(std::move(shape)), eps_(eps) {
+  BP_CHECK(!shape_.empty(), "LayerNorm: the normalised shape must not be empty");
+  for (int64_t d : shape_)
+    BP_CHECK(d > 0, "LayerNorm: every extent must be positive, got {}", to_string(shape_));
+  BP_CHECK(std::isfinite(eps) && eps > 0, "LayerNorm: eps must be positive, got {}", eps);
+  if (affine) {
+    weight_ = register_parameter("weight", Tensor::ones(shape_));
+    bias_ = register_parameter("bias", Tensor::zeros(shape_));
+  }
+}
+
+Tensor LayerNorm::forward(const Tensor& input) {
+  return layer_norm(input, shape_, weight_, bias_, eps_);
+}
+
+std::string LayerNorm::name() const {
+  std::string dims;
+  for (int64_t d : shape_) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+  return fmt::format("LayerNorm({}{})", dims, weight_.defined() ? "" : ", affine=false");
+}
+
+Shape LayerNorm::output_shape(const Shape& input_shape) const {
+  const size_t k = shape_.size();
+  BP_CHECK(input_shape.size() >= k && Shape(input_shape.end() - static_cast<std::ptrdiff_t>(k),
+                                            input_shape.end()) == shape_,
+           "{}: expects samples ending in {}, got {}", name(), to_string(shape_),
+           to_string(input_shape));
+  return input_shape;
+}
+
+// ---- Dropout ----
+
+Dropout::Dropout(float p, uint64_t seed) : p_(p), gen_(seed) {
+  BP_CHECK(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got {}", p);
+}
+
+Tensor Dropout::forward(const Tensor& input) {
+  return dropout(input, p_, is_training(), gen_);
+}
+
+std::string Dropout::name() const {
+  return fmt::format("Dropout({:g})", p_);
+}
+
+// ---- Embedding ----
+
+Embedding::Embedding(int64_t num, int64_t dim, Generator& gen) : num_(num), dim_(dim) {
+  BP_CHECK(num > 0 && dim > 0, "Embedding: sizes must be positive (got num={}, dim={})", num, dim);
+  weight_ = register_parameter("weight", Tensor::normal({num, dim}, 0.0f, 1.0f, gen));
+}
+
+Tensor Embedding::forward(const Tensor& input) {
+  return embedding(input, weight_);
+}
+
+std::string Embedding::name() const {
+  return fmt::format("Embedding({}, {})", num_, dim_);
+}
+
+Shape Embedding::output_shape(const Shape& input_shape) const {
+  Shape out = input_shape;
+  out.push_back(dim_);
+  return out;
+}
+
+}  // namespace bp::nn

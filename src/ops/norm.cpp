@@ -1,0 +1,186 @@
+// Normalisation, dropout and embeddings. batch_norm and layer_norm are fused nodes: their
+// backward formulas (in kernels/reference/norm.cpp) come from differentiating through the
+// statistics once, instead of recording a dozen elementwise ops.
+#include "backprop/norm.hpp"
+
+#include <cmath>
+
+#include "kernels/norm.hpp"
+#include "ops/common.hpp"
+
+namespace bp {
+
+using namespace ops;
+
+namespace {
+
+// Checks that an optional per-channel (or per-feature) tensor is undefined or has `shape`.
+void check_optional(const Tensor& t, const Shape& shape, const char* op, const char* what) {
+  BP_CHECK(!t.defined() || t.shape() == shape, "{}: {} must have shape {}, got {}", op, what,
+           to_string(shape), to_string(t.shape()));
+}
+
+const float* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data() : nullptr;
+}
+
+}  // namespace
+
+// ---- batch norm ----
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, float momentum,
+                  float eps) {
+  check_defined(x, "batch_norm");
+  BP_CHECK(x.dim() >= 2, "batch_norm: input must be (N, C) or (N, C, spatial...), got {}",
+           to_string(x.shape()));
+  BP_CHECK(std::isfinite(eps) && eps > 0, "batch_norm: eps must be positive, got {}", eps);
+  BP_CHECK(momentum >= 0 && momentum <= 1, "batch_norm: momentum must be in [0, 1], got {}",
+           momentum);
+  const int64_t n = x.size(0), c = x.size(1), inner = extent(x.shape(), 2, x.shape().size());
+  const Shape channels{c};
+  check_optional(weight, channels, "batch_norm", "weight");
+  check_optional(bias, channels, "batch_norm", "bias");
+  check_optional(running_mean, channels, "batch_norm", "running_mean");
+  check_optional(running_var, channels, "batch_norm", "running_var");
+  BP_CHECK(running_mean.defined() == running_var.defined(),
+           "batch_norm: running_mean and running_var must be given together");
+  const int64_t count = n * inner;
+
+  Tensor mean = make_tensor(channels), var = make_tensor(channels);
+  if (training) {
+    BP_CHECK(count > 1, "batch_norm: training needs more than one value per channel, got input {}",
+             to_string(x.shape()));
+    kernels::batch_norm_stats(n, c, inner, x.data(), mean.data(), var.data());
+    if (running_mean.defined()) {
+      // PyTorch's convention: the running variance is the unbiased estimate.
+      const float unbiased = static_cast<float>(count) / static_cast<float>(count - 1);
+      // The handles share the caller's buffers (the update is the point).
+      Tensor rm_handle = running_mean, rv_handle = running_var;
+      float* rm = rm_handle.data();
+      float* rv = rv_handle.data();
+      for (int64_t ch = 0; ch < c; ++ch) {
+        rm[ch] = (1 - momentum) * rm[ch] + momentum * mean.data()[ch];
+        rv[ch] = (1 - momentum) * rv[ch] + momentum * var.data()[ch] * unbiased;
+      }
+    }
+  } else {
+    BP_CHECK(running_mean.defined(),
+             "batch_norm: evaluation mode needs running_mean and running_var");
+    mean.copy_(running_mean);
+    var.copy_(running_var);
+  }
+
+  Tensor y = make_tensor(x.shape());
+  kernels::batch_norm_forward(n, c, inner, x.data(), mean.data(), var.data(), data_or_null(weight),
+                              data_or_null(bias), eps, y.data());
+  if (!autograd::any_requires_grad({x, weight, bias})) return y;
+  Tensor dx = x.detach(), dw = weight.defined() ? weight.detach() : Tensor();
+  const bool want_x = x.requires_grad(), want_w = weight.defined() && weight.requires_grad(),
+             want_b = bias.defined() && bias.requires_grad();
+  return record(OpKind::batch_norm, y, {x, weight, bias},
+                [=](const Tensor& gy) -> std::vector<Tensor> {
+                  std::vector<Tensor> grads(3);
+                  if (want_x) grads[0] = make_tensor(dx.shape());
+                  if (want_w) grads[1] = make_tensor(channels);
+                  if (want_b) grads[2] = make_tensor(channels);
+                  kernels::batch_norm_backward(
+                      training, n, c, inner, dx.data(), mean.data(), var.data(), data_or_null(dw),
+                      eps, gy.data(), want_x ? grads[0].data() : nullptr,
+                      want_w ? grads[1].data() : nullptr, want_b ? grads[2].data() : nullptr);
+                  return grads;
+                });
+}
+
+// ---- layer norm ----
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                  const Tensor& bias, float eps) {
+  check_defined(x, "layer_norm");
+  BP_CHECK(!normalized_shape.empty(), "layer_norm: normalized_shape must not be empty");
+  BP_CHECK(std::isfinite(eps) && eps > 0, "layer_norm: eps must be positive, got {}", eps);
+  const size_t k = normalized_shape.size();
+  const Shape& s = x.shape();
+  BP_CHECK(
+      s.size() >= k && Shape(s.end() - static_cast<std::ptrdiff_t>(k), s.end()) == normalized_shape,
+      "layer_norm: input shape {} does not end with normalized_shape {}", to_string(s),
+      to_string(normalized_shape));
+  check_optional(weight, normalized_shape, "layer_norm", "weight");
+  check_optional(bias, normalized_shape, "layer_norm", "bias");
+  const int64_t cols = numel(normalized_shape), rows = extent(s, 0, s.size() - k);
+
+  Tensor y = make_tensor(s);
+  Tensor mean = make_tensor({rows}), rstd = make_tensor({rows});
+  if (cols > 0)
+    kernels::layer_norm_forward(rows, cols, x.data(), data_or_null(weight), data_or_null(bias), eps,
+                                y.data(), mean.data(), rstd.data());
+  if (!autograd::any_requires_grad({x, weight, bias})) return y;
+  Tensor dx = x.detach(), dw = weight.defined() ? weight.detach() : Tensor();
+  const bool want_x = x.requires_grad(), want_w = weight.defined() && weight.requires_grad(),
+             want_b = bias.defined() && bias.requires_grad();
+  return record(OpKind::layer_norm, y, {x, weight, bias},
+                [=](const Tensor& gy) -> std::vector<Tensor> {
+                  std::vector<Tensor> grads(3);
+                  if (want_x) grads[0] = Tensor::zeros(dx.shape());
+                  if (want_w) grads[1] = Tensor::zeros(normalized_shape);
+                  if (want_b) grads[2] = Tensor::zeros(normalized_shape);
+                  if (cols > 0)
+                    kernels::layer_norm_backward(
+                        rows, cols, dx.data(), mean.data(), rstd.data(), data_or_null(dw),
+                        gy.data(), want_x ? grads[0].data() : nullptr,
+                        want_w ? grads[1].data() : nullptr, want_b ? grads[2].data() : nullptr);
+                  return grads;
+                });
+}
+
+// ---- dropout ----
+
+Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
+  check_defined(x, "dropout");
+  BP_CHECK(p >= 0 && p < 1, "dropout: p must be in [0, 1), got {}", p);
+  if (!training || p == 0) return x;
+  Tensor mask = make_tensor(x.shape());
+  kernels::dropout_mask(p, gen, mask.data(), mask.numel());
+  Tensor y = make_tensor(x.shape());
+  for (int64_t i = 0; i < y.numel(); ++i) y.data()[i] = x.data()[i] * mask.data()[i];
+  if (!autograd::any_requires_grad({x})) return y;
+  // dx = dy · mask (mask already holds the 1/(1 - p) scale)
+  return record(OpKind::dropout, y, {x}, [mask](const Tensor& gy) -> std::vector<Tensor> {
+    Tensor gx = make_tensor(mask.shape());
+    for (int64_t i = 0; i < gx.numel(); ++i) gx.data()[i] = gy.data()[i] * mask.data()[i];
+    return {gx};
+  });
+}
+
+// ---- embedding ----
+
+Tensor embedding(const Tensor& indices, const Tensor& weight) {
+  check_defined(indices, "embedding", "indices");
+  check_defined(weight, "embedding", "weight");
+  BP_CHECK(weight.dim() == 2, "embedding: weight must be 2-D (num, dim), got {}",
+           to_string(weight.shape()));
+  const int64_t num = weight.size(0), dim = weight.size(1), count = indices.numel();
+  std::vector<int64_t> index(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) {
+    const float v = indices.data()[i];
+    BP_CHECK(std::isfinite(v) && v == std::floor(v),
+             "embedding: index {} at position {} is not an integer", v, i);
+    BP_CHECK(v >= 0 && v < static_cast<float>(num),
+             "embedding: index {} at position {} is out of range [0, {})", v, i, num);
+    index[static_cast<size_t>(i)] = static_cast<int64_t>(v);
+  }
+  Shape out_shape = indices.shape();
+  out_shape.push_back(dim);
+  Tensor y = make_tensor(out_shape);
+  kernels::embedding_forward(count, dim, index.data(), weight.data(), y.data());
+  if (!autograd::any_requires_grad({weight})) return y;
+  const Shape weight_shape = weight.shape();
+  // dW[index[i]] += dy[i] (the indices themselves get no gradient)
+  return record(OpKind::embedding, y, {weight}, [=](const Tensor& gy) -> std::vector<Tensor> {
+    Tensor gw = Tensor::zeros(weight_shape);
+    kernels::embedding_backward(count, dim, index.data(), gy.data(), gw.data());
+    return {gw};
+  });
+}
+
+}  // namespace bp

@@ -1,0 +1,315 @@
+// Normalisation, dropout and embedding ops: gradient checks for every op kind, forward values
+// against formulas computed here, and every error path.
+#include <cmath>
+#include <numeric>
+
+#include "gradcheck_cases.hpp"
+#include "test_util.hpp"
+
+namespace bp {
+namespace {
+
+using autograd::OpKind;
+using bp::testing::expect_error;
+using bp::testing::random;
+
+// ---- gradient checks ----
+
+BP_GRADCHECK_CASES(cases) {
+  Generator gen(31);
+  auto bn = [](bool training) {
+    return [training](const std::vector<Tensor>& x) {
+      Tensor w = x.size() > 1 ? x[1] : Tensor(), b = x.size() > 2 ? x[2] : Tensor();
+      if (training) return batch_norm(x[0], Tensor(), Tensor(), w, b, true);
+      Tensor rm = Tensor::from_data({0.3f, -0.2f, 0.1f}, {3});
+      Tensor rv = Tensor::from_data({0.5f, 1.5f, 2.0f}, {3});
+      return batch_norm(x[0], rm, rv, w, b, false);
+    };
+  };
+  cases[OpKind::batch_norm].push_back({"batch_norm 2-D train", bn(true), {random({5, 3}, gen)}});
+  cases[OpKind::batch_norm].push_back(
+      {"batch_norm 2-D train affine",
+       bn(true),
+       {random({4, 3}, gen), random({3}, gen, 0.5f, 2.0f), random({3}, gen)}});
+  cases[OpKind::batch_norm].push_back(
+      {"batch_norm 4-D train", bn(true), {random({2, 3, 2, 3}, gen)}});
+  cases[OpKind::batch_norm].push_back(
+      {"batch_norm 4-D train affine",
+       bn(true),
+       {random({3, 3, 2, 2}, gen), random({3}, gen, 0.5f, 2.0f), random({3}, gen)}});
+  cases[OpKind::batch_norm].push_back(
+      {"batch_norm 3-D eval affine",
+       bn(false),
+       {random({2, 3, 4}, gen), random({3}, gen, 0.5f, 2.0f), random({3}, gen)}});
+
+  auto ln = [](Shape shape) {
+    return [shape](const std::vector<Tensor>& x) {
+      return layer_norm(x[0], shape, x.size() > 1 ? x[1] : Tensor(),
+                        x.size() > 2 ? x[2] : Tensor());
+    };
+  };
+  cases[OpKind::layer_norm].push_back({"layer_norm last dim", ln({5}), {random({3, 5}, gen)}});
+  cases[OpKind::layer_norm].push_back(
+      {"layer_norm last two dims affine",
+       ln({3, 4}),
+       {random({2, 3, 4}, gen), random({3, 4}, gen, 0.5f, 2.0f), random({3, 4}, gen)}});
+  cases[OpKind::layer_norm].push_back(
+      {"layer_norm 1-D affine",
+       ln({6}),
+       {random({6}, gen), random({6}, gen, 0.5f, 2.0f), random({6}, gen)}});
+
+  // A fresh generator inside the function gives the same mask on every evaluation.
+  cases[OpKind::dropout].push_back({"dropout p=0.4",
+                                    [](const std::vector<Tensor>& x) {
+                                      Generator mask_gen(5);
+                                      return dropout(x[0], 0.4f, true, mask_gen);
+                                    },
+                                    {random({4, 6}, gen)}});
+
+  cases[OpKind::embedding].push_back({"embedding repeated indices",
+                                      [](const std::vector<Tensor>& x) {
+                                        Tensor ids = Tensor::from_data({1, 0, 3, 1, 1, 2}, {2, 3});
+                                        return embedding(ids, x[0]);
+                                      },
+                                      {random({4, 3}, gen)}});
+}
+
+// ---- batch norm ----
+
+// Per-channel mean and biased variance of x (N, C, inner), in double.
+void channel_stats(const Tensor& x, int64_t c, std::vector<double>& mean,
+                   std::vector<double>& var) {
+  const int64_t n = x.size(0), inner = x.numel() / (n * c);
+  mean.assign(static_cast<size_t>(c), 0.0);
+  var.assign(static_cast<size_t>(c), 0.0);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double s = 0, sq = 0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < inner; ++j) s += x.data()[(i * c + ch) * inner + j];
+    const double mu = s / static_cast<double>(n * inner);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < inner; ++j) {
+        const double d = x.data()[(i * c + ch) * inner + j] - mu;
+        sq += d * d;
+      }
+    mean[static_cast<size_t>(ch)] = mu;
+    var[static_cast<size_t>(ch)] = sq / static_cast<double>(n * inner);
+  }
+}
+
+TEST(NormOpsTest, BatchNormTrainingGivesZeroMeanUnitVariancePerChannel) {
+  Generator gen(1);
+  for (Shape shape : {Shape{64, 4}, Shape{8, 3, 5, 5}}) {
+    Tensor x = Tensor::uniform(shape, -3.0f, 5.0f, gen);
+    Tensor y = batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1f, 1e-5f);
+    std::vector<double> mean, var;
+    channel_stats(y, shape[1], mean, var);
+    for (size_t ch = 0; ch < mean.size(); ++ch) {
+      EXPECT_NEAR(mean[ch], 0.0, 1e-5) << to_string(shape);
+      EXPECT_NEAR(var[ch], 1.0, 1e-3) << to_string(shape);
+    }
+  }
+}
+
+TEST(NormOpsTest, BatchNormMatchesFormulaWithAffine) {
+  Generator gen(2);
+  Tensor x = Tensor::uniform({3, 2, 4}, -2.0f, 2.0f, gen);
+  Tensor w = Tensor::from_data({1.5f, -0.5f}, {2}), b = Tensor::from_data({0.25f, 2.0f}, {2});
+  const float eps = 1e-3f;
+  Tensor y = batch_norm(x, Tensor(), Tensor(), w, b, true, 0.1f, eps);
+  std::vector<double> mean, var;
+  channel_stats(x, 2, mean, var);
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t ch = 0; ch < 2; ++ch)
+      for (int64_t j = 0; j < 4; ++j) {
+        const auto c = static_cast<size_t>(ch);
+        const double expected =
+            (x.at({i, ch, j}) - mean[c]) / std::sqrt(var[c] + eps) * w.data()[ch] + b.data()[ch];
+        EXPECT_NEAR(y.at({i, ch, j}), expected, 1e-5);
+      }
+}
+
+TEST(NormOpsTest, BatchNormUpdatesRunningStatsAndEvalUsesThem) {
+  Tensor x = Tensor::from_data({1, 10, 3, 20, 8, 30}, {3, 2});
+  Tensor rm = Tensor::zeros({2}), rv = Tensor::ones({2});
+  batch_norm(x, rm, rv, Tensor(), Tensor(), true, 0.25f, 1e-5f);
+  // Channel 0: mean 4, unbiased var ((9 + 1 + 16) / 2) = 13; channel 1: mean 20, var 100.
+  EXPECT_NEAR(rm.data()[0], 0.25 * 4, 1e-5);
+  EXPECT_NEAR(rm.data()[1], 0.25 * 20, 1e-5);
+  EXPECT_NEAR(rv.data()[0], 0.75 + 0.25 * 13, 1e-4);
+  EXPECT_NEAR(rv.data()[1], 0.75 + 0.25 * 100, 1e-4);
+
+  Tensor probe = Tensor::from_data({2, 5}, {1, 2});
+  Tensor y = batch_norm(probe, rm, rv, Tensor(), Tensor(), false);
+  EXPECT_NEAR(y.data()[0], (2 - 1.0) / std::sqrt(4.0 + 1e-5), 1e-5);
+  EXPECT_NEAR(y.data()[1], (5 - 5.0) / std::sqrt(25.75 + 1e-5), 1e-5);
+  // Eval leaves the running statistics alone.
+  EXPECT_NEAR(rm.data()[0], 1.0, 1e-6);
+}
+
+TEST(NormOpsTest, BatchNormErrors) {
+  Tensor x = Tensor::zeros({4, 3});
+  Tensor none;
+  expect_error([&] { batch_norm(none, none, none, none, none, true); },
+               "batch_norm: the input tensor is undefined");
+  expect_error([&] { batch_norm(Tensor::zeros({3}), none, none, none, none, true); },
+               "batch_norm: input must be (N, C) or (N, C, spatial...), got [3]");
+  expect_error([&] { batch_norm(x, none, none, Tensor::ones({4}), none, true); },
+               "batch_norm: weight must have shape [3], got [4]");
+  expect_error([&] { batch_norm(x, none, none, none, Tensor::ones({2}), true); },
+               "batch_norm: bias must have shape [3], got [2]");
+  expect_error([&] { batch_norm(x, Tensor::ones({2}), Tensor::ones({3}), none, none, true); },
+               "batch_norm: running_mean must have shape [3], got [2]");
+  expect_error([&] { batch_norm(x, Tensor::ones({3}), none, none, none, true); },
+               "batch_norm: running_mean and running_var must be given together");
+  expect_error([&] { batch_norm(x, none, none, none, none, false); },
+               "batch_norm: evaluation mode needs running_mean and running_var");
+  expect_error(
+      [&] {
+        batch_norm(Tensor::zeros({1, 3}), none, none, none, none, true);
+      },
+      "batch_norm: training needs more than one value per channel, got input [1, 3]");
+  expect_error([&] { batch_norm(x, none, none, none, none, true, 0.1f, 0.0f); },
+               "batch_norm: eps must be positive, got 0");
+  expect_error([&] { batch_norm(x, none, none, none, none, true, 1.5f); },
+               "batch_norm: momentum must be in [0, 1], got 1.5");
+}
+
+// ---- layer norm ----
+
+TEST(NormOpsTest, LayerNormMatchesFormula) {
+  Generator gen(3);
+  Tensor x = Tensor::uniform({2, 3, 4}, -2.0f, 3.0f, gen);
+  Tensor w = Tensor::uniform({3, 4}, 0.5f, 1.5f, gen), b = Tensor::uniform({3, 4}, -1, 1, gen);
+  Tensor y = layer_norm(x, {3, 4}, w, b, 1e-5f);
+  for (int64_t i = 0; i < 2; ++i) {
+    double s = 0, sq = 0;
+    for (int64_t j = 0; j < 12; ++j) s += x.data()[i * 12 + j];
+    const double mu = s / 12;
+    for (int64_t j = 0; j < 12; ++j) sq += std::pow(x.data()[i * 12 + j] - mu, 2);
+    const double rstd = 1 / std::sqrt(sq / 12 + 1e-5);
+    for (int64_t j = 0; j < 12; ++j)
+      EXPECT_NEAR(y.data()[i * 12 + j],
+                  (x.data()[i * 12 + j] - mu) * rstd * w.data()[j] + b.data()[j], 1e-5);
+  }
+  // Without affine each row has mean 0 and variance 1.
+  Tensor z = layer_norm(x, {4});
+  for (int64_t r = 0; r < 6; ++r) {
+    double s = 0, sq = 0;
+    for (int64_t j = 0; j < 4; ++j) s += z.data()[r * 4 + j];
+    for (int64_t j = 0; j < 4; ++j) sq += std::pow(z.data()[r * 4 + j] - s / 4, 2);
+    EXPECT_NEAR(s / 4, 0.0, 1e-6);
+    EXPECT_NEAR(sq / 4, 1.0, 1e-3);
+  }
+}
+
+TEST(NormOpsTest, LayerNormErrors) {
+  Tensor x = Tensor::zeros({2, 3});
+  expect_error([&] { layer_norm(Tensor(), {3}); }, "layer_norm: the input tensor is undefined");
+  expect_error([&] { layer_norm(x, {}); }, "layer_norm: normalized_shape must not be empty");
+  expect_error([&] { layer_norm(x, {2}); },
+               "layer_norm: input shape [2, 3] does not end with normalized_shape [2]");
+  expect_error(
+      [&] {
+        layer_norm(x, {1, 2, 3});
+      },
+      "layer_norm: input shape [2, 3] does not end with normalized_shape [1, 2, 3]");
+  expect_error([&] { layer_norm(x, {3}, Tensor::ones({2})); },
+               "layer_norm: weight must have shape [3], got [2]");
+  expect_error(
+      [&] {
+        layer_norm(x, {3}, Tensor(), Tensor::ones({3, 1}));
+      },
+      "layer_norm: bias must have shape [3], got [3, 1]");
+  expect_error([&] { layer_norm(x, {3}, Tensor(), Tensor(), -1.0f); },
+               "layer_norm: eps must be positive, got -1");
+}
+
+// ---- dropout ----
+
+TEST(NormOpsTest, DropoutZeroesAboutPAndScalesSurvivors) {
+  Generator gen(4);
+  const float p = 0.3f;
+  Tensor x = Tensor::uniform({200, 500}, 0.5f, 1.5f, gen);
+  Tensor y = dropout(x, p, true, gen);
+  int64_t zeros = 0;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    if (y.data()[i] == 0.0f) {
+      ++zeros;
+    } else {
+      ASSERT_NEAR(y.data()[i], x.data()[i] / (1 - p), 1e-6);
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(zeros) / static_cast<double>(x.numel()), p, 0.005);
+}
+
+TEST(NormOpsTest, DropoutEvalIsIdentityAndSameSeedSameMask) {
+  Generator gen(5);
+  Tensor x = Tensor::uniform({10, 10}, 1.0f, 2.0f, gen);
+  EXPECT_TRUE(dropout(x, 0.5f, false, gen).is_same(x));
+  EXPECT_TRUE(dropout(x, 0.0f, true, gen).is_same(x));
+  Generator a(9), b(9);
+  Tensor ya = dropout(x, 0.5f, true, a), yb = dropout(x, 0.5f, true, b);
+  EXPECT_EQ(ya.to_vector(), yb.to_vector());
+  // The generator advances: the next mask differs.
+  EXPECT_NE(dropout(x, 0.5f, true, a).to_vector(), ya.to_vector());
+}
+
+TEST(NormOpsTest, DropoutGradientIsTheMask) {
+  Generator gen(6);
+  Tensor x = Tensor::uniform({50}, 1.0f, 2.0f, gen, true);
+  Tensor y = dropout(x, 0.5f, true, gen);
+  sum(y).backward();
+  for (int64_t i = 0; i < 50; ++i)
+    EXPECT_FLOAT_EQ(x.grad().data()[i], y.data()[i] == 0.0f ? 0.0f : 2.0f);
+}
+
+TEST(NormOpsTest, DropoutErrors) {
+  Generator gen(7);
+  Tensor x = Tensor::zeros({3});
+  expect_error([&] { dropout(Tensor(), 0.5f, true, gen); },
+               "dropout: the input tensor is undefined");
+  expect_error([&] { dropout(x, 1.0f, true, gen); }, "dropout: p must be in [0, 1), got 1");
+  expect_error([&] { dropout(x, -0.1f, false, gen); }, "dropout: p must be in [0, 1), got -0.1");
+  expect_error([&] { dropout(x, NAN, true, gen); }, "dropout: p must be in [0, 1), got nan");
+}
+
+// ---- embedding ----
+
+TEST(NormOpsTest, EmbeddingLooksUpRowsAndAddsGradientsOfRepeats) {
+  Tensor w = Tensor::from_data({0, 1, 10, 11, 20, 21}, {3, 2}, true);
+  Tensor ids = Tensor::from_data({2, 0, 2, 2}, {2, 2});
+  Tensor y = embedding(ids, w);
+  EXPECT_EQ(y.shape(), (Shape{2, 2, 2}));
+  EXPECT_EQ(y.to_vector(), (std::vector<float>{20, 21, 0, 1, 20, 21, 20, 21}));
+  sum(y).backward();
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<float>{1, 1, 0, 0, 3, 3}));
+  // A scalar index gives one row.
+  EXPECT_EQ(embedding(Tensor::scalar(1), w).shape(), (Shape{2}));
+}
+
+TEST(NormOpsTest, EmbeddingErrors) {
+  Tensor w = Tensor::zeros({4, 2});
+  expect_error([&] { embedding(Tensor(), w); }, "embedding: the indices tensor is undefined");
+  expect_error([&] { embedding(Tensor::zeros({2}), Tensor()); },
+               "embedding: the weight tensor is undefined");
+  expect_error([&] { embedding(Tensor::zeros({2}), Tensor::zeros({4})); },
+               "embedding: weight must be 2-D (num, dim), got [4]");
+  expect_error(
+      [&] {
+        embedding(Tensor::from_data({0, 1.5f}, {2}), w);
+      },
+      "embedding: index 1.5 at position 1 is not an integer");
+  expect_error([&] { embedding(Tensor::from_data({4}, {1}), w); },
+               "embedding: index 4 at position 0 is out of range [0, 4)");
+  expect_error(
+      [&] {
+        embedding(Tensor::from_data({0, 0, -1}, {3}), w);
+      },
+      "embedding: index -1 at position 2 is out of range [0, 4)");
+  expect_error([&] { embedding(Tensor::from_data({NAN}, {1}), w); },
+               "embedding: index nan at position 0 is not an integer");
+}
+
+}  // namespace
+}  // namespace bp
