@@ -216,6 +216,12 @@ struct LoaderOptions {
   bool shuffle = false;
   uint64_t seed = 0;
   bool drop_last = false;  // false: the last, smaller batch is kept
+  // Image augmentation, for samples of shape (C, H, W) only, drawn per sample from
+  // (seed, epoch, batch number) so that a resumed run sees the same images:
+  // random_crop_padding > 0 pads each side with that many zeros and crops a random H×W window;
+  // random_flip mirrors each image left-right with probability 1/2.
+  int64_t random_crop_padding = 0;
+  bool random_flip = false;
 };
 
 // Serves a Dataset in batches, epoch by epoch. With shuffle, epoch e's order depends only on
@@ -227,8 +233,10 @@ struct LoaderOptions {
 //     for (loader.start_epoch(epoch); loader.next(batch);) { ... }
 class DataLoader {
  public:
-  // Requires: a non-empty, valid dataset and batch_size > 0. The loader keeps its own handle on
-  // the features (shared) and a copy of the labels. Throws: bp::Error otherwise.
+  // Requires: a non-empty, valid dataset and batch_size > 0; augmentation only with (C, H, W)
+  // samples and random_crop_padding >= 0. The loader keeps its own handle on the features
+  // (shared, never modified: augmentation works on the batch) and a copy of the labels.
+  // Throws: bp::Error otherwise.
   DataLoader(Dataset dataset, LoaderOptions options);
 
   const Dataset& dataset() const { return dataset_; }
@@ -252,6 +260,8 @@ class DataLoader {
   LoaderOptions options_;
   std::vector<int64_t> order_;
   int64_t cursor_ = 0;
+  int64_t epoch_ = 0;
+  int64_t batch_number_ = 0;  // within the epoch, for the augmentation seed
 };
 
 }  // namespace bp::data

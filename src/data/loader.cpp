@@ -1,5 +1,7 @@
-// DataLoader: seeded per-epoch shuffling and batch assembly into reused buffers.
+// DataLoader: seeded per-epoch shuffling, batch assembly into reused buffers and optional image
+// augmentation (random crop, horizontal flip).
 #include <cstring>
+#include <vector>
 
 #include "backprop/data.hpp"
 #include "backprop/error.hpp"
@@ -37,6 +39,34 @@ void gather(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) {
                 static_cast<size_t>(row) * sizeof(float));
 }
 
+// Random horizontal flip and zero-padded random crop of each (C, H, W) image in `batch`, in place.
+// Each sample draws (flip, dy, dx) from `gen` in batch order.
+void augment(Tensor& batch, const Shape& sample, int64_t padding, bool flip, Generator& gen) {
+  const int64_t c = sample[0], h = sample[1], w = sample[2], plane = h * w;
+  const int64_t count = batch.size(0);
+  thread_local std::vector<float> image;
+  image.resize(static_cast<size_t>(c * plane));
+  const auto window = static_cast<uint64_t>(2 * padding + 1);
+  for (int64_t s = 0; s < count; ++s) {
+    float* x = batch.data() + s * c * plane;
+    const bool mirror = flip && gen.below(2) == 1;
+    const int64_t dy = padding > 0 ? static_cast<int64_t>(gen.below(window)) - padding : 0;
+    const int64_t dx = padding > 0 ? static_cast<int64_t>(gen.below(window)) - padding : 0;
+    if (!mirror && dy == 0 && dx == 0) continue;
+    std::memcpy(image.data(), x, image.size() * sizeof(float));
+    // out[y][x] = in[y + dy][x + dx] of the (mirrored) image, 0 where that falls in the padding.
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t col = 0; col < w; ++col) {
+          const int64_t sy = y + dy, sx = col + dx;
+          float v = 0.0f;
+          if (sy >= 0 && sy < h && sx >= 0 && sx < w)
+            v = image[static_cast<size_t>(ch * plane + sy * w + (mirror ? w - 1 - sx : sx))];
+          x[ch * plane + y * w + col] = v;
+        }
+  }
+}
+
 }  // namespace
 
 DataLoader::DataLoader(Dataset dataset, LoaderOptions options)
@@ -45,6 +75,12 @@ DataLoader::DataLoader(Dataset dataset, LoaderOptions options)
            options_.batch_size);
   dataset_.validate();
   BP_CHECK(dataset_.size() > 0, "DataLoader: the dataset is empty");
+  BP_CHECK(options_.random_crop_padding >= 0,
+           "DataLoader: random_crop_padding must be >= 0, got {}", options_.random_crop_padding);
+  BP_CHECK((options_.random_crop_padding == 0 && !options_.random_flip) ||
+               dataset_.feature_shape.size() == 3,
+           "DataLoader: random crop and flip need image samples (C, H, W), got samples of shape {}",
+           to_string(dataset_.feature_shape));
   start_epoch(0);
 }
 
@@ -68,6 +104,8 @@ void DataLoader::start_epoch(int64_t epoch) {
     }
   }
   cursor_ = 0;
+  epoch_ = epoch;
+  batch_number_ = 0;
 }
 
 bool DataLoader::next(Batch& batch) {
@@ -78,6 +116,15 @@ bool DataLoader::next(Batch& batch) {
   batch.indices.assign(order_.begin() + cursor_, order_.begin() + cursor_ + b);
   cursor_ += b;
   gather(dataset_.features, batch.indices, batch.features);
+  if (options_.random_crop_padding > 0 || options_.random_flip) {
+    // Seeded from (seed, epoch, batch number) alone, like the shuffle.
+    uint64_t key = splitmix64(options_.seed ^ 0x6175676d656e74ULL);
+    key = splitmix64(key ^ static_cast<uint64_t>(epoch_));
+    Generator gen(splitmix64(key ^ static_cast<uint64_t>(batch_number_)));
+    augment(batch.features, dataset_.feature_shape, options_.random_crop_padding,
+            options_.random_flip, gen);
+  }
+  ++batch_number_;
   if (dataset_.task == Task::classification) {
     batch.labels.resize(static_cast<size_t>(b));
     for (int64_t i = 0; i < b; ++i)
