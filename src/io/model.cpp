@@ -85,16 +85,16 @@ Model model_from_archive(const io::Archive& a, const std::string& path, json& me
                path, name, to_string(stored.shape()), to_string(p.shape()));
       p.copy_(stored);
     }
-    const Tensor& offset = a.tensor("norm/offset");
-    const Tensor& scale = a.tensor("norm/scale");
-    m.normalizer = data::Normalizer::from_stats(
-        norm_kind(meta.at("normalization").get<std::string>(), path), offset.to_vector(),
     for (auto& [name, b] : m.network->named_buffers()) {
       const Tensor& stored = a.tensor(kBufferPrefix + name);
       BP_CHECK(stored.shape() == b.shape(), "{}: buffer '{}' has shape {}, the spec needs {}", path,
                name, to_string(stored.shape()), to_string(b.shape()));
       b.copy_(stored);
     }
+    const Tensor& offset = a.tensor("norm/offset");
+    const Tensor& scale = a.tensor("norm/scale");
+    m.normalizer = data::Normalizer::from_stats(
+        norm_kind(meta.at("normalization").get<std::string>(), path), offset.to_vector(),
         scale.to_vector());
     return m;
   } catch (const json::exception& e) {
