@@ -61,4 +61,16 @@ void embedding_backward(int64_t count, int64_t dim, const int64_t* index, const 
                         float* gweight);
 }  // namespace reference
 
+namespace onednn {
+// The same contract as kernels::batch_norm_forward, through a cached oneDNN primitive per shape.
+void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
+                        const float* var, const float* gamma, const float* beta, float eps,
+                        float* y);
+// Training-mode kernels::batch_norm_backward; returns false (doing nothing) where it has no fast
+// path (gx not wanted, empty tensors), leaving the work to the reference.
+bool batch_norm_backward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
+                         const float* var, const float* gamma, float eps, const float* gy,
+                         float* gx, float* ggamma, float* gbeta);
+}  // namespace onednn
+
 }  // namespace bp::kernels

@@ -1,7 +1,15 @@
 // Run-time choice of the normalisation kernels (see kernels/norm.hpp).
 #include "kernels/norm.hpp"
 
+#include "backprop/tensor.hpp"
+
 namespace bp::kernels {
+
+namespace {
+bool fast() {
+  return bp::backend() == Backend::fast;
+}
+}  // namespace
 
 void batch_norm_stats(int64_t n, int64_t c, int64_t inner, const float* x, float* mean,
                       float* var) {
@@ -11,12 +19,16 @@ void batch_norm_stats(int64_t n, int64_t c, int64_t inner, const float* x, float
 void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
                         const float* var, const float* gamma, const float* beta, float eps,
                         float* y) {
+  if (fast()) return onednn::batch_norm_forward(n, c, inner, x, mean, var, gamma, beta, eps, y);
   reference::batch_norm_forward(n, c, inner, x, mean, var, gamma, beta, eps, y);
 }
 
 void batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, const float* x,
                          const float* mean, const float* var, const float* gamma, float eps,
                          const float* gy, float* gx, float* ggamma, float* gbeta) {
+  if (fast() && training &&
+      onednn::batch_norm_backward(n, c, inner, x, mean, var, gamma, eps, gy, gx, ggamma, gbeta))
+    return;
   reference::batch_norm_backward(training, n, c, inner, x, mean, var, gamma, eps, gy, gx, ggamma,
                                  gbeta);
 }

@@ -175,6 +175,43 @@ TEST(NormOpsTest, BatchNormErrors) {
                "batch_norm: momentum must be in [0, 1], got 1.5");
 }
 
+// The oneDNN fast path agrees with the reference kernels, forward and backward, with and without
+// affine parameters, in training and eval.
+TEST(NormOpsTest, BatchNormFastMatchesReference) {
+  struct Run {
+    Tensor y, gx, gw, gb;
+  };
+  auto run = [](Backend which, const Shape& shape, bool affine, bool training, uint64_t seed) {
+    set_backend(which);
+    Generator gen(seed);
+    const int64_t c = shape[1];
+    Tensor x = Tensor::uniform(shape, -2.0f, 3.0f, gen, true);
+    Tensor w = affine ? Tensor::uniform({c}, 0.5f, 1.5f, gen, true) : Tensor();
+    Tensor b = affine ? Tensor::uniform({c}, -1.0f, 1.0f, gen, true) : Tensor();
+    Tensor rm = Tensor::uniform({c}, -0.5f, 0.5f, gen), rv = Tensor::uniform({c}, 0.5f, 2.0f, gen);
+    Tensor y = batch_norm(x, rm, rv, w, b, training, 0.1f, 1e-5f);
+    Tensor up = Tensor::uniform(shape, -1.0f, 1.0f, gen);
+    y.backward(up);
+    set_backend(Backend::fast);
+    return Run{y, x.grad(), affine ? w.grad() : Tensor(), affine ? b.grad() : Tensor()};
+  };
+  uint64_t seed = 40;
+  for (Shape shape : {Shape{16, 5}, Shape{4, 3, 6, 7}, Shape{2, 8, 33}})
+    for (bool affine : {false, true})
+      for (bool training : {true, false}) {
+        Run fast = run(Backend::fast, shape, affine, training, seed);
+        Run ref = run(Backend::reference, shape, affine, training, seed++);
+        const std::string what =
+            to_string(shape) + (affine ? " affine" : "") + (training ? " train" : " eval");
+        EXPECT_TRUE(allclose(fast.y, ref.y, 1e-4f, 1e-5f)) << what;
+        EXPECT_TRUE(allclose(fast.gx, ref.gx, 1e-3f, 1e-5f)) << what;
+        if (affine) {
+          EXPECT_TRUE(allclose(fast.gw, ref.gw, 1e-3f, 1e-4f)) << what;
+          EXPECT_TRUE(allclose(fast.gb, ref.gb, 1e-3f, 1e-4f)) << what;
+        }
+      }
+}
+
 // ---- layer norm ----
 
 TEST(NormOpsTest, LayerNormMatchesFormula) {
