@@ -1,6 +1,8 @@
 // Optimizers: update parameters from their accumulated gradients.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -70,5 +72,224 @@ class SGD : public Optimizer {
   SGDOptions options_;
   std::vector<Tensor> velocity_;
 };
+
+namespace detail {
+// Per-parameter state of the adaptive optimizers: an update count and a fixed list of named
+// buffers, indexed by the parameter's position in the flattened groups. state() names each entry
+// "<buffer>.<k>" and the count "step.<k>" (a 1-element tensor), for parameters updated at least
+// once.
+class ParamState {
+ public:
+  ParamState(std::string owner, std::vector<std::string> buffer_names, size_t params);
+  bool started(size_t k) const { return steps_[k] > 0; }
+  int64_t& step(size_t k) { return steps_[k]; }
+  Tensor& buffer(size_t k, size_t b) { return buffers_[k][b]; }
+  const Tensor& buffer(size_t k, size_t b) const { return buffers_[k][b]; }
+  std::vector<std::pair<std::string, Tensor>> save() const;
+  // Replaces the whole state. Throws bp::Error on an unknown name, an index or shape that does
+  // not fit `params`, a step that is not a whole number >= 1, or a parameter with some but not
+  // all of its entries.
+  void load(const std::vector<std::pair<std::string, Tensor>>& state,
+            const std::vector<Tensor>& params);
+
+ private:
+  std::string owner_;
+  std::vector<std::string> names_;
+  std::vector<int64_t> steps_;
+  std::vector<std::vector<Tensor>> buffers_;
+};
+}  // namespace detail
+
+// ---- adaptive optimizers: each follows PyTorch 1.13's update, element for element ----
+// All of them: a parameter's update count starts at 0 and rises by one on each step() that finds
+// a gradient for it; g is the gradient plus weight_decay·w (L2) unless stated otherwise; the
+// learning rate and weight decay come from the parameter's group. The constructors throw bp::Error
+// naming the optimizer and the option when a value is out of range (negative or non-finite lr, eps
+// or weight decay; a β outside [0, 1)).
+
+struct AdagradOptions {
+  float lr = 0.01f;
+  float lr_decay = 0.0f;
+  float weight_decay = 0.0f;
+  float initial_accumulator_value = 0.0f;
+  float eps = 1e-10f;
+};
+
+// Adagrad (Duchi et al., 2011): s ← s + g², w ← w − lr/(1 + (t−1)·lr_decay) · g/(√s + eps).
+class Adagrad : public Optimizer {
+ public:
+  Adagrad(std::vector<Tensor> params, AdagradOptions options);
+  Adagrad(std::vector<ParamGroup> groups, AdagradOptions options);
+  void step() override;
+  std::string kind() const override { return "adagrad"; }
+  std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
+  void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
+  const AdagradOptions& options() const { return options_; }
+
+ private:
+  AdagradOptions options_;
+  detail::ParamState state_;  // buffers: sum
+};
+
+struct RMSpropOptions {
+  float lr = 0.01f;
+  float alpha = 0.99f;  // smoothing of the squared-gradient average, in [0, 1]
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;
+  float momentum = 0.0f;  // in [0, 1)
+  bool centered = false;  // divide by the estimated variance instead of the raw second moment
+};
+
+// RMSprop (Hinton, 2012): v ← α·v + (1−α)·g²; centered also keeps ḡ ← α·ḡ + (1−α)·g and uses
+// v − ḡ²; d = √(…) + eps; without momentum w ← w − lr·g/d, with it b ← μ·b + g/d, w ← w − lr·b.
+class RMSprop : public Optimizer {
+ public:
+  RMSprop(std::vector<Tensor> params, RMSpropOptions options);
+  RMSprop(std::vector<ParamGroup> groups, RMSpropOptions options);
+  void step() override;
+  std::string kind() const override { return "rmsprop"; }
+  std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
+  void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
+  const RMSpropOptions& options() const { return options_; }
+
+ private:
+  RMSpropOptions options_;
+  detail::ParamState state_;  // buffers: square_avg [, momentum_buffer] [, grad_avg]
+};
+
+struct AdamOptions {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;  // Adam: L2 added to the gradient; AdamW: decoupled
+  bool amsgrad = false;
+};
+
+// Adam (Kingma & Ba, 2015): m ← β₁·m + (1−β₁)·g, v ← β₂·v + (1−β₂)·g², with amsgrad v̂ ← max(v̂, v)
+// used in place of v; w ← w − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + eps).
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<Tensor> params, AdamOptions options);
+  Adam(std::vector<ParamGroup> groups, AdamOptions options);
+  void step() override;
+  std::string kind() const override { return decoupled_ ? "adamw" : "adam"; }
+  std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
+  void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
+  const AdamOptions& options() const { return options_; }
+
+ protected:
+  Adam(std::vector<ParamGroup> groups, AdamOptions options, bool decoupled);
+
+ private:
+  AdamOptions options_;
+  bool decoupled_;
+  detail::ParamState state_;  // buffers: exp_avg, exp_avg_sq [, max_exp_avg_sq]
+};
+
+// AdamW (Loshchilov & Hutter, 2019): Adam whose weight decay is applied to the weight, not added
+// to the gradient: w ← w·(1 − lr·weight_decay) before the Adam update with the raw gradient.
+// PyTorch's default weight decay for AdamW is 0.01.
+struct AdamWOptions : AdamOptions {
+  AdamWOptions() { weight_decay = 0.01f; }
+};
+
+class AdamW : public Adam {
+ public:
+  AdamW(std::vector<Tensor> params, AdamWOptions options);
+  AdamW(std::vector<ParamGroup> groups, AdamWOptions options);
+};
+
+struct AdamaxOptions {
+  float lr = 2e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;
+};
+
+// Adamax (Kingma & Ba, 2015, §7.1): m ← β₁·m + (1−β₁)·g, u ← max(β₂·u, |g| + eps),
+// w ← w − lr/(1−β₁ᵗ) · m/u.
+class Adamax : public Optimizer {
+ public:
+  Adamax(std::vector<Tensor> params, AdamaxOptions options);
+  Adamax(std::vector<ParamGroup> groups, AdamaxOptions options);
+  void step() override;
+  std::string kind() const override { return "adamax"; }
+  std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
+  void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
+  const AdamaxOptions& options() const { return options_; }
+
+ private:
+  AdamaxOptions options_;
+  detail::ParamState state_;  // buffers: exp_avg, exp_inf
+};
+
+struct NAdamOptions {
+  float lr = 2e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;
+  float momentum_decay = 4e-3f;  // ψ
+};
+
+// NAdam (Dozat, 2016), as PyTorch 1.13 computes it: μₜ = β₁·(1 − ½·0.96^(t·ψ)), Πₜ = Π_{i≤t} μᵢ
+// (kept in float32, like PyTorch's mu_product), m and v as Adam, d = √(v/(1−β₂ᵗ)) + eps,
+//   w ← w − lr·(1−μₜ)/(1−Πₜ) · g/d − lr·μₜ₊₁/(1 − Πₜ·μₜ·μₜ₊₁) · m/d.
+// The second denominator is 1.13's (later PyTorch releases use 1 − Πₜ·μₜ₊₁).
+class NAdam : public Optimizer {
+ public:
+  NAdam(std::vector<Tensor> params, NAdamOptions options);
+  NAdam(std::vector<ParamGroup> groups, NAdamOptions options);
+  void step() override;
+  std::string kind() const override { return "nadam"; }
+  std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
+  void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
+  const NAdamOptions& options() const { return options_; }
+
+ private:
+  NAdamOptions options_;
+  detail::ParamState state_;  // buffers: exp_avg, exp_avg_sq, mu_product (1 element)
+};
+
+// ---- building an optimizer by name ----
+
+// Every hyper-parameter any optimizer takes; each optimizer reads the ones it knows.
+struct OptimizerSettings {
+  float lr = 0.01f;
+  float momentum = 0.0f;      // sgd, rmsprop
+  float weight_decay = 0.0f;  // L2 (adamw: decoupled)
+  bool nesterov = false;      // sgd
+  float beta1 = 0.9f;         // adam, adamw, adamax, nadam
+  float beta2 = 0.999f;
+  float eps = 1e-8f;      // all but sgd
+  float alpha = 0.99f;    // rmsprop
+  bool centered = false;  // rmsprop
+  bool amsgrad = false;   // adam, adamw
+};
+
+// The names make_optimizer accepts: sgd, adagrad, rmsprop, adam, adamw, adamax, nadam.
+const std::vector<std::string>& optimizer_kinds();
+// The optimizer whose kind() is `kind`, over one group of `params`. Throws bp::Error naming the
+// known kinds on an unknown one, and as the optimizer's constructor on bad settings.
+std::unique_ptr<Optimizer> make_optimizer(const std::string& kind, std::vector<Tensor> params,
+                                          const OptimizerSettings& settings);
+
+// ---- gradient clipping and weight penalties ----
+
+// Scales every gradient of `params` by min(1, max_norm / (total + 1e-6)), where total is the
+// norm_type-norm of all their gradients together (norm_type may be INFINITY), as PyTorch's
+// clip_grad_norm_. Returns total (before clipping). Parameters without a gradient are skipped.
+// Throws bp::Error unless max_norm >= 0 and norm_type > 0.
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0);
+// Clamps every gradient element to [−clip_value, clip_value]. Requires clip_value >= 0.
+void clip_grad_value(const std::vector<Tensor>& params, double clip_value);
+
+// Σ|w| over every element of `params`, as a differentiable scalar (0 for no parameters).
+Tensor l1_penalty(const std::vector<Tensor>& params);
+// Σw² over every element of `params`, as a differentiable scalar. λ·l2_penalty adds 2λ·w to each
+// gradient, the same as weight_decay = 2λ.
+Tensor l2_penalty(const std::vector<Tensor>& params);
 
 }  // namespace bp::optim
