@@ -15,6 +15,7 @@
 #include "backprop/optim.hpp"
 #include "backprop/random.hpp"
 #include "backprop/recurrent.hpp"
+#include "backprop/schedule.hpp"
 #include "backprop/shape.hpp"
 #include "backprop/spec.hpp"
 #include "backprop/tensor.hpp"

@@ -10,6 +10,7 @@
 #include "backprop/nn.hpp"
 #include "backprop/ops.hpp"
 #include "backprop/optim.hpp"
+#include "backprop/schedule.hpp"
 
 namespace bp::train {
 
@@ -54,6 +55,10 @@ class Callback {
   virtual ~Callback() = default;
   virtual void on_train_begin(Trainer&) {}
   virtual void on_epoch_begin(Trainer&, int64_t /*epoch*/) {}
+  // Before the batch's forward pass (trainer.global_step() is the update about to be made).
+  virtual void on_batch_begin(Trainer&, int64_t /*batch*/) {}
+  // Between backward() and the optimizer's step(): the gradients are complete (clipping goes here).
+  virtual void on_after_backward(Trainer&) {}
   virtual void on_batch_end(Trainer&, int64_t /*batch*/, int64_t /*batches*/, double /*loss*/,
                             int64_t /*samples_done*/) {}
   virtual void on_epoch_end(Trainer&, const EpochStats&) {}
@@ -83,6 +88,9 @@ class Trainer {
                               const std::vector<std::pair<std::string, const data::Dataset*>>& evals);
 
   void request_stop() { stop_ = true; }
+  // Optimizer updates made so far, counting options.start_epoch full epochs of a resumed run:
+  // the schedule position (the unit of optim::Schedule).
+  int64_t global_step() const { return global_step_; }
   nn::Module& model() { return model_; }
   optim::Optimizer& optimizer() { return optimizer_; }
   const TrainerOptions& options() const { return options_; }
@@ -95,6 +103,7 @@ class Trainer {
   std::vector<std::shared_ptr<Callback>> callbacks_;
   std::vector<EpochStats> history_;
   bool stop_ = false;
+  int64_t global_step_ = 0;
 };
 
 // ---- callbacks ----
@@ -150,6 +159,38 @@ class LearningRateSchedule : public Callback {
 
  private:
   std::function<float(int64_t)> lr_for_epoch_;
+};
+
+// Sets the learning rate before every batch from a schedule at trainer.global_step() (groups keep
+// their learning rates' ratios to the first group's), and after every epoch tells the schedule the
+// loss of the evaluation named `monitor` (the training loss when there is none), for
+// reduce-on-plateau. Add it before a CheckpointCallback so that checkpoints see the new state.
+class ScheduleCallback : public Callback {
+ public:
+  explicit ScheduleCallback(std::shared_ptr<optim::Schedule> schedule, std::string monitor = "val");
+  void on_train_begin(Trainer& trainer) override;
+  void on_batch_begin(Trainer& trainer, int64_t batch) override;
+  void on_epoch_end(Trainer& trainer, const EpochStats& stats) override;
+  optim::Schedule& schedule() { return *schedule_; }
+
+ private:
+  std::shared_ptr<optim::Schedule> schedule_;
+  std::string monitor_;
+  std::vector<double> ratios_;  // group lr / first group's lr, at the start of training
+};
+
+// Clips the gradients of the optimizer's parameters after every backward pass: first each element
+// to [−clip_value, clip_value], then the total 2-norm to max_norm (either 0: off). Throws bp::Error
+// on a negative or non-finite limit.
+class GradientClipping : public Callback {
+ public:
+  GradientClipping(double max_norm, double clip_value = 0.0);
+  void on_after_backward(Trainer& trainer) override;
+  double last_norm() const { return last_norm_; }  // before clipping; 0 when max_norm is 0
+
+ private:
+  double max_norm_, clip_value_;
+  double last_norm_ = 0;
 };
 
 // Calls `save(epochs_done)` after every epoch (the CLI writes a checkpoint file there).

@@ -144,6 +144,7 @@ std::vector<EpochStats> Trainer::fit(
   const bool classify = train.task == data::Task::classification;
   std::vector<EpochStats> ran;
   stop_ = false;
+  global_step_ = options_.start_epoch * loader.num_batches();
   for (auto& cb : callbacks_) cb->on_train_begin(*this);
   data::Batch batch;
   for (int64_t epoch = options_.start_epoch + 1; epoch <= options_.epochs && !stop_; ++epoch) {
@@ -155,6 +156,7 @@ std::vector<EpochStats> Trainer::fit(
     int64_t correct = 0, seen = 0, index = 0;
     const int64_t batches = loader.num_batches();
     while (loader.next(batch)) {
+      for (auto& cb : callbacks_) cb->on_batch_begin(*this, index + 1);
       optimizer_.zero_grad();
       Tensor out = model_.forward(batch.features);
       Tensor loss = batch_loss(options_.loss, out, batch);
@@ -164,7 +166,9 @@ std::vector<EpochStats> Trainer::fit(
                "rate; the last checkpoint, if any, is intact)",
                value, epoch, index + 1);
       loss.backward();
+      for (auto& cb : callbacks_) cb->on_after_backward(*this);
       optimizer_.step();
+      ++global_step_;
       loss_sum += static_cast<double>(value) * static_cast<double>(batch.size());
       if (classify) correct += count_correct(out, batch.labels);
       seen += batch.size();
@@ -291,6 +295,52 @@ LearningRateSchedule::LearningRateSchedule(std::function<float(int64_t)> lr_for_
 
 void LearningRateSchedule::on_epoch_begin(Trainer& trainer, int64_t epoch) {
   trainer.optimizer().set_lr(lr_for_epoch_(epoch));
+}
+
+// ---- ScheduleCallback / GradientClipping ----
+
+ScheduleCallback::ScheduleCallback(std::shared_ptr<optim::Schedule> schedule, std::string monitor)
+    : schedule_(std::move(schedule)), monitor_(std::move(monitor)) {
+  BP_CHECK(schedule_ != nullptr, "ScheduleCallback: no schedule");
+}
+
+void ScheduleCallback::on_train_begin(Trainer& trainer) {
+  const auto& groups = trainer.optimizer().param_groups();
+  ratios_.clear();
+  for (const auto& g : groups)
+    ratios_.push_back(groups.front().lr > 0 ? static_cast<double>(g.lr) /
+                                                  static_cast<double>(groups.front().lr)
+                                            : 1.0);
+}
+
+void ScheduleCallback::on_batch_begin(Trainer& trainer, int64_t) {
+  const double lr = schedule_->lr(trainer.global_step());
+  auto& groups = trainer.optimizer().param_groups();
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const double r = i < ratios_.size() ? ratios_[i] : 1.0;
+    groups[i].lr = static_cast<float>(lr * r);
+  }
+}
+
+void ScheduleCallback::on_epoch_end(Trainer&, const EpochStats& stats) {
+  const Metrics* m = stats.eval(monitor_);
+  schedule_->observe(m ? m->loss : stats.train_loss);
+}
+
+GradientClipping::GradientClipping(double max_norm, double clip_value)
+    : max_norm_(max_norm), clip_value_(clip_value) {
+  BP_CHECK(std::isfinite(max_norm) && max_norm >= 0,
+           "gradient clipping: max norm must be a finite number >= 0 (got {})", max_norm);
+  BP_CHECK(std::isfinite(clip_value) && clip_value >= 0,
+           "gradient clipping: clip value must be a finite number >= 0 (got {})", clip_value);
+}
+
+void GradientClipping::on_after_backward(Trainer& trainer) {
+  std::vector<Tensor> params;
+  for (const auto& g : trainer.optimizer().param_groups())
+    params.insert(params.end(), g.params.begin(), g.params.end());
+  if (clip_value_ > 0) optim::clip_grad_value(params, clip_value_);
+  if (max_norm_ > 0) last_norm_ = optim::clip_grad_norm(params, max_norm_);
 }
 
 CheckpointCallback::CheckpointCallback(std::function<void(int64_t)> save) : save_(std::move(save)) {}
