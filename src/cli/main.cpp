@@ -1,6 +1,7 @@
 // The backprop command-line program: train, eval, predict, info, gradcheck.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -141,12 +142,54 @@ struct TrainArgs {
   int64_t patience = 0;
   int64_t lr_step = 0;
   float lr_gamma = 0.1f;
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  bool amsgrad = false, centered = false;
+  std::string schedule;
+  float clip_norm = 0.0f, clip_value = 0.0f;
+  // Which optimizer flags were given; the others take the chosen optimizer's default.
+  bool optimizer_given = false, lr_given = false, momentum_given = false, eps_given = false,
+       weight_decay_given = false;
   bool quiet = false;
 };
 
+// The optimizer's settings from the flags; a flag not given takes PyTorch's default for the
+// optimizer (sgd keeps this program's lr 0.05 and momentum 0.9).
+optim::OptimizerSettings optimizer_settings(const TrainArgs& a, const std::string& kind) {
+  optim::OptimizerSettings s;
+  const bool sgd = kind == "sgd";
+  s.lr = a.lr_given || sgd                          ? a.lr
+         : kind == "adagrad" || kind == "rmsprop"   ? 0.01f
+         : kind == "adamax" || kind == "nadam"      ? 2e-3f
+                                                    : 1e-3f;
+  s.momentum = a.momentum_given || sgd ? a.momentum : 0.0f;
+  s.weight_decay = a.weight_decay_given ? a.weight_decay : kind == "adamw" ? 0.01f : 0.0f;
+  s.eps = a.eps_given ? a.eps : kind == "adagrad" ? 1e-10f : 1e-8f;
+  s.nesterov = a.nesterov;
+  s.beta1 = a.beta1;
+  s.beta2 = a.beta2;
+  s.amsgrad = a.amsgrad;
+  s.centered = a.centered;
+  return s;
+}
+
 int run_train(const TrainArgs& a) {
   set_num_threads(a.threads);
-  BP_CHECK(a.optimizer == "sgd", "--optimizer: '{}' is not available (available: sgd)", a.optimizer);
+  {
+    const auto& kinds = optim::optimizer_kinds();
+    BP_CHECK(std::find(kinds.begin(), kinds.end(), a.optimizer) != kinds.end(),
+             "--optimizer: '{}' is not available (available: {})", a.optimizer,
+             fmt::join(kinds, ", "));
+  }
+  for (auto [flag, value] : {std::pair<const char*, double>{"--beta1", a.beta1},
+                             {"--beta2", a.beta2},
+                             {"--eps", a.eps},
+                             {"--clip-norm", a.clip_norm},
+                             {"--clip-value", a.clip_value}})
+    BP_CHECK(std::isfinite(value), "{} must be a finite number, got {}", flag, value);
+  BP_CHECK(a.schedule.empty() || a.lr_step == 0,
+           "--schedule and --lr-step both set the learning rate: use one (e.g. --schedule "
+           "\"step(10e,0.1)\" for --lr-step 10 --lr-gamma 0.1)");
+  std::string optimizer_kind = a.optimizer;
   BP_CHECK(a.patience == 0 || a.validation > 0,
            "--patience needs a validation set: add --validation FRACTION");
   cli::DataOptions dopt = a.data;
@@ -162,8 +205,6 @@ int run_train(const TrainArgs& a) {
   }
 
   Model model;
-  optim::SGDOptions sgd{.lr = a.lr, .momentum = a.momentum, .weight_decay = a.weight_decay,
-                        .nesterov = a.nesterov};
   Checkpoint resumed;
   if (!a.resume.empty()) {
     resumed = load_checkpoint(a.resume);
@@ -171,9 +212,11 @@ int run_train(const TrainArgs& a) {
     BP_CHECK(model.input_shape == d.train.feature_shape,
              "--resume: the checkpoint's model takes inputs of shape {}, the data has {}",
              to_string(model.input_shape), to_string(d.train.feature_shape));
-    BP_CHECK(resumed.optimizer_kind == a.optimizer,
+    // Without --optimizer the checkpoint's optimizer continues.
+    if (!a.optimizer_given) optimizer_kind = resumed.optimizer_kind;
+    BP_CHECK(resumed.optimizer_kind == optimizer_kind,
              "--resume: the checkpoint was trained with '{}', not '{}'", resumed.optimizer_kind,
-             a.optimizer);
+             optimizer_kind);
     BP_CHECK(resumed.epochs_done < a.epochs,
              "--resume: the checkpoint already has {} epochs; ask for more with --epochs",
              resumed.epochs_done);
@@ -196,7 +239,10 @@ int run_train(const TrainArgs& a) {
       model.normalizer.apply(*set);
 
   if (!a.quiet) print_summary(model);
-  optim::SGD optimizer(model.network->parameters(), sgd);
+  const optim::OptimizerSettings osettings = optimizer_settings(a, optimizer_kind);
+  std::unique_ptr<optim::Optimizer> optimizer_ptr =
+      optim::make_optimizer(optimizer_kind, model.network->parameters(), osettings);
+  optim::Optimizer& optimizer = *optimizer_ptr;
   if (!a.resume.empty()) optimizer.load_state(resumed.optimizer_state);
 
   train::TrainerOptions topt{.epochs = a.epochs,
@@ -210,24 +256,61 @@ int run_train(const TrainArgs& a) {
   if (!a.log_json.empty())
     trainer.add_callback(std::make_shared<train::JsonLogger>(a.log_json, !a.resume.empty()));
   if (a.lr_step > 0) {
-    const float base = a.lr, gamma = a.lr_gamma;
+    const float base = osettings.lr, gamma = a.lr_gamma;
     const int64_t step = a.lr_step;
     trainer.add_callback(std::make_shared<train::LearningRateSchedule>([=](int64_t epoch) {
       return base * std::pow(gamma, static_cast<float>((epoch - 1) / step));
     }));
   }
+  // Schedules count optimizer updates from the start of the whole run; a resumed run continues
+  // at epochs_done × batches per epoch (the trainer's global_step).
+  std::shared_ptr<optim::Schedule> schedule;
+  if (!a.schedule.empty()) {
+    const int64_t per_epoch = (d.train.size() + a.batch - 1) / a.batch;
+    schedule = optim::parse_schedule(
+        a.schedule, {.base_lr = static_cast<double>(osettings.lr),
+                     .total_steps = a.epochs * per_epoch,
+                     .steps_per_epoch = per_epoch});
+    if (!a.resume.empty()) {
+      // Reduce-on-plateau state, when the checkpoint ran the same schedule.
+      json saved = json::parse(resumed.trainer_json);
+      if (saved.value("schedule", std::string()) == a.schedule && saved.contains("schedule_state"))
+        schedule->load_state(saved["schedule_state"].get<std::vector<double>>());
+    }
+    if (!a.quiet) std::printf("schedule: %s\n", schedule->to_string().c_str());
+    trainer.add_callback(std::make_shared<train::ScheduleCallback>(schedule, "val"));
+  }
+  if (a.clip_norm > 0 || a.clip_value > 0)
+    trainer.add_callback(std::make_shared<train::GradientClipping>(a.clip_norm, a.clip_value));
   std::shared_ptr<train::EarlyStopping> early;
   if (a.patience > 0) {
     early = std::make_shared<train::EarlyStopping>("val", a.patience);
     trainer.add_callback(early);
   }
   const std::string checkpoint = a.checkpoint.empty() ? a.resume : a.checkpoint;
-  json settings = {{"optimizer", a.optimizer}, {"lr", a.lr},         {"momentum", a.momentum},
-                   {"nesterov", a.nesterov},   {"weight_decay", a.weight_decay},
-                   {"batch", a.batch},         {"seed", a.seed},     {"data", a.data.source}};
+  json settings = {{"optimizer", optimizer_kind},
+                   {"lr", osettings.lr},
+                   {"momentum", osettings.momentum},
+                   {"nesterov", osettings.nesterov},
+                   {"weight_decay", osettings.weight_decay},
+                   {"batch", a.batch},
+                   {"seed", a.seed},
+                   {"data", a.data.source}};
+  if (optimizer_kind != "sgd") {
+    settings["beta1"] = osettings.beta1;
+    settings["beta2"] = osettings.beta2;
+    settings["eps"] = osettings.eps;
+    settings["amsgrad"] = osettings.amsgrad;
+    settings["centered"] = osettings.centered;
+  }
+  if (schedule) settings["schedule"] = a.schedule;
+  if (a.clip_norm > 0) settings["clip_norm"] = a.clip_norm;
+  if (a.clip_value > 0) settings["clip_value"] = a.clip_value;
   if (!checkpoint.empty())
     trainer.add_callback(std::make_shared<train::CheckpointCallback>([&](int64_t epochs_done) {
-      save_checkpoint(checkpoint, model, optimizer, epochs_done, settings.dump());
+      json s = settings;
+      if (schedule) s["schedule_state"] = schedule->state();
+      save_checkpoint(checkpoint, model, optimizer, epochs_done, s.dump());
     }));
 
   std::vector<std::pair<std::string, const data::Dataset*>> evals;
@@ -376,11 +459,19 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   train_cmd->add_option("--model", t.model, "model spec, or @file.json (auto: " + std::string(kDefaultHidden) + ",dense(classes))")
       ->capture_default_str();
-  train_cmd->add_option("--optimizer", t.optimizer, "optimizer: sgd")->capture_default_str();
-  train_cmd->add_option("--lr", t.lr, "learning rate")->check(CLI::Range(0.0, 1e3))->capture_default_str();
-  train_cmd->add_option("--momentum", t.momentum, "momentum α in [0, 1)")->check(CLI::Range(0.0, 0.9999))->capture_default_str();
+  train_cmd->add_option("--optimizer", t.optimizer, "optimizer: sgd, adagrad, rmsprop, adam, adamw, adamax or nadam (resuming: the checkpoint's)")->capture_default_str();
+  train_cmd->add_option("--lr", t.lr, "learning rate (default 0.05 for sgd, else PyTorch's: adagrad/rmsprop 0.01, adam/adamw 0.001, adamax/nadam 0.002)")->check(CLI::Range(0.0, 1e3))->capture_default_str();
+  train_cmd->add_option("--momentum", t.momentum, "momentum α in [0, 1): sgd (default 0.9), rmsprop (default 0)")->check(CLI::Range(0.0, 0.9999))->capture_default_str();
+  train_cmd->add_option("--beta1", t.beta1, "adam/adamw/adamax/nadam: first-moment decay β1")->check(CLI::Range(0.0, 0.9999999))->capture_default_str();
+  train_cmd->add_option("--beta2", t.beta2, "adam/adamw/adamax/nadam: second-moment decay β2")->check(CLI::Range(0.0, 0.9999999))->capture_default_str();
+  train_cmd->add_option("--eps", t.eps, "denominator term of the adaptive optimizers (default 1e-8; adagrad 1e-10)")->check(CLI::Range(0.0, 1.0));
+  train_cmd->add_flag("--amsgrad", t.amsgrad, "adam/adamw: AMSGrad variant");
+  train_cmd->add_flag("--centered", t.centered, "rmsprop: centered variant");
+  train_cmd->add_option("--schedule", t.schedule, "learning-rate schedule per batch, e.g. \"warmup(500),cosine\", \"step(10e,0.1)\", \"multistep(20e;30e,0.1)\", onecycle, \"plateau(0.1,5)\" (see docs/cli.md)");
+  train_cmd->add_option("--clip-norm", t.clip_norm, "clip the gradients' total 2-norm to this (0: off)")->check(CLI::Range(0.0, 1e30));
+  train_cmd->add_option("--clip-value", t.clip_value, "clip every gradient element to [-X, X] (0: off)")->check(CLI::Range(0.0, 1e30));
   train_cmd->add_flag("--nesterov", t.nesterov, "Nesterov momentum");
-  train_cmd->add_option("--weight-decay", t.weight_decay, "L2 weight decay")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  train_cmd->add_option("--weight-decay", t.weight_decay, "L2 weight decay (adamw: decoupled, default 0.01)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   train_cmd->add_option("--batch", t.batch, "batch size")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   train_cmd->add_option("--epochs", t.epochs, "epochs to train (in total, when resuming)")->check(CLI::Range(1, 100000))->capture_default_str();
   train_cmd->add_option("--threads", t.threads, "threads (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();
@@ -443,7 +534,14 @@ int main(int argc, char** argv) {
   }
   try {
     set_backend(backend_name == "reference" ? Backend::reference : Backend::fast);
-    if (*train_cmd) return run_train(t);
+    if (*train_cmd) {
+      t.optimizer_given = train_cmd->count("--optimizer") > 0;
+      t.lr_given = train_cmd->count("--lr") > 0;
+      t.momentum_given = train_cmd->count("--momentum") > 0;
+      t.eps_given = train_cmd->count("--eps") > 0;
+      t.weight_decay_given = train_cmd->count("--weight-decay") > 0;
+      return run_train(t);
+    }
     if (*eval_cmd) return run_eval(model_file, eval_data, eval_threads);
     if (*predict_cmd) return run_predict(model_file, predict_input, predict_data);
     if (*info_cmd) return run_info(model_file);
