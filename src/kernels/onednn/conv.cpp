@@ -9,6 +9,7 @@
 #include <optional>
 #include <tuple>
 #include <unordered_map>
+#include <vector>
 
 #include "kernels/conv.hpp"
 
@@ -55,25 +56,53 @@ struct ConvKey {
   bool operator<(const ConvKey& o) const { return tie() < o.tie(); }
 };
 
-struct ConvEntry {
-  dnnl::primitive primitive;
-  memory src, weights, bias, dst;  // the forward roles; the backward passes bind their diffs
+// One argument of a cached primitive: `user` wraps the caller's plain buffer (rebound on every
+// call); `inner` is the layout the primitive chose (blocked layouts run several times faster
+// than plain NCHW), with a cached reorder between the two when they differ.
+struct Slot {
+  int arg;
+  bool input;
+  memory user, inner;
+  dnnl::reorder reorder;  // user -> inner for inputs, inner -> user for outputs
+  bool reorders = false;
 };
 
+struct ConvEntry {
+  dnnl::primitive primitive;
+  std::vector<Slot> slots;
+  memory scratchpad;  // the primitive's temporary space, allocated once
+};
+
+// Primitives take their scratch space from us (allocated once per entry) rather than allocating it
+// on every call, which would page-fault fresh memory in each training step.
+const dnnl::primitive_attr& user_scratchpad() {
+  static const dnnl::primitive_attr attr = [] {
+    dnnl::primitive_attr a;
+    a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return a;
+  }();
+  return attr;
+}
+
 struct ConvDescs {
-  memory::desc src, weights, bias, dst;
+  memory::desc src, weights, bias, dst;  // plain: what the caller's buffers hold
+  memory::desc any_src, any_weights, any_dst;
   memory::dims strides, dilates, pad_l, pad_r;
 };
 
 ConvDescs conv_descs(const ConvShape& s, bool bias) {
   ConvDescs d;
-  d.src = memory::desc({s.n, s.c_in, s.h, s.w}, f32, tag::nchw);
-  d.dst = memory::desc({s.n, s.c_out, s.oh, s.ow}, f32, tag::nchw);
+  const memory::dims src{s.n, s.c_in, s.h, s.w}, dst{s.n, s.c_out, s.oh, s.ow};
   // (O, I/g, kh, kw) in memory is exactly goihw with O split into (g, O/g).
-  d.weights = s.groups == 1
-                  ? memory::desc({s.c_out, s.c_in, s.kh, s.kw}, f32, tag::oihw)
-                  : memory::desc({s.groups, s.c_out / s.groups, s.c_in / s.groups, s.kh, s.kw}, f32,
-                                 tag::goihw);
+  const memory::dims weights =
+      s.groups == 1 ? memory::dims{s.c_out, s.c_in, s.kh, s.kw}
+                    : memory::dims{s.groups, s.c_out / s.groups, s.c_in / s.groups, s.kh, s.kw};
+  d.src = memory::desc(src, f32, tag::nchw);
+  d.dst = memory::desc(dst, f32, tag::nchw);
+  d.weights = memory::desc(weights, f32, s.groups == 1 ? tag::oihw : tag::goihw);
+  d.any_src = memory::desc(src, f32, tag::any);
+  d.any_dst = memory::desc(dst, f32, tag::any);
+  d.any_weights = memory::desc(weights, f32, tag::any);
   if (bias) d.bias = memory::desc({s.c_out}, f32, tag::x);
   d.strides = {s.stride_h, s.stride_w};
   d.dilates = {s.dil_h - 1, s.dil_w - 1};  // oneDNN counts the gaps: 0 is a dense kernel
@@ -85,15 +114,31 @@ ConvDescs conv_descs(const ConvShape& s, bool bias) {
 }
 
 dnnl::convolution_forward::primitive_desc conv_forward_pd(const ConvDescs& d, bool bias) {
-  auto desc = bias ? dnnl::convolution_forward::desc(
-                         dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                         d.src, d.weights, d.bias, d.dst, d.strides, d.dilates, d.pad_l, d.pad_r)
-                   : dnnl::convolution_forward::desc(
-                         dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                         d.src, d.weights, d.dst, d.strides, d.dilates, d.pad_l, d.pad_r);
-  return {desc, cpu_engine()};
+  auto desc =
+      bias ? dnnl::convolution_forward::desc(
+                 dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, d.any_src,
+                 d.any_weights, d.bias, d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r)
+           : dnnl::convolution_forward::desc(
+                 dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, d.any_src,
+                 d.any_weights, d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r);
+  return {desc, user_scratchpad(), cpu_engine()};
 }
 
+Slot make_slot(int arg, bool input, const memory::desc& user, const memory::desc& inner) {
+  dnnl::engine& eng = cpu_engine();
+  Slot slot{arg, input, memory(user, eng, nullptr), memory(), dnnl::reorder(), false};
+  if (inner == user) {
+    slot.inner = slot.user;
+  } else {
+    slot.inner = memory(inner, eng);  // owned by the entry, allocated once
+    slot.reorder =
+        input ? dnnl::reorder(slot.user, slot.inner) : dnnl::reorder(slot.inner, slot.user);
+    slot.reorders = true;
+  }
+  return slot;
+}
+
+// Slots are in the order the public functions pass their buffers: inputs first, then outputs.
 ConvEntry make_conv(const ConvKey& key) {
   dnnl::engine& eng = cpu_engine();
   ConvDescs d = conv_descs(key.s, key.bias);
@@ -102,31 +147,41 @@ ConvEntry make_conv(const ConvKey& key) {
   switch (key.pass) {
     case ConvPass::forward:
       e.primitive = dnnl::convolution_forward(fwd);
+      e.scratchpad = memory(fwd.scratchpad_desc(), eng);
+      e.slots.push_back(make_slot(DNNL_ARG_SRC, true, d.src, fwd.src_desc()));
+      e.slots.push_back(make_slot(DNNL_ARG_WEIGHTS, true, d.weights, fwd.weights_desc()));
+      if (key.bias) e.slots.push_back(make_slot(DNNL_ARG_BIAS, true, d.bias, d.bias));
+      e.slots.push_back(make_slot(DNNL_ARG_DST, false, d.dst, fwd.dst_desc()));
       break;
     case ConvPass::backward_data: {
-      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src,
-                                                 d.weights, d.dst, d.strides, d.dilates, d.pad_l,
-                                                 d.pad_r);
-      e.primitive = dnnl::convolution_backward_data(
-          dnnl::convolution_backward_data::primitive_desc(desc, eng, fwd));
+      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.any_src,
+                                                 d.any_weights, d.any_dst, d.strides, d.dilates,
+                                                 d.pad_l, d.pad_r);
+      dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), eng, fwd);
+      e.primitive = dnnl::convolution_backward_data(pd);
+      e.scratchpad = memory(pd.scratchpad_desc(), eng);
+      e.slots.push_back(make_slot(DNNL_ARG_DIFF_DST, true, d.dst, pd.diff_dst_desc()));
+      e.slots.push_back(make_slot(DNNL_ARG_WEIGHTS, true, d.weights, pd.weights_desc()));
+      e.slots.push_back(make_slot(DNNL_ARG_DIFF_SRC, false, d.src, pd.diff_src_desc()));
       break;
     }
     case ConvPass::backward_weights: {
       auto desc = key.bias ? dnnl::convolution_backward_weights::desc(
-                                 dnnl::algorithm::convolution_direct, d.src, d.weights, d.bias,
-                                 d.dst, d.strides, d.dilates, d.pad_l, d.pad_r)
+                                 dnnl::algorithm::convolution_direct, d.any_src, d.any_weights,
+                                 d.bias, d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r)
                            : dnnl::convolution_backward_weights::desc(
-                                 dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst,
-                                 d.strides, d.dilates, d.pad_l, d.pad_r);
-      e.primitive = dnnl::convolution_backward_weights(
-          dnnl::convolution_backward_weights::primitive_desc(desc, eng, fwd));
+                                 dnnl::algorithm::convolution_direct, d.any_src, d.any_weights,
+                                 d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r);
+      dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), eng, fwd);
+      e.primitive = dnnl::convolution_backward_weights(pd);
+      e.scratchpad = memory(pd.scratchpad_desc(), eng);
+      e.slots.push_back(make_slot(DNNL_ARG_SRC, true, d.src, pd.src_desc()));
+      e.slots.push_back(make_slot(DNNL_ARG_DIFF_DST, true, d.dst, pd.diff_dst_desc()));
+      e.slots.push_back(make_slot(DNNL_ARG_DIFF_WEIGHTS, false, d.weights, pd.diff_weights_desc()));
+      if (key.bias) e.slots.push_back(make_slot(DNNL_ARG_DIFF_BIAS, false, d.bias, d.bias));
       break;
     }
   }
-  e.src = memory(d.src, eng, nullptr);
-  e.weights = memory(d.weights, eng, nullptr);
-  if (key.bias) e.bias = memory(d.bias, eng, nullptr);
-  e.dst = memory(d.dst, eng, nullptr);
   return e;
 }
 
@@ -146,61 +201,47 @@ ConvEntry* conv_entry(const ConvKey& key) {
   return it->second ? &*it->second : nullptr;
 }
 
+// Binds `buffers` (one per slot, in slot order), reorders the inputs that need it, runs the
+// primitive and reorders the outputs back into the caller's buffers.
+bool run_conv(const ConvKey& key, std::initializer_list<const float*> buffers) {
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  ConvEntry* e = conv_entry(key);
+  if (!e) return false;
+  dnnl::stream& stream = cpu_stream();
+  std::unordered_map<int, memory> args;
+  auto buffer = buffers.begin();
+  for (Slot& slot : e->slots) {
+    slot.user.set_data_handle(const_cast<float*>(*buffer++));
+    if (slot.input && slot.reorders) slot.reorder.execute(stream, slot.user, slot.inner);
+    args.emplace(slot.arg, slot.inner);
+  }
+  args.emplace(DNNL_ARG_SCRATCHPAD, e->scratchpad);
+  e->primitive.execute(stream, args);
+  for (Slot& slot : e->slots)
+    if (!slot.input && slot.reorders) slot.reorder.execute(stream, slot.inner, slot.user);
+  stream.wait();
+  return true;
+}
+
 }  // namespace
 
 bool conv2d_forward(const ConvShape& s, const float* x, const float* weight, const float* bias,
                     float* y) {
   if (has_zero_extent(s)) return false;
-  std::lock_guard<std::mutex> lock(cache_mutex());
-  ConvEntry* e = conv_entry({s, ConvPass::forward, bias != nullptr});
-  if (!e) return false;
-  e->src.set_data_handle(const_cast<float*>(x));
-  e->weights.set_data_handle(const_cast<float*>(weight));
-  e->dst.set_data_handle(y);
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, e->weights}, {DNNL_ARG_DST, e->dst}};
-  if (bias) {
-    e->bias.set_data_handle(const_cast<float*>(bias));
-    args.emplace(DNNL_ARG_BIAS, e->bias);
-  }
-  e->primitive.execute(cpu_stream(), args);
-  cpu_stream().wait();
-  return true;
+  if (bias) return run_conv({s, ConvPass::forward, true}, {x, weight, bias, y});
+  return run_conv({s, ConvPass::forward, false}, {x, weight, y});
 }
 
 bool conv2d_backward_data(const ConvShape& s, const float* gy, const float* weight, float* gx) {
   if (has_zero_extent(s)) return false;
-  std::lock_guard<std::mutex> lock(cache_mutex());
-  ConvEntry* e = conv_entry({s, ConvPass::backward_data, false});
-  if (!e) return false;
-  e->src.set_data_handle(gx);
-  e->weights.set_data_handle(const_cast<float*>(weight));
-  e->dst.set_data_handle(const_cast<float*>(gy));
-  e->primitive.execute(
-      cpu_stream(),
-      {{DNNL_ARG_DIFF_SRC, e->src}, {DNNL_ARG_WEIGHTS, e->weights}, {DNNL_ARG_DIFF_DST, e->dst}});
-  cpu_stream().wait();
-  return true;
+  return run_conv({s, ConvPass::backward_data, false}, {gy, weight, gx});
 }
 
 bool conv2d_backward_weights(const ConvShape& s, const float* x, const float* gy, float* gw,
                              float* gb) {
   if (has_zero_extent(s)) return false;
-  std::lock_guard<std::mutex> lock(cache_mutex());
-  ConvEntry* e = conv_entry({s, ConvPass::backward_weights, gb != nullptr});
-  if (!e) return false;
-  e->src.set_data_handle(const_cast<float*>(x));
-  e->weights.set_data_handle(gw);
-  e->dst.set_data_handle(const_cast<float*>(gy));
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, e->src}, {DNNL_ARG_DIFF_WEIGHTS, e->weights}, {DNNL_ARG_DIFF_DST, e->dst}};
-  if (gb) {
-    e->bias.set_data_handle(gb);
-    args.emplace(DNNL_ARG_DIFF_BIAS, e->bias);
-  }
-  e->primitive.execute(cpu_stream(), args);
-  cpu_stream().wait();
-  return true;
+  if (gb) return run_conv({s, ConvPass::backward_weights, true}, {x, gy, gw, gb});
+  return run_conv({s, ConvPass::backward_weights, false}, {x, gy, gw});
 }
 
 // ---- pooling ----
@@ -223,6 +264,7 @@ struct PoolKey {
 struct PoolEntry {
   dnnl::primitive primitive;
   memory src, dst, workspace;  // src/dst hold the diffs in a backward pass
+  memory scratchpad;
   size_t workspace_bytes = 0;
 };
 
@@ -241,7 +283,7 @@ dnnl::pooling_forward::primitive_desc pool_forward_pd(const PoolShape& s, dnnl::
   memory::desc dst({s.n, s.c, s.oh, s.ow}, f32, tag::nchw);
   dnnl::pooling_forward::desc desc(prop, alg, src, dst, {s.stride_h, s.stride_w}, {s.kh, s.kw},
                                    {s.pad_h, s.pad_w}, pool_pad_r(s));
-  return {desc, cpu_engine()};
+  return {desc, user_scratchpad(), cpu_engine()};
 }
 
 PoolEntry make_pool(const PoolKey& key) {
@@ -259,9 +301,12 @@ PoolEntry make_pool(const PoolKey& key) {
   if (key.pass == PoolPass::max_backward || key.pass == PoolPass::avg_backward) {
     dnnl::pooling_backward::desc desc(alg, fwd.src_desc(), fwd.dst_desc(), {s.stride_h, s.stride_w},
                                       {s.kh, s.kw}, {s.pad_h, s.pad_w}, pool_pad_r(s));
-    e.primitive = dnnl::pooling_backward(dnnl::pooling_backward::primitive_desc(desc, eng, fwd));
+    dnnl::pooling_backward::primitive_desc pd(desc, user_scratchpad(), eng, fwd);
+    e.primitive = dnnl::pooling_backward(pd);
+    e.scratchpad = memory(pd.scratchpad_desc(), eng);
   } else {
     e.primitive = dnnl::pooling_forward(fwd);
+    e.scratchpad = memory(fwd.scratchpad_desc(), eng);
   }
   e.src = memory(fwd.src_desc(), eng, nullptr);
   e.dst = memory(fwd.dst_desc(), eng, nullptr);
@@ -308,7 +353,8 @@ void max_pool2d_forward(const PoolShape& s, const float* x, float* y, void* work
       pool_entry({s, workspace ? PoolPass::max_training : PoolPass::max_inference, false});
   e->src.set_data_handle(const_cast<float*>(x));
   e->dst.set_data_handle(y);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, e->src}, {DNNL_ARG_DST, e->dst}};
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, e->src}, {DNNL_ARG_DST, e->dst}, {DNNL_ARG_SCRATCHPAD, e->scratchpad}};
   if (workspace) {
     e->workspace.set_data_handle(workspace);
     args.emplace(DNNL_ARG_WORKSPACE, e->workspace);
@@ -325,7 +371,8 @@ void max_pool2d_backward(const PoolShape& s, const float* gy, const void* worksp
   e->workspace.set_data_handle(const_cast<void*>(workspace));
   e->primitive.execute(cpu_stream(), {{DNNL_ARG_DIFF_SRC, e->src},
                                       {DNNL_ARG_DIFF_DST, e->dst},
-                                      {DNNL_ARG_WORKSPACE, e->workspace}});
+                                      {DNNL_ARG_WORKSPACE, e->workspace},
+                                      {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
   cpu_stream().wait();
 }
 
@@ -336,7 +383,9 @@ bool avg_pool2d_forward(const PoolShape& s, bool count_include_pad, const float*
   if (!e) return false;
   e->src.set_data_handle(const_cast<float*>(x));
   e->dst.set_data_handle(y);
-  e->primitive.execute(cpu_stream(), {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_DST, e->dst}});
+  e->primitive.execute(
+      cpu_stream(),
+      {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_DST, e->dst}, {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
   cpu_stream().wait();
   return true;
 }
@@ -348,7 +397,9 @@ bool avg_pool2d_backward(const PoolShape& s, bool count_include_pad, const float
   if (!e) return false;
   e->src.set_data_handle(gx);
   e->dst.set_data_handle(const_cast<float*>(gy));
-  e->primitive.execute(cpu_stream(), {{DNNL_ARG_DIFF_SRC, e->src}, {DNNL_ARG_DIFF_DST, e->dst}});
+  e->primitive.execute(cpu_stream(), {{DNNL_ARG_DIFF_SRC, e->src},
+                                      {DNNL_ARG_DIFF_DST, e->dst},
+                                      {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
   cpu_stream().wait();
   return true;
 }
