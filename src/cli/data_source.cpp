@@ -82,11 +82,23 @@ Tensor load_features(const std::string& path, int64_t columns, const DataOptions
     copy.task = "regression";
     data::CsvOptions c = csv_options(copy);
     c.has_label = false;
-    data::Dataset d = data::read_csv(path, c);
-    if (d.sample_numel() == columns + 1) {
-      c.has_label = true;
+    // A label column may hold names, not numbers: read it as a classification label to drop it.
+    auto with_label = [&] {
+      data::CsvOptions l = c;
+      l.has_label = true;
+      l.task = data::Task::classification;
+      return data::read_csv(path, l);
+    };
+    data::Dataset d;
+    try {
       d = data::read_csv(path, c);
+    } catch (const Error& all_numeric) {
+      // Not all columns are numbers: fine if the extra one is the label column. Otherwise the
+      // first error stands (or the second, when it is about a feature column).
+      d = with_label();
+      if (d.sample_numel() != columns) throw all_numeric;
     }
+    if (d.sample_numel() == columns + 1) d = with_label();
     BP_CHECK(d.sample_numel() == columns,
              "{}: rows have {} feature columns, the model needs {} (plus at most one label column)",
              path, d.sample_numel(), columns);

@@ -190,6 +190,14 @@ int run_train(const TrainArgs& a) {
            "--schedule and --lr-step both set the learning rate: use one (e.g. --schedule "
            "\"step(10e,0.1)\" for --lr-step 10 --lr-gamma 0.1)");
   std::string optimizer_kind = a.optimizer;
+  // CLI11's range checks let NaN through (every comparison with it is false).
+  for (auto [flag, value] : {std::pair<const char*, double>{"--lr", a.lr},
+                             {"--momentum", a.momentum},
+                             {"--weight-decay", a.weight_decay},
+                             {"--lr-gamma", a.lr_gamma},
+                             {"--validation", a.validation},
+                             {"--test-fraction", a.data.test_fraction}})
+    BP_CHECK(std::isfinite(value), "{} must be a finite number, got {}", flag, value);
   BP_CHECK(a.patience == 0 || a.validation > 0,
            "--patience needs a validation set: add --validation FRACTION");
   cli::DataOptions dopt = a.data;
@@ -395,6 +403,7 @@ int run_info(const std::string& model_file) {
 
 int run_gradcheck(const std::string& spec, const std::string& input_shape, int64_t samples,
                   uint64_t seed, float eps) {
+  BP_CHECK(std::isfinite(eps) && eps > 0, "--eps must be a positive number, got {}", eps);
   Generator gen(seed);
   Shape shape = parse_shape(input_shape);
   Model model = Model::create(parse_spec_argument(spec), shape, gen);

@@ -76,9 +76,13 @@ Model model_from_archive(const io::Archive& a, const std::string& path, json& me
     m.num_outputs = meta.at("num_outputs").get<int64_t>();
     m.label_names = meta.at("label_names").get<std::vector<std::string>>();
     m.info_json = meta.contains("info") ? meta["info"].dump() : "{}";
+    // The spec comes from the file: build no more parameters than the file holds.
+    double stored_parameters = 0;
+    for (const auto& [name, t] : a.tensors)
+      if (name.rfind(kParamPrefix, 0) == 0) stored_parameters += static_cast<double>(t.numel());
     Generator gen(0);
-    Model built = Model::create(m.spec, m.input_shape, gen);
-    m.network = built.network;
+    m.network = nn::build_model(m.spec, m.input_shape, gen,
+                                static_cast<int64_t>(stored_parameters));
     for (auto& [name, p] : m.network->named_parameters()) {
       const Tensor& stored = a.tensor(kParamPrefix + name);
       BP_CHECK(stored.shape() == p.shape(), "{}: parameter '{}' has shape {}, the spec needs {}",
@@ -96,6 +100,10 @@ Model model_from_archive(const io::Archive& a, const std::string& path, json& me
     m.normalizer = data::Normalizer::from_stats(
         norm_kind(meta.at("normalization").get<std::string>(), path), offset.to_vector(),
         scale.to_vector());
+    const auto stats = static_cast<int64_t>(m.normalizer.offset().size());
+    BP_CHECK(stats == 0 || stats == 1 || stats == numel(m.input_shape),
+             "{}: the normalisation has {} values, the input shape {} needs {}", path, stats,
+             to_string(m.input_shape), numel(m.input_shape));
     return m;
   } catch (const json::exception& e) {
     fail("{}: malformed model metadata: {}", path, e.what());
