@@ -102,7 +102,13 @@ void unary_backward(Unary op, float alpha, float beta, const float* x, const flo
     // d tanh = 1 - tanh²
     case Unary::tanh: parallel_for(n, [=](int64_t i) { gx[i] = gy[i] * (1.0f - y[i] * y[i]); }); break;
     // d relu = [x > 0]
-    case Unary::relu: parallel_for(n, [=](int64_t i) { gx[i] = x[i] > 0 ? gy[i] : 0.0f; }); break;
+    // (gy is read unconditionally so that the select vectorises instead of branching at random)
+    case Unary::relu:
+      parallel_for(n, [=](int64_t i) {
+        const float g = gy[i];
+        gx[i] = x[i] > 0 ? g : 0.0f;
+      });
+      break;
     // d leaky_relu = 1 or slope
     case Unary::leaky_relu:
       parallel_for(n, [=](int64_t i) { gx[i] = x[i] > 0 ? gy[i] : alpha * gy[i]; });
