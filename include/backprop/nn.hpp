@@ -134,4 +134,15 @@ class Sequential : public Module {
   Module& operator[](size_t i) const;
 };
 
+// A residual (skip) connection: y = x + body(x). body must keep the shape of its input.
+class Residual : public Module {
+ public:
+  // Throws bp::Error if body is null.
+  explicit Residual(std::shared_ptr<Module> body);
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override { return "Residual"; }
+  Shape output_shape(const Shape& input_shape) const override;
+  Module& body() const { return *children().front().second; }
+};
+
 }  // namespace bp::nn

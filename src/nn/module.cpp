@@ -187,4 +187,26 @@ Module& Sequential::operator[](size_t i) const {
   return *children()[i].second;
 }
 
+// ---- Residual ----
+
+Residual::Residual(std::shared_ptr<Module> body) {
+  BP_CHECK(body != nullptr, "Residual: the body is null");
+  register_module("body", std::move(body));
+}
+
+Tensor Residual::forward(const Tensor& input) {
+  Tensor out = body().forward(input);
+  BP_CHECK(out.shape() == input.shape(),
+           "Residual: the body maps {} to {}; a residual block must keep the shape",
+           to_string(input.shape()), to_string(out.shape()));
+  return input + out;
+}
+
+Shape Residual::output_shape(const Shape& input_shape) const {
+  Shape out = body().output_shape(input_shape);
+  BP_CHECK(out == input_shape, "Residual: the body maps {} to {}; a residual block must keep the shape",
+           to_string(input_shape), to_string(out));
+  return out;
+}
+
 }  // namespace bp::nn

@@ -90,10 +90,44 @@ void add_core_layers(LayerTable& k) {
                         }};
 }
 
+void add_container_layers(LayerTable& k) {
+  k["residual"] = {
+      "residual(layer, layer, ...)", "x + f(x), f the layers in order (output shape = input shape)",
+      [](Args& a, const Shape& in, Generator& gen) -> std::shared_ptr<Module> {
+        if (a.count() == 0) a.error("needs at least one inner layer");
+        std::vector<LayerSpec> inner;
+        for (size_t i = 0; i < a.count(); ++i) {
+          const std::string& text = a.text(i);
+          if (text.find('=') != std::string::npos && text.find('(') == std::string::npos)
+            a.error(fmt::format("takes layers, not the argument '{}'", text));
+          try {
+            for (LayerSpec& l : parse_model_spec(text)) inner.push_back(std::move(l));
+          } catch (const Error& e) {
+            a.error(fmt::format("inner layer {}: {}", i + 1, e.what()));
+          }
+        }
+        if (a.dry_run()) return nullptr;
+        std::shared_ptr<Sequential> body;
+        try {
+          body = build_model(inner, in, gen, a.budget_left());
+        } catch (const Error& e) {
+          a.error(fmt::format("inner layers: {}", e.what()));
+        }
+        a.reserve_parameters(static_cast<double>(body->parameter_count()));
+        Shape out = body->output_shape(in);
+        if (out != in)
+          a.error(fmt::format("its layers map {} to {}; a residual block must keep the shape",
+                              bp::to_string(in), bp::to_string(out)));
+        return std::make_shared<Residual>(body);
+      },
+      /*nests=*/true};
+}
+
 const LayerTable& layer_kinds() {
   static const LayerTable table = [] {
     LayerTable t;
     add_core_layers(t);
+    add_container_layers(t);
     add_conv_layers(t);
     add_norm_layers(t);
     add_recurrent_layers(t);
@@ -159,13 +193,26 @@ std::vector<LayerSpec> parse_text(const std::string& text, size_t first_position
     for (size_t j = start; j < i; ++j)
       spec.name += static_cast<char>(std::tolower(static_cast<unsigned char>(text[j])));
     skip_space();
+    const bool nests = layer_kinds().count(spec.name) > 0 && layer_kinds().at(spec.name).nests;
     if (i < n && text[i] == '(') {
       ++i;
       while (true) {
         size_t arg_start = i;
-        while (i < n && text[i] != ',' && text[i] != ')' && text[i] != '(') ++i;
+        // Containers take whole layers as arguments, so their arguments may hold parentheses.
+        int depth = 0;
+        while (i < n) {
+          if (text[i] == '(') {
+            if (!nests) syntax_error(i, "unexpected '('");
+            ++depth;
+          } else if (text[i] == ')') {
+            if (depth == 0) break;
+            --depth;
+          } else if (text[i] == ',' && depth == 0) {
+            break;
+          }
+          ++i;
+        }
         if (i == n) syntax_error(arg_start, "unclosed '(' in layer '" + spec.name + "'");
-        if (text[i] == '(') syntax_error(i, "unexpected '('");
         std::string raw = trim(text.substr(arg_start, i - arg_start));
         if (raw.empty()) {
           if (text[i] == ')' && spec.args.empty()) {

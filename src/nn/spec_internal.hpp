@@ -33,6 +33,16 @@ class Args {
     *budget_ -= count;
   }
 
+  // Parameters still allowed (-1: no limit); containers pass it on to their inner layers.
+  int64_t budget_left() const { return budget_ ? static_cast<int64_t>(*budget_) : -1; }
+  // Number of arguments given.
+  size_t count() const { return spec_.args.size(); }
+  // The raw text of positional argument `index` (marks it used). Requires index < count().
+  const std::string& text(size_t index) {
+    used_[index] = true;
+    return spec_.args[index].value;
+  }
+
   // The positional argument `index`, or the keyword `key`; `fallback` when absent (nullopt means
   // required).
   double number(size_t index, const char* key, std::optional<double> fallback) {
@@ -120,12 +130,14 @@ struct LayerKind {
   std::string syntax;
   std::string help;
   Builder build;
+  bool nests = false;  // a container: its arguments are layers, e.g. residual(dense(8),relu)
 };
 
 using LayerTable = std::map<std::string, LayerKind>;
 
 // Each family adds its layers (name -> syntax, help, builder).
 void add_core_layers(LayerTable& table);       // spec.cpp: dense, flatten, activations
+void add_container_layers(LayerTable& table);  // spec.cpp: residual
 void add_conv_layers(LayerTable& table);       // spec_conv.cpp
 void add_norm_layers(LayerTable& table);       // spec_norm.cpp
 void add_recurrent_layers(LayerTable& table);  // spec_recurrent.cpp
