@@ -1,9 +1,12 @@
 // The backprop command-line program: train, eval, predict, info, gradcheck.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -438,6 +441,13 @@ int run_gradcheck(const std::string& spec, const std::string& input_shape, int64
 }  // namespace
 
 int main(int argc, char** argv) {
+  // OpenMP threads that spin while waiting fight any other busy process for the cores and can
+  // make training 10-20x slower on a shared machine. GNU OpenMP reads its wait policy when the
+  // program loads, so the only way to choose it here is to start again with it set; a policy the
+  // user chose is kept.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr && ::setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
+    ::execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
+
   CLI::App app{"backprop: train neural networks by backpropagation"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "backprop 0.1.0");
