@@ -409,7 +409,7 @@ TEST_F(Cli, BadFlagValues) {
   expect_error(with({"--lr", "nan"}), {"--lr", "nan"});
   expect_error(with({"--momentum", "nan"}), {"--momentum"});
   expect_error(with({"--weight-decay", "nan"}), {"--weight-decay"});
-  expect_error(with({"--lr-step", "1", "--lr-gamma", "nan"}), {"--lr-gamma"});
+  expect_error(with({"--schedule", "step(1e,nan)"}), {"step"});
   expect_error(with({"--validation", "nan"}), {"--validation"});
   expect_error(with({"--test-fraction", "nan"}), {"--test-fraction"});
   expect_error(with({"--optimizer", "gradient_ascent"}), {"--optimizer", "gradient_ascent"});
