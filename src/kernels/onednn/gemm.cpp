@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "kernels/kernels.hpp"
+#include "kernels/onednn/engine.hpp"
 
 namespace bp::kernels::onednn {
 
@@ -26,11 +27,6 @@ struct Entry {
   dnnl::matmul primitive;
   memory a, b, c;
 };
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
 
 Entry make_entry(const Key& key) {
   dnnl::engine& eng = cpu_engine();
@@ -71,9 +67,9 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
   e.a.set_data_handle(const_cast<float*>(a));
   e.b.set_data_handle(const_cast<float*>(b));
   e.c.set_data_handle(c);
-  static dnnl::stream stream(cpu_engine());
-  e.primitive.execute(stream, {{DNNL_ARG_SRC, e.a}, {DNNL_ARG_WEIGHTS, e.b}, {DNNL_ARG_DST, e.c}});
-  stream.wait();
+  e.primitive.execute(cpu_stream(),
+                      {{DNNL_ARG_SRC, e.a}, {DNNL_ARG_WEIGHTS, e.b}, {DNNL_ARG_DST, e.c}});
+  cpu_stream().wait();
 }
 
 }  // namespace bp::kernels::onednn

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/norm.hpp"
+#include "kernels/onednn/engine.hpp"
 
 namespace bp::kernels::onednn {
 
@@ -16,16 +17,6 @@ namespace {
 
 using dnnl::memory;
 using dnnl::normalization_flags;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-dnnl::stream& cpu_stream() {
-  static dnnl::stream stream(cpu_engine());
-  return stream;
-}
 
 // x (n, c, inner) as a plain row-major oneDNN tensor: nc, or ncw when there are spatial values.
 memory::desc data_desc(int64_t n, int64_t c, int64_t inner) {

@@ -1,0 +1,15 @@
+#include "kernels/onednn/engine.hpp"
+
+namespace bp::kernels::onednn {
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::stream& cpu_stream() {
+  static dnnl::stream stream(cpu_engine());
+  return stream;
+}
+
+}  // namespace bp::kernels::onednn
