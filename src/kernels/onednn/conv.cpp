@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/conv.hpp"
+#include "kernels/onednn/engine.hpp"
 
 namespace bp::kernels::onednn {
 
@@ -20,16 +21,6 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 constexpr auto f32 = memory::data_type::f32;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-dnnl::stream& cpu_stream() {
-  static dnnl::stream stream(cpu_engine());
-  return stream;
-}
 
 // One lock for all the caches here: primitives share the memory objects they are bound to.
 std::mutex& cache_mutex() {
