@@ -73,6 +73,9 @@ struct TrainerOptions {
   Loss loss = Loss::cross_entropy;
   int64_t start_epoch = 0;  // epochs already done (a resumed run)
   int64_t eval_batch_size = 512;
+  // Image augmentation of the training batches (see data::LoaderOptions).
+  int64_t random_crop_padding = 0;
+  bool random_flip = false;
 };
 
 class Trainer {

@@ -152,6 +152,8 @@ struct TrainArgs {
   bool optimizer_given = false, lr_given = false, momentum_given = false, eps_given = false,
        weight_decay_given = false;
   bool quiet = false;
+  int64_t random_crop = 0;
+  bool random_flip = false;
 };
 
 // The optimizer's settings from the flags; a flag not given takes PyTorch's default for the
@@ -256,7 +258,9 @@ int run_train(const TrainArgs& a) {
                              .seed = a.seed,
                              .shuffle = true,
                              .loss = parse_loss(a.loss, d.train.task),
-                             .start_epoch = resumed.epochs_done};
+                             .start_epoch = resumed.epochs_done,
+                             .random_crop_padding = a.random_crop,
+                             .random_flip = a.random_flip};
   train::Trainer trainer(*model.network, optimizer, topt);
   trainer.add_callback(std::make_shared<train::ProgressPrinter>(a.quiet));
   if (!a.log_json.empty())
@@ -491,6 +495,8 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--loss", t.loss, "auto, cross_entropy, mse, l1 or huber")->capture_default_str();
   train_cmd->add_option("--validation", t.validation, "fraction of the training set held out for validation")->check(CLI::Range(0.0, 0.99))->capture_default_str();
   train_cmd->add_option("--patience", t.patience, "stop after this many epochs without validation improvement")->check(CLI::Range(0, 100000));
+  train_cmd->add_option("--random-crop", t.random_crop, "augment images: pad by N zeros each side and crop back at a random offset")->check(CLI::Range(0, 1024));
+  train_cmd->add_flag("--random-flip", t.random_flip, "augment images: mirror left-right with probability 1/2");
   train_cmd->add_flag("-q,--quiet", t.quiet, "no progress output");
 
   std::string model_file;

@@ -140,7 +140,9 @@ std::vector<EpochStats> Trainer::fit(
     const std::vector<std::pair<std::string, const data::Dataset*>>& evals) {
   data::DataLoader loader(train, {.batch_size = options_.batch_size,
                                   .shuffle = options_.shuffle,
-                                  .seed = options_.seed});
+                                  .seed = options_.seed,
+                                  .random_crop_padding = options_.random_crop_padding,
+                                  .random_flip = options_.random_flip});
   const bool classify = train.task == data::Task::classification;
   std::vector<EpochStats> ran;
   stop_ = false;
