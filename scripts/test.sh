@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds backprop in Release and runs the whole test suite, then builds
-# and runs it again under AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero if any
-# build or test fails.
+# and runs it again under AddressSanitizer + UndefinedBehaviorSanitizer, then runs each fuzz target
+# briefly. Exits non-zero if any build, test or fuzz target fails.
 #
 #   bash scripts/test.sh
 #
 # Environment: BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan), JOBS (default 2),
-# BP_SKIP_SANITIZERS=1 to run only the Release suite.
+# BP_SKIP_SANITIZERS=1 to run only the Release suite, BP_SKIP_FUZZ=1 to skip the fuzzers,
+# BP_FUZZ_SECONDS (default 10) per fuzz target.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -44,6 +45,13 @@ if [[ "${BP_SKIP_SANITIZERS:-0}" != 1 ]]; then
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$ASAN_BUILD_DIR" -j "$JOBS" --timeout 900 --output-on-failure \
     || failed+=("ASan+UBSan tests")
+fi
+
+if [[ "${BP_SKIP_FUZZ:-0}" != 1 ]]; then
+  # Each reader of untrusted input (IDX, CSV, model specs, model files) under libFuzzer with
+  # ASan+UBSan, for a short bounded time per target.
+  section "fuzzing (${BP_FUZZ_SECONDS:-10}s per target)"
+  FUZZ_JOBS=$JOBS bash scripts/fuzz.sh "${BP_FUZZ_SECONDS:-10}" || failed+=("fuzzing")
 fi
 
 section "done"
