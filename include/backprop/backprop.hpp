@@ -19,3 +19,4 @@
 #include "backprop/shape.hpp"
 #include "backprop/spec.hpp"
 #include "backprop/tensor.hpp"
+#include "backprop/train.hpp"

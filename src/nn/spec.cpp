@@ -222,7 +222,10 @@ std::vector<LayerSpec> parse_text(const std::string& text, size_t first_position
           syntax_error(arg_start, "empty argument in layer '" + spec.name + "'");
         }
         LayerArg arg;
+        // key=value only when the '=' comes before any '(': in residual(dense(4,bias=false)) the
+        // '=' belongs to the inner layer.
         size_t eq = raw.find('=');
+        if (eq != std::string::npos && raw.find('(') < eq) eq = std::string::npos;
         if (eq == std::string::npos) {
           arg.value = raw;
         } else {
@@ -271,7 +274,8 @@ std::vector<LayerSpec> parse_model_spec_json(const std::string& json_text) {
       spec.name = one[0].name;
       spec.args = one[0].args;
     } else if (item.is_object() && item.contains("layer") && item["layer"].is_string()) {
-      spec.name = item["layer"].get<std::string>();
+      for (char ch : item["layer"].get<std::string>())
+        spec.name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       for (auto it = item.begin(); it != item.end(); ++it) {
         if (it.key() == "layer") continue;
         if (it.key() == "args") {

@@ -44,6 +44,13 @@ TEST(Residual, NestsInModelSpecs) {
   // The same from JSON.
   auto json = nn::parse_model_spec_json(R"json([{"layer": "residual", "args": ["dense(6)", "relu"]}])json");
   EXPECT_EQ(nn::to_string(json), "residual(dense(6),relu)");
+  // Keyword arguments of inner layers stay with them; JSON layer names ignore case like text.
+  auto keyed = nn::parse_model_spec("residual(dense(6, bias=false), relu)");
+  ASSERT_EQ(keyed[0].args.size(), 2u);
+  EXPECT_EQ(keyed[0].args[0].key, "");
+  EXPECT_EQ(keyed[0].args[0].value, "dense(6, bias=false)");
+  EXPECT_EQ(nn::build_model(keyed, {6}, gen)->parameter_count(), 36);
+  EXPECT_EQ(nn::parse_model_spec_json(R"([{"layer": "Flatten"}])")[0].name, "flatten");
 }
 
 TEST(Residual, SpecErrorsNameTheInnerProblem) {
