@@ -71,7 +71,9 @@ data::Dataset load_eval(const DataOptions& o, const std::vector<std::string>& la
   }
   BP_CHECK(std::filesystem::is_directory(o.source),
            "--data: '{}' is neither 'fashion-mnist', a folder of IDX files nor a .csv file", o.source);
-  return data::load_mnist_dir(o.source, data::Split::test, label_names);
+  // MNIST-style folders have 10 classes; other label names are a mismatch the caller reports.
+  return data::load_mnist_dir(o.source, data::Split::test,
+                              label_names.size() == 10 ? label_names : std::vector<std::string>{});
 }
 
 Tensor load_features(const std::string& path, int64_t columns, const DataOptions& o) {

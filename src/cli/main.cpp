@@ -348,6 +348,9 @@ int run_eval(const std::string& model_file, const cli::DataOptions& dopt, int th
   BP_CHECK(test.feature_shape == model.input_shape,
            "eval: the model takes inputs of shape {}, the data has {}", to_string(model.input_shape),
            to_string(test.feature_shape));
+  BP_CHECK(model.task != data::Task::classification || test.num_classes <= model.num_outputs,
+           "eval: the data has {} classes, the model predicts {}", test.num_classes,
+           model.num_outputs);
   if (model.normalizer.kind() != data::NormKind::none) model.normalizer.apply(test);
   train::Loss loss = model.task == data::Task::classification ? train::Loss::cross_entropy
                                                               : train::Loss::mse;

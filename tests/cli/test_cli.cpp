@@ -384,7 +384,7 @@ TEST_F(Cli, BadDataAndModelFiles) {
   expect_error({"predict", "--model-file", "m.bp", "--input", "bad.csv"}, {"line 3", "column 2"});
   // A model that takes other inputs than the data has.
   expect_error({"eval", "--model-file", "m.bp", "--data", mnist_dir(20, 10)},
-               {"expected 10 label names, got 3"});
+               {"eval: the model takes inputs of shape", "the data has [1, 28, 28]"});
   expect_error({"train", "--data", csv, "--resume", "m.bp", "-q"}, {"m.bp", "not a checkpoint"});
 }
 
