@@ -61,4 +61,23 @@ bool any_requires_grad(std::initializer_list<Tensor> inputs);
 // Tensor::backward.
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
 
+// Tells when leaf gradients are final during backward passes on this thread. While the hook is
+// alive, run_backward calls `on_ready(leaf)` once for each leaf that requires a gradient and is an
+// input of the graph, as soon as no node still to run can add to its .grad (at the latest before
+// run_backward returns; its .grad stays undefined if no path gave it a gradient). Data-parallel
+// training starts averaging a parameter's gradient there while backward goes on. Hooks nest: the
+// innermost one is called; destroying it restores the previous one.
+class GradReadyHook {
+ public:
+  explicit GradReadyHook(std::function<void(const Tensor& leaf)> on_ready);
+  ~GradReadyHook();
+  GradReadyHook(const GradReadyHook&) = delete;
+  GradReadyHook& operator=(const GradReadyHook&) = delete;
+
+ private:
+  friend void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+  std::function<void(const Tensor&)> on_ready_;
+  GradReadyHook* previous_;
+};
+
 }  // namespace bp::autograd

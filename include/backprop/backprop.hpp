@@ -4,6 +4,7 @@
 #include "backprop/autograd.hpp"
 #include "backprop/conv.hpp"
 #include "backprop/data.hpp"
+#include "backprop/distributed.hpp"
 #include "backprop/error.hpp"
 #include "backprop/gradcheck.hpp"
 #include "backprop/init.hpp"

@@ -222,6 +222,12 @@ struct LoaderOptions {
   // random_flip mirrors each image left-right with probability 1/2.
   int64_t random_crop_padding = 0;
   bool random_flip = false;
+  // Data parallelism: each batch of batch_size samples (of m, for the last one) is cut into
+  // shard_count contiguous parts, part i holding positions [⌊i·m/shard_count⌋,
+  // ⌊(i+1)·m/shard_count⌋), and next() returns part shard_index only (empty when m < shard_count).
+  // Every shard sees the same batches, augmented as they would be whole.
+  int64_t shard_count = 1;
+  int64_t shard_index = 0;
 };
 
 // Serves a Dataset in batches, epoch by epoch. With shuffle, epoch e's order depends only on
@@ -234,7 +240,7 @@ struct LoaderOptions {
 class DataLoader {
  public:
   // Requires: a non-empty, valid dataset and batch_size > 0; augmentation only with (C, H, W)
-  // samples and random_crop_padding >= 0. The loader keeps its own handle on the features
+  // samples, random_crop_padding >= 0 and 0 <= shard_index < shard_count. The loader keeps its own handle on the features
   // (shared, never modified: augmentation works on the batch) and a copy of the labels.
   // Throws: bp::Error otherwise.
   DataLoader(Dataset dataset, LoaderOptions options);

@@ -12,6 +12,10 @@
 #include "backprop/optim.hpp"
 #include "backprop/schedule.hpp"
 
+namespace bp::distributed {
+class Communicator;
+}
+
 namespace bp::train {
 
 enum class Loss { cross_entropy, mse, l1, huber };
@@ -31,9 +35,11 @@ struct Metrics {
 };
 
 // Runs `model` over `dataset` in eval mode without recording a graph, in batches of `batch_size`
-// (the model's train/eval mode is restored). Throws bp::Error when outputs do not fit the data.
+// (the model's train/eval mode is restored). With a communicator of several ranks (a collective
+// call), each rank runs its contiguous share of the dataset and every rank gets the metrics of the
+// whole. Throws bp::Error when outputs do not fit the data.
 Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss,
-                 int64_t batch_size = 512);
+                 int64_t batch_size = 512, distributed::Communicator* communicator = nullptr);
 
 struct EpochStats {
   int64_t epoch = 0;  // 1-based
@@ -76,6 +82,13 @@ struct TrainerOptions {
   // Image augmentation of the training batches (see data::LoaderOptions).
   int64_t random_crop_padding = 0;
   bool random_flip = false;
+  // Data-parallel training when it has several ranks (see distributed.hpp; not owned): every rank
+  // calls fit() with the same data and options; batch_size is per rank, so each update averages a
+  // global batch of batch_size × ranks samples, cut from the same shuffled order on every rank.
+  // fit() first copies rank 0's parameters and buffers to all ranks, averages the buffers
+  // (batch-norm running statistics) after each epoch, and evaluates on shards; epoch statistics
+  // and stop requests are combined over the ranks.
+  distributed::Communicator* communicator = nullptr;
 };
 
 class Trainer {

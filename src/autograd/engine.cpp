@@ -49,6 +49,19 @@ Tensor record(OpKind kind, Tensor output, std::vector<Tensor> inputs, BackwardFn
 
 namespace {
 
+thread_local GradReadyHook* current_hook = nullptr;
+
+}  // namespace
+
+GradReadyHook::GradReadyHook(std::function<void(const Tensor& leaf)> on_ready)
+    : on_ready_(std::move(on_ready)), previous_(current_hook) {
+  current_hook = this;
+}
+
+GradReadyHook::~GradReadyHook() { current_hook = previous_; }
+
+namespace {
+
 // Adds g into the gradient slot `slot`. The first contribution is stored as is (it may alias a
 // gradient held elsewhere, so it is never modified in place); later ones make a new sum.
 void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? add(slot, g) : g; }
@@ -71,8 +84,11 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
            "backward: the tensor does not require a gradient (no input had requires_grad, or it "
            "was computed under NoGradGuard)");
   NoGradGuard no_grad;
+  const std::function<void(const Tensor&)>* on_ready =
+      current_hook ? &current_hook->on_ready_ : nullptr;
   if (!root.grad_fn()) {
     accumulate_leaf(*root.impl(), grad);
+    if (on_ready) (*on_ready)(root);
     return;
   }
 
@@ -100,12 +116,31 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     }
   }
 
+  // With a GradReadyHook: how many nodes still to visit take each leaf as an input. A leaf's
+  // gradient is final once the last of them has been visited, whether or not it ran.
+  std::unordered_map<TensorImpl*, int64_t> leaf_uses;
+  auto is_leaf_input = [](const Tensor& t) {
+    return t.defined() && t.requires_grad() && !t.impl()->grad_fn;
+  };
+  if (on_ready)
+    for (const auto& node : order)
+      for (const Tensor& input : node->inputs)
+        if (is_leaf_input(input)) ++leaf_uses[input.impl().get()];
+  auto visited_node = [&](const Node& node) {
+    if (!on_ready) return;
+    for (const Tensor& input : node.inputs)
+      if (is_leaf_input(input) && --leaf_uses[input.impl().get()] == 0) (*on_ready)(input);
+  };
+
   std::unordered_map<Node*, Tensor> pending;
   pending[order.back().get()] = grad;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* node = it->get();
     auto found = pending.find(node);
-    if (found == pending.end()) continue;
+    if (found == pending.end()) {
+      visited_node(*node);
+      continue;
+    }
     Tensor grad_output = std::move(found->second);
     pending.erase(found);
     BP_CHECK(node->backward,
@@ -128,6 +163,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         accumulate_leaf(impl, grads[i]);
       }
     }
+    visited_node(*node);
     if (!retain_graph) {
       node->backward = nullptr;
       node->inputs.clear();

@@ -152,6 +152,7 @@ struct TrainArgs {
   bool optimizer_given = false, lr_given = false, momentum_given = false, eps_given = false,
        weight_decay_given = false;
   bool quiet = false;
+  bool threads_given = false;
   int64_t random_crop = 0;
   bool random_flip = false;
 };
@@ -177,7 +178,13 @@ optim::OptimizerSettings optimizer_settings(const TrainArgs& a, const std::strin
 }
 
 int run_train(const TrainArgs& a) {
-  set_num_threads(a.threads);
+  // Under mpirun/srun every process runs this same function as one rank of a data-parallel job;
+  // only rank 0 prints, logs and writes files.
+  distributed::Communicator& comm = distributed::Communicator::world();
+  const bool lead = comm.rank() == 0, quiet = a.quiet || !lead;
+  const int threads =
+      comm.size() > 1 && !a.threads_given ? distributed::threads_per_rank(comm, a.threads) : a.threads;
+  set_num_threads(threads);
   {
     const auto& kinds = optim::optimizer_kinds();
     BP_CHECK(std::find(kinds.begin(), kinds.end(), a.optimizer) != kinds.end(),
@@ -246,7 +253,11 @@ int run_train(const TrainArgs& a) {
     if (set->size() > 0 && model.normalizer.kind() != data::NormKind::none)
       model.normalizer.apply(*set);
 
-  if (!a.quiet) print_summary(model);
+  if (!quiet) print_summary(model);
+  if (!quiet && comm.size() > 1)
+    std::printf("data-parallel: %d ranks x %d threads, batch %lld per rank (%lld per update)\n",
+                comm.size(), threads, static_cast<long long>(a.batch),
+                static_cast<long long>(a.batch * comm.size()));
   const optim::OptimizerSettings osettings = optimizer_settings(a, optimizer_kind);
   std::unique_ptr<optim::Optimizer> optimizer_ptr =
       optim::make_optimizer(optimizer_kind, model.network->parameters(), osettings);
@@ -260,16 +271,18 @@ int run_train(const TrainArgs& a) {
                              .loss = parse_loss(a.loss, d.train.task),
                              .start_epoch = resumed.epochs_done,
                              .random_crop_padding = a.random_crop,
-                             .random_flip = a.random_flip};
+                             .random_flip = a.random_flip,
+                             .communicator = &comm};
   train::Trainer trainer(*model.network, optimizer, topt);
-  trainer.add_callback(std::make_shared<train::ProgressPrinter>(a.quiet));
-  if (!a.log_json.empty())
+  trainer.add_callback(std::make_shared<train::ProgressPrinter>(quiet));
+  if (!a.log_json.empty() && lead)
     trainer.add_callback(std::make_shared<train::JsonLogger>(a.log_json, !a.resume.empty()));
   // Schedules count optimizer updates from the start of the whole run; a resumed run continues
   // at epochs_done × batches per epoch (the trainer's global_step).
   std::shared_ptr<optim::Schedule> schedule;
   if (!a.schedule.empty()) {
-    const int64_t per_epoch = (d.train.size() + a.batch - 1) / a.batch;
+    const int64_t update_batch = a.batch * comm.size();
+    const int64_t per_epoch = (d.train.size() + update_batch - 1) / update_batch;
     schedule = optim::parse_schedule(
         a.schedule, {.base_lr = static_cast<double>(osettings.lr),
                      .total_steps = a.epochs * per_epoch,
@@ -280,7 +293,7 @@ int run_train(const TrainArgs& a) {
       if (saved.value("schedule", std::string()) == a.schedule && saved.contains("schedule_state"))
         schedule->load_state(saved["schedule_state"].get<std::vector<double>>());
     }
-    if (!a.quiet) std::printf("schedule: %s\n", schedule->to_string().c_str());
+    if (!quiet) std::printf("schedule: %s\n", schedule->to_string().c_str());
     trainer.add_callback(std::make_shared<train::ScheduleCallback>(schedule, "val"));
   }
   if (a.clip_norm > 0 || a.clip_value > 0)
@@ -306,10 +319,11 @@ int run_train(const TrainArgs& a) {
     settings["amsgrad"] = osettings.amsgrad;
     settings["centered"] = osettings.centered;
   }
+  if (comm.size() > 1) settings["ranks"] = comm.size();
   if (schedule) settings["schedule"] = a.schedule;
   if (a.clip_norm > 0) settings["clip_norm"] = a.clip_norm;
   if (a.clip_value > 0) settings["clip_value"] = a.clip_value;
-  if (!checkpoint.empty())
+  if (!checkpoint.empty() && lead)
     trainer.add_callback(std::make_shared<train::CheckpointCallback>([&](int64_t epochs_done) {
       json s = settings;
       if (schedule) s["schedule_state"] = schedule->state();
@@ -323,8 +337,10 @@ int run_train(const TrainArgs& a) {
 
   double seconds = 0;
   for (const auto& s : ran) seconds += s.seconds;
-  train::Metrics test = ran.empty() ? train::evaluate(*model.network, d.test, topt.loss)
+  train::Metrics test = ran.empty() ? train::evaluate(*model.network, d.test, topt.loss,
+                                                      topt.eval_batch_size, topt.communicator)
                                     : *ran.back().eval("test");
+  if (!lead) return 0;
   json info = settings;
   info["epochs"] = resumed.epochs_done + static_cast<int64_t>(ran.size());
   info["train_seconds"] = seconds;
@@ -488,7 +504,7 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--weight-decay", t.weight_decay, "L2 weight decay (adamw: decoupled, default 0.01)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   train_cmd->add_option("--batch", t.batch, "batch size")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   train_cmd->add_option("--epochs", t.epochs, "epochs to train (in total, when resuming)")->check(CLI::Range(1, 100000))->capture_default_str();
-  train_cmd->add_option("--threads", t.threads, "threads (0: all cores)")->check(CLI::Range(0, 1024))->capture_default_str();
+  train_cmd->add_option("--threads", t.threads, "threads (0: all cores; under mpirun by default 2 or fewer, so that the ranks on a machine do not share cores)")->check(CLI::Range(0, 1024))->capture_default_str();
   train_cmd->add_option("--seed", t.seed, "seed for weights, shuffling and splits")->capture_default_str();
   train_cmd->add_option("--out", t.out, "where to save the trained model")->capture_default_str();
   train_cmd->add_option("--log-json", t.log_json, "append one JSON object per epoch to this file");
@@ -554,20 +570,19 @@ int main(int argc, char** argv) {
       t.momentum_given = train_cmd->count("--momentum") > 0;
       t.eps_given = train_cmd->count("--eps") > 0;
       t.weight_decay_given = train_cmd->count("--weight-decay") > 0;
+      t.threads_given = train_cmd->count("--threads") > 0;
       return run_train(t);
     }
     if (*eval_cmd) return run_eval(model_file, eval_data, eval_threads);
     if (*predict_cmd) return run_predict(model_file, predict_input, predict_data);
     if (*info_cmd) return run_info(model_file);
     if (*gc_cmd) return run_gradcheck(gc_model, gc_shape, gc_samples, gc_seed, gc_eps);
-  } catch (const bp::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "error: out of memory\n");
-    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    const bool oom = dynamic_cast<const std::bad_alloc*>(&e) != nullptr;
+    // One rank of a data-parallel job: the others would wait for it forever, so end them all.
+    if (auto* comm = distributed::Communicator::active())
+      comm->abort(oom ? "out of memory" : e.what());
+    std::fprintf(stderr, "error: %s\n", oom ? "out of memory" : e.what());
     return 1;
   }
   return 0;

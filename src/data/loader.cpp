@@ -40,13 +40,23 @@ void gather(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) {
 }
 
 // Random horizontal flip and zero-padded random crop of each (C, H, W) image in `batch`, in place.
-// Each sample draws (flip, dy, dx) from `gen` in batch order.
-void augment(Tensor& batch, const Shape& sample, int64_t padding, bool flip, Generator& gen) {
+// Each sample draws (flip, dy, dx) from `gen` in batch order; `skip` samples before this batch's
+// first one (the other shards' part of the batch) draw theirs first, so that every sample gets the
+// same draws as it would in the whole batch.
+void augment(Tensor& batch, const Shape& sample, int64_t padding, bool flip, Generator& gen,
+             int64_t skip) {
   const int64_t c = sample[0], h = sample[1], w = sample[2], plane = h * w;
   const int64_t count = batch.size(0);
   thread_local std::vector<float> image;
   image.resize(static_cast<size_t>(c * plane));
   const auto window = static_cast<uint64_t>(2 * padding + 1);
+  for (int64_t s = 0; s < skip; ++s) {
+    if (flip) gen.below(2);
+    if (padding > 0) {
+      gen.below(window);
+      gen.below(window);
+    }
+  }
   for (int64_t s = 0; s < count; ++s) {
     float* x = batch.data() + s * c * plane;
     const bool mirror = flip && gen.below(2) == 1;
@@ -81,6 +91,10 @@ DataLoader::DataLoader(Dataset dataset, LoaderOptions options)
                dataset_.feature_shape.size() == 3,
            "DataLoader: random crop and flip need image samples (C, H, W), got samples of shape {}",
            to_string(dataset_.feature_shape));
+  BP_CHECK(options_.shard_count > 0 && options_.shard_index >= 0 &&
+               options_.shard_index < options_.shard_count,
+           "DataLoader: shard {} of {} does not exist", options_.shard_index,
+           options_.shard_count);
   start_epoch(0);
 }
 
@@ -112,9 +126,11 @@ bool DataLoader::next(Batch& batch) {
   const auto n = static_cast<int64_t>(order_.size());
   const int64_t remaining = n - cursor_;
   if (remaining <= 0 || (options_.drop_last && remaining < options_.batch_size)) return false;
-  const int64_t b = std::min(remaining, options_.batch_size);
-  batch.indices.assign(order_.begin() + cursor_, order_.begin() + cursor_ + b);
-  cursor_ += b;
+  const int64_t m = std::min(remaining, options_.batch_size);
+  const int64_t first = options_.shard_index * m / options_.shard_count;
+  const int64_t b = (options_.shard_index + 1) * m / options_.shard_count - first;
+  batch.indices.assign(order_.begin() + cursor_ + first, order_.begin() + cursor_ + first + b);
+  cursor_ += m;
   gather(dataset_.features, batch.indices, batch.features);
   if (options_.random_crop_padding > 0 || options_.random_flip) {
     // Seeded from (seed, epoch, batch number) alone, like the shuffle.
@@ -122,7 +138,7 @@ bool DataLoader::next(Batch& batch) {
     key = splitmix64(key ^ static_cast<uint64_t>(epoch_));
     Generator gen(splitmix64(key ^ static_cast<uint64_t>(batch_number_)));
     augment(batch.features, dataset_.feature_shape, options_.random_crop_padding,
-            options_.random_flip, gen);
+            options_.random_flip, gen, first);
   }
   ++batch_number_;
   if (dataset_.task == Task::classification) {

@@ -1,12 +1,15 @@
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <cstdio>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "backprop/distributed.hpp"
 #include "backprop/error.hpp"
 #include "backprop/train.hpp"
 
@@ -59,14 +62,24 @@ Tensor batch_loss(Loss loss, const Tensor& outputs, const data::Batch& batch) {
   fail("loss: unknown loss");
 }
 
-Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int64_t batch_size) {
+Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int64_t batch_size,
+                 distributed::Communicator* communicator) {
   Metrics m;
   if (dataset.size() == 0) return m;
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
-  data::DataLoader loader(dataset, {.batch_size = batch_size});
-  loader.start_epoch(0);
+  // Several ranks: this one's contiguous share of the samples; the sums are combined below.
+  const data::Dataset* part = &dataset;
+  data::Dataset shard;
+  const int64_t ranks = communicator ? communicator->size() : 1;
+  if (ranks > 1) {
+    const int64_t n = dataset.size(), r = communicator->rank();
+    std::vector<int64_t> rows;
+    for (int64_t i = r * n / ranks; i < (r + 1) * n / ranks; ++i) rows.push_back(i);
+    shard = data::subset(dataset, rows);
+    part = &shard;
+  }
   const bool classify = dataset.task == data::Task::classification;
   const auto classes = static_cast<size_t>(dataset.num_classes);
   if (classify) m.confusion.assign(classes, std::vector<int64_t>(classes, 0));
@@ -74,7 +87,12 @@ Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int
   int64_t correct = 0;
   data::Batch batch;
   try {
-    while (loader.next(batch)) {
+    std::optional<data::DataLoader> loader;
+    if (part->size() > 0) {
+      loader.emplace(*part, data::LoaderOptions{.batch_size = batch_size});
+      loader->start_epoch(0);
+    }
+    while (loader && loader->next(batch)) {
       Tensor out = model.forward(batch.features);
       loss_sum += static_cast<double>(batch_loss(loss, out, batch).item()) *
                   static_cast<double>(batch.size());
@@ -95,6 +113,17 @@ Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int
     throw;
   }
   model.train(was_training);
+  if (ranks > 1) {
+    communicator->sum(std::span<double>(&loss_sum, 1));
+    std::vector<int64_t> counts{m.samples, correct};
+    for (const auto& row : m.confusion) counts.insert(counts.end(), row.begin(), row.end());
+    communicator->sum(counts);
+    m.samples = counts[0];
+    correct = counts[1];
+    size_t at = 2;
+    for (auto& row : m.confusion)
+      for (int64_t& v : row) v = counts[at++];
+  }
   m.loss = loss_sum / static_cast<double>(m.samples);
   if (classify) {
     m.accuracy = static_cast<double>(correct) / static_cast<double>(m.samples);
@@ -138,11 +167,26 @@ void Trainer::add_callback(std::shared_ptr<Callback> callback) {
 std::vector<EpochStats> Trainer::fit(
     const data::Dataset& train,
     const std::vector<std::pair<std::string, const data::Dataset*>>& evals) {
-  data::DataLoader loader(train, {.batch_size = options_.batch_size,
+  // Data parallelism: every rank walks the same global batches and trains on its shard of each.
+  distributed::Communicator* comm =
+      options_.communicator && options_.communicator->size() > 1 ? options_.communicator : nullptr;
+  const int64_t ranks = comm ? comm->size() : 1;
+  const int64_t global_batch = options_.batch_size * ranks;
+  data::DataLoader loader(train, {.batch_size = global_batch,
                                   .shuffle = options_.shuffle,
                                   .seed = options_.seed,
                                   .random_crop_padding = options_.random_crop_padding,
-                                  .random_flip = options_.random_flip});
+                                  .random_flip = options_.random_flip,
+                                  .shard_count = ranks,
+                                  .shard_index = comm ? comm->rank() : 0});
+  std::optional<distributed::GradientReducer> reducer;
+  if (comm) {
+    distributed::broadcast_module(*comm, model_);
+    std::vector<Tensor> params;
+    for (const auto& g : optimizer_.param_groups())
+      params.insert(params.end(), g.params.begin(), g.params.end());
+    reducer.emplace(*comm, std::move(params));
+  }
   const bool classify = train.task == data::Task::classification;
   std::vector<EpochStats> ran;
   stop_ = false;
@@ -160,22 +204,39 @@ std::vector<EpochStats> Trainer::fit(
     while (loader.next(batch)) {
       for (auto& cb : callbacks_) cb->on_batch_begin(*this, index + 1);
       optimizer_.zero_grad();
-      Tensor out = model_.forward(batch.features);
-      Tensor loss = batch_loss(options_.loss, out, batch);
-      const float value = loss.item();
-      BP_CHECK(std::isfinite(value),
-               "training stopped: the loss became {} at epoch {}, batch {} (try a lower learning "
-               "rate; the last checkpoint, if any, is intact)",
-               value, epoch, index + 1);
-      loss.backward();
+      // The loss is a mean over the batch, so a shard's gradient weighs its share of the samples.
+      const int64_t whole = std::min(global_batch, train.size() - index * global_batch);
+      if (reducer) reducer->begin(static_cast<double>(batch.size()) / static_cast<double>(whole));
+      float value = 0;
+      if (batch.size() > 0) {
+        Tensor out = model_.forward(batch.features);
+        Tensor loss = batch_loss(options_.loss, out, batch);
+        value = loss.item();
+        BP_CHECK(std::isfinite(value),
+                 "training stopped: the loss became {} at epoch {}, batch {} (try a lower learning "
+                 "rate; the last checkpoint, if any, is intact)",
+                 value, epoch, index + 1);
+        loss.backward();
+        if (classify) correct += count_correct(out, batch.labels);
+      }
+      if (reducer) reducer->finish();
       for (auto& cb : callbacks_) cb->on_after_backward(*this);
       optimizer_.step();
       ++global_step_;
       loss_sum += static_cast<double>(value) * static_cast<double>(batch.size());
-      if (classify) correct += count_correct(out, batch.labels);
       seen += batch.size();
       ++index;
-      for (auto& cb : callbacks_) cb->on_batch_end(*this, index, batches, value, seen);
+      // Samples of all ranks so far (the global batches are the same on every rank).
+      const int64_t done = std::min(index * global_batch, train.size());
+      for (auto& cb : callbacks_) cb->on_batch_end(*this, index, batches, value, done);
+    }
+    if (comm) {
+      std::array<double, 3> sums{loss_sum, static_cast<double>(correct), static_cast<double>(seen)};
+      comm->sum(sums);
+      loss_sum = sums[0];
+      correct = static_cast<int64_t>(sums[1]);
+      seen = static_cast<int64_t>(sums[2]);
+      distributed::average_buffers(*comm, model_);
     }
     EpochStats stats;
     stats.epoch = epoch;
@@ -186,10 +247,15 @@ std::vector<EpochStats> Trainer::fit(
     stats.lr = optimizer_.lr();
     for (const auto& [name, dataset] : evals)
       if (dataset) stats.evals.emplace_back(name, evaluate(model_, *dataset, options_.loss,
-                                                           options_.eval_batch_size));
+                                                           options_.eval_batch_size, comm));
     history_.push_back(stats);
     ran.push_back(stats);
     for (auto& cb : callbacks_) cb->on_epoch_end(*this, stats);
+    if (comm) {  // a stop requested on any rank stops all of them
+      int64_t stops = stop_ ? 1 : 0;
+      comm->sum(std::span<int64_t>(&stops, 1));
+      stop_ = stops > 0;
+    }
   }
   for (auto& cb : callbacks_) cb->on_train_end(*this);
   return ran;

@@ -421,5 +421,49 @@ TEST(Memory, LeafIsNotKeptAliveByAReleasedGraph) {
   }
 }
 
+// The hook sees each leaf once, when its gradient is final: in a two-layer chain the second
+// layer's weight is ready (with its full gradient) before the first layer's backward has run.
+TEST(Engine, GradReadyHookReportsEachLeafOnceWhenFinal) {
+  Generator gen(3);
+  Tensor w1 = Tensor::uniform({4, 3}, -1.0f, 1.0f, gen, true);
+  Tensor w2 = Tensor::uniform({2, 4}, -1.0f, 1.0f, gen, true);
+  Tensor x = Tensor::uniform({5, 3}, -1.0f, 1.0f, gen);
+  Tensor unused = Tensor::zeros({2}, true);
+  std::vector<std::pair<TensorImpl*, std::vector<float>>> seen;
+  {
+    autograd::GradReadyHook hook([&](const Tensor& leaf) {
+      seen.emplace_back(leaf.impl().get(), leaf.grad().to_vector());
+    });
+    // w2 is used twice; its gradient must include both uses when reported.
+    Tensor h = relu(matmul(x, transpose(w1, 0, 1)));
+    Tensor y = add(matmul(h, transpose(w2, 0, 1)), matmul(h, transpose(w2, 0, 1)));
+    sum(square(y)).backward();
+  }
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].first, w2.impl().get());
+  EXPECT_EQ(seen[1].first, w1.impl().get());
+  EXPECT_EQ(seen[0].second, w2.grad().to_vector());
+  EXPECT_EQ(seen[1].second, w1.grad().to_vector());
+  EXPECT_FALSE(unused.grad().defined());
+
+  // Out of scope: no more calls.
+  seen.clear();
+  sum(square(w1)).backward();
+  EXPECT_TRUE(seen.empty());
+}
+
+TEST(Engine, GradReadyHookOnALeafRootAndAProduct) {
+  Tensor a = Tensor::scalar(2.0f, true);
+  Tensor b = Tensor::scalar(3.0f, true);
+  int calls = 0;
+  autograd::GradReadyHook hook([&](const Tensor&) { ++calls; });
+  // The root is a leaf: reported once.
+  a.backward();
+  EXPECT_EQ(calls, 1);
+  calls = 0;
+  mul(a, b).backward();
+  EXPECT_EQ(calls, 2);
+}
+
 }  // namespace
 }  // namespace bp
