@@ -12,6 +12,7 @@ PACKAGES=(
   libdnnl-dev                             # fast CPU kernels (oneDNN)
   zlib1g-dev                              # reading .gz datasets
   libcli11-dev nlohmann-json3-dev libfmt-dev
+  openmpi-bin libopenmpi-dev              # data-parallel training across processes (BP_MPI)
   dataset-fashion-mnist                   # /usr/share/datasets/fashion-mnist
   python3-torch                           # side-by-side benchmarks against PyTorch
   libopenblas0-pthread                    # PyTorch's fastest BLAS here (else netlib, ~30x slower)
