@@ -115,7 +115,10 @@ bool DataLoader::next(Batch& batch) {
   const int64_t b = std::min(remaining, options_.batch_size);
   batch.indices.assign(order_.begin() + cursor_, order_.begin() + cursor_ + b);
   cursor_ += b;
-  gather(dataset_.features, batch.indices, batch.features);
+  Shape shape = dataset_.feature_shape;
+  shape.insert(shape.begin(), b);
+  if (!reusable(batch.features, shape)) batch.features = Tensor::empty(shape);
+  dataset_.copy_rows(batch.indices, batch.features.data());
   if (options_.random_crop_padding > 0 || options_.random_flip) {
     // Seeded from (seed, epoch, batch number) alone, like the shuffle.
     uint64_t key = splitmix64(options_.seed ^ 0x6175676d656e74ULL);
