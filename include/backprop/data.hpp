@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -21,11 +22,18 @@ enum class Task { classification, regression };
 
 // N samples: features of shape (N, feature_shape...) and, depending on the task, N class indices
 // (classification) or a (N, k) tensor of float targets (regression). Plain data; copies share the
-// feature and target tensors (Tensor is a handle) and copy the label vectors.
+// feature, byte and target storage (Tensor is a handle) and copy the label vectors.
+//
+// The features are held in one of two forms: `features`, float32; or `bytes`, one byte per value
+// (IDX ubyte images: a quarter of the memory), decoded wherever they are used — by batches, subsets,
+// normalisation — as  value j of a sample = byte * byte_scale[j] + byte_offset[j]  (one entry in
+// byte_scale/byte_offset applies to every j). float_features() and copy_rows() read either form.
 struct Dataset {
   Task task = Task::classification;
-  Tensor features;                       // (N, feature_shape...), float32
+  Tensor features;                       // (N, feature_shape...), float32; undefined with bytes
   Shape feature_shape;                   // the shape of one sample
+  std::shared_ptr<const std::vector<uint8_t>> bytes;  // N * sample_numel() codes, or null
+  std::vector<float> byte_scale{1.0f}, byte_offset{0.0f};  // decoding of bytes: 1 or sample_numel()
   std::vector<int64_t> labels;           // classification: N indices in [0, num_classes)
   Tensor targets;                        // regression: (N, k); undefined for classification
   int64_t num_classes = 0;               // classification only
@@ -35,9 +43,16 @@ struct Dataset {
   int64_t size() const;
   // Values per sample (the product of feature_shape).
   int64_t sample_numel() const;
-  // Guarantees: returns when every field is consistent with the others (shapes, label range,
-  // name count). Throws: bp::Error naming the first inconsistency.
+  // Guarantees: returns when every field is consistent with the others (one feature form, shapes,
+  // label range, name count). Throws: bp::Error naming the first inconsistency.
   void validate() const;
+  // The features as a float32 (N, feature_shape...) tensor: `features` itself, or the bytes
+  // decoded into a new tensor.
+  Tensor float_features() const;
+  // Requires: every row in [0, size()). Guarantees: writes the (decoded) values of samples
+  // rows[0], rows[1], ... one after another to out (rows.size() * sample_numel() floats).
+  // Throws: bp::Error on a bad row.
+  void copy_rows(std::span<const int64_t> rows, float* out) const;
 };
 
 // Requires: every index in [0, dataset.size()). Guarantees: a new Dataset with those samples in
@@ -86,7 +101,9 @@ class Normalizer {
   // Requires: features of shape (N, ...) whose per-sample size matches the fitted statistics.
   // Guarantees: a new tensor of the same shape; the input is untouched. Throws: bp::Error.
   Tensor transform(const Tensor& features) const;
-  // Replaces dataset.features with transform(dataset.features). Throws: as transform.
+  // Normalises the dataset's features: float features are replaced by transform(features); byte
+  // features stay bytes, with the normalisation folded into their decoding (same values up to
+  // float rounding). Throws: as transform.
   void apply(Dataset& dataset) const;
 
  private:
@@ -113,25 +130,29 @@ enum class IdxType : uint8_t {
 inline constexpr uint64_t kMaxIdxBytes = uint64_t{1} << 31;
 
 // The contents of an IDX file, converted to float (doubles are rounded; values beyond the float
-// range become +-inf).
+// range become +-inf) — or, for a ubyte file read with IdxValues::bytes_if_u8, kept as bytes.
 struct IdxArray {
   IdxType type = IdxType::u8;
   Shape shape;                // one extent per dimension, in file order
-  std::vector<float> values;  // numel(shape) values, row-major
+  std::vector<float> values;  // numel(shape) values, row-major (empty when `bytes` holds them)
+  std::vector<uint8_t> bytes;  // ubyte payload read with IdxValues::bytes_if_u8, else empty
 };
+
+enum class IdxValues { floats, bytes_if_u8 };
 
 // Reads an IDX file, raw or gzip-compressed (detected by the 1f 8b magic).
 // Requires: magic 00 00 <type> <rank> with a known type, big-endian u32 extents, and a payload of
 // exactly numel * element size bytes. Throws: bp::Error naming the path, the problem and the byte
 // offset (truncation, trailing bytes, size mismatch, corrupt gzip, over kMaxIdxBytes, I/O error).
-IdxArray read_idx(const std::string& path);
+IdxArray read_idx(const std::string& path, IdxValues values = IdxValues::floats);
 // The same on bytes already in memory; `name` stands for the path in error messages.
-IdxArray read_idx_bytes(std::span<const uint8_t> bytes, const std::string& name = "<memory>");
+IdxArray read_idx_bytes(std::span<const uint8_t> bytes, const std::string& name = "<memory>",
+                        IdxValues values = IdxValues::floats);
 
 // Loads an image file and a label file as a classification Dataset.
 // Requires: images of rank >= 1 and labels of rank 1 with the same first extent, labels of an
-// integer type and >= 0, images finite. Guarantees: u8 images are divided by 255 (to [0, 1]),
-// other types are kept; rank-3 images (N, H, W) become (N, 1, H, W); num_classes = max label + 1
+// integer type and >= 0, images finite. Guarantees: u8 images stay bytes in the Dataset, decoded
+// as byte / 255 (to [0, 1]); other types are kept as float32; rank-3 images (N, H, W) become (N, 1, H, W); num_classes = max label + 1
 // (or label_names.size(), which must then exceed every label). Throws: bp::Error naming the file.
 Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path,
                       std::vector<std::string> label_names = {});

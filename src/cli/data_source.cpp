@@ -104,7 +104,7 @@ Tensor load_features(const std::string& path, int64_t columns, const DataOptions
     BP_CHECK(d.sample_numel() == columns,
              "{}: rows have {} feature columns, the model needs {} (plus at most one label column)",
              path, d.sample_numel(), columns);
-    return d.features;
+    return d.float_features();
   }
   data::IdxArray idx = data::read_idx(path);
   BP_CHECK(!idx.shape.empty() && idx.shape[0] > 0, "{}: no samples", path);

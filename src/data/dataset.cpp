@@ -10,6 +10,10 @@
 namespace bp::data {
 
 int64_t Dataset::size() const {
+  if (bytes) {
+    const int64_t row = sample_numel();
+    return row > 0 ? static_cast<int64_t>(bytes->size()) / row : 0;
+  }
   return features.defined() ? features.size(0) : 0;
 }
 
@@ -17,16 +21,74 @@ int64_t Dataset::sample_numel() const {
   return bp::numel(feature_shape);
 }
 
+namespace {
+
+// Decodes `rows` samples of `row` bytes each: out[i] = src[i] * scale[j] + offset[j].
+void decode_bytes(const uint8_t* src, int64_t rows, int64_t row, const std::vector<float>& scale,
+                  const std::vector<float>& offset, float* out) {
+  if (scale.size() == 1) {
+    const float s = scale[0], o = offset[0];
+    const int64_t total = rows * row;
+    for (int64_t i = 0; i < total; ++i) out[i] = static_cast<float>(src[i]) * s + o;
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r, src += row, out += row)
+    for (int64_t j = 0; j < row; ++j)
+      out[j] = static_cast<float>(src[j]) * scale[static_cast<size_t>(j)] +
+               offset[static_cast<size_t>(j)];
+}
+
+// Calls fn(x, first, count) for consecutive blocks of samples, x holding `count` decoded samples
+// from sample `first` on: the float features directly, bytes through a bounded buffer.
+template <class Fn>
+void for_each_block(const Dataset& ds, Fn fn) {
+  const int64_t n = ds.size(), row = ds.sample_numel();
+  if (!ds.bytes) {
+    if (n > 0) fn(ds.features.data(), int64_t{0}, n);
+    return;
+  }
+  const int64_t block = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(row, 1));
+  std::vector<float> buffer(static_cast<size_t>(std::min(block, n) * row));
+  for (int64_t first = 0; first < n; first += block) {
+    const int64_t count = std::min(block, n - first);
+    decode_bytes(ds.bytes->data() + first * row, count, row, ds.byte_scale, ds.byte_offset,
+                 buffer.data());
+    fn(static_cast<const float*>(buffer.data()), first, count);
+  }
+}
+
+}  // namespace
+
 void Dataset::validate() const {
-  BP_CHECK(features.defined(), "Dataset: features are undefined");
-  BP_CHECK(features.dim() >= 1, "Dataset: features must have a sample axis, got shape {}",
-           bp::to_string(features.shape()));
-  const Shape& fs = features.shape();
-  Shape per_sample(fs.begin() + 1, fs.end());
-  BP_CHECK(per_sample == feature_shape,
-           "Dataset: feature_shape {} does not match features of shape {}",
-           bp::to_string(feature_shape), bp::to_string(fs));
-  const int64_t n = fs[0];
+  int64_t n = 0;
+  if (bytes) {
+    BP_CHECK(!features.defined(), "Dataset: features are given both as floats and as bytes");
+    const int64_t row = sample_numel();
+    BP_CHECK(row > 0, "Dataset: byte features need samples of at least one value, got shape {}",
+             bp::to_string(feature_shape));
+    BP_CHECK(static_cast<int64_t>(bytes->size()) % row == 0,
+             "Dataset: {} feature bytes are not a whole number of samples of {} values",
+             bytes->size(), row);
+    BP_CHECK(byte_scale.size() == byte_offset.size() &&
+                 (byte_scale.size() == 1 || static_cast<int64_t>(byte_scale.size()) == row),
+             "Dataset: byte decoding needs 1 or {} scales and as many offsets, got {} and {}", row,
+             byte_scale.size(), byte_offset.size());
+    for (size_t j = 0; j < byte_scale.size(); ++j)
+      BP_CHECK(std::isfinite(byte_scale[j]) && std::isfinite(byte_offset[j]),
+               "Dataset: byte decoding {} is not finite (scale {}, offset {})", j, byte_scale[j],
+               byte_offset[j]);
+    n = size();
+  } else {
+    BP_CHECK(features.defined(), "Dataset: features are undefined");
+    BP_CHECK(features.dim() >= 1, "Dataset: features must have a sample axis, got shape {}",
+             bp::to_string(features.shape()));
+    const Shape& fs = features.shape();
+    Shape per_sample(fs.begin() + 1, fs.end());
+    BP_CHECK(per_sample == feature_shape,
+             "Dataset: feature_shape {} does not match features of shape {}",
+             bp::to_string(feature_shape), bp::to_string(fs));
+    n = fs[0];
+  }
   if (task == Task::classification) {
     BP_CHECK(static_cast<int64_t>(labels.size()) == n, "Dataset: {} labels for {} samples",
              labels.size(), n);
@@ -41,6 +103,30 @@ void Dataset::validate() const {
     BP_CHECK(targets.defined() && targets.dim() == 2 && targets.size(0) == n,
              "Dataset: regression targets must have shape ({}, k), got {}", n,
              targets.defined() ? bp::to_string(targets.shape()) : std::string("undefined"));
+  }
+}
+
+Tensor Dataset::float_features() const {
+  if (!bytes) return features;
+  Shape shape = feature_shape;
+  shape.insert(shape.begin(), size());
+  Tensor out = Tensor::empty(shape);
+  const int64_t row = sample_numel();
+  for_each_block(*this, [&](const float* x, int64_t first, int64_t count) {
+    std::memcpy(out.data() + first * row, x, static_cast<size_t>(count * row) * sizeof(float));
+  });
+  return out;
+}
+
+void Dataset::copy_rows(std::span<const int64_t> rows, float* out) const {
+  const int64_t n = size(), row = sample_numel();
+  if (row == 0) return;
+  for (size_t i = 0; i < rows.size(); ++i, out += row) {
+    BP_CHECK(rows[i] >= 0 && rows[i] < n, "Dataset: sample {} is outside [0, {})", rows[i], n);
+    if (bytes)
+      decode_bytes(bytes->data() + rows[i] * row, 1, row, byte_scale, byte_offset, out);
+    else
+      std::memcpy(out, features.data() + rows[i] * row, static_cast<size_t>(row) * sizeof(float));
   }
 }
 
@@ -74,7 +160,21 @@ Dataset subset(const Dataset& dataset, std::span<const int64_t> indices) {
   out.feature_shape = dataset.feature_shape;
   out.num_classes = dataset.num_classes;
   out.label_names = dataset.label_names;
-  out.features = gather_rows(dataset.features, indices);
+  if (dataset.bytes) {
+    const int64_t n = dataset.size(), row = dataset.sample_numel();
+    auto bytes = std::make_shared<std::vector<uint8_t>>(indices.size() * static_cast<size_t>(row));
+    for (size_t i = 0; i < indices.size(); ++i) {
+      BP_CHECK(indices[i] >= 0 && indices[i] < n, "data::subset: index {} is outside [0, {})",
+               indices[i], n);
+      std::memcpy(bytes->data() + static_cast<int64_t>(i) * row,
+                  dataset.bytes->data() + indices[i] * row, static_cast<size_t>(row));
+    }
+    out.bytes = std::move(bytes);
+    out.byte_scale = dataset.byte_scale;
+    out.byte_offset = dataset.byte_offset;
+  } else {
+    out.features = gather_rows(dataset.features, indices);
+  }
   if (dataset.task == Task::classification) {
     out.labels.reserve(indices.size());
     for (int64_t i : indices) out.labels.push_back(dataset.labels[static_cast<size_t>(i)]);
@@ -135,33 +235,38 @@ Normalizer Normalizer::fit(const Dataset& train, NormKind kind, bool per_feature
   const int64_t row = train.sample_numel();
   BP_CHECK(n > 0 && row > 0, "Normalizer::fit: the training set is empty");
   const int64_t stats = per_feature ? row : 1;
-  const float* x = train.features.data();
-  const int64_t total = n * row;
-  for (int64_t i = 0; i < total; ++i)
-    BP_CHECK(std::isfinite(x[i]), "Normalizer::fit: feature {} of sample {} is not finite ({})",
-             i % row, i / row, x[i]);
+  for_each_block(train, [&](const float* x, int64_t first, int64_t count) {
+    for (int64_t i = 0; i < count * row; ++i)
+      BP_CHECK(std::isfinite(x[i]), "Normalizer::fit: feature {} of sample {} is not finite ({})",
+               i % row, first + i / row, x[i]);
+  });
 
   std::vector<double> a(static_cast<size_t>(stats)), b(static_cast<size_t>(stats));
+  auto stat = [&](int64_t i) { return static_cast<size_t>(per_feature ? i % row : 0); };
   if (kind == NormKind::min_max) {
     std::fill(a.begin(), a.end(), std::numeric_limits<double>::infinity());
     std::fill(b.begin(), b.end(), -std::numeric_limits<double>::infinity());
-    for (int64_t i = 0; i < total; ++i) {
-      auto j = static_cast<size_t>(per_feature ? i % row : 0);
-      a[j] = std::min(a[j], static_cast<double>(x[i]));
-      b[j] = std::max(b[j], static_cast<double>(x[i]));
-    }
+    for_each_block(train, [&](const float* x, int64_t, int64_t count) {
+      for (int64_t i = 0; i < count * row; ++i) {
+        a[stat(i)] = std::min(a[stat(i)], static_cast<double>(x[i]));
+        b[stat(i)] = std::max(b[stat(i)], static_cast<double>(x[i]));
+      }
+    });
     for (size_t j = 0; j < a.size(); ++j) b[j] -= a[j];  // b = range
   } else {
     // Two passes (mean, then squared deviations) keep the variance accurate.
-    const double count = static_cast<double>(total / stats);
-    for (int64_t i = 0; i < total; ++i) a[static_cast<size_t>(per_feature ? i % row : 0)] += x[i];
-    for (double& m : a) m /= count;
-    for (int64_t i = 0; i < total; ++i) {
-      auto j = static_cast<size_t>(per_feature ? i % row : 0);
-      double d = x[i] - a[j];
-      b[j] += d * d;
-    }
-    for (double& v : b) v = std::sqrt(v / count);  // b = population std
+    const double count_per_stat = static_cast<double>(n * row / stats);
+    for_each_block(train, [&](const float* x, int64_t, int64_t count) {
+      for (int64_t i = 0; i < count * row; ++i) a[stat(i)] += x[i];
+    });
+    for (double& m : a) m /= count_per_stat;
+    for_each_block(train, [&](const float* x, int64_t, int64_t count) {
+      for (int64_t i = 0; i < count * row; ++i) {
+        const double d = x[i] - a[stat(i)];
+        b[stat(i)] += d * d;
+      }
+    });
+    for (double& v : b) v = std::sqrt(v / count_per_stat);  // b = population std
   }
   norm.offset_.resize(a.size());
   norm.scale_.resize(b.size());
@@ -217,7 +322,26 @@ Tensor Normalizer::transform(const Tensor& features) const {
 }
 
 void Normalizer::apply(Dataset& dataset) const {
-  dataset.features = transform(dataset.features);
+  if (!dataset.bytes) {
+    dataset.features = transform(dataset.features);
+    return;
+  }
+  if (kind_ == NormKind::none) return;
+  dataset.validate();
+  const int64_t row = dataset.sample_numel();
+  const auto stats = static_cast<int64_t>(offset_.size());
+  BP_CHECK(stats == 1 || stats == row,
+           "Normalizer::apply: fitted on {} values per sample, the dataset has {}", stats, row);
+  // ((byte * s + o) - offset) / scale = byte * (s / scale) + (o - offset) / scale.
+  const size_t out = std::max(offset_.size(), dataset.byte_scale.size());
+  std::vector<float> scale(out), offset(out);
+  for (size_t j = 0; j < out; ++j) {
+    const size_t b = dataset.byte_scale.size() == 1 ? 0 : j, k = offset_.size() == 1 ? 0 : j;
+    scale[j] = dataset.byte_scale[b] / scale_[k];
+    offset[j] = (dataset.byte_offset[b] - offset_[k]) / scale_[k];
+  }
+  dataset.byte_scale = std::move(scale);
+  dataset.byte_offset = std::move(offset);
 }
 
 }  // namespace bp::data

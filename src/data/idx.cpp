@@ -112,9 +112,11 @@ const char* type_name(IdxType t) {
   return "?";
 }
 
-// Parses decompressed IDX bytes. `what` describes the container ("file" or "decompressed data")
-// for messages about offsets.
-IdxArray parse_idx(std::span<const uint8_t> b, const std::string& name, const char* what) {
+// Checks the header of decompressed IDX bytes against their length and returns it (type and
+// shape in `out`) with the payload's offset. `what` describes the container ("file" or
+// "decompressed data") for messages about offsets.
+size_t parse_header(std::span<const uint8_t> b, const std::string& name, const char* what,
+                    IdxArray& out) {
   BP_CHECK(b.size() >= 4, "read_idx: {}: truncated header: {} bytes of {}, the magic alone needs 4",
            name, b.size(), what);
   BP_CHECK(b[0] == 0 && b[1] == 0,
@@ -133,8 +135,8 @@ IdxArray parse_idx(std::span<const uint8_t> b, const std::string& name, const ch
            "read_idx: {}: truncated header: rank {} needs {} header bytes, {} has {}", name, rank,
            header, what, b.size());
 
-  IdxArray out;
   out.type = static_cast<IdxType>(code);
+  out.shape.clear();
   const size_t payload = b.size() - header;
   // The product of the extents, with overflow detected (a zero extent makes it 0 regardless).
   // The product of the non-zero extents must fit int64 too, so that code multiplying the shape
@@ -167,6 +169,25 @@ IdxArray parse_idx(std::span<const uint8_t> b, const std::string& name, const ch
            name, payload - expected, header + expected, bp::to_string(out.shape),
            type_name(out.type));
 
+  return header;
+}
+
+// Parses decompressed IDX bytes (see parse_header). A ubyte payload read as bytes is taken out of
+// `owned` when given (the buffer holding `b`: no copy), else copied.
+IdxArray parse_idx(std::span<const uint8_t> b, const std::string& name, const char* what,
+                   IdxValues values, std::vector<uint8_t>* owned = nullptr) {
+  IdxArray out;
+  const size_t header = parse_header(b, name, what, out);
+  const auto count = static_cast<size_t>(bp::numel(out.shape));
+  if (values == IdxValues::bytes_if_u8 && out.type == IdxType::u8) {
+    if (owned != nullptr) {
+      owned->erase(owned->begin(), owned->begin() + static_cast<std::ptrdiff_t>(header));
+      out.bytes = std::move(*owned);
+    } else {
+      out.bytes.assign(b.begin() + static_cast<std::ptrdiff_t>(header), b.end());
+    }
+    return out;
+  }
   out.values.resize(static_cast<size_t>(count));
   const uint8_t* p = b.data() + header;
   float* v = out.values.data();
@@ -208,19 +229,29 @@ IdxArray parse_idx(std::span<const uint8_t> b, const std::string& name, const ch
 
 }  // namespace
 
-IdxArray read_idx_bytes(std::span<const uint8_t> bytes, const std::string& name) {
+namespace {
+
+IdxArray read_idx_impl(std::span<const uint8_t> bytes, const std::string& name, IdxValues values,
+                       std::vector<uint8_t>* owned) {
   if (is_gzip(bytes)) {
     std::vector<uint8_t> raw = gunzip(bytes, name);
-    return parse_idx(raw, name, "the decompressed data");
+    return parse_idx(raw, name, "the decompressed data", values, &raw);
   }
   BP_CHECK(bytes.size() <= kMaxIdxBytes, "read_idx: {}: {} bytes exceed the {}-byte limit", name,
            bytes.size(), kMaxIdxBytes);
-  return parse_idx(bytes, name, "the file");
+  return parse_idx(bytes, name, "the file", values, owned);
 }
 
-IdxArray read_idx(const std::string& path) {
+}  // namespace
+
+IdxArray read_idx_bytes(std::span<const uint8_t> bytes, const std::string& name,
+                        IdxValues values) {
+  return read_idx_impl(bytes, name, values, nullptr);
+}
+
+IdxArray read_idx(const std::string& path, IdxValues values) {
   std::vector<uint8_t> bytes = detail::read_file_bytes(path, "read_idx", kMaxIdxBytes);
-  return read_idx_bytes(bytes, path);
+  return read_idx_impl(bytes, path, values, &bytes);
 }
 
 }  // namespace bp::data

@@ -131,7 +131,10 @@ bool DataLoader::next(Batch& batch) {
   const int64_t b = (options_.shard_index + 1) * m / options_.shard_count - first;
   batch.indices.assign(order_.begin() + cursor_ + first, order_.begin() + cursor_ + first + b);
   cursor_ += m;
-  gather(dataset_.features, batch.indices, batch.features);
+  Shape shape = dataset_.feature_shape;
+  shape.insert(shape.begin(), b);
+  if (!reusable(batch.features, shape)) batch.features = Tensor::empty(shape);
+  dataset_.copy_rows(batch.indices, batch.features.data());
   if (options_.random_crop_padding > 0 || options_.random_flip) {
     // Seeded from (seed, epoch, batch number) alone, like the shuffle.
     uint64_t key = splitmix64(options_.seed ^ 0x6175676d656e74ULL);

@@ -23,7 +23,7 @@ bool is_file(const std::string& path) {
 
 Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path,
                       std::vector<std::string> label_names) {
-  IdxArray images = read_idx(images_path);
+  IdxArray images = read_idx(images_path, IdxValues::bytes_if_u8);
   IdxArray labels = read_idx(labels_path);
   BP_CHECK(!images.shape.empty(), "load_idx_pair: {}: images need a sample axis, got rank 0",
            images_path);
@@ -56,17 +56,21 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
   }
   ds.label_names = std::move(label_names);
 
-  const bool bytes = images.type == IdxType::u8;
-  for (size_t i = 0; i < images.values.size(); ++i) {
-    float& v = images.values[i];
-    BP_CHECK(std::isfinite(v), "load_idx_pair: {}: value {} (element {}) is not finite",
-             images_path, v, i);
-    if (bytes) v /= 255.0f;
-  }
   Shape shape = images.shape;
   if (shape.size() == 3) shape.insert(shape.begin() + 1, 1);  // (N, H, W) -> (N, 1, H, W)
-  ds.features = Tensor::from_data(images.values, shape);
   ds.feature_shape.assign(shape.begin() + 1, shape.end());
+  if (images.type == IdxType::u8 && ds.sample_numel() > 0) {
+    // Kept as bytes, decoded to [0, 1] batch by batch.
+    ds.bytes = std::make_shared<const std::vector<uint8_t>>(std::move(images.bytes));
+    ds.byte_scale = {1.0f / 255.0f};
+    ds.byte_offset = {0.0f};
+    return ds;
+  }
+  for (size_t i = 0; i < images.values.size(); ++i)
+    BP_CHECK(std::isfinite(images.values[i]),
+             "load_idx_pair: {}: value {} (element {}) is not finite", images_path,
+             images.values[i], i);
+  ds.features = Tensor::from_data(images.values, shape);
   return ds;
 }
 

@@ -1,4 +1,5 @@
 // Dataset: validation, subsets, seeded splits and the normaliser.
+#include <cmath>
 #include <numeric>
 #include <set>
 
@@ -144,6 +145,114 @@ TEST(DataNormalizerTest, RoundTripsThroughPlainVectors) {
   auto none = data::Normalizer::fit(ds, data::NormKind::none);
   EXPECT_TRUE(none.offset().empty());
   EXPECT_EQ(none.transform(ds.features).to_vector(), ds.features.to_vector());
+}
+
+// n samples of 3 byte features (i, 2i, 255 - i), decoded as byte / 255, with label i % 2.
+data::Dataset byte_dataset(int64_t n) {
+  data::Dataset ds;
+  auto bytes = std::make_shared<std::vector<uint8_t>>();
+  for (int64_t i = 0; i < n; ++i) {
+    bytes->push_back(static_cast<uint8_t>(i));
+    bytes->push_back(static_cast<uint8_t>(2 * i));
+    bytes->push_back(static_cast<uint8_t>(255 - i));
+    ds.labels.push_back(i % 2);
+  }
+  ds.bytes = std::move(bytes);
+  ds.byte_scale = {1.0f / 255.0f};
+  ds.feature_shape = {3};
+  ds.num_classes = 2;
+  return ds;
+}
+
+// The same dataset with float features.
+data::Dataset as_floats(const data::Dataset& ds) {
+  data::Dataset f = ds;
+  f.features = ds.float_features();
+  f.bytes.reset();
+  return f;
+}
+
+TEST(DataBytesTest, DecodesLikeFloats) {
+  data::Dataset ds = byte_dataset(7);
+  ds.validate();
+  EXPECT_EQ(ds.size(), 7);
+  Tensor x = ds.float_features();
+  EXPECT_EQ(x.shape(), (Shape{7, 3}));
+  EXPECT_FLOAT_EQ(x.at({4, 1}), 8.0f / 255.0f);
+  EXPECT_FLOAT_EQ(x.at({4, 2}), 251.0f / 255.0f);
+  std::vector<float> rows(6);
+  const std::vector<int64_t> which = {5, 2};
+  ds.copy_rows(which, rows.data());
+  EXPECT_FLOAT_EQ(rows[0], 5.0f / 255.0f);
+  EXPECT_FLOAT_EQ(rows[4], 4.0f / 255.0f);
+  const std::vector<int64_t> bad = {7};
+  expect_error([&] { ds.copy_rows(bad, rows.data()); }, "sample 7 is outside [0, 7)");
+}
+
+TEST(DataBytesTest, ValidateCatchesInconsistencies) {
+  data::Dataset ds = byte_dataset(3);
+  ds.features = Tensor::zeros({3, 3});
+  expect_error([&] { ds.validate(); }, "both as floats and as bytes");
+  ds = byte_dataset(3);
+  ds.feature_shape = {4};
+  expect_error([&] { ds.validate(); }, "9 feature bytes are not a whole number of samples of 4");
+  ds = byte_dataset(3);
+  ds.byte_scale = {1, 1};
+  expect_error([&] { ds.validate(); }, "needs 1 or 3 scales");
+  ds = byte_dataset(3);
+  ds.byte_offset = {std::nanf("")};
+  expect_error([&] { ds.validate(); }, "not finite");
+}
+
+TEST(DataBytesTest, SubsetsSplitsAndBatchesStayBytesAndMatchFloats) {
+  data::Dataset ds = byte_dataset(20);
+  data::Dataset f = as_floats(ds);
+  const std::vector<double> fractions = {0.7, 0.3};
+  auto parts = data::split(ds, fractions, 5);
+  auto float_parts = data::split(f, fractions, 5);
+  for (size_t p = 0; p < parts.size(); ++p) {
+    EXPECT_TRUE(parts[p].bytes != nullptr);
+    EXPECT_EQ(parts[p].labels, float_parts[p].labels);
+    EXPECT_EQ(parts[p].float_features().to_vector(), float_parts[p].features.to_vector());
+  }
+  data::DataLoader a(ds, {.batch_size = 6, .shuffle = true, .seed = 3});
+  data::DataLoader b(f, {.batch_size = 6, .shuffle = true, .seed = 3});
+  data::Batch x, y;
+  int64_t batches = 0;
+  while (a.next(x)) {
+    ASSERT_TRUE(b.next(y));
+    EXPECT_EQ(x.features.shape(), y.features.shape());
+    EXPECT_EQ(x.features.to_vector(), y.features.to_vector());
+    EXPECT_EQ(x.labels, y.labels);
+    ++batches;
+  }
+  EXPECT_FALSE(b.next(y));
+  EXPECT_EQ(batches, 4);
+}
+
+TEST(DataBytesTest, NormalisationFoldsIntoTheDecoding) {
+  for (bool per_feature : {true, false})
+    for (auto kind : {data::NormKind::standardize, data::NormKind::min_max}) {
+      data::Dataset ds = byte_dataset(9);
+      data::Dataset f = as_floats(ds);
+      auto norm = data::Normalizer::fit(ds, kind, per_feature);
+      auto float_norm = data::Normalizer::fit(f, kind, per_feature);
+      ASSERT_EQ(norm.offset().size(), float_norm.offset().size());
+      for (size_t j = 0; j < norm.offset().size(); ++j) {
+        EXPECT_FLOAT_EQ(norm.offset()[j], float_norm.offset()[j]);
+        EXPECT_FLOAT_EQ(norm.scale()[j], float_norm.scale()[j]);
+      }
+      norm.apply(ds);
+      float_norm.apply(f);
+      EXPECT_TRUE(ds.bytes != nullptr);
+      const std::vector<float> got = ds.float_features().to_vector();
+      const std::vector<float> want = f.features.to_vector();
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5f) << i;
+    }
+  data::Dataset ds = byte_dataset(4);
+  auto two = data::Normalizer::from_stats(data::NormKind::min_max, {0, 0}, {1, 1});
+  expect_error([&] { two.apply(ds); }, "fitted on 2 values per sample, the dataset has 3");
 }
 
 }  // namespace

@@ -175,12 +175,12 @@ TEST(IdxTest, LoadsImageLabelPair) {
   write_file(dir.file("img.gz"), gzip(ubyte_images()));
   write_file(dir.file("lab"), idx_bytes(0x08, {2}, {3, 1}));
   data::Dataset ds = data::load_idx_pair(dir.file("img.gz"), dir.file("lab"));
-  EXPECT_EQ(ds.features.shape(), (Shape{2, 1, 2, 3}));
+  EXPECT_EQ(ds.float_features().shape(), (Shape{2, 1, 2, 3}));
   EXPECT_EQ(ds.feature_shape, (Shape{1, 2, 3}));
   EXPECT_EQ(ds.labels, (std::vector<int64_t>{3, 1}));
   EXPECT_EQ(ds.num_classes, 4);
-  EXPECT_FLOAT_EQ(ds.features.data()[11], 1.0f);
-  EXPECT_FLOAT_EQ(ds.features.data()[1], 1.0f / 255.0f);
+  EXPECT_FLOAT_EQ(ds.float_features().data()[11], 1.0f);
+  EXPECT_FLOAT_EQ(ds.float_features().data()[1], 1.0f / 255.0f);
   ds.validate();
 }
 

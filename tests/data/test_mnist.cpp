@@ -26,11 +26,11 @@ TEST(DataMnistTest, LoadsFolderWithOrWithoutGzip) {
     TempDir dir;
     write_mnist_test_split(dir, 12, gz);
     data::Dataset ds = data::load_mnist_dir(dir.path(), data::Split::test);
-    EXPECT_EQ(ds.features.shape(), (Shape{12, 1, 28, 28}));
+    EXPECT_EQ(ds.float_features().shape(), (Shape{12, 1, 28, 28}));
     EXPECT_EQ(ds.num_classes, 10);
     EXPECT_EQ(ds.label_names[3], "3");
     EXPECT_EQ(ds.labels[11], 1);
-    EXPECT_FLOAT_EQ(ds.features.at({5, 0, 27, 27}), 5.0f / 255.0f);
+    EXPECT_FLOAT_EQ(ds.float_features().at({5, 0, 27, 27}), 5.0f / 255.0f);
     ds.validate();
   }
 }
@@ -61,11 +61,13 @@ TEST(DataMnistTest, RealFashionMnistTestSplit) {
       !std::filesystem::exists(dir + "/t10k-images-idx3-ubyte"))
     GTEST_SKIP() << "Fashion-MNIST is not installed in " << dir;
   data::Dataset ds = data::load_fashion_mnist(data::Split::test);
-  EXPECT_EQ(ds.features.shape(), (Shape{10000, 1, 28, 28}));
+  EXPECT_TRUE(ds.bytes != nullptr);  // kept compact: one byte per pixel
+  const Tensor x = ds.float_features();
+  EXPECT_EQ(x.shape(), (Shape{10000, 1, 28, 28}));
   EXPECT_EQ(ds.label_names, data::fashion_mnist_label_names());
   EXPECT_EQ(ds.label_names[9], "Ankle boot");
-  const auto [lo, hi] =
-      std::minmax_element(ds.features.values().begin(), ds.features.values().end());
+  const std::vector<float> v = x.to_vector();
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
   EXPECT_EQ(*lo, 0.0f);
   EXPECT_EQ(*hi, 1.0f);
   std::vector<int64_t> counts(10, 0);
