@@ -89,6 +89,8 @@ struct TrainerOptions {
   // (batch-norm running statistics) after each epoch, and evaluates on shards; epoch statistics
   // and stop requests are combined over the ranks.
   distributed::Communicator* communicator = nullptr;
+  // Gradients are averaged in buckets of about this size (distributed::GradientReducer).
+  int64_t bucket_bytes = int64_t{1} << 20;
 };
 
 class Trainer {

@@ -22,10 +22,12 @@ namespace bp::distributed {
 
 namespace {
 
+#if BP_HAVE_MPI
 double now_seconds() {
   using namespace std::chrono;
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
+#endif
 
 #if !BP_HAVE_MPI
 // The job size the launcher announced in the environment (OpenMPI, PMI, Slurm); 0 if none.
@@ -113,7 +115,7 @@ Communicator* Communicator::active() {
   return world_ptr != nullptr && world_ptr->size() > 1 ? world_ptr : nullptr;
 }
 
-void Communicator::broadcast(std::span<float> values, int root) {
+void Communicator::broadcast([[maybe_unused]] std::span<float> values, int root) {
   BP_CHECK(root >= 0 && root < size_, "broadcast: root {} is not a rank of {}", root, size_);
   if (size_ == 1) return;
 #if BP_HAVE_MPI
@@ -126,21 +128,21 @@ void Communicator::broadcast(std::span<float> values, int root) {
 #endif
 }
 
-void Communicator::sum(std::span<float> values) {
+void Communicator::sum([[maybe_unused]] std::span<float> values) {
   if (size_ == 1) return;
 #if BP_HAVE_MPI
   allreduce_sum(*this, values.data(), static_cast<int64_t>(values.size()), MPI_FLOAT);
 #endif
 }
 
-void Communicator::sum(std::span<double> values) {
+void Communicator::sum([[maybe_unused]] std::span<double> values) {
   if (size_ == 1) return;
 #if BP_HAVE_MPI
   allreduce_sum(*this, values.data(), static_cast<int64_t>(values.size()), MPI_DOUBLE);
 #endif
 }
 
-void Communicator::sum(std::span<int64_t> values) {
+void Communicator::sum([[maybe_unused]] std::span<int64_t> values) {
   if (size_ == 1) return;
 #if BP_HAVE_MPI
   allreduce_sum(*this, values.data(), static_cast<int64_t>(values.size()), MPI_INT64_T);

@@ -18,10 +18,12 @@ namespace bp::distributed {
 
 namespace {
 
+#if BP_HAVE_MPI
 double now_seconds() {
   using namespace std::chrono;
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
+#endif
 
 struct Bucket {
   std::vector<size_t> params;  // indices into State::params

@@ -158,6 +158,8 @@ Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, TrainerOptions 
            options.batch_size);
   BP_CHECK(options.eval_batch_size > 0, "trainer: evaluation batch size must be positive");
   BP_CHECK(options.start_epoch >= 0, "trainer: start epoch must be >= 0");
+  BP_CHECK(options.bucket_bytes > 0, "trainer: gradient bucket size must be positive (got {})",
+           options.bucket_bytes);
 }
 
 void Trainer::add_callback(std::shared_ptr<Callback> callback) {
@@ -185,7 +187,7 @@ std::vector<EpochStats> Trainer::fit(
     std::vector<Tensor> params;
     for (const auto& g : optimizer_.param_groups())
       params.insert(params.end(), g.params.begin(), g.params.end());
-    reducer.emplace(*comm, std::move(params));
+    reducer.emplace(*comm, std::move(params), options_.bucket_bytes);
   }
   const bool classify = train.task == data::Task::classification;
   std::vector<EpochStats> ran;
