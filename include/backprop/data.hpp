@@ -261,8 +261,9 @@ struct LoaderOptions {
 class DataLoader {
  public:
   // Requires: a non-empty, valid dataset and batch_size > 0; augmentation only with (C, H, W)
-  // samples, random_crop_padding >= 0 and 0 <= shard_index < shard_count. The loader keeps its own handle on the features
-  // (shared, never modified: augmentation works on the batch) and a copy of the labels.
+  // samples, random_crop_padding >= 0 and 0 <= shard_index < shard_count. The loader keeps its
+  // own handle on the features (shared, never modified: augmentation works on the batch) and a
+  // copy of the labels.
   // Throws: bp::Error otherwise.
   DataLoader(Dataset dataset, LoaderOptions options);
 

@@ -182,8 +182,9 @@ int run_train(const TrainArgs& a) {
   // only rank 0 prints, logs and writes files.
   distributed::Communicator& comm = distributed::Communicator::world();
   const bool lead = comm.rank() == 0, quiet = a.quiet || !lead;
-  const int threads =
-      comm.size() > 1 && !a.threads_given ? distributed::threads_per_rank(comm, a.threads) : a.threads;
+  const int threads = comm.size() > 1 && !a.threads_given
+                          ? distributed::threads_per_rank(comm, a.threads)
+                          : a.threads;
   set_num_threads(threads);
   {
     const auto& kinds = optim::optimizer_kinds();
