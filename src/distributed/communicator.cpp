@@ -85,6 +85,10 @@ Communicator& Communicator::world() {
     int initialized = 0;
     MPI_Initialized(&initialized);
     if (!initialized) {
+      // OpenMPI busy-polls while it waits for other ranks. On a machine shared with other work
+      // that steals the cores our ranks need (like OpenMP's spinning, see main.cpp): let a waiting
+      // rank yield the core, unless the user chose otherwise.
+      ::setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
       // Only this thread calls MPI; OpenMP threads do the arithmetic in between.
       int provided = 0;
       MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
