@@ -104,6 +104,8 @@ class GradientReducer {
   // gradients into the parameters' .grad (creating it where backward left none).
   void finish();
   int64_t bucket_count() const;
+  // Buckets of the last pass whose reduction started during backward, before finish().
+  int64_t buckets_started_early() const;
 
  private:
   struct State;

@@ -45,6 +45,7 @@ struct GradientReducer::State {
   std::unordered_map<TensorImpl*, size_t> index_of;
   std::vector<Bucket> buckets;
   size_t next_to_start = 0;  // buckets start in index order on every rank (MPI's rule)
+  size_t started_early = 0;
   float weight = 1.0f;
   std::optional<autograd::GradReadyHook> hook;
 
@@ -135,6 +136,10 @@ int64_t GradientReducer::bucket_count() const {
   return static_cast<int64_t>(state_->buckets.size());
 }
 
+int64_t GradientReducer::buckets_started_early() const {
+  return static_cast<int64_t>(state_->started_early);
+}
+
 void GradientReducer::begin(double weight) {
   State& s = *state_;
   BP_CHECK(!s.hook, "GradientReducer::begin: the previous pass was not finished");
@@ -154,6 +159,7 @@ void GradientReducer::finish() {
   State& s = *state_;
   BP_CHECK(s.hook, "GradientReducer::finish: no pass was begun");
   s.hook.reset();
+  s.started_early = s.next_to_start;
   // Parameters the graph did not reach (unused layers, or a rank without samples) count as zero.
   for (size_t i = 0; i < s.params.size(); ++i)
     if (!s.ready[i]) s.pack(i);

@@ -430,8 +430,10 @@ TEST(Engine, GradReadyHookReportsEachLeafOnceWhenFinal) {
   Tensor x = Tensor::uniform({5, 3}, -1.0f, 1.0f, gen);
   Tensor unused = Tensor::zeros({2}, true);
   std::vector<std::pair<TensorImpl*, std::vector<float>>> seen;
+  bool w1_done_before_w2_reported = true;
   {
     autograd::GradReadyHook hook([&](const Tensor& leaf) {
+      if (leaf.is_same(w2)) w1_done_before_w2_reported = w1.grad().defined();
       seen.emplace_back(leaf.impl().get(), leaf.grad().to_vector());
     });
     // w2 is used twice; its gradient must include both uses when reported.
@@ -440,6 +442,8 @@ TEST(Engine, GradReadyHookReportsEachLeafOnceWhenFinal) {
     sum(square(y)).backward();
   }
   ASSERT_EQ(seen.size(), 2u);
+  // w2 was reported while backward had yet to reach the first layer.
+  EXPECT_FALSE(w1_done_before_w2_reported);
   EXPECT_EQ(seen[0].first, w2.impl().get());
   EXPECT_EQ(seen[1].first, w1.impl().get());
   EXPECT_EQ(seen[0].second, w2.grad().to_vector());

@@ -111,6 +111,31 @@ TEST(Distributed, ReducerWeighsGradientsAndFillsMissingOnes) {
   EXPECT_EQ(distributed::GradientReducer(world, {a, b, unused}).bucket_count(), 1);
 }
 
+// Buckets hold the last layers first, and a bucket starts as soon as backward has finished its
+// gradients (the engine reports them before it runs the layers below: see
+// Engine.GradReadyHookReportsEachLeafOnceWhenFinal), so with one bucket per layer all three start
+// before finish().
+TEST(Distributed, ReducerStartsBucketsDuringBackward) {
+  distributed::Communicator& world = distributed::Communicator::world();
+  Generator gen(5);
+  Model m = Model::create(nn::parse_model_spec("dense(32),relu,dense(32),relu,dense(4)"), {16},
+                          gen);
+  // Each layer's weight and bias fit 4 KiB; two layers do not.
+  distributed::GradientReducer reducer(world, m.network->parameters(), 4400);
+  EXPECT_EQ(reducer.bucket_count(), 3);
+  Tensor x = Tensor::uniform({8, 16}, -1.0f, 1.0f, gen);
+  reducer.begin(1.0);
+  sum(square(m.network->forward(x))).backward();
+  reducer.finish();
+  EXPECT_EQ(reducer.buckets_started_early(), 3);
+  // No backward pass (a rank without samples): everything starts in finish().
+  reducer.begin(0.0);
+  reducer.finish();
+  EXPECT_EQ(reducer.buckets_started_early(), 0);
+  for (const Tensor& p : m.network->parameters())
+    EXPECT_EQ(p.grad().to_vector(), std::vector<float>(static_cast<size_t>(p.numel()), 0.0f));
+}
+
 TEST(Distributed, ReducerChecksItsUse) {
   distributed::Communicator& world = distributed::Communicator::world();
   Tensor a = Tensor::ones({2}, true);
