@@ -183,6 +183,18 @@ std::vector<EpochStats> Trainer::fit(
                                   .shard_index = comm ? comm->rank() : 0});
   std::optional<distributed::GradientReducer> reducer;
   if (comm) {
+    // Every rank must walk the same batches of the same model, or the job would hang at the first
+    // reduction: a rank whose numbers are not the mean over the ranks differs from another one.
+    const std::array<int64_t, 5> mine{train.size(), options_.batch_size, options_.epochs,
+                                      options_.start_epoch, model_.parameter_count()};
+    std::array<int64_t, 5> total = mine;
+    comm->sum(total);
+    for (size_t i = 0; i < mine.size(); ++i)
+      BP_CHECK(total[i] == mine[i] * ranks,
+               "data-parallel training needs the same training set size, batch size, epochs and "
+               "model on every rank; this rank has {} samples, batch {}, epochs {}..{}, {} "
+               "parameters, which differ from another rank's",
+               mine[0], mine[1], mine[3], mine[2], mine[4]);
     distributed::broadcast_module(*comm, model_);
     std::vector<Tensor> params;
     for (const auto& g : optimizer_.param_groups())

@@ -5,6 +5,7 @@
 //                           float rounding) to one process training on the global batch
 //   mpi_check nan RANK      RANK's data is NaN: the job must end with "error: rank RANK: ..."
 //   mpi_check kill RANK     RANK kills itself at its third step: the launcher must end the job
+//   mpi_check mismatch RANK RANK has fewer samples than the others: a clear error, not a hang
 #include <signal.h>
 
 #include <cmath>
@@ -145,9 +146,9 @@ void equivalence(distributed::Communicator& comm) {
 }
 
 // Trains on data that is NaN on rank `bad` (or dies there at the third step) until the job ends.
-void fault(distributed::Communicator& comm, int bad, bool kill) {
-  data::Dataset train = images(400, 1);
-  if (comm.rank() == bad && !kill) train.features.fill_(std::nanf(""));
+void fault(distributed::Communicator& comm, int bad, bool kill, bool mismatch = false) {
+  data::Dataset train = images(comm.rank() == bad && mismatch ? 399 : 400, 1);
+  if (comm.rank() == bad && !kill && !mismatch) train.features.fill_(std::nanf(""));
   Generator gen(7);
   Model model = Model::create(nn::parse_model_spec("flatten,dense(16),tanh,dense(3)"),
                               train.feature_shape, gen);
@@ -180,11 +181,11 @@ int main(int argc, char** argv) {
     }
     if (mode == "equivalence") {
       equivalence(*comm);
-    } else if ((mode == "nan" || mode == "kill") && argc > 2) {
-      fault(*comm, std::atoi(argv[2]), mode == "kill");
+    } else if ((mode == "nan" || mode == "kill" || mode == "mismatch") && argc > 2) {
+      fault(*comm, std::atoi(argv[2]), mode == "kill", mode == "mismatch");
       check(false, "the faulty run ended normally");
     } else {
-      std::fprintf(stderr, "usage: mpi_check equivalence | nan RANK | kill RANK\n");
+      std::fprintf(stderr, "usage: mpi_check equivalence | nan|kill|mismatch RANK\n");
       return 2;
     }
   } catch (const std::exception& e) {
