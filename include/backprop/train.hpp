@@ -85,7 +85,8 @@ struct TrainerOptions {
   // Data-parallel training when it has several ranks (see distributed.hpp; not owned): every rank
   // calls fit() with the same data and options; batch_size is per rank, so each update averages a
   // global batch of batch_size × ranks samples, cut from the same shuffled order on every rank.
-  // fit() first copies rank 0's parameters and buffers to all ranks, averages the buffers
+  // fit() first checks that the ranks agree (data size, batch, epochs, parameter count; throws
+  // bp::Error otherwise), copies rank 0's parameters and buffers to all ranks, averages the buffers
   // (batch-norm running statistics) after each epoch, and evaluates on shards; epoch statistics
   // and stop requests are combined over the ranks.
   distributed::Communicator* communicator = nullptr;
