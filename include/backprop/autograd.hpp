@@ -61,4 +61,25 @@ bool any_requires_grad(std::initializer_list<Tensor> inputs);
 // Tensor::backward.
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
 
+// While one is alive on a thread, backward() on that thread adds the gradients of leaf tensors
+// (parameters) into this sink instead of into their .grad. Several threads can then backpropagate
+// at once through graphs that share parameters — each into its own sink — and the caller adds the
+// sinks' gradients up afterwards. Sinks nest (the innermost one collects).
+class LeafGradientSink {
+ public:
+  LeafGradientSink();
+  ~LeafGradientSink();
+  LeafGradientSink(const LeafGradientSink&) = delete;
+  LeafGradientSink& operator=(const LeafGradientSink&) = delete;
+
+  // The gradient collected for `leaf`; undefined when backward reached none.
+  Tensor grad(const Tensor& leaf) const;
+  // Adds a gradient for `leaf` (what backward() does).
+  void add(const Tensor& leaf, const Tensor& grad);
+
+ private:
+  std::vector<std::pair<const void*, Tensor>> grads_;  // few leaves: a vector beats a map
+  LeafGradientSink* previous_;
+};
+
 }  // namespace bp::autograd

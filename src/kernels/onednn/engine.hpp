@@ -1,4 +1,4 @@
-// The one oneDNN CPU engine and stream that every fast kernel runs on. Internal.
+// The one oneDNN CPU engine that every fast kernel runs on, and each thread's stream. Internal.
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -6,7 +6,7 @@
 namespace bp::kernels::onednn {
 
 dnnl::engine& cpu_engine();
-// Kernels execute in order on this stream and wait for it before returning.
+// The calling thread's stream: kernels execute in order on it and wait for it before returning.
 dnnl::stream& cpu_stream();
 
 }  // namespace bp::kernels::onednn
