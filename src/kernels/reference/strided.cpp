@@ -93,6 +93,8 @@ void reduce_sum(const Shape& shape, const float* x, std::span<const int64_t> out
       float s = 0.0f;
       for (int64_t j = 0; j < count; ++j) s += px[j];
       *po += s;
+    } else if (lo == 1) {  // e.g. a bias gradient: rows added up, vectorised
+      for (int64_t j = 0; j < count; ++j) po[j] += px[j];
     } else {
       for (int64_t j = 0; j < count; ++j) po[j * lo] += px[j];
     }
