@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "backprop/conv.hpp"
 #include "backprop/norm.hpp"
 #include "backprop/train.hpp"
 #include "test_util.hpp"
@@ -131,6 +132,38 @@ TEST(SplitBatch, MatchesOnePassOverTheBatch) {
     EXPECT_EQ(split_stats[e].train_accuracy, whole_stats[e].train_accuracy);
   }
   EXPECT_GT(split_stats.back().eval("test")->accuracy, 0.8);  // it learned
+}
+
+TEST(SplitBatch, ConvolutionsSplitTooAndMatchOnePass) {
+  // 8x8 images whose class is which quadrant holds the bright pixel.
+  Generator data_gen(21);
+  data::Dataset images;
+  const int64_t n = 96;
+  images.features = Tensor::uniform({n, 1, 8, 8}, 0.0f, 0.2f, data_gen);
+  images.feature_shape = {1, 8, 8};
+  images.num_classes = 4;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t q = i % 4, y = (q / 2) * 4 + 1 + i % 3, x = (q % 2) * 4 + 1 + (i / 4) % 3;
+    images.features.data()[i * 64 + y * 8 + x] = 1.0f;
+    images.labels.push_back(q);
+  }
+  auto run = [&](bool split) {
+    ThreadsScope threads(2);
+    Generator gen(8);
+    nn::Sequential net({std::make_shared<nn::Conv2d>(1, 4, 3, 1, 1, 1, 1, true, gen), nn::ReLU(),
+                        std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>(),
+                        std::make_shared<nn::Linear>(64, 4, true, gen)});
+    optim::SGD sgd(net.parameters(), {.lr = 0.05f, .momentum = 0.9f});
+    Trainer trainer(net, sgd, {.epochs = 2, .batch_size = 48, .split_batch = split});
+    EXPECT_EQ(trainer.batch_threads(48), split ? 2 : 1);
+    trainer.fit(images, {});
+    return net.parameters();
+  };
+  auto a = run(true), b = run(false);
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::vector<float> x = a[i].to_vector(), y = b[i].to_vector();
+    for (size_t j = 0; j < x.size(); ++j) ASSERT_NEAR(x[j], y[j], 1e-4f) << i << "," << j;
+  }
 }
 
 TEST(SplitBatch, AnErrorOnAThreadReachesTheCaller) {

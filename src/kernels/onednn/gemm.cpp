@@ -2,8 +2,6 @@
 // so one is created per distinct shape and kept; every later call only rebinds the data pointers.
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include <omp.h>
-
 #include <map>
 #include <tuple>
 
@@ -47,13 +45,7 @@ Entry make_entry(const Key& key) {
     ops.append_sum(key.beta);  // C = alpha·A·B + beta·C
     attr.set_post_ops(ops);
   }
-  // oneDNN plans a primitive's work for omp_get_max_threads() threads; inside a parallel region
-  // it runs single-threaded, so plan for one there.
-  struct ThreadsFor {
-    int saved = omp_get_max_threads();
-    explicit ThreadsFor(int n) { omp_set_num_threads(n); }
-    ~ThreadsFor() { omp_set_num_threads(saved); }
-  } threads_for(key.threads);
+  PlanFor plan(key.threads);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_desc, b_desc, c_desc), attr, eng);
   return Entry{dnnl::matmul(pd), memory(a_desc, eng, nullptr), memory(b_desc, eng, nullptr),
                memory(c_desc, eng, nullptr)};
@@ -68,12 +60,8 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
     reference::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  // Per thread: an entry's memory objects are rebound on every call, so threads that multiply at
-  // the same time (a batch split across threads) each need their own. A thread inside a parallel
-  // region runs oneDNN single-threaded, so the thread count is part of the key.
-  thread_local std::map<Key, Entry> cache;
-  Key key{trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta,
-           omp_in_parallel() ? 1 : omp_get_max_threads()};
+  thread_local std::map<Key, Entry> cache;  // see PlanFor
+  Key key{trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, planned_threads()};
   auto it = cache.find(key);
   if (it == cache.end()) it = cache.emplace(key, make_entry(key)).first;
   Entry& e = it->second;
