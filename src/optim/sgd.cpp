@@ -5,6 +5,11 @@
 
 namespace bp::optim {
 
+namespace {
+// Tensors with at least this many elements are updated by all threads together.
+constexpr int64_t kParallelUpdate = int64_t{1} << 16;
+}  // namespace
+
 // ---- Optimizer ----
 
 Optimizer::Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
@@ -67,19 +72,24 @@ void SGD::step() {
       const float* __restrict g = grad.data();
       const float lr = group.lr, decay = group.weight_decay;
       const int64_t n = p.numel();
-      // One branch-free loop per variant, so that each vectorises.
+      // One branch-free loop per variant, so that each vectorises; large tensors are shared
+      // among the threads (the update is otherwise the serial part of a batch split across them).
+      const bool parallel = n >= kParallelUpdate;
       if (alpha == 0) {
+#pragma omp parallel for simd schedule(static) if (parallel)
         for (int64_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + decay * w[i]);
         continue;
       }
       float* __restrict v = velocity.data();
       if (options_.nesterov) {
+#pragma omp parallel for simd schedule(static) if (parallel)
         for (int64_t i = 0; i < n; ++i) {
           const float gi = g[i] + decay * w[i];
           v[i] = alpha * v[i] - lr * gi;  // Δw(t) = α·Δw(t−1) − ε·g
           w[i] += alpha * v[i] - lr * gi;
         }
       } else {
+#pragma omp parallel for simd schedule(static) if (parallel)
         for (int64_t i = 0; i < n; ++i) {
           v[i] = alpha * v[i] - lr * (g[i] + decay * w[i]);  // Δw(t) = α·Δw(t−1) − ε·g
           w[i] += v[i];
