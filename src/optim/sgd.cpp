@@ -2,6 +2,7 @@
 
 #include "backprop/error.hpp"
 #include "backprop/optim.hpp"
+#include "kernels/parallel.hpp"
 
 namespace bp::optim {
 
@@ -76,24 +77,27 @@ void SGD::step() {
       // among the threads (the update is otherwise the serial part of a batch split across them).
       const bool parallel = n >= kParallelUpdate;
       if (alpha == 0) {
-#pragma omp parallel for simd schedule(static) if (parallel)
-        for (int64_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + decay * w[i]);
+        kernels::parallel_ranges(n, parallel, [=](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) w[i] -= lr * (g[i] + decay * w[i]);
+        });
         continue;
       }
       float* __restrict v = velocity.data();
       if (options_.nesterov) {
-#pragma omp parallel for simd schedule(static) if (parallel)
-        for (int64_t i = 0; i < n; ++i) {
-          const float gi = g[i] + decay * w[i];
-          v[i] = alpha * v[i] - lr * gi;  // Δw(t) = α·Δw(t−1) − ε·g
-          w[i] += alpha * v[i] - lr * gi;
-        }
+        kernels::parallel_ranges(n, parallel, [=](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) {
+            const float gi = g[i] + decay * w[i];
+            v[i] = alpha * v[i] - lr * gi;  // Δw(t) = α·Δw(t−1) − ε·g
+            w[i] += alpha * v[i] - lr * gi;
+          }
+        });
       } else {
-#pragma omp parallel for simd schedule(static) if (parallel)
-        for (int64_t i = 0; i < n; ++i) {
-          v[i] = alpha * v[i] - lr * (g[i] + decay * w[i]);  // Δw(t) = α·Δw(t−1) − ε·g
-          w[i] += v[i];
-        }
+        kernels::parallel_ranges(n, parallel, [=](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) {
+            v[i] = alpha * v[i] - lr * (g[i] + decay * w[i]);  // Δw(t) = α·Δw(t−1) − ε·g
+            w[i] += v[i];
+          }
+        });
       }
     }
   }
