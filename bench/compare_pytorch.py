@@ -55,7 +55,6 @@ MODELS = {
     },
 }
 LR, MOMENTUM, BATCH = 0.05, 0.9, 128
-NA_CONV = "n/a (backprop has no conv layer yet)"
 MARK_BEGIN = "<!-- compare_pytorch.py: begin (generated; rerun the script to update) -->"
 MARK_END = "<!-- compare_pytorch.py: end -->"
 
@@ -261,10 +260,7 @@ def run_backprop(args, model, threads, passive, tmp):
            "--momentum", str(MOMENTUM), "--threads", str(threads), "--seed", str(args.seed),
            "--log-json", str(log_json), "--out", str(tmp / f"{tag}.bp"), "--quiet"]
     rc, rss, _ = run_measured(cmd, thread_env(threads, passive), args.timeout * args.epochs + 60, log)
-    text = Path(log).read_text(errors="replace")
     if rc != 0:
-        if "unknown layer" in text:
-            return None  # the library cannot build this model (yet)
         raise RunError(f"backprop {model} with {threads} thread(s) failed (exit {rc}):\n{tail(log)}")
     epochs = [json.loads(line) for line in log_json.read_text().splitlines() if line.strip()]
     if not epochs:
@@ -409,7 +405,6 @@ def main():
             for t in threads:
                 configs.append((m, "backprop", t, variant))
     results = {c: [] for c in configs}
-    unsupported = set()  # models backprop cannot build
     latency = {("pytorch", b, t): [] for b in blas_variants for t in threads}
     latency |= {("backprop", "passive", t): [] for t in threads}
     blas_seen = {}
@@ -421,8 +416,6 @@ def main():
         for rep in range(1, args.reps + 1):
             for c in configs:
                 m, lib, t, variant = c
-                if lib == "backprop" and m in unsupported:
-                    continue
                 t0 = time.monotonic()
                 if lib == "pytorch":
                     r = run_torch(args, m, t, variant, tmp)
@@ -431,10 +424,6 @@ def main():
                         latency[("pytorch", variant, t)].append(r["latency_us"])
                 else:
                     r = run_backprop(args, m, t, variant == "passive", tmp)
-                    if r is None:
-                        unsupported.add(m)
-                        print(f"[rep {rep}] backprop {m}: {NA_CONV}", flush=True)
-                        continue
                 results[c].append(r)
                 print(f"[rep {rep}] {config_name(c, args)} {m} {t} thread(s): "
                       f"{r['samples_per_sec']:,.0f} samples/s, acc {100 * r['test_accuracy']:.2f}%, "
@@ -448,7 +437,7 @@ def main():
     load_after = os.getloadavg()
     finished = datetime.datetime.now()
 
-    md = render(args, models, threads, configs, results, unsupported, latency, torch_version,
+    md = render(args, models, threads, configs, results, latency, torch_version,
                 blas_seen, load_before, load_after, started, finished)
     print()
     print(md)
@@ -468,7 +457,7 @@ def config_name(c, args=None):
     return "backprop" if variant == "passive" else "backprop, OMP_WAIT_POLICY unset"
 
 
-def render(args, models, threads, configs, results, unsupported, latency, torch_version,
+def render(args, models, threads, configs, results, latency, torch_version,
            blas_seen, load_before, load_after, started, finished):
     lines = []
     out = lines.append
@@ -487,10 +476,6 @@ def render(args, models, threads, configs, results, unsupported, latency, torch_
     out("|---|---|---:|---:|---:|---:|")
     for c in configs:
         m, lib, t, variant = c
-        if lib == "backprop" and m in unsupported:
-            if variant == "passive":
-                out(f"| {MODELS[m]['label']} | {config_name(c)} | {t} | {NA_CONV} | — | — |")
-            continue
         rs = results[c]
         if not rs:
             continue
@@ -507,9 +492,6 @@ def render(args, models, threads, configs, results, unsupported, latency, torch_
         best = max(peers, key=peers.get)
         label = MODELS[m]["label"]
         peer_text = f"{config_name(best)}, {best[2]} thread(s), {peers[best]:,.0f} samples/s"
-        if m in unsupported:
-            out(f"- {label}: best peer {peer_text}; backprop {NA_CONV}.")
-            continue
         bp2 = results.get((m, "backprop", 2, "passive"), [])
         if bp2:
             ratio = median_of(bp2, "samples_per_sec") / peers[best]

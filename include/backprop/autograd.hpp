@@ -65,7 +65,8 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
 // alive, run_backward calls `on_ready(leaf)` once for each leaf that requires a gradient and is an
 // input of the graph, as soon as no node still to run can add to its .grad (at the latest before
 // run_backward returns; its .grad stays undefined if no path gave it a gradient). Data-parallel
-// training starts averaging a parameter's gradient there while backward goes on. Hooks nest: the
+// training starts averaging a parameter's gradient there while backward goes on. Not called for
+// backward passes into a LeafGradientSink (their gradients do not go to .grad). Hooks nest: the
 // innermost one is called; destroying it restores the previous one.
 class GradReadyHook {
  public:
@@ -78,6 +79,27 @@ class GradReadyHook {
   friend void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
   std::function<void(const Tensor&)> on_ready_;
   GradReadyHook* previous_;
+};
+
+// While one is alive on a thread, backward() on that thread adds the gradients of leaf tensors
+// (parameters) into this sink instead of into their .grad. Several threads can then backpropagate
+// at once through graphs that share parameters — each into its own sink — and the caller adds the
+// sinks' gradients up afterwards. Sinks nest (the innermost one collects).
+class LeafGradientSink {
+ public:
+  LeafGradientSink();
+  ~LeafGradientSink();
+  LeafGradientSink(const LeafGradientSink&) = delete;
+  LeafGradientSink& operator=(const LeafGradientSink&) = delete;
+
+  // The gradient collected for `leaf`; undefined when backward reached none.
+  Tensor grad(const Tensor& leaf) const;
+  // Adds a gradient for `leaf` (what backward() does).
+  void add(const Tensor& leaf, const Tensor& grad);
+
+ private:
+  std::vector<std::pair<const void*, Tensor>> grads_;  // few leaves: a vector beats a map
+  LeafGradientSink* previous_;
 };
 
 }  // namespace bp::autograd

@@ -70,6 +70,7 @@ class Conv2d : public Module {
          Generator& gen = default_generator());
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
+  bool thread_safe_forward() const override { return true; }
   // (C, H, W) -> (out, OH, OW); throws bp::Error on another rank, C != in, or a too-small input.
   Shape output_shape(const Shape& input_shape) const override;
   Tensor& weight() { return weight_; }
@@ -91,6 +92,7 @@ class ConvTranspose2d : public Module {
                   int64_t groups = 1, bool bias = true, Generator& gen = default_generator());
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
+  bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }
@@ -109,6 +111,7 @@ class MaxPool2d : public Module {
                      Size2d padding = 0);
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
+  bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
 
  private:
@@ -122,6 +125,7 @@ class AvgPool2d : public Module {
                      bool count_include_pad = true);
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
+  bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
 
  private:
@@ -134,6 +138,7 @@ class GlobalAvgPool : public Module {
  public:
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "GlobalAvgPool"; }
+  bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
 };
 

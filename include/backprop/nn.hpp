@@ -25,6 +25,10 @@ class Module {
   virtual std::string name() const = 0;
   // Output shape for an input shape (without the batch dimension); throws on a wrong shape.
   virtual Shape output_shape(const Shape& input_shape) const { return input_shape; }
+  // True when forward and backward may run on several threads at once on different inputs: they
+  // write no state (no buffers, no random numbers) and their kernels allow it. The trainer then
+  // splits each batch across threads. Containers: when all their children are. Default: false.
+  virtual bool thread_safe_forward() const { return false; }
 
   std::vector<Tensor> parameters() const;
   // Names are dotted paths: "0.weight", "encoder.1.bias".
@@ -66,6 +70,7 @@ class Linear : public Module {
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
   Shape output_shape(const Shape& input_shape) const override;
+  bool thread_safe_forward() const override { return true; }
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }
   int64_t in_features() const { return in_; }
@@ -85,6 +90,7 @@ class Activation : public Module {
   explicit Activation(ActivationKind kind, std::optional<float> parameter = std::nullopt);
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
+  bool thread_safe_forward() const override { return true; }
   ActivationKind kind() const { return kind_; }
   float parameter() const { return parameter_; }
 
@@ -108,6 +114,7 @@ class Softmax : public Module {
   explicit Softmax(bool log = false) : log_(log) {}
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return log_ ? "LogSoftmax" : "Softmax"; }
+  bool thread_safe_forward() const override { return true; }
 
  private:
   bool log_;
@@ -119,6 +126,7 @@ class Flatten : public Module {
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "Flatten"; }
   Shape output_shape(const Shape& input_shape) const override;
+  bool thread_safe_forward() const override { return true; }
 };
 
 // Applies its children in order; children are named "0", "1", ...
@@ -130,6 +138,7 @@ class Sequential : public Module {
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "Sequential"; }
   Shape output_shape(const Shape& input_shape) const override;
+  bool thread_safe_forward() const override;
   size_t size() const { return children().size(); }
   Module& operator[](size_t i) const;
 };
@@ -142,6 +151,7 @@ class Residual : public Module {
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "Residual"; }
   Shape output_shape(const Shape& input_shape) const override;
+  bool thread_safe_forward() const override { return body().thread_safe_forward(); }
   Module& body() const { return *children().front().second; }
 };
 

@@ -97,6 +97,7 @@ class LayerNorm : public Module {
   explicit LayerNorm(Shape shape, float eps = 1e-5f, bool affine = true);
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
+  bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }
@@ -129,6 +130,7 @@ class Embedding : public Module {
   Embedding(int64_t num, int64_t dim, Generator& gen = default_generator());
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
+  bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
   Tensor& weight() { return weight_; }
   int64_t num_embeddings() const { return num_; }

@@ -82,6 +82,10 @@ struct TrainerOptions {
   // Image augmentation of the training batches (see data::LoaderOptions).
   int64_t random_crop_padding = 0;
   bool random_flip = false;
+  // Split each training batch across bp::num_threads() threads — each runs forward and backward
+  // on its share with single-threaded kernels, and the gradients are added up — when the model's
+  // thread_safe_forward() allows it. Same result as one pass over the batch, up to float rounding.
+  bool split_batch = true;
   // Data-parallel training when it has several ranks (see distributed.hpp; not owned): every rank
   // calls fit() with the same data and options; batch_size is per rank, so each update averages a
   // global batch of batch_size × ranks samples, cut from the same shuffled order on every rank.
@@ -107,6 +111,8 @@ class Trainer {
                               const std::vector<std::pair<std::string, const data::Dataset*>>& evals);
 
   void request_stop() { stop_ = true; }
+  // Threads that each batch is split across (1: not split), for a batch of `batch_size`.
+  int batch_threads(int64_t batch_size) const;
   // Optimizer updates made so far, counting options.start_epoch full epochs of a resumed run:
   // the schedule position (the unit of optim::Schedule).
   int64_t global_step() const { return global_step_; }
@@ -116,6 +122,14 @@ class Trainer {
   const std::vector<EpochStats>& history() const { return history_; }
 
  private:
+  struct StepResult {
+    float loss;       // the batch's mean loss
+    int64_t correct;  // classification: samples whose argmax is the label
+  };
+  // Forward and backward of one batch, the gradients added into the parameters' .grad.
+  StepResult forward_backward(const data::Batch& batch, bool classify);
+  StepResult split_forward_backward(const data::Batch& batch, bool classify, int threads);
+
   nn::Module& model_;
   optim::Optimizer& optimizer_;
   TrainerOptions options_;

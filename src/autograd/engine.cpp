@@ -48,6 +48,31 @@ Tensor record(OpKind kind, Tensor output, std::vector<Tensor> inputs, BackwardFn
 }
 
 namespace {
+thread_local LeafGradientSink* current_sink = nullptr;
+}  // namespace
+
+LeafGradientSink::LeafGradientSink() : previous_(current_sink) { current_sink = this; }
+LeafGradientSink::~LeafGradientSink() { current_sink = previous_; }
+
+Tensor LeafGradientSink::grad(const Tensor& leaf) const {
+  for (const auto& [key, g] : grads_)
+    if (key == leaf.impl().get()) return g;
+  return Tensor();
+}
+
+void LeafGradientSink::add(const Tensor& leaf, const Tensor& grad) {
+  // The first contribution is kept as is (it may alias another gradient, so it is never modified
+  // in place); later ones make a new sum.
+  for (auto& [key, g] : grads_)
+    if (key == leaf.impl().get()) {
+      NoGradGuard no_grad;
+      g = bp::add(g, grad);
+      return;
+    }
+  grads_.emplace_back(leaf.impl().get(), grad);
+}
+
+namespace {
 
 thread_local GradReadyHook* current_hook = nullptr;
 
@@ -67,7 +92,12 @@ namespace {
 void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? add(slot, g) : g; }
 
 // Adds g into a leaf's .grad, which the leaf owns: copied the first time, then summed in place.
-void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
+// With a LeafGradientSink on this thread, a true leaf's gradient goes there instead.
+void accumulate_leaf(const Tensor& handle, TensorImpl& leaf, const Tensor& g) {
+  if (current_sink != nullptr && !leaf.grad_fn) {
+    current_sink->add(handle, g);
+    return;
+  }
   if (!leaf.grad) {
     leaf.grad = g.clone().impl();
     return;
@@ -84,15 +114,16 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
            "backward: the tensor does not require a gradient (no input had requires_grad, or it "
            "was computed under NoGradGuard)");
   NoGradGuard no_grad;
+  // Into a LeafGradientSink the gradients do not reach .grad: nothing to report.
   const std::function<void(const Tensor&)>* on_ready =
-      current_hook ? &current_hook->on_ready_ : nullptr;
+      current_hook && !current_sink ? &current_hook->on_ready_ : nullptr;
   if (!root.grad_fn()) {
-    accumulate_leaf(*root.impl(), grad);
+    accumulate_leaf(root, *root.impl(), grad);
     if (on_ready) (*on_ready)(root);
     return;
   }
 
-  if (root.impl()->retains_grad) accumulate_leaf(*root.impl(), grad);
+  if (root.impl()->retains_grad) accumulate_leaf(root, *root.impl(), grad);
 
   // Depth-first post-order from the root gives a topological order with the root last. `order`
   // holds owning pointers: freeing a node's inputs below may drop the last other reference.
@@ -158,9 +189,9 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       TensorImpl& impl = *input.impl();
       if (impl.grad_fn) {
         accumulate(pending[impl.grad_fn.get()], grads[i]);
-        if (impl.retains_grad) accumulate_leaf(impl, grads[i]);
+        if (impl.retains_grad) accumulate_leaf(input, impl, grads[i]);
       } else {
-        accumulate_leaf(impl, grads[i]);
+        accumulate_leaf(input, impl, grads[i]);
       }
     }
     visited_node(*node);

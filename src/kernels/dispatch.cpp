@@ -20,7 +20,11 @@ bool fast() { return bp::backend() == Backend::fast; }
 
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (fast()) return onednn::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (fast()) {
+    // One row (batch-1 inference, the last rows of a tiny batch): a streaming matrix-vector loop.
+    if (m == 1 && simd::gemv(trans_a, trans_b, n, k, alpha, a, lda, b, ldb, beta, c)) return;
+    return onednn::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
   reference::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 

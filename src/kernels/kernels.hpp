@@ -74,6 +74,15 @@ void softmax_backward(bool log, int64_t outer, int64_t axis, int64_t inner, cons
                       const float* gy, float* gx);
 }  // namespace reference
 
+namespace simd {
+// True when this CPU runs the kernels below (AVX-512F).
+bool gemv_supported();
+// kernels::gemm for m = 1 (one row of C: c[0:n]). Returns false, doing nothing, when the CPU lacks
+// AVX-512F or n or k is 0 (the caller then uses another kernel).
+bool gemv(bool trans_a, bool trans_b, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c);
+}  // namespace simd
+
 namespace onednn {
 // The same contract as kernels::gemm, through a cached oneDNN matmul primitive per shape.
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,

@@ -176,6 +176,12 @@ Tensor Sequential::forward(const Tensor& input) {
   return x;
 }
 
+bool Sequential::thread_safe_forward() const {
+  for (const auto& [name, child] : children())
+    if (!child->thread_safe_forward()) return false;
+  return true;
+}
+
 Shape Sequential::output_shape(const Shape& input_shape) const {
   Shape s = input_shape;
   for (const auto& [name, child] : children()) s = child->output_shape(s);

@@ -2,8 +2,14 @@
 
 #include "backprop/error.hpp"
 #include "backprop/optim.hpp"
+#include "kernels/parallel.hpp"
 
 namespace bp::optim {
+
+namespace {
+// Tensors with at least this many elements are updated by all threads together.
+constexpr int64_t kParallelUpdate = int64_t{1} << 16;
+}  // namespace
 
 // ---- Optimizer ----
 
@@ -67,23 +73,31 @@ void SGD::step() {
       const float* __restrict g = grad.data();
       const float lr = group.lr, decay = group.weight_decay;
       const int64_t n = p.numel();
-      // One branch-free loop per variant, so that each vectorises.
+      // One branch-free loop per variant, so that each vectorises; large tensors are shared
+      // among the threads (the update is otherwise the serial part of a batch split across them).
+      const bool parallel = n >= kParallelUpdate;
       if (alpha == 0) {
-        for (int64_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + decay * w[i]);
+        kernels::parallel_ranges(n, parallel, [=](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) w[i] -= lr * (g[i] + decay * w[i]);
+        });
         continue;
       }
       float* __restrict v = velocity.data();
       if (options_.nesterov) {
-        for (int64_t i = 0; i < n; ++i) {
-          const float gi = g[i] + decay * w[i];
-          v[i] = alpha * v[i] - lr * gi;  // Δw(t) = α·Δw(t−1) − ε·g
-          w[i] += alpha * v[i] - lr * gi;
-        }
+        kernels::parallel_ranges(n, parallel, [=](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) {
+            const float gi = g[i] + decay * w[i];
+            v[i] = alpha * v[i] - lr * gi;  // Δw(t) = α·Δw(t−1) − ε·g
+            w[i] += alpha * v[i] - lr * gi;
+          }
+        });
       } else {
-        for (int64_t i = 0; i < n; ++i) {
-          v[i] = alpha * v[i] - lr * (g[i] + decay * w[i]);  // Δw(t) = α·Δw(t−1) − ε·g
-          w[i] += v[i];
-        }
+        kernels::parallel_ranges(n, parallel, [=](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) {
+            v[i] = alpha * v[i] - lr * (g[i] + decay * w[i]);  // Δw(t) = α·Δw(t−1) − ε·g
+            w[i] += v[i];
+          }
+        });
       }
     }
   }

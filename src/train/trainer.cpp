@@ -1,17 +1,21 @@
+#include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
-#include <optional>
 #include <cstdio>
+#include <exception>
 #include <fstream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "backprop/distributed.hpp"
 #include "backprop/error.hpp"
 #include "backprop/train.hpp"
+#include "core/tensor_impl.hpp"
 
 namespace bp::train {
 
@@ -221,23 +225,23 @@ std::vector<EpochStats> Trainer::fit(
       // The loss is a mean over the batch, so a shard's gradient weighs its share of the samples.
       const int64_t whole = std::min(global_batch, train.size() - index * global_batch);
       if (reducer) reducer->begin(static_cast<double>(batch.size()) / static_cast<double>(whole));
-      float value = 0;
+      StepResult step{0.0f, 0};
       if (batch.size() > 0) {
-        Tensor out = model_.forward(batch.features);
-        Tensor loss = batch_loss(options_.loss, out, batch);
-        value = loss.item();
-        BP_CHECK(std::isfinite(value),
-                 "training stopped: the loss became {} at epoch {}, batch {} (try a lower learning "
-                 "rate; the last checkpoint, if any, is intact)",
-                 value, epoch, index + 1);
-        loss.backward();
-        if (classify) correct += count_correct(out, batch.labels);
+        const int threads = batch_threads(batch.size());
+        step = threads > 1 ? split_forward_backward(batch, classify, threads)
+                           : forward_backward(batch, classify);
       }
+      const float value = step.loss;
+      BP_CHECK(std::isfinite(value),
+               "training stopped: the loss became {} at epoch {}, batch {} (try a lower learning "
+               "rate; the last checkpoint, if any, is intact)",
+               value, epoch, index + 1);
       if (reducer) reducer->finish();
       for (auto& cb : callbacks_) cb->on_after_backward(*this);
       optimizer_.step();
       ++global_step_;
       loss_sum += static_cast<double>(value) * static_cast<double>(batch.size());
+      correct += step.correct;
       seen += batch.size();
       ++index;
       // Samples of all ranks so far (the global batches are the same on every rank).
@@ -273,6 +277,110 @@ std::vector<EpochStats> Trainer::fit(
   }
   for (auto& cb : callbacks_) cb->on_train_end(*this);
   return ran;
+}
+
+int Trainer::batch_threads(int64_t batch_size) const {
+  if (!options_.split_batch || !model_.thread_safe_forward()) return 1;
+  // At least 16 rows per thread, or the split costs more than it saves.
+  return static_cast<int>(std::clamp<int64_t>(batch_size / 16, 1, bp::num_threads()));
+}
+
+Trainer::StepResult Trainer::forward_backward(const data::Batch& batch, bool classify) {
+  Tensor out = model_.forward(batch.features);
+  Tensor loss = batch_loss(options_.loss, out, batch);
+  const float value = loss.item();
+  if (std::isfinite(value)) loss.backward();
+  return {value, classify ? count_correct(out, batch.labels) : 0};
+}
+
+namespace {
+
+// Rows [begin, end) of a contiguous (N, ...) tensor, sharing its data.
+Tensor rows(const Tensor& t, int64_t begin, int64_t end) {
+  if (!t.defined()) return t;
+  auto impl = std::make_shared<TensorImpl>(*t.impl());
+  const int64_t row = t.size(0) > 0 ? t.numel() / t.size(0) : 0;
+  impl->offset += begin * row;
+  impl->shape[0] = end - begin;
+  impl->count = (end - begin) * row;
+  impl->grad.reset();
+  impl->grad_fn.reset();
+  impl->requires_grad = false;
+  return Tensor(std::move(impl));
+}
+
+}  // namespace
+
+Trainer::StepResult Trainer::split_forward_backward(const data::Batch& batch, bool classify,
+                                                    int threads) {
+  std::vector<Tensor> params;
+  for (const Tensor& p : model_.parameters()) {
+    if (!p.requires_grad()) continue;
+    if (!p.grad().defined()) p.impl()->grad = Tensor::zeros(p.shape()).impl();
+    params.push_back(p);
+  }
+  const int64_t n = batch.size();
+  const auto shards = static_cast<size_t>(threads);
+  std::vector<std::vector<Tensor>> grads(shards);
+  std::vector<double> losses(shards, 0.0);
+  std::vector<int64_t> corrects(shards, 0);
+  std::vector<std::exception_ptr> errors(shards);
+#pragma omp parallel num_threads(threads)
+  {
+    const auto t = static_cast<size_t>(omp_get_thread_num());
+    omp_set_num_threads(1);  // kernels called from here run on this thread alone
+    try {
+      const int64_t begin = n * static_cast<int64_t>(t) / threads;
+      const int64_t end = n * static_cast<int64_t>(t + 1) / threads;
+      data::Batch shard;
+      shard.features = rows(batch.features, begin, end);
+      shard.targets = rows(batch.targets, begin, end);
+      if (!batch.labels.empty())
+        shard.labels.assign(batch.labels.begin() + begin, batch.labels.begin() + end);
+      shard.indices.assign(batch.indices.begin() + begin, batch.indices.begin() + end);
+      autograd::LeafGradientSink sink;
+      Tensor out = model_.forward(shard.features);
+      Tensor loss = batch_loss(options_.loss, out, shard);
+      const float value = loss.item();
+      losses[t] = static_cast<double>(value) * static_cast<double>(end - begin);
+      if (std::isfinite(value)) {
+        // Each shard's mean, weighted by its share, so that the gradients add up to the batch's.
+        (loss * (static_cast<float>(end - begin) / static_cast<float>(n))).backward();
+        for (const Tensor& p : params) grads[t].push_back(sink.grad(p));
+      }
+      if (classify) corrects[t] = count_correct(out, shard.labels);
+    } catch (...) {
+      errors[t] = std::current_exception();
+    }
+#pragma omp barrier
+    // Every shard's gradients are complete: each thread adds up its slice of every parameter's
+    // elements into the parameters' .grad.
+    bool complete = true;
+    for (size_t s = 0; s < shards; ++s) complete = complete && !errors[s] && grads[s].size() == params.size();
+    if (complete) {
+      for (size_t i = 0; i < params.size(); ++i) {
+        const int64_t count = params[i].numel();
+        const int64_t lo = count * static_cast<int64_t>(t) / threads;
+        const int64_t hi = count * static_cast<int64_t>(t + 1) / threads;
+        float* dst = params[i].grad().data();
+        for (size_t s = 0; s < shards; ++s) {
+          const Tensor& part = grads[s][i];
+          if (!part.defined()) continue;
+          const float* src = part.data();
+          for (int64_t j = lo; j < hi; ++j) dst[j] += src[j];
+        }
+      }
+    }
+  }
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (size_t t = 0; t < shards; ++t) {
+    loss_sum += losses[t];
+    correct += corrects[t];
+  }
+  return {static_cast<float>(loss_sum / static_cast<double>(n)), correct};
 }
 
 // ---- ProgressPrinter ----

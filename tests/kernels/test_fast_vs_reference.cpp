@@ -1,4 +1,6 @@
 // The fast kernels must agree with the reference kernels, which define what each kernel computes.
+#include <cmath>
+
 #include "kernels/kernels.hpp"
 #include "test_util.hpp"
 
@@ -43,6 +45,39 @@ TEST(FastKernels, GemmMatchesReferenceOnRandomShapes) {
             // Padding columns beyond n are never written.
             for (int64_t i = 0; i < m; ++i)
               EXPECT_EQ(got[static_cast<size_t>(i * ldc + n)], c[static_cast<size_t>(i * ldc + n)]);
+          }
+}
+
+TEST(FastKernels, GemvMatchesReference) {
+  if (!kernels::simd::gemv_supported()) GTEST_SKIP() << "this CPU has no AVX-512F";
+  Generator gen(12);
+  // n below, at and above the 4-row and 64-column blocks; k with and without a 16-wide tail.
+  for (int64_t n : {1, 3, 4, 17, 64, 65, 256})
+    for (int64_t k : {1, 15, 16, 33, 784})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true})
+          for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {0.5f, 1.0f}, {2.0f, -0.25f}}) {
+            SCOPED_TRACE(fmt::format("n={} k={} ta={} tb={} alpha={} beta={}", n, k, ta, tb, alpha,
+                                     beta));
+            const int64_t lda = ta ? 3 : k, ldb = (tb ? k : n) + 5;
+            std::vector<float> a(static_cast<size_t>(ta ? k * lda : k)),
+                b(static_cast<size_t>((tb ? n : k) * ldb)), c(static_cast<size_t>(n + 1));
+            for (float& v : a) v = gen.uniform(-1, 1);
+            for (float& v : b) v = gen.uniform(-1, 1);
+            for (float& v : c) v = gen.uniform(-1, 1);
+            if (beta == 0.0f) std::fill(c.begin(), c.end(), std::nanf(""));  // must not be read
+            std::vector<float> expected = c, got = c;
+            kernels::reference::gemm(ta, tb, 1, n, k, alpha, a.data(), lda, b.data(), ldb, beta,
+                                     expected.data(), n);
+            ASSERT_TRUE(kernels::simd::gemv(ta, tb, n, k, alpha, a.data(), lda, b.data(), ldb,
+                                            beta, got.data()));
+            for (int64_t j = 0; j < n; ++j)
+              ASSERT_NEAR(got[static_cast<size_t>(j)], expected[static_cast<size_t>(j)],
+                          1e-4 * static_cast<double>(k) + 1e-5)
+                  << "at " << j;
+            if (beta != 0.0f) {
+              EXPECT_EQ(got[static_cast<size_t>(n)], c[static_cast<size_t>(n)]);
+            }
           }
 }
 

@@ -5,7 +5,6 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <map>
-#include <mutex>
 #include <optional>
 #include <tuple>
 #include <unordered_map>
@@ -22,12 +21,6 @@ using dnnl::memory;
 using tag = memory::format_tag;
 constexpr auto f32 = memory::data_type::f32;
 
-// One lock for all the caches here: primitives share the memory objects they are bound to.
-std::mutex& cache_mutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-
 bool has_zero_extent(const ConvShape& s) {
   return s.n == 0 || s.c_in == 0 || s.h == 0 || s.w == 0 || s.c_out == 0 || s.oh == 0 || s.ow == 0;
 }
@@ -40,9 +33,10 @@ struct ConvKey {
   ConvShape s;
   ConvPass pass;
   bool bias;
+  int threads = planned_threads();
   auto tie() const {
     return std::tie(s.n, s.c_in, s.h, s.w, s.c_out, s.kh, s.kw, s.oh, s.ow, s.stride_h, s.stride_w,
-                    s.pad_h, s.pad_w, s.dil_h, s.dil_w, s.groups, pass, bias);
+                    s.pad_h, s.pad_w, s.dil_h, s.dil_w, s.groups, pass, bias, threads);
   }
   bool operator<(const ConvKey& o) const { return tie() < o.tie(); }
 };
@@ -178,11 +172,12 @@ ConvEntry make_conv(const ConvKey& key) {
 
 // The cached entry for `key`, or null when oneDNN does not take it (also cached).
 ConvEntry* conv_entry(const ConvKey& key) {
-  static std::map<ConvKey, std::optional<ConvEntry>> cache;
+  thread_local std::map<ConvKey, std::optional<ConvEntry>> cache;  // see PlanFor
   auto it = cache.find(key);
   if (it == cache.end()) {
     std::optional<ConvEntry> entry;
     try {
+      PlanFor plan(key.threads);
       entry = make_conv(key);
     } catch (const dnnl::error&) {
       entry.reset();
@@ -195,7 +190,6 @@ ConvEntry* conv_entry(const ConvKey& key) {
 // Binds `buffers` (one per slot, in slot order), reorders the inputs that need it, runs the
 // primitive and reorders the outputs back into the caller's buffers.
 bool run_conv(const ConvKey& key, std::initializer_list<const float*> buffers) {
-  std::lock_guard<std::mutex> lock(cache_mutex());
   ConvEntry* e = conv_entry(key);
   if (!e) return false;
   dnnl::stream& stream = cpu_stream();
@@ -245,9 +239,10 @@ struct PoolKey {
   PoolShape s;
   PoolPass pass;
   bool include_pad;
+  int threads = planned_threads();
   auto tie() const {
     return std::tie(s.n, s.c, s.h, s.w, s.kh, s.kw, s.oh, s.ow, s.stride_h, s.stride_w, s.pad_h,
-                    s.pad_w, pass, include_pad);
+                    s.pad_w, pass, include_pad, threads);
   }
   bool operator<(const PoolKey& o) const { return tie() < o.tie(); }
 };
@@ -309,11 +304,12 @@ PoolEntry make_pool(const PoolKey& key) {
 }
 
 PoolEntry* pool_entry(const PoolKey& key) {
-  static std::map<PoolKey, std::optional<PoolEntry>> cache;
+  thread_local std::map<PoolKey, std::optional<PoolEntry>> cache;  // see PlanFor
   auto it = cache.find(key);
   if (it == cache.end()) {
     std::optional<PoolEntry> entry;
     try {
+      PlanFor plan(key.threads);
       entry = make_pool(key);
     } catch (const dnnl::error&) {
       entry.reset();
@@ -327,19 +323,16 @@ PoolEntry* pool_entry(const PoolKey& key) {
 
 bool max_pool2d_supported(const PoolShape& s) {
   if (has_zero_extent(s)) return false;
-  std::lock_guard<std::mutex> lock(cache_mutex());
   return pool_entry({s, PoolPass::max_training, false}) != nullptr &&
          pool_entry({s, PoolPass::max_inference, false}) != nullptr &&
          pool_entry({s, PoolPass::max_backward, false}) != nullptr;
 }
 
 size_t max_pool2d_workspace_bytes(const PoolShape& s) {
-  std::lock_guard<std::mutex> lock(cache_mutex());
   return pool_entry({s, PoolPass::max_training, false})->workspace_bytes;
 }
 
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, void* workspace) {
-  std::lock_guard<std::mutex> lock(cache_mutex());
   PoolEntry* e =
       pool_entry({s, workspace ? PoolPass::max_training : PoolPass::max_inference, false});
   e->src.set_data_handle(const_cast<float*>(x));
@@ -355,7 +348,6 @@ void max_pool2d_forward(const PoolShape& s, const float* x, float* y, void* work
 }
 
 void max_pool2d_backward(const PoolShape& s, const float* gy, const void* workspace, float* gx) {
-  std::lock_guard<std::mutex> lock(cache_mutex());
   PoolEntry* e = pool_entry({s, PoolPass::max_backward, false});
   e->src.set_data_handle(gx);
   e->dst.set_data_handle(const_cast<float*>(gy));
@@ -369,7 +361,6 @@ void max_pool2d_backward(const PoolShape& s, const float* gy, const void* worksp
 
 bool avg_pool2d_forward(const PoolShape& s, bool count_include_pad, const float* x, float* y) {
   if (has_zero_extent(s)) return false;
-  std::lock_guard<std::mutex> lock(cache_mutex());
   PoolEntry* e = pool_entry({s, PoolPass::avg_forward, count_include_pad});
   if (!e) return false;
   e->src.set_data_handle(const_cast<float*>(x));
@@ -383,7 +374,6 @@ bool avg_pool2d_forward(const PoolShape& s, bool count_include_pad, const float*
 
 bool avg_pool2d_backward(const PoolShape& s, bool count_include_pad, const float* gy, float* gx) {
   if (has_zero_extent(s)) return false;
-  std::lock_guard<std::mutex> lock(cache_mutex());
   PoolEntry* e = pool_entry({s, PoolPass::avg_backward, count_include_pad});
   if (!e) return false;
   e->src.set_data_handle(gx);

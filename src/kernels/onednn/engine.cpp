@@ -8,7 +8,8 @@ dnnl::engine& cpu_engine() {
 }
 
 dnnl::stream& cpu_stream() {
-  static dnnl::stream stream(cpu_engine());
+  // One per thread: a stream is not meant to be used by two threads at once.
+  thread_local dnnl::stream stream(cpu_engine());
   return stream;
 }
 

@@ -3,7 +3,6 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <map>
-#include <mutex>
 #include <tuple>
 
 #include "kernels/kernels.hpp"
@@ -19,7 +18,10 @@ struct Key {
   bool trans_a, trans_b;
   int64_t m, n, k, lda, ldb, ldc;
   float alpha, beta;
-  auto tie() const { return std::tie(trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta); }
+  int threads;  // a primitive plans its work for the thread count it was created under
+  auto tie() const {
+    return std::tie(trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, threads);
+  }
   bool operator<(const Key& o) const { return tie() < o.tie(); }
 };
 
@@ -43,6 +45,7 @@ Entry make_entry(const Key& key) {
     ops.append_sum(key.beta);  // C = alpha·A·B + beta·C
     attr.set_post_ops(ops);
   }
+  PlanFor plan(key.threads);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_desc, b_desc, c_desc), attr, eng);
   return Entry{dnnl::matmul(pd), memory(a_desc, eng, nullptr), memory(b_desc, eng, nullptr),
                memory(c_desc, eng, nullptr)};
@@ -57,10 +60,8 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
     reference::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  static std::mutex mutex;
-  static std::map<Key, Entry> cache;
-  std::lock_guard<std::mutex> lock(mutex);
-  Key key{trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta};
+  thread_local std::map<Key, Entry> cache;  // see PlanFor
+  Key key{trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, planned_threads()};
   auto it = cache.find(key);
   if (it == cache.end()) it = cache.emplace(key, make_entry(key)).first;
   Entry& e = it->second;

@@ -3,7 +3,6 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <map>
-#include <mutex>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -33,7 +32,8 @@ struct Key {
   int64_t n, c, inner;
   bool scale, shift;
   float eps;
-  auto tie() const { return std::tie(backward, n, c, inner, scale, shift, eps); }
+  int threads = planned_threads();
+  auto tie() const { return std::tie(backward, n, c, inner, scale, shift, eps, threads); }
   bool operator<(const Key& o) const { return tie() < o.tie(); }
 };
 
@@ -81,20 +81,17 @@ Entry make_backward(const Key& key) {
 }
 
 Entry& entry(const Key& key) {
-  static std::map<Key, Entry> cache;
+  thread_local std::map<Key, Entry> cache;  // see PlanFor
   auto it = cache.find(key);
-  if (it == cache.end())
+  if (it == cache.end()) {
+    PlanFor plan(key.threads);
     it = cache.emplace(key, key.backward ? make_backward(key) : make_forward(key)).first;
+  }
   return it->second;
 }
 
 memory bind(const memory::desc& md, const float* data) {
   return memory(md, cpu_engine(), const_cast<float*>(data));
-}
-
-std::mutex& cache_mutex() {
-  static std::mutex mutex;
-  return mutex;
 }
 
 }  // namespace
@@ -103,7 +100,6 @@ void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, con
                         const float* var, const float* gamma, const float* beta, float eps,
                         float* y) {
   if (n == 0 || c == 0 || inner == 0) return;
-  std::lock_guard<std::mutex> lock(cache_mutex());
   const Key key{false, n, c, inner, gamma != nullptr, beta != nullptr, eps};
   Entry& e = entry(key);
   const memory::desc md = data_desc(n, c, inner), cd = channel_desc(c);
@@ -121,7 +117,6 @@ bool batch_norm_backward(int64_t n, int64_t c, int64_t inner, const float* x, co
                          const float* var, const float* gamma, float eps, const float* gy,
                          float* gx, float* ggamma, float* gbeta) {
   if (n == 0 || c == 0 || inner == 0 || !gx) return false;
-  std::lock_guard<std::mutex> lock(cache_mutex());
   const Key key{true, n, c, inner, gamma != nullptr, gbeta != nullptr, eps};
   Entry& e = entry(key);
   const memory::desc md = data_desc(n, c, inner), cd = channel_desc(c);

@@ -3,6 +3,7 @@
 #include <numbers>
 
 #include "kernels/kernels.hpp"
+#include "kernels/parallel.hpp"
 
 namespace bp::kernels::reference {
 
@@ -20,8 +21,7 @@ float stable_sigmoid(float x) {
 // Runs `f(i)` for i in [0, n), in parallel when n is large enough to pay for it.
 template <typename F>
 void parallel_for(int64_t n, F f) {
-#pragma omp parallel for schedule(static) if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) f(i);
+  kernels::parallel_for(n, n > kParallelGrain, f);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/norm.hpp"
+#include "kernels/parallel.hpp"
 
 namespace bp::kernels::reference {
 
@@ -11,8 +12,7 @@ namespace bp::kernels::reference {
 void batch_norm_stats(int64_t n, int64_t c, int64_t inner, const float* x, float* mean,
                       float* var) {
   const double count = static_cast<double>(n * inner);
-#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
-  for (int64_t ch = 0; ch < c; ++ch) {
+  parallel_for(c, n * c * inner > kParallelGrain, [&](int64_t ch) {
     double sum = 0;
     for (int64_t i = 0; i < n; ++i) {
       const float* row = x + (i * c + ch) * inner;
@@ -26,14 +26,13 @@ void batch_norm_stats(int64_t n, int64_t c, int64_t inner, const float* x, float
     }
     mean[ch] = static_cast<float>(mu);
     var[ch] = count > 0 ? static_cast<float>(sq / count) : 0.0f;
-  }
+  });
 }
 
 void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
                         const float* var, const float* gamma, const float* beta, float eps,
                         float* y) {
-#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
-  for (int64_t ch = 0; ch < c; ++ch) {
+  parallel_for(c, n * c * inner > kParallelGrain, [&](int64_t ch) {
     const float rstd = 1.0f / std::sqrt(var[ch] + eps);
     const float scale = rstd * (gamma ? gamma[ch] : 1.0f);
     const float shift = (beta ? beta[ch] : 0.0f) - mean[ch] * scale;
@@ -41,15 +40,14 @@ void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, con
       const int64_t base = (i * c + ch) * inner;
       for (int64_t j = 0; j < inner; ++j) y[base + j] = x[base + j] * scale + shift;
     }
-  }
+  });
 }
 
 void batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, const float* x,
                          const float* mean, const float* var, const float* gamma, float eps,
                          const float* gy, float* gx, float* ggamma, float* gbeta) {
   const double count = static_cast<double>(n * inner);
-#pragma omp parallel for schedule(static) if (n * c * inner > 32768)
-  for (int64_t ch = 0; ch < c; ++ch) {
+  parallel_for(c, n * c * inner > kParallelGrain, [&](int64_t ch) {
     const double rstd = 1.0 / std::sqrt(static_cast<double>(var[ch]) + eps);
     const double mu = mean[ch];
     // Σ gy and Σ gy·x̂ over the channel: the gradients of beta and gamma, and the two terms that
@@ -64,7 +62,7 @@ void batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, con
     }
     if (ggamma) ggamma[ch] = static_cast<float>(sum_gy_xhat);
     if (gbeta) gbeta[ch] = static_cast<float>(sum_gy);
-    if (!gx) continue;
+    if (!gx) return;
     const double g = gamma ? gamma[ch] : 1.0;
     for (int64_t i = 0; i < n; ++i) {
       const int64_t base = (i * c + ch) * inner;
@@ -80,15 +78,14 @@ void batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, con
         }
       }
     }
-  }
+  });
 }
 
 // ---- layer norm: x viewed as (rows, cols), one mean and variance per row ----
 
 void layer_norm_forward(int64_t rows, int64_t cols, const float* x, const float* gamma,
                         const float* beta, float eps, float* y, float* mean, float* rstd) {
-#pragma omp parallel for schedule(static) if (rows * cols > 32768)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for(rows, rows * cols > kParallelGrain, [&](int64_t r) {
     const float* in = x + r * cols;
     float* out = y + r * cols;
     double sum = 0;
@@ -103,7 +100,7 @@ void layer_norm_forward(int64_t rows, int64_t cols, const float* x, const float*
     }
     mean[r] = static_cast<float>(mu);
     rstd[r] = static_cast<float>(rs);
-  }
+  });
 }
 
 void layer_norm_backward(int64_t rows, int64_t cols, const float* x, const float* mean,
@@ -149,11 +146,10 @@ void dropout_mask(float p, Generator& gen, float* mask, int64_t n) {
 
 void embedding_forward(int64_t count, int64_t dim, const int64_t* index, const float* weight,
                        float* y) {
-#pragma omp parallel for schedule(static) if (count * dim > 32768)
-  for (int64_t i = 0; i < count; ++i) {
+  parallel_for(count, count * dim > kParallelGrain, [&](int64_t i) {
     const float* row = weight + index[i] * dim;
     for (int64_t j = 0; j < dim; ++j) y[i * dim + j] = row[j];
-  }
+  });
 }
 
 void embedding_backward(int64_t count, int64_t dim, const int64_t* index, const float* gy,

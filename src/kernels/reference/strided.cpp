@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/kernels.hpp"
+#include "kernels/parallel.hpp"
 
 namespace bp::kernels::reference {
 
@@ -93,6 +94,8 @@ void reduce_sum(const Shape& shape, const float* x, std::span<const int64_t> out
       float s = 0.0f;
       for (int64_t j = 0; j < count; ++j) s += px[j];
       *po += s;
+    } else if (lo == 1) {  // e.g. a bias gradient: rows added up, vectorised
+      for (int64_t j = 0; j < count; ++j) po[j] += px[j];
     } else {
       for (int64_t j = 0; j < count; ++j) po[j * lo] += px[j];
     }
@@ -109,8 +112,7 @@ void strided_copy(const Shape& shape, const float* x, std::span<const int64_t> x
 
 void softmax_forward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* x,
                      float* y) {
-#pragma omp parallel for schedule(static) if (outer * axis * inner > 32768)
-  for (int64_t o = 0; o < outer; ++o) {
+  parallel_for(outer, outer * axis * inner > kParallelGrain, [&](int64_t o) {
     for (int64_t i = 0; i < inner; ++i) {
       const float* px = x + o * axis * inner + i;
       float* py = y + o * axis * inner + i;
@@ -127,13 +129,12 @@ void softmax_forward(bool log, int64_t outer, int64_t axis, int64_t inner, const
         for (int64_t a = 0; a < axis; ++a) py[a * inner] = std::exp(px[a * inner] - m) * inv;
       }
     }
-  }
+  });
 }
 
 void softmax_backward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* y,
                       const float* gy, float* gx) {
-#pragma omp parallel for schedule(static) if (outer * axis * inner > 32768)
-  for (int64_t o = 0; o < outer; ++o) {
+  parallel_for(outer, outer * axis * inner > kParallelGrain, [&](int64_t o) {
     for (int64_t i = 0; i < inner; ++i) {
       const int64_t base = o * axis * inner + i;
       if (log) {
@@ -153,7 +154,7 @@ void softmax_backward(bool log, int64_t outer, int64_t axis, int64_t inner, cons
               y[base + a * inner] * (gy[base + a * inner] - static_cast<float>(dot));
       }
     }
-  }
+  });
 }
 
 }  // namespace bp::kernels::reference

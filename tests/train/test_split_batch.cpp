@@ -1,0 +1,181 @@
+// Splitting a training batch across threads: leaf-gradient sinks, and a trainer whose split steps
+// match one pass over the whole batch.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "backprop/conv.hpp"
+#include "backprop/norm.hpp"
+#include "backprop/train.hpp"
+#include "test_util.hpp"
+
+namespace bp::train {
+namespace {
+
+// n samples of 20 features with labels in [0, 4), learnable from the features.
+data::Dataset synthetic(int64_t n, uint64_t seed) {
+  Generator gen(seed);
+  data::Dataset d;
+  d.features = Tensor::uniform({n, 20}, -1.0f, 1.0f, gen);
+  d.feature_shape = {20};
+  d.num_classes = 4;
+  const float* x = d.features.data();
+  for (int64_t i = 0; i < n; ++i)
+    d.labels.push_back((x[20 * i] > 0 ? 1 : 0) + (x[20 * i + 1] > 0 ? 2 : 0));
+  return d;
+}
+
+std::shared_ptr<nn::Sequential> mlp(uint64_t seed) {
+  Generator gen(seed);
+  return std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Linear>(20, 64, true, gen), nn::ReLU(),
+      std::make_shared<nn::Linear>(64, 32, true, gen), nn::Tanh(),
+      std::make_shared<nn::Linear>(32, 4, true, gen)});
+}
+
+struct ThreadsScope {
+  int saved = num_threads();
+  explicit ThreadsScope(int n) { set_num_threads(n); }
+  ~ThreadsScope() { set_num_threads(saved); }
+};
+
+TEST(LeafGradientSink, ThreadsBackpropagatingAtOnceEachCollectTheirOwn) {
+  auto net = mlp(3);
+  data::Dataset d = synthetic(64, 4);
+  Tensor x = d.features;
+  const std::vector<int64_t> labels = d.labels;
+  // Reference: the whole batch's gradient (the mean over 64 = the halves' means averaged).
+  cross_entropy(net->forward(x), labels).backward();
+  std::vector<Tensor> want;
+  for (const Tensor& p : net->parameters()) want.push_back(p.grad().clone());
+  net->zero_grad();
+
+  std::vector<std::vector<Tensor>> got(2);
+  auto half = [&](int h) {
+    autograd::LeafGradientSink sink;
+    Tensor xs = slice(x, 0, 32 * h, 32 * h + 32);
+    std::vector<int64_t> ls(labels.begin() + 32 * h, labels.begin() + 32 * h + 32);
+    (cross_entropy(net->forward(xs), ls) * 0.5f).backward();
+    for (const Tensor& p : net->parameters()) got[static_cast<size_t>(h)].push_back(sink.grad(p));
+  };
+  std::thread a(half, 0), b(half, 1);
+  a.join();
+  b.join();
+  // Nothing reached the parameters themselves.
+  for (const Tensor& p : net->parameters()) {
+    if (!p.grad().defined()) continue;
+    for (float v : p.grad().to_vector()) EXPECT_EQ(v, 0.0f);
+  }
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_TRUE(got[0][i].defined() && got[1][i].defined());
+    const std::vector<float> w = want[i].to_vector();
+    const std::vector<float> g0 = got[0][i].to_vector(), g1 = got[1][i].to_vector();
+    for (size_t j = 0; j < w.size(); ++j) EXPECT_NEAR(g0[j] + g1[j], w[j], 1e-5f) << i << "," << j;
+  }
+}
+
+TEST(LeafGradientSink, NestsAndRestores) {
+  Tensor w = Tensor::from_data({2.0f}, {1}, true);
+  {
+    autograd::LeafGradientSink outer;
+    {
+      autograd::LeafGradientSink inner;
+      sum(w * 3.0f).backward();
+      EXPECT_EQ(inner.grad(w).item(), 3.0f);
+    }
+    EXPECT_FALSE(outer.grad(w).defined());
+    sum(w * 5.0f).backward();
+    sum(w * 1.0f).backward();
+    EXPECT_EQ(outer.grad(w).item(), 6.0f);  // contributions add up
+  }
+  EXPECT_FALSE(w.grad().defined());
+  sum(w * 7.0f).backward();
+  EXPECT_EQ(w.grad().item(), 7.0f);
+}
+
+TEST(SplitBatch, OnlyModelsThatAllowItAreSplit) {
+  ThreadsScope threads(2);
+  auto net = mlp(1);
+  optim::SGD sgd(net->parameters(), {.lr = 0.1f});
+  Trainer split(*net, sgd, {.epochs = 1});
+  EXPECT_EQ(split.batch_threads(128), 2);
+  EXPECT_EQ(split.batch_threads(20), 1);  // too few rows to share
+  Trainer whole(*net, sgd, {.epochs = 1, .split_batch = false});
+  EXPECT_EQ(whole.batch_threads(128), 1);
+  Generator gen(2);
+  nn::Sequential with_dropout({std::make_shared<nn::Linear>(20, 4, true, gen),
+                               std::make_shared<nn::Dropout>(0.5f)});
+  Trainer dropout(with_dropout, sgd, {.epochs = 1});
+  EXPECT_EQ(dropout.batch_threads(128), 1);  // dropout draws random numbers
+}
+
+TEST(SplitBatch, MatchesOnePassOverTheBatch) {
+  data::Dataset train = synthetic(600, 9), test = synthetic(200, 10);
+  auto run = [&](bool split) {
+    ThreadsScope threads(2);
+    auto net = mlp(5);
+    optim::SGD sgd(net->parameters(), {.lr = 0.1f, .momentum = 0.9f});
+    Trainer trainer(*net, sgd, {.epochs = 8, .batch_size = 100, .split_batch = split});
+    EXPECT_EQ(trainer.batch_threads(100), split ? 2 : 1);
+    auto stats = trainer.fit(train, {{"test", &test}});
+    return std::pair{net->parameters(), stats};
+  };
+  auto [split_params, split_stats] = run(true);
+  auto [whole_params, whole_stats] = run(false);
+  ASSERT_EQ(split_params.size(), whole_params.size());
+  for (size_t i = 0; i < split_params.size(); ++i) {
+    const std::vector<float> a = split_params[i].to_vector(), b = whole_params[i].to_vector();
+    for (size_t j = 0; j < a.size(); ++j) ASSERT_NEAR(a[j], b[j], 1e-4f) << i << "," << j;
+  }
+  for (size_t e = 0; e < split_stats.size(); ++e) {
+    EXPECT_NEAR(split_stats[e].train_loss, whole_stats[e].train_loss, 1e-4);
+    EXPECT_EQ(split_stats[e].train_accuracy, whole_stats[e].train_accuracy);
+  }
+  EXPECT_GT(split_stats.back().eval("test")->accuracy, 0.8);  // it learned
+}
+
+TEST(SplitBatch, ConvolutionsSplitTooAndMatchOnePass) {
+  // 8x8 images whose class is which quadrant holds the bright pixel.
+  Generator data_gen(21);
+  data::Dataset images;
+  const int64_t n = 96;
+  images.features = Tensor::uniform({n, 1, 8, 8}, 0.0f, 0.2f, data_gen);
+  images.feature_shape = {1, 8, 8};
+  images.num_classes = 4;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t q = i % 4, y = (q / 2) * 4 + 1 + i % 3, x = (q % 2) * 4 + 1 + (i / 4) % 3;
+    images.features.data()[i * 64 + y * 8 + x] = 1.0f;
+    images.labels.push_back(q);
+  }
+  auto run = [&](bool split) {
+    ThreadsScope threads(2);
+    Generator gen(8);
+    nn::Sequential net({std::make_shared<nn::Conv2d>(1, 4, 3, 1, 1, 1, 1, true, gen), nn::ReLU(),
+                        std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>(),
+                        std::make_shared<nn::Linear>(64, 4, true, gen)});
+    optim::SGD sgd(net.parameters(), {.lr = 0.05f, .momentum = 0.9f});
+    Trainer trainer(net, sgd, {.epochs = 2, .batch_size = 48, .split_batch = split});
+    EXPECT_EQ(trainer.batch_threads(48), split ? 2 : 1);
+    trainer.fit(images, {});
+    return net.parameters();
+  };
+  auto a = run(true), b = run(false);
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::vector<float> x = a[i].to_vector(), y = b[i].to_vector();
+    for (size_t j = 0; j < x.size(); ++j) ASSERT_NEAR(x[j], y[j], 1e-4f) << i << "," << j;
+  }
+}
+
+TEST(SplitBatch, AnErrorOnAThreadReachesTheCaller) {
+  ThreadsScope threads(2);
+  auto net = mlp(1);
+  optim::SGD sgd(net->parameters(), {.lr = 0.1f});
+  data::Dataset bad = synthetic(64, 1);
+  bad.num_classes = 5;
+  bad.labels[40] = 4;  // beyond the model's 4 outputs, in the second thread's half
+  Trainer trainer(*net, sgd, {.epochs = 1, .batch_size = 64, .shuffle = false});
+  bp::testing::expect_error([&] { trainer.fit(bad, {}); }, "target 4 at position 8 is not a class index");
+}
+
+}  // namespace
+}  // namespace bp::train
