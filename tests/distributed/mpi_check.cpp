@@ -99,15 +99,28 @@ Run train_model(const std::string& spec, const data::Dataset& train, const data:
 }
 
 void equivalence(distributed::Communicator& comm) {
-  // 103 samples in global batches of 8 × ranks: the last, short one is split unevenly.
+  // 103 samples in global batches of 8 (or 32) × ranks: the last, short one is split unevenly.
   const data::Dataset train = images(103, 1), test = images(41, 2);
-  const int64_t per_rank = 8;
+  int64_t per_rank = 8;
   struct Case {
     std::string spec;
     bool augment;
+    int threads;  // 2: the trainer splits each rank's batch of 32 across 2 threads
   };
-  for (const Case& c : {Case{"flatten,dense(16),tanh,dense(3)", false},
-                        Case{"conv(4,3),relu,flatten,dense(3)", true}}) {
+  for (const Case& c : {Case{"flatten,dense(16),tanh,dense(3)", false, 1},
+                        Case{"conv(4,3),relu,flatten,dense(3)", true, 1},
+                        Case{"flatten,dense(16),tanh,dense(3)", false, 2}}) {
+    set_num_threads(c.threads);
+    per_rank = c.threads == 1 ? 8 : 32;
+    {
+      Generator gen(7);
+      Model probe = Model::create(nn::parse_model_spec(c.spec), train.feature_shape, gen);
+      optim::SGD sgd(probe.network->parameters(), {.lr = 0.1f});
+      train::Trainer t(*probe.network, sgd, {.batch_size = per_rank});
+      check(t.batch_threads(per_rank) == c.threads,
+            fmt::format("{}: batches split across {} threads, expected {}", c.spec,
+                        t.batch_threads(per_rank), c.threads));
+    }
     auto every_step = std::make_shared<ChecksumEveryStep>(comm);
     Run dist = train_model(c.spec, train, test, per_rank, &comm, c.augment, every_step);
     Run single = train_model(c.spec, train, test, per_rank * comm.size(), nullptr, c.augment);
@@ -134,6 +147,7 @@ void equivalence(distributed::Communicator& comm) {
                         e + 1, dt.samples, dt.loss, st.loss));
     }
   }
+  set_num_threads(1);
   // Batch norm: the running statistics (buffers) are averaged after each epoch, so the whole
   // model, buffers included, is the same on every rank.
   {
