@@ -32,15 +32,16 @@ std::vector<Series> series_of(const std::vector<train::EpochStats>& history, boo
   return out;
 }
 
-Svg loss_chart(const std::vector<train::EpochStats>& history) {
-  return line_chart(loss_series(history), {.title = "Loss per epoch", .y_label = "loss"});
+Svg loss_chart(const std::vector<train::EpochStats>& history, double width) {
+  return line_chart(loss_series(history),
+                    {.title = "Loss per epoch", .y_label = "loss", .width = width});
 }
 
-Svg accuracy_chart(const std::vector<train::EpochStats>& history) {
+Svg accuracy_chart(const std::vector<train::EpochStats>& history, double width) {
   std::vector<Series> s = accuracy_series(history);
   for (auto& series : s)
     for (double& y : series.y) y *= 100;
-  return line_chart(s, {.title = "Accuracy per epoch", .y_label = "accuracy (%)", .y_max = 100});
+  return line_chart(s, {.title = "Accuracy per epoch", .y_label = "accuracy (%)", .width = width, .y_max = 100});
 }
 
 std::string file_safe(const std::string& name) {
@@ -63,6 +64,7 @@ h1 { font-size: 24px; } h2 { font-size: 19px; margin-top: 32px; border-bottom: 1
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #f2f2f2; } td.key, th.key { text-align: left; font-family: monospace; }
+th.key { white-space: nowrap; } td.key { overflow-wrap: anywhere; }
 .figures { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .scroll { max-height: 420px; overflow-y: auto; display: inline-block; }
 </style>
@@ -98,9 +100,9 @@ std::vector<std::string> write_training_plots(const std::string& dir,
     svg.save(path);
     written.push_back(path);
   };
-  save(loss_chart(history), "loss.svg");
+  save(loss_chart(history, 640), "loss.svg");
   if (!classification) return written;
-  save(accuracy_chart(history), "accuracy.svg");
+  save(accuracy_chart(history, 640), "accuracy.svg");
   if (!history.empty())
     for (const auto& [name, m] : history.back().evals)
       if (!m.confusion.empty())
@@ -123,8 +125,9 @@ std::string html_report(const Report& report) {
             xml_escape(value) + "</td></tr>\n";
   html += "</table>\n";
 
-  html += "<h2>Curves</h2>\n<div class=\"figures\">\n" + loss_chart(h).str();
-  if (report.classification) html += accuracy_chart(h).str();
+  // Two charts side by side in the page's width.
+  html += "<h2>Curves</h2>\n<div class=\"figures\">\n" + loss_chart(h, 540).str();
+  if (report.classification) html += accuracy_chart(h, 540).str();
   html += "</div>\n";
 
   // The evaluation sets, in order of first appearance.
