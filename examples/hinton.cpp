@@ -1,5 +1,5 @@
 // Hinton diagrams of a saved model's weights, as in Rumelhart, Hinton & Williams (1986): one SVG
-// per dense or convolution layer, a panel per unit (its incoming weights, its bias apart), white
+// (and a PNG of its squares) per dense or convolution layer, a panel per unit (its incoming weights, its bias apart), white
 // squares for positive weights, black for negative, area proportional to |w|. A first dense layer
 // on images, and every convolution filter, is drawn as an image.
 //
@@ -49,10 +49,12 @@ int main(int argc, char** argv) {
       const double cell = std::clamp(240.0 / static_cast<double>(std::max(grid.first, grid.second)), 4.0, 24.0);
       const std::string title = fmt::format("layer {}: {} ({} of {} units)", i + 1,
                                             nn::to_string({model.spec[i]}), shown, units);
-      const std::string path = (std::filesystem::path(dir) / fmt::format("layer{}.svg", i + 1)).string();
-      plot::hinton(plot::unit_panels(w, b.defined() ? &b : nullptr, grid), {.title = title, .cell = cell})
-          .save(path);
-      std::printf("%s\n", path.c_str());
+      const std::string path = (std::filesystem::path(dir) / fmt::format("layer{}", i + 1)).string();
+      const plot::Svg svg = plot::hinton(plot::unit_panels(w, b.defined() ? &b : nullptr, grid),
+                                         {.title = title, .cell = cell});
+      svg.save(path + ".svg");
+      svg.save_png(path + ".png", 2);  // the squares only: PNG has no text
+      std::printf("%s.svg %s.png\n", path.c_str(), path.c_str());
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

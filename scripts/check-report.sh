@@ -90,7 +90,7 @@ for name in ["loss", "accuracy"]:
     # The first three series colours: blue, orange, green.
     for rgb in [(0x1f, 0x77, 0xb4), (0xff, 0x7f, 0x0e), (0x2c, 0xa0, 0x2c)]:
         check(rgb in seen, f"{name}.png shows the series colour #{bytes(rgb).hex()}")
-for name in ["layer1", "layer3"]:
+for name in ["layer1", "layer3", "plots/layer1", "plots/layer3"]:  # screenshots, then our PNGs
     _, seen, _ = colours(f"{name}.png")
     check({(128, 128, 128), (0, 0, 0), (255, 255, 255)} <= seen,
           f"{name}.png has grey background, black and white squares")

@@ -54,10 +54,28 @@ class Svg {
   // Writes str() behind an XML declaration to `path` atomically. Throws bp::Error naming the path.
   void save(const std::string& path) const;
 
+  // The document's rectangles (fills given as #rgb or #rrggbb) rasterised on white, `scale`
+  // pixels per unit, edges anti-aliased, as a PNG file. Text, lines and circles are left out:
+  // this is for pictures made of rectangles, such as the squares of a Hinton diagram. Requires
+  // 0 < scale <= 16 and at most 2^26 pixels; throws bp::Error otherwise.
+  std::vector<unsigned char> png(double scale = 1) const;
+  // Writes png(scale) to `path` atomically. Throws bp::Error naming the path.
+  void save_png(const std::string& path, double scale = 1) const;
+
  private:
+  struct Box {
+    double x, y, w, h;
+    unsigned char r, g, b;
+  };
   double width_, height_;
   std::string body_;
+  std::vector<Box> boxes_;  // the filled rectangles, for png()
 };
+
+// A PNG file of an 8-bit RGB image (rgb: width × height × 3 bytes, row by row). Throws bp::Error
+// on mismatched sizes.
+std::vector<unsigned char> encode_png(int64_t width, int64_t height,
+                                      std::span<const unsigned char> rgb);
 
 // ---- Hinton diagrams ----
 
