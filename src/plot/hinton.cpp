@@ -185,8 +185,8 @@ Svg hinton(const std::vector<HintonPanel>& panels, const HintonOptions& options)
   const double legend_h = options.legend ? 24 : 0;
   const std::string legend_text =
       fmt::format("white: positive, black: negative; a full square is |w| = {:.3g}", scale);
-  double width = 2 * margin + static_cast<double>(columns) * cell_w +
-                 static_cast<double>(columns - 1) * gap;
+  const double content = static_cast<double>(columns) * cell_w + static_cast<double>(columns - 1) * gap;
+  double width = 2 * margin + content;
   if (options.legend) width = std::max(width, 2 * margin + 40 + text_width(legend_text, 11));
   if (!options.title.empty()) width = std::max(width, 2 * margin + text_width(options.title, 15));
   const double height = 2 * margin + title_h + static_cast<double>(rows) * cell_h +
@@ -196,7 +196,8 @@ Svg hinton(const std::vector<HintonPanel>& panels, const HintonOptions& options)
   if (!options.title.empty())
     svg.text(width / 2, margin + 15, options.title, {.size = 15, .anchor = "middle", .bold = true});
   for (int64_t i = 0; i < n; ++i) {
-    const double x = margin + static_cast<double>(i % columns) * (cell_w + gap);
+    // The panels are centred under the title when the title or legend is wider.
+    const double x = (width - content) / 2 + static_cast<double>(i % columns) * (cell_w + gap);
     const double y = margin + title_h + static_cast<double>(i / columns) * (cell_h + gap);
     // Centre each panel in its slot so that panels of different sizes line up.
     const Svg& p = drawn[static_cast<size_t>(i)];
