@@ -16,6 +16,14 @@ constexpr const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", 
 // An axis from lo to hi in steps of `step`, all three round numbers (1, 2 or 5 × 10^k).
 struct Axis {
   double lo, hi, step;
+  // The tick values; none when the range is degenerate (at most a few dozen otherwise). Counted by
+  // index: with huge values, lo + step can equal lo.
+  std::vector<double> ticks() const {
+    std::vector<double> out;
+    if (!(std::isfinite(lo) && std::isfinite(hi) && step > 0 && hi > lo)) return out;
+    for (int i = 0; i <= 100 && lo + i * step <= hi + step * 1e-6; ++i) out.push_back(lo + i * step);
+    return out;
+  }
   double at(double v, double from, double to) const { return from + (v - lo) / (hi - lo) * (to - from); }
 };
 
@@ -80,13 +88,13 @@ Svg line_chart(const std::vector<Series>& series, const ChartOptions& options) {
     svg.text(options.width / 2, 24, options.title, {.size = 15, .anchor = "middle", .bold = true});
 
   // Grid, ticks and tick labels.
-  for (double v = ay.lo; v <= ay.hi + ay.step * 1e-6; v += ay.step) {
+  for (double v : ay.ticks()) {
     const double y = ay.at(v, bottom, top);
     svg.line(left, y, right, y, "#e4e4e4");
     svg.line(left - 5, y, left, y, "#333");
     svg.text(left - 8, y, tick_label(v, ay.step), {.size = 11, .anchor = "end", .centered = true});
   }
-  for (double v = ax.lo; v <= ax.hi + ax.step * 1e-6; v += ax.step) {
+  for (double v : ax.ticks()) {
     const double x = ax.at(v, left, right);
     svg.line(x, top, x, bottom, "#e4e4e4");
     svg.line(x, bottom, x, bottom + 5, "#333");

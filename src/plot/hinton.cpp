@@ -20,8 +20,8 @@ double max_label_width(const std::vector<std::string>& labels, double size) {
 }
 
 void check_panel(const HintonPanel& p, size_t index) {
-  BP_CHECK(p.rows > 0 && p.cols > 0, "hinton: panel {} has an empty {}x{} grid", index + 1, p.rows,
-           p.cols);
+  BP_CHECK(p.rows > 0 && p.cols > 0 && p.rows <= 100000 && p.cols <= 100000,
+           "hinton: panel {} has an empty or too large {}x{} grid", index + 1, p.rows, p.cols);
   BP_CHECK(p.weights.size() == static_cast<size_t>(p.rows * p.cols),
            "hinton: panel {} is {}x{} but has {} weights", index + 1, p.rows, p.cols,
            p.weights.size());

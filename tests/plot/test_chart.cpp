@@ -81,6 +81,19 @@ TEST(LineChart, NonFiniteValuesLeaveAGapAndEmptyChartsSaySo) {
   EXPECT_EQ(elements(one, "circle").size(), 1u);
 }
 
+TEST(LineChart, ExtremeValuesStillMakeADocument) {
+  // Values whose spacing is below the tick step (1e17 + 2 == 1e17 in double), huge and tiny ranges.
+  for (const Series& s : {Series{.name = "a", .x = {1, 2}, .y = {1e17, 1e17 + 16}},
+                          Series{.name = "b", .x = {1, 2}, .y = {-1e300, 1e300}},
+                          Series{.name = "c", .x = {0, 1e-300}, .y = {1e-300, 2e-300}},
+                          Series{.name = "d", .x = {1, 2}, .y = {5, 5}}}) {
+    const std::string svg = line_chart({s}).str();
+    expect_well_formed(svg);
+    EXPECT_EQ(elements(svg, "polyline").size(), 1u) << s.name;
+    EXPECT_LE(elements(svg, "line").size(), 2u * 102 + 2 + 1) << s.name;
+  }
+}
+
 TEST(LineChart, BadInputIsRefused) {
   expect_error([] { line_chart({Series{.name = "a", .x = {1, 2}, .y = {1}}}); },
                "series 'a' has 2 x values but 1 y values");
