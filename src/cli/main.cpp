@@ -366,7 +366,7 @@ int run_train(const TrainArgs& a) {
   else
     std::printf("test loss: %.6f (%lld samples)\n", test.loss, static_cast<long long>(test.samples));
   std::printf("model saved to %s\n", a.out.c_str());
-  write_pictures(a, model, trainer, settings.dump());
+  write_pictures(a, model, trainer, cli::settings_text(settings));
   return 0;
 }
 

@@ -1,6 +1,9 @@
 #include "cli/run_report.hpp"
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
 
 namespace bp::cli {
 
@@ -34,6 +37,19 @@ std::vector<std::pair<std::string, std::string>> option_settings(const CLI::App&
     }
   }
   return rows;
+}
+
+std::string settings_text(const nlohmann::json& settings) {
+  std::string out;
+  for (const auto& [key, value] : settings.items()) {
+    if (!out.empty()) out += ", ";
+    out += key;
+    out += ' ';
+    if (value.is_number_float()) out += fmt::format("{:.7g}", value.get<double>());
+    else if (value.is_string()) out += value.get<std::string>();
+    else out += value.dump();
+  }
+  return out;
 }
 
 }  // namespace bp::cli

@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace CLI {
 class App;
 }
@@ -15,5 +17,9 @@ namespace bp::cli {
 // its default followed by " (default)"; options with neither are left out.
 std::vector<std::pair<std::string, std::string>> option_settings(const CLI::App& cmd, int argc,
                                                                  const char* const* argv);
+
+// A flat JSON object as "key value, key value, ...", floats to float precision (0.1, not
+// 0.10000000149011612): the settings a run resolved, for the report.
+std::string settings_text(const nlohmann::json& settings);
 
 }  // namespace bp::cli
