@@ -1,7 +1,8 @@
 // Hinton diagrams of a saved model's weights, as in Rumelhart, Hinton & Williams (1986): one SVG
-// (and a PNG of its squares) per dense or convolution layer, a panel per unit (its incoming weights, its bias apart), white
-// squares for positive weights, black for negative, area proportional to |w|. A first dense layer
-// on images, and every convolution filter, is drawn as an image.
+// (and a PNG of its squares) per dense or convolution layer, a panel per unit (its incoming
+// weights, its bias apart), white squares for positive weights, black for negative, area
+// proportional to |w|. A first dense layer on images, and every convolution filter, is drawn as an
+// image.
 //
 //   hinton MODEL.bp OUT_DIR [MAX_UNITS=36]
 #include <algorithm>
@@ -46,10 +47,12 @@ int main(int argc, char** argv) {
       const int64_t shown = std::min<int64_t>(units, max_units);
       Tensor w = slice(weight.reshape({units, inputs}), 0, 0, shown);
       Tensor b = bias.defined() ? slice(bias, 0, 0, shown) : Tensor();
-      const double cell = std::clamp(240.0 / static_cast<double>(std::max(grid.first, grid.second)), 4.0, 24.0);
+      const double cell =
+          std::clamp(240.0 / static_cast<double>(std::max(grid.first, grid.second)), 4.0, 24.0);
       const std::string title = fmt::format("layer {}: {} ({} of {} units)", i + 1,
                                             nn::to_string({model.spec[i]}), shown, units);
-      const std::string path = (std::filesystem::path(dir) / fmt::format("layer{}", i + 1)).string();
+      const std::string path =
+          (std::filesystem::path(dir) / fmt::format("layer{}", i + 1)).string();
       const plot::Svg svg = plot::hinton(plot::unit_panels(w, b.defined() ? &b : nullptr, grid),
                                          {.title = title, .cell = cell});
       svg.save(path + ".svg");

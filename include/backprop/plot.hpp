@@ -20,12 +20,12 @@ namespace bp::plot {
 std::string xml_escape(std::string_view text);
 
 struct TextStyle {
-  double size = 12;                 // font size in pixels
-  std::string anchor = "start";     // text-anchor: start, middle or end
+  double size = 12;              // font size in pixels
+  std::string anchor = "start";  // text-anchor: start, middle or end
   std::string fill = "#000";
   bool bold = false;
-  bool centered = false;            // vertically centred on y (else y is the baseline)
-  double rotate = 0;                // degrees, clockwise, about (x, y)
+  bool centered = false;  // vertically centred on y (else y is the baseline)
+  double rotate = 0;      // degrees, clockwise, about (x, y)
 };
 
 // A minimal SVG document: shapes are appended in drawing order; every text is escaped.
@@ -38,8 +38,8 @@ class Svg {
   double height() const { return height_; }
 
   // `cls` becomes the element's class attribute (omitted when empty); `stroke` empty: no outline.
-  void rect(double x, double y, double w, double h, std::string_view fill, std::string_view cls = {},
-            std::string_view stroke = {}, double stroke_width = 1);
+  void rect(double x, double y, double w, double h, std::string_view fill,
+            std::string_view cls = {}, std::string_view stroke = {}, double stroke_width = 1);
   void line(double x1, double y1, double x2, double y2, std::string_view stroke,
             double stroke_width = 1, std::string_view dash = {});
   void polyline(std::span<const std::pair<double, double>> points, std::string_view stroke,
@@ -91,11 +91,11 @@ struct HintonPanel {
 };
 
 struct HintonOptions {
-  std::string title{};       // above all panels
-  double scale = 0;          // |w| drawn at full size (90% of a cell); 0: the largest |w| drawn
-  double cell = 24;          // pixels per weight
-  int64_t columns = 0;       // panels per row; 0: all in one row up to 6, else about square
-  bool legend = true;        // a line under the panels: the colours and the scale
+  std::string title{};  // above all panels
+  double scale = 0;     // |w| drawn at full size (90% of a cell); 0: the largest |w| drawn
+  double cell = 24;     // pixels per weight
+  int64_t columns = 0;  // panels per row; 0: all in one row up to 6, else about square
+  bool legend = true;   // a line under the panels: the colours and the scale
 };
 
 // A panel of a 2-D tensor (a 1-D tensor is one row). Throws bp::Error for another rank.

@@ -1,7 +1,7 @@
 #include "cli/run_report.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -45,9 +45,12 @@ std::string settings_text(const nlohmann::json& settings) {
     if (!out.empty()) out += ", ";
     out += key;
     out += ' ';
-    if (value.is_number_float()) out += fmt::format("{:.7g}", value.get<double>());
-    else if (value.is_string()) out += value.get<std::string>();
-    else out += value.dump();
+    if (value.is_number_float())
+      out += fmt::format("{:.7g}", value.get<double>());
+    else if (value.is_string())
+      out += value.get<std::string>();
+    else
+      out += value.dump();
   }
   return out;
 }

@@ -21,10 +21,13 @@ struct Axis {
   std::vector<double> ticks() const {
     std::vector<double> out;
     if (!(std::isfinite(lo) && std::isfinite(hi) && step > 0 && hi > lo)) return out;
-    for (int i = 0; i <= 100 && lo + i * step <= hi + step * 1e-6; ++i) out.push_back(lo + i * step);
+    for (int i = 0; i <= 100 && lo + i * step <= hi + step * 1e-6; ++i)
+      out.push_back(lo + i * step);
     return out;
   }
-  double at(double v, double from, double to) const { return from + (v - lo) / (hi - lo) * (to - from); }
+  double at(double v, double from, double to) const {
+    return from + (v - lo) / (hi - lo) * (to - from);
+  }
 };
 
 Axis nice_axis(double lo, double hi, bool integer) {
@@ -103,13 +106,14 @@ Svg line_chart(const std::vector<Series>& series, const ChartOptions& options) {
   svg.line(left, bottom, right, bottom, "#333");
   svg.line(left, top, left, bottom, "#333");
   if (!options.x_label.empty())
-    svg.text((left + right) / 2, options.height - 10, options.x_label, {.size = 12, .anchor = "middle"});
+    svg.text((left + right) / 2, options.height - 10, options.x_label,
+             {.size = 12, .anchor = "middle"});
   if (!options.y_label.empty())
     svg.text(16, (top + bottom) / 2, options.y_label,
              {.size = 12, .anchor = "middle", .centered = true, .rotate = -90});
   if (empty)
-    svg.text((left + right) / 2, (top + bottom) / 2, "no data", {.size = 13, .anchor = "middle",
-                                                                 .fill = "#888"});
+    svg.text((left + right) / 2, (top + bottom) / 2, "no data",
+             {.size = 13, .anchor = "middle", .fill = "#888"});
 
   for (size_t k = 0; k < series.size(); ++k) {
     const Series& s = series[k];
@@ -185,13 +189,14 @@ Svg confusion_matrix(const std::vector<std::vector<int64_t>>& confusion,
       auto mix = [f](int from, int to) {
         return static_cast<int>(std::lround(from + (to - from) * f));
       };
-      const std::string fill = fmt::format("#{:02x}{:02x}{:02x}", mix(255, 8), mix(255, 48), mix(255, 107));
+      const std::string fill =
+          fmt::format("#{:02x}{:02x}{:02x}", mix(255, 8), mix(255, 48), mix(255, 107));
       svg.rect(x, y, cell, cell, fill, "cell", "#ccc", 0.5);
       const std::string label = std::to_string(count);
       const double size = std::min(font, 0.9 * cell / (0.6 * static_cast<double>(label.size())));
-      svg.text(x + cell / 2, y + cell / 2, label,
-               {.size = size, .anchor = "middle", .fill = f > 0.5 ? "#fff" : "#000",
-                .centered = true});
+      svg.text(
+          x + cell / 2, y + cell / 2, label,
+          {.size = size, .anchor = "middle", .fill = f > 0.5 ? "#fff" : "#000", .centered = true});
     }
   }
   for (size_t c = 0; c < k; ++c) {

@@ -26,7 +26,8 @@ void check_panel(const HintonPanel& p, size_t index) {
            "hinton: panel {} is {}x{} but has {} weights", index + 1, p.rows, p.cols,
            p.weights.size());
   BP_CHECK(p.row_labels.empty() || p.row_labels.size() == static_cast<size_t>(p.rows),
-           "hinton: panel {} has {} rows but {} row labels", index + 1, p.rows, p.row_labels.size());
+           "hinton: panel {} has {} rows but {} row labels", index + 1, p.rows,
+           p.row_labels.size());
   BP_CHECK(p.col_labels.empty() || p.col_labels.size() == static_cast<size_t>(p.cols),
            "hinton: panel {} has {} columns but {} column labels", index + 1, p.cols,
            p.col_labels.size());
@@ -71,7 +72,8 @@ Svg draw_panel(const HintonPanel& p, double cell, double scale) {
   const Layout l = layout(p, cell);
   Svg svg(l.width, l.height);
   if (!p.title.empty())
-    svg.text(l.width / 2, l.font + 2, p.title, {.size = l.font + 1, .anchor = "middle", .bold = true});
+    svg.text(l.width / 2, l.font + 2, p.title,
+             {.size = l.font + 1, .anchor = "middle", .bold = true});
   const double gx = l.bias_w + l.row_label_w, gy = l.title_h + l.col_label_h;
   if (p.has_bias) {
     const double bx = (l.bias_w - cell / 2 - cell) / 2;
@@ -162,8 +164,10 @@ Svg hinton(const std::vector<HintonPanel>& panels, const HintonOptions& options)
   double largest = 0;
   for (size_t i = 0; i < panels.size(); ++i) {
     check_panel(panels[i], i);
-    for (float w : panels[i].weights) largest = std::max(largest, static_cast<double>(std::fabs(w)));
-    if (panels[i].has_bias) largest = std::max(largest, static_cast<double>(std::fabs(panels[i].bias)));
+    for (float w : panels[i].weights)
+      largest = std::max(largest, static_cast<double>(std::fabs(w)));
+    if (panels[i].has_bias)
+      largest = std::max(largest, static_cast<double>(std::fabs(panels[i].bias)));
   }
   const double scale = options.scale > 0 ? options.scale : largest > 0 ? largest : 1.0;
 
@@ -185,7 +189,8 @@ Svg hinton(const std::vector<HintonPanel>& panels, const HintonOptions& options)
   const double legend_h = options.legend ? 24 : 0;
   const std::string legend_text =
       fmt::format("white: positive, black: negative; a full square is |w| = {:.3g}", scale);
-  const double content = static_cast<double>(columns) * cell_w + static_cast<double>(columns - 1) * gap;
+  const double content =
+      static_cast<double>(columns) * cell_w + static_cast<double>(columns - 1) * gap;
   double width = 2 * margin + content;
   if (options.legend) width = std::max(width, 2 * margin + 40 + text_width(legend_text, 11));
   if (!options.title.empty()) width = std::max(width, 2 * margin + text_width(options.title, 15));

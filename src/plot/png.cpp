@@ -9,16 +9,19 @@ namespace bp::plot {
 namespace {
 
 void put_u32(std::vector<unsigned char>& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<unsigned char>(v >> shift));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<unsigned char>(v >> shift));
 }
 
 // A chunk: length, type, data, CRC-32 of type and data (all big-endian).
-void chunk(std::vector<unsigned char>& out, const char type[5], const std::vector<unsigned char>& data) {
+void chunk(std::vector<unsigned char>& out, const char type[5],
+           const std::vector<unsigned char>& data) {
   put_u32(out, static_cast<uint32_t>(data.size()));
   const size_t start = out.size();
   out.insert(out.end(), type, type + 4);
   out.insert(out.end(), data.begin(), data.end());
-  const uLong crc = crc32(crc32(0L, Z_NULL, 0), out.data() + start, static_cast<uInt>(out.size() - start));
+  const uLong crc =
+      crc32(crc32(0L, Z_NULL, 0), out.data() + start, static_cast<uInt>(out.size() - start));
   put_u32(out, static_cast<uint32_t>(crc));
 }
 
@@ -43,15 +46,17 @@ std::vector<unsigned char> encode_png(int64_t width, int64_t height,
   }
   uLongf packed_size = compressBound(static_cast<uLong>(raw.size()));
   std::vector<unsigned char> packed(packed_size);
-  BP_CHECK(compress2(packed.data(), &packed_size, raw.data(), static_cast<uLong>(raw.size()), 9) == Z_OK,
-           "png: compression failed");
+  BP_CHECK(
+      compress2(packed.data(), &packed_size, raw.data(), static_cast<uLong>(raw.size()), 9) == Z_OK,
+      "png: compression failed");
   packed.resize(packed_size);
 
   std::vector<unsigned char> out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   std::vector<unsigned char> header;
   put_u32(header, static_cast<uint32_t>(width));
   put_u32(header, static_cast<uint32_t>(height));
-  header.insert(header.end(), {8, 2, 0, 0, 0});  // 8 bits, RGB, deflate, no filter set, no interlace
+  header.insert(header.end(),
+                {8, 2, 0, 0, 0});  // 8 bits, RGB, deflate, no filter set, no interlace
   chunk(out, "IHDR", header);
   chunk(out, "IDAT", packed);
   chunk(out, "IEND", {});

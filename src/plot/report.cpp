@@ -41,7 +41,8 @@ Svg accuracy_chart(const std::vector<train::EpochStats>& history, double width) 
   std::vector<Series> s = accuracy_series(history);
   for (auto& series : s)
     for (double& y : series.y) y *= 100;
-  return line_chart(s, {.title = "Accuracy per epoch", .y_label = "accuracy (%)", .width = width, .y_max = 100});
+  return line_chart(
+      s, {.title = "Accuracy per epoch", .y_label = "accuracy (%)", .width = width, .y_max = 100});
 }
 
 std::string file_safe(const std::string& name) {
@@ -51,7 +52,9 @@ std::string file_safe(const std::string& name) {
   return out.empty() ? "_" : out;
 }
 
-std::string percent(double v) { return fmt::format("{:.2f}%", 100 * v); }
+std::string percent(double v) {
+  return fmt::format("{:.2f}%", 100 * v);
+}
 
 std::string number(double v) {
   if (!std::isfinite(v)) return fmt::format("{}", v);
@@ -84,8 +87,8 @@ void prepare_plot_dir(const std::string& dir) {
   BP_CHECK(!dir.empty(), "--plot: the directory name is empty");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  BP_CHECK(std::filesystem::is_directory(dir),
-           "cannot write plots to '{}': not a directory{}", dir, ec ? " (" + ec.message() + ")" : "");
+  BP_CHECK(std::filesystem::is_directory(dir), "cannot write plots to '{}': not a directory{}", dir,
+           ec ? " (" + ec.message() + ")" : "");
   io::check_writable((std::filesystem::path(dir) / "loss.svg").string());
 }
 
@@ -106,9 +109,9 @@ std::vector<std::string> write_training_plots(const std::string& dir,
   if (!history.empty())
     for (const auto& [name, m] : history.back().evals)
       if (!m.confusion.empty())
-        save(confusion_matrix(m.confusion, class_names,
-                              fmt::format("Confusion matrix: {} (epoch {})", name,
-                                          history.back().epoch)),
+        save(confusion_matrix(
+                 m.confusion, class_names,
+                 fmt::format("Confusion matrix: {} (epoch {})", name, history.back().epoch)),
              "confusion_" + file_safe(name) + ".svg");
   return written;
 }
@@ -148,10 +151,11 @@ std::string html_report(const Report& report) {
     for (const auto& s : sets) {
       const train::Metrics* m = e.eval(s);
       html += "<td>" + (m ? number(m->loss) : std::string()) + "</td>";
-      if (report.classification) html += "<td>" + (m ? percent(m->accuracy) : std::string()) + "</td>";
+      if (report.classification)
+        html += "<td>" + (m ? percent(m->accuracy) : std::string()) + "</td>";
     }
-    html += fmt::format("<td>{}</td><td>{:.2f}</td><td>{:.0f}</td></tr>\n", number(e.lr),
-                        e.seconds, e.samples_per_sec);
+    html += fmt::format("<td>{}</td><td>{:.2f}</td><td>{:.0f}</td></tr>\n", number(e.lr), e.seconds,
+                        e.samples_per_sec);
   }
   html += "</table></div>\n";
 
@@ -159,13 +163,14 @@ std::string html_report(const Report& report) {
     for (const auto& [name, m] : h.back().evals) {
       if (m.confusion.empty()) continue;
       const size_t k = m.confusion.size();
-      html += fmt::format("<h2>{}: epoch {}, accuracy {}, loss {}, {} samples</h2>\n",
-                          xml_escape(name), h.back().epoch, percent(m.accuracy), number(m.loss),
-                          m.samples);
+      html +=
+          fmt::format("<h2>{}: epoch {}, accuracy {}, loss {}, {} samples</h2>\n", xml_escape(name),
+                      h.back().epoch, percent(m.accuracy), number(m.loss), m.samples);
       html += "<div class=\"figures\">\n";
       html += confusion_matrix(m.confusion, report.class_names, "Confusion matrix: " + name).str();
-      html += "<table>\n<tr><th class=\"key\">class</th><th>precision</th><th>recall</th>"
-              "<th>samples</th></tr>\n";
+      html +=
+          "<table>\n<tr><th class=\"key\">class</th><th>precision</th><th>recall</th>"
+          "<th>samples</th></tr>\n";
       for (size_t c = 0; c < k; ++c) {
         int64_t total = 0;
         for (int64_t v : m.confusion[c]) total += v;

@@ -20,8 +20,8 @@ inline std::vector<std::map<std::string, std::string>> elements(const std::strin
   std::vector<std::map<std::string, std::string>> out;
   const std::regex element("<" + tag + R"(\b([^>]*)>)");
   const std::regex attribute(R"re(([a-zA-Z_:-]+)="([^"]*)")re");
-  for (auto it = std::sregex_iterator(xml.begin(), xml.end(), element); it != std::sregex_iterator();
-       ++it) {
+  for (auto it = std::sregex_iterator(xml.begin(), xml.end(), element);
+       it != std::sregex_iterator(); ++it) {
     std::map<std::string, std::string> attrs;
     const std::string inside = (*it)[1];
     for (auto a = std::sregex_iterator(inside.begin(), inside.end(), attribute);

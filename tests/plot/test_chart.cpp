@@ -36,7 +36,7 @@ TEST(LineChart, MonotonicValuesMapToMonotonicCoordinates) {
   ASSERT_EQ(down.size(), 5u);
   ASSERT_EQ(up.size(), 5u);
   for (size_t i = 1; i < 5; ++i) {
-    EXPECT_GT(down[i].first, down[i - 1].first);   // x grows to the right
+    EXPECT_GT(down[i].first, down[i - 1].first);    // x grows to the right
     EXPECT_GT(down[i].second, down[i - 1].second);  // a falling value moves down the page
     EXPECT_LT(up[i].second, up[i - 1].second);      // a rising one up
     EXPECT_EQ(up[i].first, down[i].first);          // the same epochs at the same x
@@ -53,7 +53,9 @@ TEST(LineChart, MonotonicValuesMapToMonotonicCoordinates) {
     EXPECT_LE(y, std::stod(root["height"]));
   }
   auto words = texts(svg);
-  auto has = [&](const std::string& t) { return std::find(words.begin(), words.end(), t) != words.end(); };
+  auto has = [&](const std::string& t) {
+    return std::find(words.begin(), words.end(), t) != words.end();
+  };
   EXPECT_TRUE(has("train"));
   EXPECT_TRUE(has("val &lt;&amp;&gt;"));  // the legend, escaped
   EXPECT_TRUE(has("epoch"));
@@ -95,8 +97,11 @@ TEST(LineChart, ExtremeValuesStillMakeADocument) {
 }
 
 TEST(LineChart, BadInputIsRefused) {
-  expect_error([] { line_chart({Series{.name = "a", .x = {1, 2}, .y = {1}}}); },
-               "series 'a' has 2 x values but 1 y values");
+  expect_error(
+      [] {
+        line_chart({Series{.name = "a", .x = {1, 2}, .y = {1}}});
+      },
+      "series 'a' has 2 x values but 1 y values");
   expect_error([] { line_chart({Series{.name = "a", .x = {NAN}, .y = {1}}}); }, "x[0] is nan");
   expect_error([] { line_chart({}, {.width = 0}); }, "size");
   expect_error([] { line_chart({}, {.width = NAN}); }, "size");
@@ -124,7 +129,8 @@ TEST(ConfusionMatrix, CountsInCellsShadedByRowShare) {
     EXPECT_NE(std::find(words.begin(), words.end(), w), words.end()) << w;
   // Nine counts, one per cell.
   size_t counts = 0;
-  for (const auto& w : words) counts += !w.empty() && std::isdigit(static_cast<unsigned char>(w[0]));
+  for (const auto& w : words)
+    counts += !w.empty() && std::isdigit(static_cast<unsigned char>(w[0]));
   EXPECT_EQ(counts, 9u);
 }
 

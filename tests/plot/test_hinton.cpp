@@ -110,11 +110,15 @@ TEST(Hinton, UnitPanelsShowEachUnitsInputsAsAnImageWithItsBias) {
 }
 
 TEST(Hinton, LabelsAreEscapedAndTheDocumentHasASize) {
-  HintonPanel p{.weights = {1, -1, 2, -2}, .rows = 2, .cols = 2,
-                .row_labels = {"<in>", "a&b"}, .col_labels = {"\"q\"", "it's"}};
+  HintonPanel p{.weights = {1, -1, 2, -2},
+                .rows = 2,
+                .cols = 2,
+                .row_labels = {"<in>", "a&b"},
+                .col_labels = {"\"q\"", "it's"}};
   const std::string svg = hinton(p, {.title = "T & <U>"}).str();
   expect_well_formed(svg);
-  for (const char* escaped : {"&lt;in&gt;", "a&amp;b", "&quot;q&quot;", "it&#39;s", "T &amp; &lt;U&gt;"})
+  for (const char* escaped :
+       {"&lt;in&gt;", "a&amp;b", "&quot;q&quot;", "it&#39;s", "T &amp; &lt;U&gt;"})
     EXPECT_NE(svg.find(escaped), std::string::npos) << escaped;
   EXPECT_EQ(svg.find("<in>"), std::string::npos);
   auto root = elements(svg, "svg");
@@ -139,12 +143,21 @@ TEST(Hinton, PanelOfATensor) {
 TEST(Hinton, BadInputIsRefused) {
   HintonPanel ok{.weights = {1, 2}, .rows = 1, .cols = 2};
   expect_error([] { hinton(std::vector<HintonPanel>{}); }, "no panels");
-  expect_error([&] { hinton(HintonPanel{.weights = {1, 2, 3}, .rows = 1, .cols = 2}); }, "3 weights");
-  expect_error([&] { hinton(HintonPanel{.weights = {1, NAN}, .rows = 1, .cols = 2}); },
-               "weight (0, 1) is nan");
-  expect_error([&] { hinton(HintonPanel{.weights = {1, 2}, .rows = 1, .cols = 2,
-                                        .row_labels = {"a", "b"}}); },
-               "2 row labels");
+  expect_error(
+      [&] {
+        hinton(HintonPanel{.weights = {1, 2, 3}, .rows = 1, .cols = 2});
+      },
+      "3 weights");
+  expect_error(
+      [&] {
+        hinton(HintonPanel{.weights = {1, NAN}, .rows = 1, .cols = 2});
+      },
+      "weight (0, 1) is nan");
+  expect_error(
+      [&] {
+        hinton(HintonPanel{.weights = {1, 2}, .rows = 1, .cols = 2, .row_labels = {"a", "b"}});
+      },
+      "2 row labels");
   expect_error([&] { hinton(ok, {.scale = -1}); }, "scale");
   expect_error([&] { hinton(ok, {.scale = INFINITY}); }, "scale");
   expect_error([&] { hinton(ok, {.cell = 0}); }, "cell size");

@@ -12,7 +12,9 @@ using bp::testing::expect_error;
 struct Image {
   int64_t width = 0, height = 0;
   std::vector<unsigned char> rgb;
-  const unsigned char* at(int64_t x, int64_t y) const { return &rgb[static_cast<size_t>((y * width + x) * 3)]; }
+  const unsigned char* at(int64_t x, int64_t y) const {
+    return &rgb[static_cast<size_t>((y * width + x) * 3)];
+  }
 };
 
 uint32_t be32(const std::vector<unsigned char>& b, size_t at) {
@@ -40,8 +42,9 @@ Image decode(const std::vector<unsigned char>& png) {
       EXPECT_EQ(png[at + 16], 8);  // bit depth
       EXPECT_EQ(png[at + 17], 2);  // RGB
     }
-    if (type == "IDAT") packed.insert(packed.end(), png.begin() + static_cast<std::ptrdiff_t>(at + 8),
-                                      png.begin() + static_cast<std::ptrdiff_t>(at + 8 + n));
+    if (type == "IDAT")
+      packed.insert(packed.end(), png.begin() + static_cast<std::ptrdiff_t>(at + 8),
+                    png.begin() + static_cast<std::ptrdiff_t>(at + 8 + n));
     at += 12 + n;
   }
   EXPECT_EQ(types, (std::vector<std::string>{"IHDR", "IDAT", "IEND"}));
@@ -60,7 +63,8 @@ Image decode(const std::vector<unsigned char>& png) {
 }
 
 TEST(Png, EncodesPixelsExactly) {
-  const std::vector<unsigned char> rgb = {255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30, 1, 2, 3, 4, 5, 6};
+  const std::vector<unsigned char> rgb = {255, 0,  0,  0, 255, 0, 0, 0, 255,
+                                          10,  20, 30, 1, 2,   3, 4, 5, 6};
   Image img = decode(encode_png(3, 2, rgb));
   EXPECT_EQ(img.width, 3);
   EXPECT_EQ(img.height, 2);
@@ -91,15 +95,16 @@ TEST(Png, RectanglesAreRasterisedWithCoverageOnWhite) {
 
 TEST(Png, HintonDiagramAsPixels) {
   // One row {1, -1}: two 20-pixel cells at (10, 10), squares of side 18 centred in them.
-  Svg svg = hinton(HintonPanel{.weights = {1, -1}, .rows = 1, .cols = 2}, {.cell = 20, .legend = false});
+  Svg svg =
+      hinton(HintonPanel{.weights = {1, -1}, .rows = 1, .cols = 2}, {.cell = 20, .legend = false});
   Image img = decode(svg.png());
   ASSERT_EQ(img.width, 60);
   ASSERT_EQ(img.height, 40);
   auto grey = [&](int64_t x, int64_t y) { return img.at(x, y)[0]; };
-  EXPECT_EQ(grey(0, 0), 255);   // the page
-  EXPECT_EQ(grey(10, 10), 128); // the grey cell's corner, outside the square
-  EXPECT_EQ(grey(20, 20), 255); // inside the white square of +1
-  EXPECT_EQ(grey(40, 20), 0);   // inside the black square of -1
+  EXPECT_EQ(grey(0, 0), 255);    // the page
+  EXPECT_EQ(grey(10, 10), 128);  // the grey cell's corner, outside the square
+  EXPECT_EQ(grey(20, 20), 255);  // inside the white square of +1
+  EXPECT_EQ(grey(40, 20), 0);    // inside the black square of -1
   EXPECT_EQ(grey(30, 10), 128);
 }
 

@@ -31,7 +31,8 @@ train::Metrics metrics(double loss, double accuracy, std::vector<std::vector<int
       m.samples += m.confusion[c][k];
     }
     m.recall.push_back(row ? static_cast<double>(m.confusion[c][c]) / static_cast<double>(row) : 0);
-    m.precision.push_back(col ? static_cast<double>(m.confusion[c][c]) / static_cast<double>(col) : 0);
+    m.precision.push_back(col ? static_cast<double>(m.confusion[c][c]) / static_cast<double>(col)
+                              : 0);
   }
   return m;
 }
@@ -87,7 +88,8 @@ TEST_F(Plots, TrainingPlotsOfAClassifierAndOfARegression) {
   const std::string out = path("a/b");  // created with its parents
   auto files = write_training_plots(out, history(), true, {"no", "yes"});
   ASSERT_EQ(files.size(), 4u);
-  for (const char* name : {"loss.svg", "accuracy.svg", "confusion_val.svg", "confusion_test_set.svg"}) {
+  for (const char* name :
+       {"loss.svg", "accuracy.svg", "confusion_val.svg", "confusion_test_set.svg"}) {
     const std::string svg = read(out + "/" + name);
     ASSERT_FALSE(svg.empty()) << name;
     EXPECT_EQ(svg.rfind("<?xml", 0), 0u) << name;
