@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -18,27 +17,36 @@ namespace bp::testing {
 inline std::vector<std::map<std::string, std::string>> elements(const std::string& xml,
                                                                 const std::string& tag) {
   std::vector<std::map<std::string, std::string>> out;
-  const std::regex element("<" + tag + R"(\b([^>]*)>)");
-  const std::regex attribute(R"re(([a-zA-Z_:-]+)="([^"]*)")re");
-  for (auto it = std::sregex_iterator(xml.begin(), xml.end(), element);
-       it != std::sregex_iterator(); ++it) {
+  const std::string open = "<" + tag;
+  for (size_t at = xml.find(open); at != std::string::npos; at = xml.find(open, at + 1)) {
+    const size_t after = at + open.size();
+    if (after >= xml.size() || (xml[after] != ' ' && xml[after] != '>' && xml[after] != '/'))
+      continue;  // a longer name, such as <svgx
+    const size_t end = xml.find('>', after);
+    if (end == std::string::npos) break;
     std::map<std::string, std::string> attrs;
-    const std::string inside = (*it)[1];
-    for (auto a = std::sregex_iterator(inside.begin(), inside.end(), attribute);
-         a != std::sregex_iterator(); ++a)
-      attrs[(*a)[1]] = (*a)[2];
+    // name="value" pairs; values never hold '"' (it is escaped as &quot;).
+    for (size_t i = after; i < end;) {
+      const size_t eq = xml.find("=\"", i);
+      if (eq == std::string::npos || eq >= end) break;
+      size_t name_start = xml.rfind(' ', eq);
+      const std::string name = xml.substr(name_start + 1, eq - name_start - 1);
+      const size_t close = xml.find('"', eq + 2);
+      attrs[name] = xml.substr(eq + 2, close - eq - 2);
+      i = close + 1;
+    }
     out.push_back(std::move(attrs));
   }
   return out;
 }
 
-// The text content of every <text> element, unescaped by the XML parser's rules for &lt; etc.
+// The content of every <text> element, as written (escaped).
 inline std::vector<std::string> texts(const std::string& xml) {
   std::vector<std::string> out;
-  const std::regex text(R"(<text\b[^>]*>([^<]*)</text>)");
-  for (auto it = std::sregex_iterator(xml.begin(), xml.end(), text); it != std::sregex_iterator();
-       ++it)
-    out.push_back((*it)[1]);
+  for (size_t at = xml.find("<text "); at != std::string::npos; at = xml.find("<text ", at + 1)) {
+    const size_t start = xml.find('>', at) + 1;
+    out.push_back(xml.substr(start, xml.find("</text>", start) - start));
+  }
   return out;
 }
 
