@@ -68,7 +68,9 @@ const std::vector<Experiment>& experiments();
 // Throws bp::Error naming the known experiments when `name` is not one of them.
 const Experiment& experiment(const std::string& name);
 
-// Trains experiment `name` with `settings` (start from experiment(name).defaults). Throws
+// Trains experiment `name` with `settings` (start from experiment(name).defaults), on one thread
+// (the thread count is restored afterwards). Deterministic: the same settings give the same
+// result. Throws
 // bp::Error on an unknown name or settings out of range (lr or momentum negative, momentum >= 1,
 // init_range <= 0, max_sweeps < 1, tolerance outside (0, 0.5], weight_decay outside [0, 1),
 // held_out too large).
@@ -103,5 +105,15 @@ struct MirrorUnit {
 };
 // Throws bp::Error unless `result` is a symmetry run.
 std::vector<MirrorUnit> mirror_structure(const Result& result);
+
+// ---- pictures ----
+
+// Draws the run's learned weights as SVG Hinton diagrams in `dir` (created if needed), as the
+// papers' figures show them: every experiment's "<name>-weights.svg" (one panel per unit), and
+// symmetry-hidden.svg (the mirror weights), encoder-codes.svg (the hidden codes),
+// family-trees-people.svg (the six person units, English above Italian, as Nature's Fig. 4) and
+// t-c-filters.svg (the receptive field as a 3×3 image) in their place. Returns the paths written.
+// Throws bp::Error when a file cannot be written.
+std::vector<std::string> write_plots(const Result& result, const std::string& dir);
 
 }  // namespace bp::paper

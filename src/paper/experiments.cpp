@@ -76,18 +76,17 @@ class FamilyNet : public nn::Module {
 
 // T-C (PDP ch. 8): hidden units with 3×3 receptive fields at every position of the retina, their
 // weights tied across positions (a convolution; padding 2 gives every window that overlaps the
-// retina, so no placement is favoured), and one output unit whose weights from the hidden units
-// are tied too: it sees the mean activity of each feature map.
+// retina, so no placement is favoured), and one output unit that sees every hidden unit.
 class TCNet : public nn::Module {
  public:
   TCNet(int64_t maps, Generator& gen)
       : filter_(std::make_shared<nn::Conv2d>(1, maps, 3, 1, 2, 1, 1, true, gen)),
-        output_(std::make_shared<nn::Linear>(maps, 1, true, gen)) {
+        output_(std::make_shared<nn::Linear>(maps * (kRetina + 2) * (kRetina + 2), 1, true, gen)) {
     register_module("filter", filter_);
     register_module("output", output_);
   }
   Tensor forward(const Tensor& x) override {
-    last_hidden_ = mean(sigmoid((*filter_)(x)), {2, 3});
+    last_hidden_ = flatten(sigmoid((*filter_)(x)));
     return sigmoid((*output_)(last_hidden_));
   }
   std::string name() const override { return "TCNet"; }
@@ -240,10 +239,11 @@ void check_settings(const std::string& name, const Settings& s, int64_t patterns
 // Trains `net` on the patterns by the papers' rule and fills in the result's training fields.
 template <typename Net>
 void train(Net& net, const Patterns& p, const Settings& s, Generator& gen, Result& r) {
-  for (Tensor& w : net.parameters()) init::uniform(w, -s.init_range, s.init_range, gen);
+  std::vector<Tensor> params = net.parameters();
+  for (Tensor& w : params) init::uniform(w, -s.init_range, s.init_range, gen);
   const bool warmup = s.warmup_sweeps > 0;
   auto sgd = std::make_unique<optim::SGD>(
-      net.parameters(), optim::SGDOptions{.lr = warmup ? s.warmup_lr : s.lr,
+      params, optim::SGDOptions{.lr = warmup ? s.warmup_lr : s.lr,
                                           .momentum = warmup ? s.warmup_momentum : s.momentum});
   r.sweeps = s.max_sweeps;
   for (int64_t sweep = 0;; ++sweep) {
@@ -256,7 +256,7 @@ void train(Net& net, const Patterns& p, const Settings& s, Generator& gen, Resul
     if (sweep == s.max_sweeps) break;
     if (warmup && sweep == s.warmup_sweeps) {  // the schedule's second phase keeps Δw(t−1)
       auto next = std::make_unique<optim::SGD>(
-          net.parameters(), optim::SGDOptions{.lr = s.lr, .momentum = s.momentum});
+          params, optim::SGDOptions{.lr = s.lr, .momentum = s.momentum});
       next->velocity() = sgd->velocity();
       sgd = std::move(next);
     }
@@ -275,8 +275,10 @@ void train(Net& net, const Patterns& p, const Settings& s, Generator& gen, Resul
     error.backward();
     sgd->step();
     if (s.weight_decay > 0)
-      for (Tensor& w : net.parameters())
-        for (float& v : w.values()) v *= 1.0f - s.weight_decay;
+      for (Tensor& w : params) {
+        float* v = w.data();
+        for (int64_t i = 0; i < w.numel(); ++i) v[i] *= 1.0f - s.weight_decay;
+      }
   }
   NoGradGuard no_grad;
   r.outputs = net(p.inputs).detach();
@@ -353,8 +355,20 @@ Settings defaults(float lr, float momentum, int64_t max_sweeps) {
   return s;
 }
 
+// The paper's 4-4-1 parity net from ±0.3 mostly sticks in a local minimum with 15 of 16 right
+// (2 of 10 seeds converge within 20,000 sweeps); from ±2, 9 of 10 do (docs/paper.md).
+Settings parity_defaults() {
+  Settings s = defaults(0.5f, 0.9f, 20000);
+  s.init_range = 2.0f;
+  return s;
+}
+
+// The Nature schedule, except ε = 0.05 (not 0.01) after the first 20 sweeps, initial weights ±1
+// and 5,000 sweeps (not 1,500): from ±0.3 at ε = 0.01 every run stays on the initial plateau,
+// every output near 0.2 (docs/paper.md).
 Settings family_defaults() {
-  Settings s = defaults(0.01f, 0.9f, 1500);
+  Settings s = defaults(0.05f, 0.9f, 5000);
+  s.init_range = 1.0f;
   s.warmup_sweeps = 20;
   s.warmup_lr = 0.005f;
   s.warmup_momentum = 0.5f;
@@ -378,9 +392,9 @@ const std::vector<Experiment>& experiments() {
        defaults(0.5f, 0.9f, 10000)},
       {"encoder", "8-3-8", "the encoder problem: 8 one-hot patterns through 3 hidden units, "
                            "which learn near-binary codes (PDP ch. 8)",
-       defaults(0.5f, 0.9f, 10000)},
+       defaults(0.1f, 0.9f, 10000)},
       {"parity", "4-4-1", "4-bit parity: about 2,825 sweeps at eps = 0.5 (PDP ch. 8)",
-       defaults(0.5f, 0.9f, 20000)},
+       parity_defaults()},
       {"symmetry", "6-2-1",
        "mirror symmetry of all 64 patterns: 1,425 sweeps at eps = 0.1, alpha = 0.9; each hidden "
        "unit's weights equal and opposite across the midline, in the ratio 1:2:4 (Nature, Fig. 1)",
@@ -396,10 +410,11 @@ const std::vector<Experiment>& experiments() {
        "alpha 0.5 for 20 sweeps, then 0.01 and 0.9; weights decay 0.2% per change), all 4 held "
        "out answered right; person units encode nationality, generation and branch (Nature, Fig. 4)",
        family_defaults()},
-      {"t-c", "6x6 retina -> 3x3 receptive fields, weights tied across positions -> 1",
+      {"t-c", "6x6 retina -> 8x8 hidden units with 3x3 receptive fields, weights tied across "
+              "positions -> 1",
        "T versus C in 4 rotations anywhere on the retina; hidden units learn detectors such as "
        "on-centre/off-surround (PDP ch. 8)",
-       defaults(0.5f, 0.9f, 20000)},
+       defaults(0.02f, 0.9f, 5000)},
   };
   return list;
 }
@@ -413,8 +428,25 @@ const Experiment& experiment(const std::string& name) {
   fail("paper: unknown experiment '{}' (known: {})", name, known);
 }
 
+namespace {
+
+// These nets are tiny: more threads only add synchronisation to every op.
+class OneThread {
+ public:
+  OneThread() : previous_(num_threads()) { set_num_threads(1); }
+  ~OneThread() { set_num_threads(previous_); }
+  OneThread(const OneThread&) = delete;
+  OneThread& operator=(const OneThread&) = delete;
+
+ private:
+  int previous_;
+};
+
+}  // namespace
+
 Result run(const std::string& name, const Settings& s) {
   const Experiment& e = experiment(name);
+  OneThread one_thread;
   if (name == "xor") return run_layered(e, s, xor_patterns(), 2, false);
   if (name == "xor-direct") return run_layered(e, s, xor_patterns(), 1, true);
   if (name == "encoder") return run_layered(e, s, encoder_patterns(), 3, false);
