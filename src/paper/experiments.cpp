@@ -209,7 +209,8 @@ int64_t patterns_right(const Tensor& outputs, const Tensor& targets) {
 bool within(const Tensor& outputs, const Tensor& targets, float tolerance) {
   const float* y = outputs.data();
   const float* d = targets.data();
-  for (int64_t i = 0; i < outputs.numel(); ++i)
+  const int64_t n = outputs.numel();
+  for (int64_t i = 0; i < n; ++i)
     if (!(std::abs(y[i] - d[i]) < tolerance)) return false;
   return true;
 }
@@ -265,11 +266,12 @@ void train(Net& net, const Patterns& p, const Settings& s, Generator& gen, Resul
       Tensor mask = Tensor::empty(diff.shape());
       const float* e = diff.data();
       float* m = mask.data();
-      for (int64_t i = 0; i < mask.numel(); ++i) m[i] = std::abs(e[i]) > s.error_margin ? 1.0f : 0.0f;
+      const int64_t n = mask.numel();
+      for (int64_t i = 0; i < n; ++i) m[i] = std::abs(e[i]) > s.error_margin ? 1.0f : 0.0f;
       diff = diff * mask;
     }
     sgd->zero_grad();
-    Tensor error = sum(square(diff)) * 0.5f;  // E = ½Σ(y−d)²
+    Tensor error = sum(diff * diff) * 0.5f;  // E = ½Σ(y−d)² (diff·diff: square() goes through powf)
     BP_CHECK(std::isfinite(error.item()), "paper {}: the error became {} at sweep {}", r.experiment,
              error.item(), sweep);
     error.backward();
@@ -277,7 +279,8 @@ void train(Net& net, const Patterns& p, const Settings& s, Generator& gen, Resul
     if (s.weight_decay > 0)
       for (Tensor& w : params) {
         float* v = w.data();
-        for (int64_t i = 0; i < w.numel(); ++i) v[i] *= 1.0f - s.weight_decay;
+        const int64_t n = w.numel();
+        for (int64_t i = 0; i < n; ++i) v[i] *= 1.0f - s.weight_decay;
       }
   }
   NoGradGuard no_grad;
