@@ -44,7 +44,7 @@ CLI::App* add_paper_command(CLI::App& app, PaperArgs& a) {
   cmd->add_option("--lr", a.lr, "learning rate ε (default: the experiment's)")->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--momentum", a.momentum, "momentum α in [0, 1) (default: the experiment's)")
       ->check(CLI::Range(0.0, 0.9999));
-  cmd->add_option("--init-range", a.init_range, "initial weights uniform in ±R (default 0.3)")
+  cmd->add_option("--init-range", a.init_range, "initial weights uniform in ±R (default: the experiment's)")
       ->check(CLI::Range(1e-6, 100.0));
   cmd->add_option("--max-sweeps", a.max_sweeps, "give up after this many sweeps")
       ->check(CLI::Range(1, 100000000));
