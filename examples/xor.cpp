@@ -4,7 +4,6 @@
 #include <cstdio>
 
 #include "backprop/backprop.hpp"
-#include "backprop/paper.hpp"
 #include "paper_example.hpp"
 
 int main() {
@@ -28,15 +27,17 @@ int main() {
     if (sweep % 200 == 0) std::printf("sweep %4d  E = %.6f\n", sweep, loss.item());
   }
 
-  NoGradGuard no_grad;
-  Tensor out = net(inputs);
   int right = 0;
-  for (int i = 0; i < 4; ++i) {
-    float y = out.data()[i];
-    bool ok = (y > 0.5f) == (targets.data()[i] > 0.5f);
-    right += ok;
-    std::printf("%g xor %g -> %.3f %s\n", inputs.data()[2 * i], inputs.data()[2 * i + 1], y,
-                ok ? "ok" : "WRONG");
+  {
+    NoGradGuard no_grad;  // evaluation only: record nothing
+    Tensor out = net(inputs);
+    for (int i = 0; i < 4; ++i) {
+      float y = out.data()[i];
+      bool ok = (y > 0.5f) == (targets.data()[i] > 0.5f);
+      right += ok;
+      std::printf("%g xor %g -> %.3f %s\n", inputs.data()[2 * i], inputs.data()[2 * i + 1], y,
+                  ok ? "ok" : "WRONG");
+    }
   }
 
   // The same problem with one hidden unit and direct connections (the paper's Fig. 2).
