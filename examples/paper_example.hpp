@@ -18,7 +18,8 @@ inline void print_run(const bp::paper::Result& r, bool patterns = true) {
       line += " ->";
       for (int64_t k = 0; k < out; ++k) {
         char buf[32];
-        std::snprintf(buf, sizeof buf, " %.2f(%g)", static_cast<double>(r.outputs.data()[i * out + k]),
+        std::snprintf(buf, sizeof buf, " %.2f(%g)",
+                      static_cast<double>(r.outputs.data()[i * out + k]),
                       static_cast<double>(r.targets.data()[i * out + k]));
         line += buf;
       }

@@ -8,7 +8,8 @@
 int main() {
   const auto& people = bp::paper::family_people();
   const auto& relations = bp::paper::family_relations();
-  bp::paper::Result r = bp::paper::run("family-trees", bp::paper::experiment("family-trees").defaults);
+  bp::paper::Result r =
+      bp::paper::run("family-trees", bp::paper::experiment("family-trees").defaults);
   example::print_run(r, false);
   for (int64_t i = 0; i < r.held_out_total; ++i) {
     const bp::Tensor& x = r.held_out_inputs;
@@ -20,8 +21,9 @@ int main() {
     bool ok = true;
     for (int64_t k = 0; k < 24; ++k) {
       bool on = r.held_out_outputs.at({i, k}) > 0.5f, want = r.held_out_targets.at({i, k}) > 0.5f;
-      if (on) std::printf(" %s (%.2f)", people[static_cast<size_t>(k)].c_str(),
-                          static_cast<double>(r.held_out_outputs.at({i, k})));
+      if (on)
+        std::printf(" %s (%.2f)", people[static_cast<size_t>(k)].c_str(),
+                    static_cast<double>(r.held_out_outputs.at({i, k})));
       ok = ok && on == want;
     }
     std::printf(" %s\n", ok ? "right" : "WRONG");

@@ -11,8 +11,9 @@ int main() {
   example::print_weights(r);
   bool mirror = r.converged;
   for (const bp::paper::MirrorUnit& u : bp::paper::mirror_structure(r)) {
-    std::printf("hidden unit: |w_i + w_(5-i)| <= %.3f of the largest weight; magnitudes 1 : %.2f : %.2f\n",
-                u.mirror_error, u.ratios[1], u.ratios[2]);
+    std::printf(
+        "hidden unit: |w_i + w_(5-i)| <= %.3f of the largest weight; magnitudes 1 : %.2f : %.2f\n",
+        u.mirror_error, u.ratios[1], u.ratios[2]);
     mirror = mirror && u.mirror_error < 0.05;
   }
   return mirror ? 0 : 1;

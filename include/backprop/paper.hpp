@@ -43,9 +43,9 @@ struct Result {
   std::string experiment;
   Settings settings;
   bool converged = false;
-  int64_t sweeps = 0;   // weight updates made before the criterion first held (max_sweeps if never)
-  double error = 0.0;   // E = ½Σ(y−d)² over the training patterns after training
-  int64_t right = 0;    // training patterns whose every output is on the right side of 0.5
+  int64_t sweeps = 0;  // weight updates made before the criterion first held (max_sweeps if never)
+  double error = 0.0;  // E = ½Σ(y−d)² over the training patterns after training
+  int64_t right = 0;   // training patterns whose every output is on the right side of 0.5
   int64_t total = 0;
   int64_t held_out_right = 0;  // the same over the held-out patterns (family-trees)
   int64_t held_out_total = 0;
@@ -82,8 +82,8 @@ Result run(const std::string& name, const Settings& settings);
 const std::vector<std::string>& family_people();     // 24 names, English first
 const std::vector<std::string>& family_relations();  // father, mother, husband, wife, son, ...
 struct FamilyFact {
-  int64_t person;    // index into family_people()
-  int64_t relation;  // index into family_relations()
+  int64_t person;                // index into family_people()
+  int64_t relation;              // index into family_relations()
   std::vector<int64_t> answers;  // every person who stands in that relation to `person`
 };
 // The 104 (person, relation) questions that have an answer, derived from the trees.
@@ -100,7 +100,7 @@ constexpr int64_t kRetina = 6;  // the t-c retina is kRetina × kRetina; shapes 
 // paper's solution, equal magnitude and opposite sign across the midline (w_i = −w_{5−i}) with
 // magnitudes in the ratio 1:2:4 on each side.
 struct MirrorUnit {
-  double mirror_error = 0.0;  // max_i |w_i + w_{5−i}| / max_i |w_i|
+  double mirror_error = 0.0;     // max_i |w_i + w_{5−i}| / max_i |w_i|
   double ratios[3] = {0, 0, 0};  // the left side's magnitudes, sorted, divided by the smallest
 };
 // Throws bp::Error unless `result` is a symmetry run.

@@ -39,19 +39,25 @@ CLI::App* add_paper_command(CLI::App& app, PaperArgs& a) {
   cmd->add_option("--seed", a.seed, "first seed (initial weights; family-trees: also the split)")
       ->capture_default_str();
   cmd->add_option("--seeds", a.seeds, "runs, with seeds seed, seed+1, ...")
-      ->check(CLI::Range(1, 10000))->capture_default_str();
-  cmd->add_option("--plot", a.plot_dir, "draw the first run's learned weights as SVG Hinton diagrams in DIR");
-  cmd->add_option("--lr", a.lr, "learning rate ε (default: the experiment's)")->check(CLI::Range(0.0, 100.0));
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  cmd->add_option("--plot", a.plot_dir,
+                  "draw the first run's learned weights as SVG Hinton diagrams in DIR");
+  cmd->add_option("--lr", a.lr, "learning rate ε (default: the experiment's)")
+      ->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--momentum", a.momentum, "momentum α in [0, 1) (default: the experiment's)")
       ->check(CLI::Range(0.0, 0.9999));
-  cmd->add_option("--init-range", a.init_range, "initial weights uniform in ±R (default: the experiment's)")
+  cmd->add_option("--init-range", a.init_range,
+                  "initial weights uniform in ±R (default: the experiment's)")
       ->check(CLI::Range(1e-6, 100.0));
   cmd->add_option("--max-sweeps", a.max_sweeps, "give up after this many sweeps")
       ->check(CLI::Range(1, 100000000));
-  cmd->add_option("--tolerance", a.tolerance,
-                  "converged when every output is within this of its target (0.5: right side of 0.5)")
+  cmd->add_option(
+         "--tolerance", a.tolerance,
+         "converged when every output is within this of its target (0.5: right side of 0.5)")
       ->check(CLI::Range(1e-6, 0.5));
-  cmd->add_option("--hidden", a.hidden, "hidden units (t-c: feature maps; default: the experiment's)")
+  cmd->add_option("--hidden", a.hidden,
+                  "hidden units (t-c: feature maps; default: the experiment's)")
       ->check(CLI::Range(1, 1000));
   return cmd;
 }
@@ -80,17 +86,22 @@ int run_paper(const PaperArgs& a) {
   if (s.warmup_sweeps > 0)
     std::printf(" (eps %g, alpha %g for the first %lld sweeps)", static_cast<double>(s.warmup_lr),
                 static_cast<double>(s.warmup_momentum), static_cast<long long>(s.warmup_sweeps));
-  if (s.weight_decay > 0) std::printf(", weights x%g after each change", 1.0 - static_cast<double>(s.weight_decay));
+  if (s.weight_decay > 0)
+    std::printf(", weights x%g after each change", 1.0 - static_cast<double>(s.weight_decay));
   std::printf(", initial weights +-%g, up to %lld sweeps\n", static_cast<double>(s.init_range),
               static_cast<long long>(s.max_sweeps));
-  std::printf("converged: every output within %g of its target\n", static_cast<double>(s.tolerance));
+  std::printf("converged: every output within %g of its target\n",
+              static_cast<double>(s.tolerance));
   if (s.error_margin > 0)
-    std::printf("error: none for an output within %g of its target\n", static_cast<double>(s.error_margin));
+    std::printf("error: none for an output within %g of its target\n",
+                static_cast<double>(s.error_margin));
   std::printf("\n");
   const bool held = s.held_out > 0;
   const bool mirror = e.name == "symmetry";
   std::printf("%8s  %9s  %7s  %9s%s\n", "seed", "converged", "sweeps", "right",
-              held ? "  held out" : mirror ? "  hidden weights: mirror error, magnitudes" : "");
+              held     ? "  held out"
+              : mirror ? "  hidden weights: mirror error, magnitudes"
+                       : "");
   std::vector<std::string> written;
   std::vector<double> sweeps, held_right;
   int64_t converged = 0, all_right = 0;
@@ -98,11 +109,11 @@ int run_paper(const PaperArgs& a) {
     s.seed = a.seed + static_cast<uint64_t>(k);
     paper::Result r = paper::run(e.name, s);
     std::printf("%8llu  %9s  %7s  %4lld/%-4lld", static_cast<unsigned long long>(s.seed),
-                r.converged ? "yes" : "no",
-                r.converged ? std::to_string(r.sweeps).c_str() : "-", static_cast<long long>(r.right),
-                static_cast<long long>(r.total));
+                r.converged ? "yes" : "no", r.converged ? std::to_string(r.sweeps).c_str() : "-",
+                static_cast<long long>(r.right), static_cast<long long>(r.total));
     if (held)
-      std::printf("  %lld/%lld", static_cast<long long>(r.held_out_right), static_cast<long long>(r.held_out_total));
+      std::printf("  %lld/%lld", static_cast<long long>(r.held_out_right),
+                  static_cast<long long>(r.held_out_total));
     if (mirror)
       for (const paper::MirrorUnit& u : paper::mirror_structure(r))
         std::printf("  %.3f 1:%.2f:%.2f", u.mirror_error, u.ratios[1], u.ratios[2]);
@@ -115,8 +126,9 @@ int run_paper(const PaperArgs& a) {
     held_right.push_back(static_cast<double>(r.held_out_right));
     if (k == 0 && !a.plot_dir.empty()) written = paper::write_plots(r, a.plot_dir);
   }
-  std::printf("\nconverged %lld of %lld; all patterns right in %lld", static_cast<long long>(converged),
-              static_cast<long long>(a.seeds), static_cast<long long>(all_right));
+  std::printf("\nconverged %lld of %lld; all patterns right in %lld",
+              static_cast<long long>(converged), static_cast<long long>(a.seeds),
+              static_cast<long long>(all_right));
   if (!sweeps.empty())
     std::printf("; sweeps to converge: median %.0f, quartiles %.0f-%.0f, range %.0f-%.0f",
                 percentile(sweeps, 0.5), percentile(sweeps, 0.25), percentile(sweeps, 0.75),
@@ -124,8 +136,8 @@ int run_paper(const PaperArgs& a) {
   if (held) {
     double mean = 0;
     for (double h : held_right) mean += h;
-    std::printf("; held out right: mean %.2f of %lld", mean / static_cast<double>(held_right.size()),
-                static_cast<long long>(s.held_out));
+    std::printf("; held out right: mean %.2f of %lld",
+                mean / static_cast<double>(held_right.size()), static_cast<long long>(s.held_out));
   }
   std::printf("\n");
   for (const std::string& path : written) std::printf("wrote %s\n", path.c_str());

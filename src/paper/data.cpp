@@ -11,8 +11,8 @@ enum Sex { male, female };
 struct Person {
   const char* name;
   Sex sex;
-  int spouse;             // index within the tree, -1: none
-  int father, mother;     // -1: not in the tree
+  int spouse;          // index within the tree, -1: none
+  int father, mother;  // -1: not in the tree
 };
 
 // One tree of 12; the Italian tree has the same shape (person k of one is person k of the other).
@@ -28,14 +28,29 @@ const Person kEnglish[kTree] = {
     {"Jennifer", female, 9, 2, 3},    {"Charles", male, 8, -1, -1},
     {"Colin", male, -1, 7, 6},        {"Charlotte", female, -1, 7, 6},
 };
-const char* const kItalian[kTree] = {"Roberto", "Maria",   "Pierro", "Francesca",
-                                     "Gina",    "Emilio",  "Lucia",  "Marco",
-                                     "Angela",  "Tomaso",  "Alfonso", "Sophia"};
+const char* const kItalian[kTree] = {"Roberto", "Maria",  "Pierro",  "Francesca",
+                                     "Gina",    "Emilio", "Lucia",   "Marco",
+                                     "Angela",  "Tomaso", "Alfonso", "Sophia"};
 
-enum Relation { father, mother, husband, wife, son, daughter, uncle, aunt, brother, sister,
-                nephew, niece, kRelations };
+enum Relation {
+  father,
+  mother,
+  husband,
+  wife,
+  son,
+  daughter,
+  uncle,
+  aunt,
+  brother,
+  sister,
+  nephew,
+  niece,
+  kRelations
+};
 
-bool is_child_of(int c, int p) { return kEnglish[c].father == p || kEnglish[c].mother == p; }
+bool is_child_of(int c, int p) {
+  return kEnglish[c].father == p || kEnglish[c].mother == p;
+}
 bool siblings(int a, int b) {
   return a != b && kEnglish[a].father >= 0 && kEnglish[a].father == kEnglish[b].father &&
          kEnglish[a].mother == kEnglish[b].mother;
@@ -51,14 +66,22 @@ bool sibling_or_in_law(int a, int b) {
 bool relates(int a, Relation r, int b) {
   const Person& pb = kEnglish[b];
   switch (r) {
-    case father: return kEnglish[a].father == b;
-    case mother: return kEnglish[a].mother == b;
-    case husband: return kEnglish[a].spouse == b && pb.sex == male;
-    case wife: return kEnglish[a].spouse == b && pb.sex == female;
-    case son: return is_child_of(b, a) && pb.sex == male;
-    case daughter: return is_child_of(b, a) && pb.sex == female;
-    case brother: return siblings(a, b) && pb.sex == male;
-    case sister: return siblings(a, b) && pb.sex == female;
+    case father:
+      return kEnglish[a].father == b;
+    case mother:
+      return kEnglish[a].mother == b;
+    case husband:
+      return kEnglish[a].spouse == b && pb.sex == male;
+    case wife:
+      return kEnglish[a].spouse == b && pb.sex == female;
+    case son:
+      return is_child_of(b, a) && pb.sex == male;
+    case daughter:
+      return is_child_of(b, a) && pb.sex == female;
+    case brother:
+      return siblings(a, b) && pb.sex == male;
+    case sister:
+      return siblings(a, b) && pb.sex == female;
     case uncle:
     case aunt: {
       bool parent_side = false;
@@ -67,9 +90,11 @@ bool relates(int a, Relation r, int b) {
       return parent_side && pb.sex == (r == uncle ? male : female);
     }
     case nephew:
-    case niece: return relates(b, kEnglish[a].sex == male ? uncle : aunt, a) &&
-                       pb.sex == (r == nephew ? male : female);
-    case kRelations: break;
+    case niece:
+      return relates(b, kEnglish[a].sex == male ? uncle : aunt, a) &&
+             pb.sex == (r == nephew ? male : female);
+    case kRelations:
+      break;
   }
   return false;
 }
@@ -87,9 +112,9 @@ const std::vector<std::string>& family_people() {
 }
 
 const std::vector<std::string>& family_relations() {
-  static const std::vector<std::string> relations = {
-      "father", "mother", "husband", "wife",   "son",    "daughter",
-      "uncle",  "aunt",   "brother", "sister", "nephew", "niece"};
+  static const std::vector<std::string> relations = {"father",  "mother",   "husband", "wife",
+                                                     "son",     "daughter", "uncle",   "aunt",
+                                                     "brother", "sister",   "nephew",  "niece"};
   return relations;
 }
 
@@ -114,7 +139,8 @@ std::vector<std::vector<float>> tc_shapes() {
   auto rotate = [](const std::vector<float>& g) {  // a quarter turn clockwise
     std::vector<float> r(9);
     for (int i = 0; i < 3; ++i)
-      for (int j = 0; j < 3; ++j) r[static_cast<size_t>(j * 3 + (2 - i))] = g[static_cast<size_t>(i * 3 + j)];
+      for (int j = 0; j < 3; ++j)
+        r[static_cast<size_t>(j * 3 + (2 - i))] = g[static_cast<size_t>(i * 3 + j)];
     return r;
   };
   std::vector<std::vector<float>> shapes;

@@ -104,7 +104,9 @@ struct Patterns {
   Tensor inputs, targets;
 };
 
-float bit(int64_t value, int64_t k) { return static_cast<float>((value >> k) & 1); }
+float bit(int64_t value, int64_t k) {
+  return static_cast<float>((value >> k) & 1);
+}
 
 // All 2^n input vectors, most significant bit first, with targets from `f`.
 template <typename F>
@@ -121,7 +123,8 @@ Patterns truth_table(int64_t n, int64_t outputs, F f) {
 }
 
 Patterns xor_patterns() {
-  return truth_table(2, 1, [](int64_t v) { return std::vector<float>{bit(v, 0) != bit(v, 1) ? 1.0f : 0.0f}; });
+  return truth_table(
+      2, 1, [](int64_t v) { return std::vector<float>{bit(v, 0) != bit(v, 1) ? 1.0f : 0.0f}; });
 }
 
 Patterns encoder_patterns() {
@@ -200,7 +203,8 @@ int64_t patterns_right(const Tensor& outputs, const Tensor& targets) {
   int64_t right = 0;
   for (int64_t i = 0; i < rows; ++i) {
     bool ok = true;
-    for (int64_t j = 0; j < cols; ++j) ok = ok && ((y[i * cols + j] > 0.5f) == (d[i * cols + j] > 0.5f));
+    for (int64_t j = 0; j < cols; ++j)
+      ok = ok && ((y[i * cols + j] > 0.5f) == (d[i * cols + j] > 0.5f));
     right += ok;
   }
   return right;
@@ -216,25 +220,27 @@ bool within(const Tensor& outputs, const Tensor& targets, float tolerance) {
 }
 
 void check_settings(const std::string& name, const Settings& s, int64_t patterns) {
-  BP_CHECK(s.lr >= 0 && std::isfinite(s.lr), "paper {}: learning rate must be >= 0 (got {})", name, s.lr);
+  BP_CHECK(s.lr >= 0 && std::isfinite(s.lr), "paper {}: learning rate must be >= 0 (got {})", name,
+           s.lr);
   BP_CHECK(s.momentum >= 0 && s.momentum < 1, "paper {}: momentum must be in [0, 1) (got {})", name,
            s.momentum);
   BP_CHECK(s.init_range > 0 && std::isfinite(s.init_range),
            "paper {}: initial weight range must be > 0 (got {})", name, s.init_range);
   BP_CHECK(s.max_sweeps >= 1, "paper {}: max sweeps must be >= 1 (got {})", name, s.max_sweeps);
-  BP_CHECK(s.tolerance > 0 && s.tolerance <= 0.5f, "paper {}: tolerance must be in (0, 0.5] (got {})",
-           name, s.tolerance);
-  BP_CHECK(s.hidden >= 0 && s.hidden <= 1000, "paper {}: hidden units must be in [0, 1000] (got {})",
-           name, s.hidden);
+  BP_CHECK(s.tolerance > 0 && s.tolerance <= 0.5f,
+           "paper {}: tolerance must be in (0, 0.5] (got {})", name, s.tolerance);
+  BP_CHECK(s.hidden >= 0 && s.hidden <= 1000,
+           "paper {}: hidden units must be in [0, 1000] (got {})", name, s.hidden);
   BP_CHECK(s.warmup_sweeps >= 0, "paper {}: warm-up sweeps must be >= 0", name);
-  BP_CHECK(s.warmup_sweeps == 0 || (s.warmup_lr >= 0 && s.warmup_momentum >= 0 && s.warmup_momentum < 1),
-           "paper {}: warm-up learning rate must be >= 0 and momentum in [0, 1)", name);
-  BP_CHECK(s.weight_decay >= 0 && s.weight_decay < 1, "paper {}: weight decay must be in [0, 1) (got {})",
-           name, s.weight_decay);
-  BP_CHECK(s.error_margin >= 0 && s.error_margin < 0.5f, "paper {}: error margin must be in [0, 0.5) (got {})",
-           name, s.error_margin);
-  BP_CHECK(s.held_out >= 0 && s.held_out < patterns, "paper {}: held out must be in [0, {}) (got {})", name,
-           patterns, s.held_out);
+  BP_CHECK(
+      s.warmup_sweeps == 0 || (s.warmup_lr >= 0 && s.warmup_momentum >= 0 && s.warmup_momentum < 1),
+      "paper {}: warm-up learning rate must be >= 0 and momentum in [0, 1)", name);
+  BP_CHECK(s.weight_decay >= 0 && s.weight_decay < 1,
+           "paper {}: weight decay must be in [0, 1) (got {})", name, s.weight_decay);
+  BP_CHECK(s.error_margin >= 0 && s.error_margin < 0.5f,
+           "paper {}: error margin must be in [0, 0.5) (got {})", name, s.error_margin);
+  BP_CHECK(s.held_out >= 0 && s.held_out < patterns,
+           "paper {}: held out must be in [0, {}) (got {})", name, patterns, s.held_out);
 }
 
 // Trains `net` on the patterns by the papers' rule and fills in the result's training fields.
@@ -245,7 +251,7 @@ void train(Net& net, const Patterns& p, const Settings& s, Generator& gen, Resul
   const bool warmup = s.warmup_sweeps > 0;
   auto sgd = std::make_unique<optim::SGD>(
       params, optim::SGDOptions{.lr = warmup ? s.warmup_lr : s.lr,
-                                          .momentum = warmup ? s.warmup_momentum : s.momentum});
+                                .momentum = warmup ? s.warmup_momentum : s.momentum});
   r.sweeps = s.max_sweeps;
   for (int64_t sweep = 0;; ++sweep) {
     Tensor y = net(p.inputs);
@@ -301,7 +307,8 @@ Result run_layered(const Experiment& e, const Settings& s, const Patterns& p, in
   r.experiment = e.name;
   r.settings = s;
   Generator gen(s.seed);
-  LayeredNet net(p.inputs.size(1), s.hidden > 0 ? s.hidden : hidden, p.targets.size(1), direct, gen);
+  LayeredNet net(p.inputs.size(1), s.hidden > 0 ? s.hidden : hidden, p.targets.size(1), direct,
+                 gen);
   train(net, p, s, gen, r);
   return r;
 }
@@ -393,8 +400,9 @@ const std::vector<Experiment>& experiments() {
        "XOR with one hidden unit and direct connections (PDP ch. 8, Fig. 2): about 558 sweeps at "
        "eps = 0.5",
        defaults(0.5f, 0.9f, 10000)},
-      {"encoder", "8-3-8", "the encoder problem: 8 one-hot patterns through 3 hidden units, "
-                           "which learn near-binary codes (PDP ch. 8)",
+      {"encoder", "8-3-8",
+       "the encoder problem: 8 one-hot patterns through 3 hidden units, "
+       "which learn near-binary codes (PDP ch. 8)",
        defaults(0.1f, 0.9f, 10000)},
       {"parity", "4-4-1", "4-bit parity: about 2,825 sweeps at eps = 0.5 (PDP ch. 8)",
        parity_defaults()},
@@ -411,10 +419,12 @@ const std::vector<Experiment>& experiments() {
       {"family-trees", "24+12 one-hot -> 6 and 6 -> 12 -> 6 -> 24",
        "104 triples of two isomorphic family trees; trained on 100 for 1,500 sweeps (eps 0.005, "
        "alpha 0.5 for 20 sweeps, then 0.01 and 0.9; weights decay 0.2% per change), all 4 held "
-       "out answered right; person units encode nationality, generation and branch (Nature, Fig. 4)",
+       "out answered right; person units encode nationality, generation and branch (Nature, Fig. "
+       "4)",
        family_defaults()},
-      {"t-c", "6x6 retina -> 8x8 hidden units with 3x3 receptive fields, weights tied across "
-              "positions -> 1",
+      {"t-c",
+       "6x6 retina -> 8x8 hidden units with 3x3 receptive fields, weights tied across "
+       "positions -> 1",
        "T versus C in 4 rotations anywhere on the retina; hidden units learn detectors such as "
        "on-centre/off-surround (PDP ch. 8)",
        defaults(0.02f, 0.9f, 5000)},
@@ -474,7 +484,8 @@ std::vector<MirrorUnit> mirror_structure(const Result& result) {
     MirrorUnit u;
     double largest = 0, mirror = 0;
     double side[3];
-    for (int64_t i = 0; i < 6; ++i) largest = std::max(largest, static_cast<double>(std::abs(w->at({j, i}))));
+    for (int64_t i = 0; i < 6; ++i)
+      largest = std::max(largest, static_cast<double>(std::abs(w->at({j, i}))));
     for (int64_t i = 0; i < 3; ++i) {
       mirror = std::max(mirror, static_cast<double>(std::abs(w->at({j, i}) + w->at({j, 5 - i}))));
       side[i] = std::abs(w->at({j, i}));

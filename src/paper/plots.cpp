@@ -53,8 +53,8 @@ std::string layered(const Result& r, const std::string& dir) {
     ow = concat({ow, find(r, "direct.weight")}, 1);
     for (const auto& c : numbered("in", inputs)) cols.push_back(c);
   }
-  std::vector<plot::HintonPanel> out =
-      plot::unit_panels(ow, &find(r, "output.bias"), {1, ow.size(1)}, numbered("output", ow.size(0)));
+  std::vector<plot::HintonPanel> out = plot::unit_panels(
+      ow, &find(r, "output.bias"), {1, ow.size(1)}, numbered("output", ow.size(0)));
   for (auto& p : out) {
     p.col_labels = cols;
     panels.push_back(std::move(p));
@@ -110,8 +110,8 @@ std::string family_people_units(const Result& r, const std::string& dir) {
 std::string tc_filters(const Result& r, const std::string& dir) {
   const Tensor& w = find(r, "filter.weight");
   Tensor flat = reshape(w, {w.size(0), 9});
-  std::vector<plot::HintonPanel> panels =
-      plot::unit_panels(flat, &find(r, "filter.bias"), {3, 3}, numbered("receptive field", w.size(0)));
+  std::vector<plot::HintonPanel> panels = plot::unit_panels(flat, &find(r, "filter.bias"), {3, 3},
+                                                            numbered("receptive field", w.size(0)));
   plot::HintonOptions o;
   o.title = title_of(r, "the tied 3x3 receptive field");
   o.cell = 40;

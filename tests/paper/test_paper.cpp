@@ -33,7 +33,8 @@ std::vector<Result> run_seeds(const std::string& name, int seeds) {
 }
 
 int count_converged(const std::vector<Result>& rs) {
-  return static_cast<int>(std::count_if(rs.begin(), rs.end(), [](const Result& r) { return r.converged; }));
+  return static_cast<int>(
+      std::count_if(rs.begin(), rs.end(), [](const Result& r) { return r.converged; }));
 }
 
 // At least `fraction` of the seeds converge, and every converged run has every pattern right.
@@ -156,7 +157,8 @@ TEST(Paper, EncoderLearnsEightDistinctCodes) {
     for (int64_t i = 0; i < 8; ++i)
       for (int64_t j = i + 1; j < 8; ++j) {
         double d = 0;
-        for (int64_t k = 0; k < 3; ++k) d = std::max(d, static_cast<double>(std::abs(r.hidden.at({i, k}) - r.hidden.at({j, k}))));
+        for (int64_t k = 0; k < 3; ++k)
+          d = std::max(d, static_cast<double>(std::abs(r.hidden.at({i, k}) - r.hidden.at({j, k}))));
         EXPECT_GT(d, 0.1) << "seed " << r.settings.seed << ": codes " << i << " and " << j;
       }
   }
