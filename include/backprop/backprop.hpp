@@ -13,6 +13,7 @@
 #include "backprop/norm.hpp"
 #include "backprop/ops.hpp"
 #include "backprop/optim.hpp"
+#include "backprop/paper.hpp"
 #include "backprop/plot.hpp"
 #include "backprop/random.hpp"
 #include "backprop/recurrent.hpp"

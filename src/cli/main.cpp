@@ -16,6 +16,7 @@
 #include "backprop/train.hpp"
 #include "cli/data_source.hpp"
 #include "cli/run_report.hpp"
+#include "cli/paper.hpp"
 
 namespace {
 
@@ -568,6 +569,9 @@ int main(int argc, char** argv) {
   gc_cmd->add_option("--seed", gc_seed, "seed")->capture_default_str();
   gc_cmd->add_option("--eps", gc_eps, "finite-difference step")->check(CLI::Range(1e-6, 1.0))->capture_default_str();
 
+  cli::PaperArgs paper_args;
+  CLI::App* paper_cmd = cli::add_paper_command(app, paper_args);
+
   std::string backend_name = "fast";
   for (CLI::App* cmd : {train_cmd, eval_cmd, predict_cmd, gc_cmd})
     cmd->add_option("--backend", backend_name,
@@ -595,6 +599,7 @@ int main(int argc, char** argv) {
     if (*predict_cmd) return run_predict(model_file, predict_input, predict_data);
     if (*info_cmd) return run_info(model_file);
     if (*gc_cmd) return run_gradcheck(gc_model, gc_shape, gc_samples, gc_seed, gc_eps);
+    if (*paper_cmd) return cli::run_paper(paper_args);
   } catch (const bp::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
