@@ -14,6 +14,8 @@
 #include "backprop/norm.hpp"
 #include "backprop/ops.hpp"
 #include "backprop/optim.hpp"
+#include "backprop/paper.hpp"
+#include "backprop/plot.hpp"
 #include "backprop/random.hpp"
 #include "backprop/recurrent.hpp"
 #include "backprop/schedule.hpp"

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,18 @@
 namespace bp::io {
 
 inline constexpr uint32_t kArchiveVersion = 1;
+
+// Writes `bytes` to `path` atomically: into a temporary file beside it, flushed to disk, then
+// renamed over `path`, so a crash never leaves a half-written file where a good one was (the one
+// mechanism behind every file the library writes). Throws bp::Error naming the path and the system
+// error when the file cannot be written; the temporary file is removed then.
+void write_file_atomic(const std::string& path, std::string_view bytes);
+void write_file_atomic(const std::string& path, const std::vector<unsigned char>& bytes);
+
+// Checks, without touching `path`, that write_file_atomic(path, ...) can succeed: `path` is not a
+// directory and its folder exists and accepts a new file (a probe file is created and removed).
+// For checking output paths before a long computation. Throws bp::Error naming the path otherwise.
+void check_writable(const std::string& path);
 
 struct Archive {
   std::string meta_json = "{}";

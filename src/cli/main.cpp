@@ -15,6 +15,8 @@
 #include "backprop/backprop.hpp"
 #include "backprop/train.hpp"
 #include "cli/data_source.hpp"
+#include "cli/run_report.hpp"
+#include "cli/paper.hpp"
 
 namespace {
 
@@ -155,7 +157,31 @@ struct TrainArgs {
   bool threads_given = false;
   int64_t random_crop = 0;
   bool random_flip = false;
+  std::string plot_dir, report;  // pictures and the HTML report, written after training
+  std::vector<std::pair<std::string, std::string>> flags;  // the command's settings, for the report
 };
+
+// The curves and confusion matrices of a finished run (--plot), and its HTML report (--report).
+void write_pictures(const TrainArgs& a, const Model& model, const train::Trainer& trainer,
+                    const std::string& settings_json) {
+  const bool classifier = model.task == data::Task::classification;
+  if (!a.plot_dir.empty()) {
+    plot::write_training_plots(a.plot_dir, trainer.history(), classifier, model.label_names);
+    if (!a.quiet) std::printf("plots written to %s\n", a.plot_dir.c_str());
+  }
+  if (!a.report.empty()) {
+    plot::Report r{.title = "backprop train: " + a.data.source, .settings = a.flags,
+                   .history = trainer.history(), .classification = classifier,
+                   .class_names = model.label_names};
+    r.settings.insert(r.settings.begin() + 1,
+                      {{"model", nn::to_string(model.spec)},
+                       {"input shape", to_string(model.input_shape)},
+                       {"parameters", std::to_string(model.network->parameter_count())},
+                       {"training settings", settings_json}});
+    io::write_file_atomic(a.report, plot::html_report(r));
+    if (!a.quiet) std::printf("report written to %s\n", a.report.c_str());
+  }
+}
 
 // The optimizer's settings from the flags; a flag not given takes PyTorch's default for the
 // optimizer (sgd keeps this program's lr 0.05 and momentum 0.9).
@@ -198,6 +224,9 @@ int run_train(const TrainArgs& a) {
                              {"--clip-norm", a.clip_norm},
                              {"--clip-value", a.clip_value}})
     BP_CHECK(std::isfinite(value), "{} must be a finite number, got {}", flag, value);
+  // Output paths are checked before a long run, not after it.
+  if (!a.plot_dir.empty()) plot::prepare_plot_dir(a.plot_dir);
+  if (!a.report.empty()) io::check_writable(a.report);
   std::string optimizer_kind = a.optimizer;
   // CLI11's range checks let NaN through (every comparison with it is false).
   for (auto [flag, value] : {std::pair<const char*, double>{"--lr", a.lr},
@@ -355,6 +384,7 @@ int run_train(const TrainArgs& a) {
   else
     std::printf("test loss: %.6f (%lld samples)\n", test.loss, static_cast<long long>(test.samples));
   std::printf("model saved to %s\n", a.out.c_str());
+  write_pictures(a, model, trainer, cli::settings_text(settings));
   return 0;
 }
 
@@ -517,6 +547,11 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--patience", t.patience, "stop after this many epochs without validation improvement")->check(CLI::Range(0, 100000));
   train_cmd->add_option("--random-crop", t.random_crop, "augment images: pad by N zeros each side and crop back at a random offset")->check(CLI::Range(0, 1024));
   train_cmd->add_flag("--random-flip", t.random_flip, "augment images: mirror left-right with probability 1/2");
+  const CLI::Validator non_empty(
+      [](std::string& s) { return s.empty() ? std::string("the path is empty") : std::string(); },
+      "PATH");
+  train_cmd->add_option("--plot", t.plot_dir, "after training, write loss.svg and, for a classifier, accuracy.svg and confusion_<set>.svg to this directory (created if needed)")->check(non_empty);
+  train_cmd->add_option("--report", t.report, "after training, write an HTML report (settings, per-epoch table, curves, confusion matrices) to this file")->check(non_empty);
   train_cmd->add_flag("-q,--quiet", t.quiet, "no progress output");
 
   std::string model_file;
@@ -551,6 +586,9 @@ int main(int argc, char** argv) {
   gc_cmd->add_option("--seed", gc_seed, "seed")->capture_default_str();
   gc_cmd->add_option("--eps", gc_eps, "finite-difference step")->check(CLI::Range(1e-6, 1.0))->capture_default_str();
 
+  cli::PaperArgs paper_args;
+  CLI::App* paper_cmd = cli::add_paper_command(app, paper_args);
+
   std::string backend_name = "fast";
   for (CLI::App* cmd : {train_cmd, eval_cmd, predict_cmd, gc_cmd})
     cmd->add_option("--backend", backend_name,
@@ -572,12 +610,14 @@ int main(int argc, char** argv) {
       t.eps_given = train_cmd->count("--eps") > 0;
       t.weight_decay_given = train_cmd->count("--weight-decay") > 0;
       t.threads_given = train_cmd->count("--threads") > 0;
+      t.flags = cli::option_settings(*train_cmd, argc, argv);
       return run_train(t);
     }
     if (*eval_cmd) return run_eval(model_file, eval_data, eval_threads);
     if (*predict_cmd) return run_predict(model_file, predict_input, predict_data);
     if (*info_cmd) return run_info(model_file);
     if (*gc_cmd) return run_gradcheck(gc_model, gc_shape, gc_samples, gc_seed, gc_eps);
+    if (*paper_cmd) return cli::run_paper(paper_args);
   } catch (const std::exception& e) {
     const bool oom = dynamic_cast<const std::bad_alloc*>(&e) != nullptr;
     // One rank of a data-parallel job: the others would wait for it forever, so end them all.

@@ -1,7 +1,5 @@
 #include "backprop/io.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <bit>
@@ -179,32 +177,7 @@ Archive parse_archive(const std::vector<unsigned char>& bytes, const std::string
 }
 
 void save_archive(const std::string& path, const Archive& archive) {
-  std::vector<unsigned char> bytes = serialize_archive(archive);
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  BP_CHECK(fd >= 0, "cannot write '{}': {}", path, std::strerror(errno));
-  size_t written = 0;
-  while (written < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail("cannot write '{}': {}", path, std::strerror(err));
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    fail("cannot write '{}': {}", path, std::strerror(err));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    fail("cannot write '{}': {}", path, std::strerror(err));
-  }
+  write_file_atomic(path, serialize_archive(archive));
 }
 
 Archive load_archive(const std::string& path) {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backprop/model.hpp"
+#include "plot/svg_test_util.hpp"
 #include "test_util.hpp"
 
 #ifndef BP_CLI
@@ -419,6 +420,55 @@ TEST_F(Cli, BadFlagValues) {
   expect_error(with({"--out", "no/such/dir/m.bp"}), {"cannot write", "no/such/dir/m.bp"});
   expect_error({"gradcheck", "--model", "dense(2)", "--input-shape", "3", "--eps", "nan"},
                {"--eps"});
+}
+
+TEST_F(Cli, PlotsAndReportAfterTrainingEvenWhenStoppedEarly) {
+  const std::string csv = blobs_csv(90);
+  Result t = ok({"train", "--data", csv, "--model", "dense(6),relu,dense(3)", "--epochs", "40",
+                 "--validation", "0.3", "--patience", "2", "--lr", "0.5", "--out", "m.bp",
+                 "--log-json", "log.jsonl", "--plot", "out/plots", "--report", "run.html"});
+  EXPECT_NE(t.out.find("plots written to out/plots"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("report written to run.html"), std::string::npos) << t.out;
+  const auto epochs = lines_of(read_file(path("log.jsonl"))).size();
+  for (const char* name : {"loss.svg", "accuracy.svg", "confusion_val.svg", "confusion_test.svg"}) {
+    const std::string svg = read_file(path(std::string("out/plots/") + name));
+    ASSERT_FALSE(svg.empty()) << name;
+    bp::testing::expect_well_formed(svg);
+  }
+  EXPECT_EQ(std::distance(fs::directory_iterator(path("out/plots")), fs::directory_iterator()), 4);
+  // One point per epoch run for each of train, val and test.
+  EXPECT_EQ(bp::testing::elements(read_file(path("out/plots/loss.svg")), "circle").size(),
+            3 * epochs);
+  EXPECT_NE(read_file(path("out/plots/confusion_test.svg")).find(">green</text>"),
+            std::string::npos);
+  const std::string html = read_file(path("run.html"));
+  bp::testing::expect_well_formed(html, ".html");
+  EXPECT_EQ(bp::testing::elements(html, "svg").size(), 4u);  // loss, accuracy, val, test
+  for (const char* needle : {"dense(6),relu,dense(3)", ">--patience</th><td class=\"key\">2</td>",
+                             ">--batch</th><td class=\"key\">128 (default)</td>", "precision",
+                             "recall", ">blue</td>"})
+    EXPECT_NE(html.find(needle), std::string::npos) << needle;
+}
+
+TEST_F(Cli, BadPlotAndReportPathsAreRefusedBeforeTraining) {
+  const std::string csv = blobs_csv(30);
+  std::ofstream(path("file")) << "x";
+  fs::create_directory(path("dir"));
+  const std::vector<std::string> base{"train", "--data", csv, "--model", "dense(3)", "--out", "m.bp",
+                                      "-q"};
+  auto with = [&](std::initializer_list<std::string> extra) {
+    std::vector<std::string> a = base;
+    a.insert(a.end(), extra);
+    return a;
+  };
+  expect_error(with({"--plot", "file"}), {"file", "not a directory"});
+  expect_error(with({"--plot", "file/sub"}), {"file/sub", "not a directory"});
+  expect_error(with({"--report", "dir"}), {"'dir'", "is a directory"});
+  expect_error(with({"--report", "missing/r.html"}), {"missing/r.html", "no directory"});
+  expect_flag_error(with({"--plot", ""}), "--plot");
+  expect_flag_error(with({"--report", ""}), "--report");
+  EXPECT_FALSE(fs::exists(path("m.bp")));  // refused before training, not after
+  EXPECT_EQ(read_file(path("file")), "x");
 }
 
 }  // namespace

@@ -1,0 +1,86 @@
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "backprop/io.hpp"
+#include "test_util.hpp"
+
+namespace bp::io {
+namespace {
+
+namespace fs = std::filesystem;
+using bp::testing::expect_error;
+
+class AtomicFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "bp_file_XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  static std::string read(const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  size_t entries() const {
+    return static_cast<size_t>(
+        std::distance(fs::directory_iterator(dir_), fs::directory_iterator()));
+  }
+  fs::path dir_;
+};
+
+TEST_F(AtomicFile, WritesAndReplacesLeavingNoTemporaryFile) {
+  write_file_atomic(path("a.txt"), std::string_view("first"));
+  EXPECT_EQ(read(path("a.txt")), "first");
+  write_file_atomic(path("a.txt"), std::vector<unsigned char>{'2', '\0', 'x'});
+  EXPECT_EQ(read(path("a.txt")), std::string("2\0x", 3));
+  write_file_atomic(path("empty"), std::string_view());
+  EXPECT_EQ(fs::file_size(path("empty")), 0u);
+  EXPECT_EQ(entries(), 2u);
+}
+
+TEST_F(AtomicFile, RefusesADirectoryOrAMissingFolderAndKeepsTheOldFile) {
+  fs::create_directory(path("sub"));
+  expect_error([&] { write_file_atomic(path("sub"), std::string_view("x")); }, "is a directory");
+  expect_error([&] { write_file_atomic(path("missing/a.txt"), std::string_view("x")); },
+               "cannot write '" + path("missing/a.txt") + "'");
+  write_file_atomic(path("keep"), std::string_view("old"));
+  // A file in place of a folder on the path.
+  expect_error([&] { write_file_atomic(path("keep/a.txt"), std::string_view("x")); },
+               "cannot write");
+  EXPECT_EQ(read(path("keep")), "old");
+  EXPECT_EQ(entries(), 2u);  // sub, keep: no temporary files left
+  expect_error([] { write_file_atomic("", std::string_view("x")); }, "empty name");
+}
+
+TEST_F(AtomicFile, CheckWritableAnswersBeforeWriting) {
+  check_writable(path("new.html"));
+  EXPECT_FALSE(fs::exists(path("new.html")));
+  EXPECT_EQ(entries(), 0u);
+  fs::create_directory(path("sub"));
+  expect_error([&] { check_writable(path("sub")); }, "is a directory");
+  expect_error([&] { check_writable(path("nope/r.html")); }, "no directory");
+  write_file_atomic(path("f"), std::string_view("x"));
+  expect_error([&] { check_writable(path("f/r.html")); }, "no directory");
+}
+
+TEST_F(AtomicFile, ArchivesAreWrittenThroughIt) {
+  Archive a;
+  a.meta_json = R"({"k":1})";
+  a.tensors.emplace_back("t", Tensor::from_data({1, 2}, {2}));
+  save_archive(path("m.bp"), a);
+  EXPECT_EQ(read(path("m.bp")).size(), serialize_archive(a).size());
+  EXPECT_EQ(load_archive(path("m.bp")).meta_json, a.meta_json);
+  expect_error([&] { save_archive(path("none/m.bp"), a); }, "cannot write");
+  EXPECT_EQ(entries(), 1u);
+}
+
+}  // namespace
+}  // namespace bp::io
