@@ -53,12 +53,18 @@ int main(int argc, char** argv) {
   int threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--model") model = value;
-    else if (flag == "--batch") global_batch = std::atoll(value.c_str());
-    else if (flag == "--samples") samples = std::atoll(value.c_str());
-    else if (flag == "--threads") threads = std::atoi(value.c_str());
-    else if (flag == "--bucket-kb") bucket_kb = std::atoll(value.c_str());
-    else if (flag == "--data") dir = value;
+    if (flag == "--model")
+      model = value;
+    else if (flag == "--batch")
+      global_batch = std::atoll(value.c_str());
+    else if (flag == "--samples")
+      samples = std::atoll(value.c_str());
+    else if (flag == "--threads")
+      threads = std::atoi(value.c_str());
+    else if (flag == "--bucket-kb")
+      bucket_kb = std::atoll(value.c_str());
+    else if (flag == "--data")
+      dir = value;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -68,10 +74,10 @@ int main(int argc, char** argv) {
   try {
     comm = &distributed::Communicator::world();
     set_num_threads(threads);
-    const std::string spec =
-        model == "cnn" ? "conv(32,3),relu,maxpool(2),conv(64,3),relu,maxpool(2),flatten,"
-                         "dense(128),relu,dense(10)"
-                       : "flatten,dense(256),relu,dense(128),relu,dense(10)";
+    const std::string spec = model == "cnn"
+                                 ? "conv(32,3),relu,maxpool(2),conv(64,3),relu,maxpool(2),flatten,"
+                                   "dense(128),relu,dense(10)"
+                                 : "flatten,dense(256),relu,dense(128),relu,dense(10)";
     BP_CHECK(global_batch % comm->size() == 0, "--batch {} is not a multiple of {} ranks",
              global_batch, comm->size());
     data::Dataset train = data::load_mnist_dir(dir, data::Split::train);
@@ -117,15 +123,15 @@ int main(int argc, char** argv) {
     }
     if (comm->rank() == 0) {
       const double steps = static_cast<double>(timer->steps);
-      std::printf("{\"model\": \"%s\", \"ranks\": %d, \"threads\": %d, \"global_batch\": %lld, "
-                  "\"bucket_kb\": %lld, \"parameters\": %lld, \"steps\": %lld, "
-                  "\"samples_per_sec\": %.0f, \"step_ms\": %.3f, \"wait_ms\": %.3f, "
-                  "\"wait_share\": %.4f, \"allreduce_ms\": %.3f}\n",
-                  model.c_str(), comm->size(), num_threads(), static_cast<long long>(global_batch),
-                  static_cast<long long>(bucket_kb), static_cast<long long>(params),
-                  static_cast<long long>(timer->steps),
-                  steps * static_cast<double>(global_batch) / seconds, 1e3 * seconds / steps,
-                  1e3 * wait / steps, wait / seconds, allreduce_ms);
+      std::printf(
+          "{\"model\": \"%s\", \"ranks\": %d, \"threads\": %d, \"global_batch\": %lld, "
+          "\"bucket_kb\": %lld, \"parameters\": %lld, \"steps\": %lld, "
+          "\"samples_per_sec\": %.0f, \"step_ms\": %.3f, \"wait_ms\": %.3f, "
+          "\"wait_share\": %.4f, \"allreduce_ms\": %.3f}\n",
+          model.c_str(), comm->size(), num_threads(), static_cast<long long>(global_batch),
+          static_cast<long long>(bucket_kb), static_cast<long long>(params),
+          static_cast<long long>(timer->steps), steps * static_cast<double>(global_batch) / seconds,
+          1e3 * seconds / steps, 1e3 * wait / steps, wait / seconds, allreduce_ms);
     }
   } catch (const std::exception& e) {
     if (comm && comm->size() > 1) comm->abort(e.what());

@@ -104,9 +104,10 @@ Communicator& Communicator::world() {
     const int size = launcher_job_size();
     if (size > 1) {
       delete c;
-      fail("this backprop was built without MPI (cmake -DBP_MPI=OFF, or no libopenmpi-dev), so "
-           "it cannot train as one of {} processes; rebuild with MPI or run one process",
-           size);
+      fail(
+          "this backprop was built without MPI (cmake -DBP_MPI=OFF, or no libopenmpi-dev), so "
+          "it cannot train as one of {} processes; rebuild with MPI or run one process",
+          size);
     }
 #endif
     return c;

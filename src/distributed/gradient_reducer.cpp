@@ -41,7 +41,7 @@ struct GradientReducer::State {
   Communicator& comm;
   std::vector<Tensor> params;
   std::vector<size_t> bucket_of, offset_of;  // per parameter
-  std::vector<bool> ready;                    // per parameter, this pass
+  std::vector<bool> ready;                   // per parameter, this pass
   std::unordered_map<TensorImpl*, size_t> index_of;
   std::vector<Bucket> buckets;
   size_t next_to_start = 0;  // buckets start in index order on every rank (MPI's rule)
@@ -119,8 +119,7 @@ GradientReducer::GradientReducer(Communicator& comm, std::vector<Tensor> params,
              "GradientReducer: parameter {} is listed twice", k);
     const int64_t count = p.numel();
     BP_CHECK(count < (int64_t{1} << 31), "GradientReducer: parameter {} has too many elements", k);
-    if (s.buckets.empty() ||
-        static_cast<int64_t>(s.buckets.back().data.size()) + count > cap)
+    if (s.buckets.empty() || static_cast<int64_t>(s.buckets.back().data.size()) + count > cap)
       s.buckets.emplace_back();
     Bucket& b = s.buckets.back();
     s.bucket_of[k] = s.buckets.size() - 1;

@@ -125,16 +125,16 @@ void equivalence(distributed::Communicator& comm) {
     Run dist = train_model(c.spec, train, test, per_rank, &comm, c.augment, every_step);
     Run single = train_model(c.spec, train, test, per_rank * comm.size(), nullptr, c.augment);
     const int64_t steps = 3 * ((103 + per_rank * comm.size() - 1) / (per_rank * comm.size()));
-    check(every_step->steps == steps, fmt::format("{}: {} steps, expected {}", c.spec,
-                                                  every_step->steps, steps));
+    check(every_step->steps == steps,
+          fmt::format("{}: {} steps, expected {}", c.spec, every_step->steps, steps));
     auto dp = dist.model.network->named_parameters(), sp = single.model.network->named_parameters();
     for (size_t i = 0; i < dp.size(); ++i) {
       double worst = 0;
       for (int64_t k = 0; k < dp[i].second.numel(); ++k)
-        worst = std::max(worst, std::fabs(static_cast<double>(dp[i].second.data()[k]) -
-                                          sp[i].second.data()[k]));
-      check(worst < 1e-4, fmt::format("{}: {} differs from single-process training by {}",
-                                      c.spec, dp[i].first, worst));
+        worst = std::max(
+            worst, std::fabs(static_cast<double>(dp[i].second.data()[k]) - sp[i].second.data()[k]));
+      check(worst < 1e-4, fmt::format("{}: {} differs from single-process training by {}", c.spec,
+                                      dp[i].first, worst));
     }
     for (size_t e = 0; e < dist.stats.size(); ++e) {
       const auto &d = dist.stats[e], &s = single.stats[e];

@@ -12,7 +12,8 @@ data::Dataset images(int64_t n) {
   data::Dataset ds;
   ds.features = Tensor::empty({n, 1, 4, 4});
   for (int64_t s = 0; s < n; ++s)
-    for (int64_t k = 0; k < 16; ++k) ds.features.data()[s * 16 + k] = static_cast<float>(s * 100 + k);
+    for (int64_t k = 0; k < 16; ++k)
+      ds.features.data()[s * 16 + k] = static_cast<float>(s * 100 + k);
   ds.feature_shape = {1, 4, 4};
   for (int64_t s = 0; s < n; ++s) ds.labels.push_back(s % 2);
   ds.num_classes = 2;
@@ -23,8 +24,8 @@ data::Dataset images(int64_t n) {
 // same augmented pixels, same labels; the short last batch is cut as evenly as it can be.
 TEST(DistributedLoader, ShardsOfABatchMakeTheWholeBatch) {
   const data::Dataset ds = images(23);
-  data::LoaderOptions whole{.batch_size = 8, .shuffle = true, .seed = 4,
-                            .random_crop_padding = 1, .random_flip = true};
+  data::LoaderOptions whole{
+      .batch_size = 8, .shuffle = true, .seed = 4, .random_crop_padding = 1, .random_flip = true};
   for (int64_t shards : {1, 2, 3, 5, 9}) {
     data::DataLoader full(ds, whole);
     std::vector<data::DataLoader> parts;
@@ -118,8 +119,8 @@ TEST(Distributed, ReducerWeighsGradientsAndFillsMissingOnes) {
 TEST(Distributed, ReducerStartsBucketsDuringBackward) {
   distributed::Communicator& world = distributed::Communicator::world();
   Generator gen(5);
-  Model m = Model::create(nn::parse_model_spec("dense(32),relu,dense(32),relu,dense(4)"), {16},
-                          gen);
+  Model m =
+      Model::create(nn::parse_model_spec("dense(32),relu,dense(32),relu,dense(4)"), {16}, gen);
   // Each layer's weight and bias fit 4 KiB; two layers do not.
   distributed::GradientReducer reducer(world, m.network->parameters(), 4400);
   EXPECT_EQ(reducer.bucket_count(), 3);
