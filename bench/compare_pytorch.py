@@ -19,7 +19,8 @@ Fairness rules:
     are outside it. Both sides gather each batch from in-memory tensors inside the loop and keep a
     running loss and accuracy (backprop's trainer does; the PyTorch loop does the same).
   * Peak RSS comes from os.wait4's rusage of each run's process (it includes the dataset in memory
-    and, for PyTorch, the Python interpreter and the torch libraries).
+    and, for PyTorch, the Python interpreter and the torch libraries). A child's ru_maxrss starts
+    from its parent's size at the spawn, so this script never imports torch itself.
 
 PyTorch comes from Debian (python3-torch): run this script with /usr/bin/python3.
 The batch-1 latency of backprop comes from build/bench/bench_inference (Google Benchmark).
@@ -318,11 +319,13 @@ def fmt_rate(values):
 
 
 def check_setup(args):
-    try:
-        import numpy  # noqa: F401
-        import torch
-    except ImportError as e:
-        sys.exit(f"compare_pytorch.py: cannot import PyTorch/numpy with {sys.executable} ({e}).\n"
+    # Checked in a child process: this process must stay small, because a child's peak RSS
+    # (ru_maxrss) starts from the size of the parent that spawned it, and torch alone is ~200 MB.
+    probe = subprocess.run([sys.executable, "-c", "import numpy, torch; print(torch.__version__)"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        sys.exit(f"compare_pytorch.py: cannot import PyTorch/numpy with {sys.executable} "
+                 f"({probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else 'failed'}).\n"
                  "Install Debian's python3-torch and run the script with /usr/bin/python3.")
     if not (args.backprop.is_file() and os.access(args.backprop, os.X_OK)):
         sys.exit(f"compare_pytorch.py: backprop binary not found at {args.backprop}.\n"
@@ -336,7 +339,7 @@ def check_setup(args):
                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         if not (args.data_dir / name).is_file():
             sys.exit(f"compare_pytorch.py: {args.data_dir / name} is missing (Fashion-MNIST)")
-    return torch.__version__
+    return probe.stdout.strip()
 
 
 def main():

@@ -7,8 +7,10 @@
 namespace bp::optim {
 
 namespace {
-// Tensors with at least this many elements are updated by all threads together.
-constexpr int64_t kParallelUpdate = int64_t{1} << 16;
+// Tensors with at least this many elements are updated by all threads together. Below it, waking
+// a second thread costs more than it saves: sharing the 200k-element update of an MLP layer made a
+// 2-thread training step slower (one more fork/join per step, with threads that sleep between).
+constexpr int64_t kParallelUpdate = int64_t{1} << 22;
 }  // namespace
 
 // ---- Optimizer ----
@@ -73,8 +75,8 @@ void SGD::step() {
       const float* __restrict g = grad.data();
       const float lr = group.lr, decay = group.weight_decay;
       const int64_t n = p.numel();
-      // One branch-free loop per variant, so that each vectorises; large tensors are shared
-      // among the threads (the update is otherwise the serial part of a batch split across them).
+      // One branch-free loop per variant, so that each vectorises; very large tensors are shared
+      // among the threads.
       const bool parallel = n >= kParallelUpdate;
       if (alpha == 0) {
         kernels::parallel_ranges(n, parallel, [=](int64_t begin, int64_t end) {
