@@ -48,7 +48,13 @@ Tensor record(OpKind kind, Tensor output, std::vector<Tensor> inputs, BackwardFn
 }
 
 namespace {
+
 thread_local LeafGradientSink* current_sink = nullptr;
+
+// Adds g into the gradient slot `slot`. The first contribution is stored as is (it may alias a
+// gradient held elsewhere, so it is never modified in place); later ones make a new sum.
+void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? add(slot, g) : g; }
+
 }  // namespace
 
 LeafGradientSink::LeafGradientSink() : previous_(current_sink) { current_sink = this; }
@@ -61,15 +67,12 @@ Tensor LeafGradientSink::grad(const Tensor& leaf) const {
 }
 
 void LeafGradientSink::add(const Tensor& leaf, const Tensor& grad) {
-  // The first contribution is kept as is (it may alias another gradient, so it is never modified
-  // in place); later ones make a new sum.
+  Tensor* slot = nullptr;
   for (auto& [key, g] : grads_)
-    if (key == leaf.impl().get()) {
-      NoGradGuard no_grad;
-      g = bp::add(g, grad);
-      return;
-    }
-  grads_.emplace_back(leaf.impl().get(), grad);
+    if (key == leaf.impl().get()) slot = &g;
+  if (slot == nullptr) slot = &grads_.emplace_back(leaf.impl().get(), Tensor()).second;
+  NoGradGuard no_grad;
+  accumulate(*slot, grad);
 }
 
 namespace {
@@ -86,10 +89,6 @@ GradReadyHook::GradReadyHook(std::function<void(const Tensor& leaf)> on_ready)
 GradReadyHook::~GradReadyHook() { current_hook = previous_; }
 
 namespace {
-
-// Adds g into the gradient slot `slot`. The first contribution is stored as is (it may alias a
-// gradient held elsewhere, so it is never modified in place); later ones make a new sum.
-void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? add(slot, g) : g; }
 
 // Adds g into a leaf's .grad, which the leaf owns: copied the first time, then summed in place.
 // With a LeafGradientSink on this thread, a true leaf's gradient goes there instead.
