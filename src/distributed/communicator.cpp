@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +11,7 @@
 
 #include "backprop/distributed.hpp"
 #include "backprop/error.hpp"
+#include "core/clock.hpp"
 #include "backprop/nn.hpp"
 
 #if BP_HAVE_MPI
@@ -21,13 +21,6 @@
 namespace bp::distributed {
 
 namespace {
-
-#if BP_HAVE_MPI
-double now_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-#endif
 
 #if !BP_HAVE_MPI
 // The job size the launcher announced in the environment (OpenMPI, PMI, Slurm); 0 if none.

@@ -1,6 +1,5 @@
 // Gradient averaging in buckets, started from the autograd engine's GradReadyHook while backward
 // is still running.
-#include <chrono>
 #include <cmath>
 #include <optional>
 #include <unordered_map>
@@ -8,6 +7,7 @@
 #include "backprop/autograd.hpp"
 #include "backprop/distributed.hpp"
 #include "backprop/error.hpp"
+#include "core/clock.hpp"
 #include "core/tensor_impl.hpp"
 
 #if BP_HAVE_MPI
@@ -17,13 +17,6 @@
 namespace bp::distributed {
 
 namespace {
-
-#if BP_HAVE_MPI
-double now_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-#endif
 
 struct Bucket {
   std::vector<size_t> params;  // indices into State::params

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -14,17 +13,13 @@
 
 #include "backprop/distributed.hpp"
 #include "backprop/error.hpp"
+#include "core/clock.hpp"
 #include "backprop/train.hpp"
 #include "core/tensor_impl.hpp"
 
 namespace bp::train {
 
 namespace {
-
-double now_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
 
 // Number of rows of `outputs` whose argmax equals the label.
 int64_t count_correct(const Tensor& outputs, const std::vector<int64_t>& labels) {
