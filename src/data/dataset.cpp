@@ -132,6 +132,19 @@ void Dataset::copy_rows(std::span<const int64_t> rows, float* out) const {
 
 namespace {
 
+// Copies rows `indices` of n rows of `row` elements each from src to dst, one after another.
+template <class T>
+void copy_indexed_rows(const T* src, int64_t n, int64_t row, std::span<const int64_t> indices,
+                       T* dst) {
+  for (size_t i = 0; i < indices.size(); ++i) {
+    BP_CHECK(indices[i] >= 0 && indices[i] < n, "data::subset: index {} is outside [0, {})",
+             indices[i], n);
+    if (row > 0)
+      std::memcpy(dst + static_cast<int64_t>(i) * row, src + indices[i] * row,
+                  static_cast<size_t>(row) * sizeof(T));
+  }
+}
+
 // Copies rows `indices` of a (N, ...) tensor into a new (indices.size(), ...) tensor.
 Tensor gather_rows(const Tensor& src, std::span<const int64_t> indices) {
   Shape shape = src.shape();
@@ -139,15 +152,7 @@ Tensor gather_rows(const Tensor& src, std::span<const int64_t> indices) {
   const int64_t row = n > 0 ? src.numel() / n : bp::numel(Shape(shape.begin() + 1, shape.end()));
   shape[0] = static_cast<int64_t>(indices.size());
   Tensor out = Tensor::empty(shape);
-  const float* in = src.data();
-  float* dst = out.data();
-  for (size_t i = 0; i < indices.size(); ++i) {
-    BP_CHECK(indices[i] >= 0 && indices[i] < n, "data::subset: index {} is outside [0, {})",
-             indices[i], n);
-    if (row > 0)
-      std::memcpy(dst + static_cast<int64_t>(i) * row, in + indices[i] * row,
-                  static_cast<size_t>(row) * sizeof(float));
-  }
+  copy_indexed_rows(src.data(), n, row, indices, out.data());
   return out;
 }
 
@@ -161,14 +166,9 @@ Dataset subset(const Dataset& dataset, std::span<const int64_t> indices) {
   out.num_classes = dataset.num_classes;
   out.label_names = dataset.label_names;
   if (dataset.bytes) {
-    const int64_t n = dataset.size(), row = dataset.sample_numel();
+    const int64_t row = dataset.sample_numel();
     auto bytes = std::make_shared<std::vector<uint8_t>>(indices.size() * static_cast<size_t>(row));
-    for (size_t i = 0; i < indices.size(); ++i) {
-      BP_CHECK(indices[i] >= 0 && indices[i] < n, "data::subset: index {} is outside [0, {})",
-               indices[i], n);
-      std::memcpy(bytes->data() + static_cast<int64_t>(i) * row,
-                  dataset.bytes->data() + indices[i] * row, static_cast<size_t>(row));
-    }
+    copy_indexed_rows(dataset.bytes->data(), dataset.size(), row, indices, bytes->data());
     out.bytes = std::move(bytes);
     out.byte_scale = dataset.byte_scale;
     out.byte_offset = dataset.byte_offset;
