@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backprop/model.hpp"
+#include "cli/cli_fixture.hpp"
 #include "plot/svg_test_util.hpp"
 #include "test_util.hpp"
 
@@ -25,109 +26,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code = -1;
-  bool crashed = false;  // killed by a signal
-  std::string out, err;
-};
+using bp::testing::CliFixture;
+using bp::testing::lines_of;
+using bp::testing::quote;
+using bp::testing::read_file;
+using bp::testing::Result;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::stringstream ss(text);
-  for (std::string line; std::getline(ss, line);) lines.push_back(line);
-  return lines;
-}
-
-std::string quote(const std::string& arg) {
-  std::string q = "'";
-  for (char c : arg) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-// Each test runs in a fresh temporary directory, removed afterwards.
-class Cli : public ::testing::Test {
+class Cli : public CliFixture {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "bp_cli_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string path(const std::string& name) const { return (fs::path(dir_) / name).string(); }
-
-  Result run(const std::vector<std::string>& args) const {
-    // Appended piece by piece: GCC 12 warns (-Wrestrict) on chains of string + string.
-    std::string cmd = "cd ";
-    cmd += quote(dir_);
-    cmd += " && OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive ";
-    cmd += quote(BP_CLI);
-    for (const auto& a : args) {
-      cmd += ' ';
-      cmd += quote(a);
-    }
-    cmd += " >";
-    cmd += quote(path(".stdout"));
-    cmd += " 2>";
-    cmd += quote(path(".stderr"));
-    cmd += " </dev/null";
-    int status = std::system(cmd.c_str());
-    Result r;
-    if (WIFSIGNALED(status)) {
-      r.crashed = true;
-    } else if (WIFEXITED(status)) {
-      r.exit_code = WEXITSTATUS(status);
-      r.crashed = r.exit_code >= 128;  // the shell reports a signal as 128 + n
-    }
-    r.out = read_file(path(".stdout"));
-    r.err = read_file(path(".stderr"));
-    fs::remove(path(".stdout"));
-    fs::remove(path(".stderr"));
-    return r;
-  }
-
-  // Runs and expects success.
-  Result ok(const std::vector<std::string>& args) const {
-    Result r = run(args);
-    EXPECT_EQ(r.exit_code, 0) << "stdout:\n" << r.out << "\nstderr:\n" << r.err;
-    return r;
-  }
-
-  // Runs and expects a clean failure: non-zero exit, no crash, and a one-line "error: ..." on
-  // stderr containing every needle.
-  void expect_error(const std::vector<std::string>& args,
-                    std::initializer_list<std::string> needles) const {
-    Result r = run(args);
-    std::string cmd;
-    for (const auto& a : args) cmd += " " + a;
-    EXPECT_FALSE(r.crashed) << cmd << "\n" << r.err;
-    EXPECT_NE(r.exit_code, 0) << cmd;
-    auto lines = lines_of(r.err);
-    ASSERT_EQ(lines.size(), 1u) << cmd << "\nstderr:\n" << r.err;
-    EXPECT_EQ(lines[0].rfind("error: ", 0), 0u) << cmd << "\n" << lines[0];
-    for (const auto& n : needles)
-      EXPECT_NE(lines[0].find(n), std::string::npos) << cmd << "\nmissing \"" << n << "\" in\n"
-                                                     << lines[0];
-  }
-
-  // A flag rejected by the argument parser: CLI11's message names the flag.
-  void expect_flag_error(const std::vector<std::string>& args, const std::string& flag) const {
-    Result r = run(args);
-    EXPECT_FALSE(r.crashed) << r.err;
-    EXPECT_NE(r.exit_code, 0);
-    EXPECT_NE(r.err.find(flag), std::string::npos) << r.err;
-  }
-
   // An MNIST-style folder: `train` and `test` 28x28 images of 10 classes, class c drawn as a
   // bright band at rows 2c+4..2c+5 over faint noise. The test images are gzipped.
   std::string mnist_dir(int64_t train = 200, int64_t test = 60) const {
@@ -187,7 +93,6 @@ class Cli : public ::testing::Test {
     return p;
   }
 
-  std::string dir_;
 };
 
 double accuracy_in(const std::string& text, const std::string& prefix) {
