@@ -280,6 +280,15 @@ class DataLoader {
   // them, so keep a batch's tensors only by cloning them (or by holding a handle, which disables
   // the reuse). Throws: nothing beyond allocation failure.
   bool next(Batch& batch);
+  // The same batch without its features: batch.features gets its shape, and fill_features() then
+  // writes them, in one call or in several over disjoint row ranges (from several threads at
+  // once, e.g. each thread the rows it trains on). next(batch) is next_without_features(batch)
+  // followed by fill_features(batch, 0, batch.size()).
+  bool next_without_features(Batch& batch);
+  // Requires: `batch` came from this loader's last next_without_features() and
+  // 0 <= begin <= end <= batch.size(). Guarantees: rows [begin, end) of batch.features hold their
+  // samples, decoded and augmented exactly as next() would. Throws: bp::Error on a bad range.
+  void fill_features(Batch& batch, int64_t begin, int64_t end) const;
   // The sample order of the current epoch.
   const std::vector<int64_t>& order() const { return order_; }
 
@@ -290,6 +299,10 @@ class DataLoader {
   int64_t cursor_ = 0;
   int64_t epoch_ = 0;
   int64_t batch_number_ = 0;  // within the epoch, for the augmentation seed
+  // Of the last batch: its augmentation seed and its first sample's position in the whole batch
+  // (the shards before this rank's).
+  uint64_t augment_seed_ = 0;
+  int64_t shard_first_ = 0;
 };
 
 }  // namespace bp::data

@@ -14,6 +14,7 @@
 
 namespace bp::distributed {
 class Communicator;
+class GradientReducer;
 }
 
 namespace bp::train {
@@ -123,12 +124,23 @@ class Trainer {
 
  private:
   struct StepResult {
-    float loss;       // the batch's mean loss
-    int64_t correct;  // classification: samples whose argmax is the label
+    double loss_sum = 0;  // the loss summed over the rows
+    int64_t correct = 0;  // classification: rows whose argmax is the label
   };
-  // Forward and backward of one batch, the gradients added into the parameters' .grad.
-  StepResult forward_backward(const data::Batch& batch, bool classify);
-  StepResult split_forward_backward(const data::Batch& batch, bool classify, int threads);
+  struct EpochTotals {
+    double loss_sum = 0;
+    int64_t correct = 0;
+    int64_t seen = 0;
+    double last_loss = 0;  // the last batch's mean loss
+  };
+  // One epoch of `loader`'s batches: forward, backward, the update, the batch callbacks.
+  EpochTotals train_epoch(data::DataLoader& loader, distributed::GradientReducer* reducer,
+                          int64_t epoch);
+  // Forward and backward of rows [begin, end) of `batch`, weighted by their share of the batch.
+  // With `leaf_grads` (the parameters on entry), their gradients are returned there instead of
+  // being added into the parameters' .grad.
+  StepResult forward_backward(const data::Batch& batch, int64_t begin, int64_t end,
+                              std::vector<Tensor>* leaf_grads);
 
   nn::Module& model_;
   optim::Optimizer& optimizer_;

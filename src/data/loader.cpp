@@ -39,14 +39,13 @@ void gather(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) {
                 static_cast<size_t>(row) * sizeof(float));
 }
 
-// Random horizontal flip and zero-padded random crop of each (C, H, W) image in `batch`, in place.
-// Each sample draws (flip, dy, dx) from `gen` in batch order; `skip` samples before this batch's
-// first one (the other shards' part of the batch) draw theirs first, so that every sample gets the
-// same draws as it would in the whole batch.
-void augment(Tensor& batch, const Shape& sample, int64_t padding, bool flip, Generator& gen,
-             int64_t skip) {
+// Random horizontal flip and zero-padded random crop of each of the `count` (C, H, W) images at
+// `data`, in place. Each sample draws (flip, dy, dx) from `gen` in batch order; the `skip` samples
+// of the whole batch before the first one here (other ranks' shards, rows other threads fill)
+// draw theirs first, so that every sample gets the same draws as it would in the whole batch.
+void augment(float* data, int64_t count, const Shape& sample, int64_t padding, bool flip,
+             Generator& gen, int64_t skip) {
   const int64_t c = sample[0], h = sample[1], w = sample[2], plane = h * w;
-  const int64_t count = batch.size(0);
   thread_local std::vector<float> image;
   image.resize(static_cast<size_t>(c * plane));
   const auto window = static_cast<uint64_t>(2 * padding + 1);
@@ -58,7 +57,7 @@ void augment(Tensor& batch, const Shape& sample, int64_t padding, bool flip, Gen
     }
   }
   for (int64_t s = 0; s < count; ++s) {
-    float* x = batch.data() + s * c * plane;
+    float* x = data + s * c * plane;
     const bool mirror = flip && gen.below(2) == 1;
     const int64_t dy = padding > 0 ? static_cast<int64_t>(gen.below(window)) - padding : 0;
     const int64_t dx = padding > 0 ? static_cast<int64_t>(gen.below(window)) - padding : 0;
@@ -123,6 +122,12 @@ void DataLoader::start_epoch(int64_t epoch) {
 }
 
 bool DataLoader::next(Batch& batch) {
+  if (!next_without_features(batch)) return false;
+  fill_features(batch, 0, batch.size());
+  return true;
+}
+
+bool DataLoader::next_without_features(Batch& batch) {
   const auto n = static_cast<int64_t>(order_.size());
   const int64_t remaining = n - cursor_;
   if (remaining <= 0 || (options_.drop_last && remaining < options_.batch_size)) return false;
@@ -134,15 +139,11 @@ bool DataLoader::next(Batch& batch) {
   Shape shape = dataset_.feature_shape;
   shape.insert(shape.begin(), b);
   if (!reusable(batch.features, shape)) batch.features = Tensor::empty(shape);
-  dataset_.copy_rows(batch.indices, batch.features.data());
-  if (options_.random_crop_padding > 0 || options_.random_flip) {
-    // Seeded from (seed, epoch, batch number) alone, like the shuffle.
-    uint64_t key = splitmix64(options_.seed ^ 0x6175676d656e74ULL);
-    key = splitmix64(key ^ static_cast<uint64_t>(epoch_));
-    Generator gen(splitmix64(key ^ static_cast<uint64_t>(batch_number_)));
-    augment(batch.features, dataset_.feature_shape, options_.random_crop_padding,
-            options_.random_flip, gen, first);
-  }
+  // Seeded from (seed, epoch, batch number) alone, like the shuffle.
+  uint64_t key = splitmix64(options_.seed ^ 0x6175676d656e74ULL);
+  key = splitmix64(key ^ static_cast<uint64_t>(epoch_));
+  augment_seed_ = splitmix64(key ^ static_cast<uint64_t>(batch_number_));
+  shard_first_ = first;
   ++batch_number_;
   if (dataset_.task == Task::classification) {
     batch.labels.resize(static_cast<size_t>(b));
@@ -155,6 +156,23 @@ bool DataLoader::next(Batch& batch) {
     batch.labels.clear();
   }
   return true;
+}
+
+void DataLoader::fill_features(Batch& batch, int64_t begin, int64_t end) const {
+  BP_CHECK(0 <= begin && begin <= end && end <= batch.size() &&
+               batch.features.defined() && batch.features.size(0) == batch.size(),
+           "DataLoader::fill_features: rows [{}, {}) are not within the batch of {}", begin, end,
+           batch.size());
+  if (begin == end) return;
+  const int64_t row = dataset_.sample_numel();
+  dataset_.copy_rows(std::span<const int64_t>(batch.indices).subspan(
+                         static_cast<size_t>(begin), static_cast<size_t>(end - begin)),
+                     batch.features.data() + begin * row);
+  if (options_.random_crop_padding > 0 || options_.random_flip) {
+    Generator gen(augment_seed_);
+    augment(batch.features.data() + begin * row, end - begin, dataset_.feature_shape,
+            options_.random_crop_padding, options_.random_flip, gen, shard_first_ + begin);
+  }
 }
 
 }  // namespace bp::data

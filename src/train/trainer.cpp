@@ -13,9 +13,10 @@
 
 #include "backprop/distributed.hpp"
 #include "backprop/error.hpp"
-#include "core/clock.hpp"
 #include "backprop/train.hpp"
+#include "core/clock.hpp"
 #include "core/tensor_impl.hpp"
+#include "kernels/parallel.hpp"
 
 namespace bp::train {
 
@@ -200,49 +201,18 @@ std::vector<EpochStats> Trainer::fit(
       params.insert(params.end(), g.params.begin(), g.params.end());
     reducer.emplace(*comm, std::move(params), options_.bucket_bytes);
   }
-  const bool classify = train.task == data::Task::classification;
   std::vector<EpochStats> ran;
   stop_ = false;
   global_step_ = options_.start_epoch * loader.num_batches();
   for (auto& cb : callbacks_) cb->on_train_begin(*this);
-  data::Batch batch;
   for (int64_t epoch = options_.start_epoch + 1; epoch <= options_.epochs && !stop_; ++epoch) {
     for (auto& cb : callbacks_) cb->on_epoch_begin(*this, epoch);
     model_.train();
     loader.start_epoch(epoch - 1);
     const double start = now_seconds();
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0, index = 0;
-    const int64_t batches = loader.num_batches();
-    while (loader.next(batch)) {
-      for (auto& cb : callbacks_) cb->on_batch_begin(*this, index + 1);
-      optimizer_.zero_grad();
-      // The loss is a mean over the batch, so a shard's gradient weighs its share of the samples.
-      const int64_t whole = std::min(global_batch, train.size() - index * global_batch);
-      if (reducer) reducer->begin(static_cast<double>(batch.size()) / static_cast<double>(whole));
-      StepResult step{0.0f, 0};
-      if (batch.size() > 0) {
-        const int threads = batch_threads(batch.size());
-        step = threads > 1 ? split_forward_backward(batch, classify, threads)
-                           : forward_backward(batch, classify);
-      }
-      const float value = step.loss;
-      BP_CHECK(std::isfinite(value),
-               "training stopped: the loss became {} at epoch {}, batch {} (try a lower learning "
-               "rate; the last checkpoint, if any, is intact)",
-               value, epoch, index + 1);
-      if (reducer) reducer->finish();
-      for (auto& cb : callbacks_) cb->on_after_backward(*this);
-      optimizer_.step();
-      ++global_step_;
-      loss_sum += static_cast<double>(value) * static_cast<double>(batch.size());
-      correct += step.correct;
-      seen += batch.size();
-      ++index;
-      // Samples of all ranks so far (the global batches are the same on every rank).
-      const int64_t done = std::min(index * global_batch, train.size());
-      for (auto& cb : callbacks_) cb->on_batch_end(*this, index, batches, value, done);
-    }
+    const EpochTotals totals = train_epoch(loader, reducer ? &*reducer : nullptr, epoch);
+    double loss_sum = totals.loss_sum;
+    int64_t correct = totals.correct, seen = totals.seen;
     if (comm) {
       std::array<double, 3> sums{loss_sum, static_cast<double>(correct), static_cast<double>(seen)};
       comm->sum(sums);
@@ -274,18 +244,17 @@ std::vector<EpochStats> Trainer::fit(
   return ran;
 }
 
+namespace {
+// Threads `rows` rows are split across, out of `threads`: at least 16 rows per thread, or the
+// split costs more than it saves.
+int split_threads(int64_t rows, int threads) {
+  return static_cast<int>(std::clamp<int64_t>(rows / 16, 1, threads));
+}
+}  // namespace
+
 int Trainer::batch_threads(int64_t batch_size) const {
   if (!options_.split_batch || !model_.thread_safe_forward()) return 1;
-  // At least 16 rows per thread, or the split costs more than it saves.
-  return static_cast<int>(std::clamp<int64_t>(batch_size / 16, 1, bp::num_threads()));
-}
-
-Trainer::StepResult Trainer::forward_backward(const data::Batch& batch, bool classify) {
-  Tensor out = model_.forward(batch.features);
-  Tensor loss = batch_loss(options_.loss, out, batch);
-  const float value = loss.item();
-  if (std::isfinite(value)) loss.backward();
-  return {value, classify ? count_correct(out, batch.labels) : 0};
+  return split_threads(batch_size, bp::num_threads());
 }
 
 namespace {
@@ -306,76 +275,197 @@ Tensor rows(const Tensor& t, int64_t begin, int64_t end) {
 
 }  // namespace
 
-Trainer::StepResult Trainer::split_forward_backward(const data::Batch& batch, bool classify,
-                                                    int threads) {
+Trainer::StepResult Trainer::forward_backward(const data::Batch& batch, int64_t begin, int64_t end,
+                                              std::vector<Tensor>* leaf_grads) {
+  data::Batch part;
+  const data::Batch* run = &batch;
+  if (begin != 0 || end != batch.size()) {
+    part.features = rows(batch.features, begin, end);
+    part.targets = rows(batch.targets, begin, end);
+    if (!batch.labels.empty())
+      part.labels.assign(batch.labels.begin() + begin, batch.labels.begin() + end);
+    part.indices.assign(batch.indices.begin() + begin, batch.indices.begin() + end);
+    run = &part;
+  }
+  std::optional<autograd::LeafGradientSink> sink;
+  if (leaf_grads) sink.emplace();
+  Tensor out = model_.forward(run->features);
+  Tensor loss = batch_loss(options_.loss, out, *run);
+  const float value = loss.item();
+  const auto count = static_cast<double>(end - begin);
+  if (std::isfinite(value)) {
+    // The part's mean, weighted by its share, so that the parts' gradients add up to the batch's.
+    if (leaf_grads) {
+      (loss * static_cast<float>(count / static_cast<double>(batch.size()))).backward();
+      for (Tensor& g : *leaf_grads) g = sink->grad(g);
+    } else {
+      loss.backward();
+    }
+  }
+  const bool classify = !run->labels.empty();
+  return {static_cast<double>(value) * count, classify ? count_correct(out, run->labels) : 0};
+}
+
+Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
+                                          distributed::GradientReducer* reducer, int64_t epoch) {
+  const int64_t global_batch = loader.options().batch_size;  // the batch of all ranks together
+  const int64_t train_size = loader.dataset().size();
+  const int64_t batches = loader.num_batches();
+  // Split: each batch's rows are shared among a team of threads. Each fills its rows, runs forward
+  // and backward on them with single-threaded kernels into its own gradients, then adds up its
+  // slice of every parameter's gradient over the team and applies its slice of the update. The
+  // team lives for the whole epoch (one fork and join), and its barriers spin briefly, so a step's
+  // phases follow each other without waking sleeping threads. Not split (one thread): the whole
+  // batch in one pass, with the kernels threaded.
+  const int team = batch_threads(options_.batch_size);
+  const bool split = team > 1;
+  // The trainable parameters; `overwrite` marks the optimizer's, whose .grad the sum replaces (the
+  // zero_grad() a step starts with), where any other's accumulates as backward() would.
   std::vector<Tensor> params;
-  for (const Tensor& p : model_.parameters()) {
-    if (!p.requires_grad()) continue;
-    if (!p.grad().defined()) p.impl()->grad = Tensor::zeros(p.shape()).impl();
-    params.push_back(p);
+  std::vector<char> overwrite;
+  if (split) {
+    std::vector<const TensorImpl*> optimized;
+    for (const auto& g : optimizer_.param_groups())
+      for (const Tensor& p : g.params) optimized.push_back(p.impl().get());
+    for (const Tensor& p : model_.parameters()) {
+      if (!p.requires_grad()) continue;
+      if (!p.grad().defined()) p.impl()->grad = Tensor::zeros(p.shape()).impl();
+      params.push_back(p);
+      overwrite.push_back(std::find(optimized.begin(), optimized.end(), p.impl().get()) !=
+                          optimized.end());
+    }
   }
-  const int64_t n = batch.size();
-  const auto shards = static_cast<size_t>(threads);
-  std::vector<std::vector<Tensor>> grads(shards);
-  std::vector<double> losses(shards, 0.0);
-  std::vector<int64_t> corrects(shards, 0);
-  std::vector<std::exception_ptr> errors(shards);
-#pragma omp parallel num_threads(threads)
-  {
-    const auto t = static_cast<size_t>(omp_get_thread_num());
-    omp_set_num_threads(1);  // kernels called from here run on this thread alone
+  kernels::SpinBarrier barrier(team);
+  std::vector<std::vector<Tensor>> grads(static_cast<size_t>(team));
+  std::vector<StepResult> results(static_cast<size_t>(team));
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(team));
+  std::exception_ptr failure;
+  data::Batch batch;
+  EpochTotals totals;
+  int64_t index = 0;   // batches done
+  int shards = 1;      // threads the current batch is split across
+  // Set by thread 0 and read by all after the next barrier, each written only after every thread
+  // has read it (two flags, as thread 0 may write the first again before another reads the second).
+  bool more = true;     // there is a batch to train on
+  bool failed = false;  // the step failed: stop
+
+  // Thread 0, between the parallel phases: the previous step's end and the next batch.
+  auto next_batch = [&] {
     try {
-      const int64_t begin = n * static_cast<int64_t>(t) / threads;
-      const int64_t end = n * static_cast<int64_t>(t + 1) / threads;
-      data::Batch shard;
-      shard.features = rows(batch.features, begin, end);
-      shard.targets = rows(batch.targets, begin, end);
-      if (!batch.labels.empty())
-        shard.labels.assign(batch.labels.begin() + begin, batch.labels.begin() + end);
-      shard.indices.assign(batch.indices.begin() + begin, batch.indices.begin() + end);
-      autograd::LeafGradientSink sink;
-      Tensor out = model_.forward(shard.features);
-      Tensor loss = batch_loss(options_.loss, out, shard);
-      const float value = loss.item();
-      losses[t] = static_cast<double>(value) * static_cast<double>(end - begin);
-      if (std::isfinite(value)) {
-        // Each shard's mean, weighted by its share, so that the gradients add up to the batch's.
-        (loss * (static_cast<float>(end - begin) / static_cast<float>(n))).backward();
-        for (const Tensor& p : params) grads[t].push_back(sink.grad(p));
+      if (index > 0) {
+        const double loss = totals.last_loss;
+        // Samples of all ranks so far (the global batches are the same on every rank).
+        const int64_t done = std::min(index * global_batch, train_size);
+        for (auto& cb : callbacks_) cb->on_batch_end(*this, index, batches, loss, done);
       }
-      if (classify) corrects[t] = count_correct(out, shard.labels);
+      more = loader.next_without_features(batch);
+      if (!more) return;
+      for (auto& cb : callbacks_) cb->on_batch_begin(*this, index + 1);
+      if (!split) optimizer_.zero_grad();
+      // The loss is a mean over the batch, so a shard's gradient weighs its share of the samples.
+      const int64_t whole = std::min(global_batch, train_size - index * global_batch);
+      if (reducer) reducer->begin(static_cast<double>(batch.size()) / static_cast<double>(whole));
+      shards = split_threads(batch.size(), team);
+      if (batch.size() == 0) shards = 0;
     } catch (...) {
-      errors[t] = std::current_exception();
+      failure = std::current_exception();
+      more = false;
     }
-#pragma omp barrier
-    // Every shard's gradients are complete: each thread adds up its slice of every parameter's
-    // elements into the parameters' .grad.
-    bool complete = true;
-    for (size_t s = 0; s < shards; ++s) complete = complete && !errors[s] && grads[s].size() == params.size();
-    if (complete) {
-      for (size_t i = 0; i < params.size(); ++i) {
-        const int64_t count = params[i].numel();
-        const int64_t lo = count * static_cast<int64_t>(t) / threads;
-        const int64_t hi = count * static_cast<int64_t>(t + 1) / threads;
-        float* dst = params[i].grad().data();
-        for (size_t s = 0; s < shards; ++s) {
-          const Tensor& part = grads[s][i];
-          if (!part.defined()) continue;
-          const float* src = part.data();
-          for (int64_t j = lo; j < hi; ++j) dst[j] += src[j];
-        }
+  };
+  // Thread 0, once the gradients are complete: checks, hooks and the update.
+  auto finish_step = [&] {
+    try {
+      for (const auto& e : errors)
+        if (e) std::rethrow_exception(e);
+      double loss_sum = 0;
+      int64_t correct = 0;
+      for (int s = 0; s < shards; ++s) {
+        loss_sum += results[static_cast<size_t>(s)].loss_sum;
+        correct += results[static_cast<size_t>(s)].correct;
+      }
+      const double value = batch.size() ? loss_sum / static_cast<double>(batch.size()) : 0.0;
+      BP_CHECK(std::isfinite(value),
+               "training stopped: the loss became {} at epoch {}, batch {} (try a lower learning "
+               "rate; the last checkpoint, if any, is intact)",
+               value, epoch, index + 1);
+      if (reducer) reducer->finish();
+      for (auto& cb : callbacks_) cb->on_after_backward(*this);
+      optimizer_.step();
+      ++global_step_;
+      totals.loss_sum += loss_sum;
+      totals.correct += correct;
+      totals.seen += batch.size();
+      totals.last_loss = value;
+      ++index;
+    } catch (...) {
+      failure = std::current_exception();
+      failed = true;
+    }
+  };
+  // Every thread: its rows' forward and backward.
+  auto compute = [&](int t) {
+    const auto slot = static_cast<size_t>(t);
+    errors[slot] = nullptr;
+    if (t >= shards) return;
+    try {
+      const int64_t n = batch.size();
+      const int64_t begin = n * t / shards, end = n * (t + 1) / shards;
+      loader.fill_features(batch, begin, end);
+      if (!split) {
+        results[slot] = forward_backward(batch, begin, end, nullptr);
+        return;
+      }
+      grads[slot] = params;
+      results[slot] = forward_backward(batch, begin, end, &grads[slot]);
+    } catch (...) {
+      errors[slot] = std::current_exception();
+    }
+  };
+  // Every thread of a split: its slice of each parameter's gradient, summed over the shards.
+  auto sum_gradients = [&](int t) {
+    for (int s = 0; s < shards; ++s)
+      if (errors[static_cast<size_t>(s)] || !std::isfinite(results[static_cast<size_t>(s)].loss_sum))
+        return;
+    for (size_t i = 0; i < params.size(); ++i) {
+      const int64_t count = params[i].numel();
+      const int64_t lo = count * t / team, hi = count * (t + 1) / team;
+      float* dst = params[i].grad().data();
+      if (overwrite[i]) std::fill(dst + lo, dst + hi, 0.0f);
+      for (int s = 0; s < shards; ++s) {
+        const Tensor& part = grads[static_cast<size_t>(s)][i];
+        if (!part.defined()) continue;
+        const float* src = part.data();
+        for (int64_t j = lo; j < hi; ++j) dst[j] += src[j];
       }
     }
+  };
+  auto run = [&](int t) {
+    for (;;) {
+      if (t == 0) next_batch();
+      barrier.arrive_and_wait();
+      if (!more) return;
+      compute(t);
+      barrier.arrive_and_wait();
+      if (split) {
+        sum_gradients(t);
+        barrier.arrive_and_wait();
+      }
+      if (t == 0) finish_step();
+      barrier.arrive_and_wait();
+      if (failed) return;
+    }
+  };
+  if (split) {
+#pragma omp parallel num_threads(team)
+    {
+      omp_set_num_threads(1);  // kernels called from here run on their thread alone
+      run(omp_get_thread_num());
+    }
+  } else {
+    run(0);
   }
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
-  double loss_sum = 0;
-  int64_t correct = 0;
-  for (size_t t = 0; t < shards; ++t) {
-    loss_sum += losses[t];
-    correct += corrects[t];
-  }
-  return {static_cast<float>(loss_sum / static_cast<double>(n)), correct};
+  if (failure) std::rethrow_exception(failure);
+  return totals;
 }
 
 // ---- ProgressPrinter ----

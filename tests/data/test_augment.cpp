@@ -2,6 +2,7 @@
 // (seed, epoch, batch), and the checks on when it may be enabled.
 #include <algorithm>
 #include <set>
+#include <thread>
 
 #include "test_util.hpp"
 
@@ -136,6 +137,51 @@ TEST(AugmentTest, DeterministicFromSeedEpochAndBatch) {
   opts.seed = 7;
   data::DataLoader d(ds, opts);
   EXPECT_NE(epoch_batches(c, 0), epoch_batches(d, 0));  // same order, other augmentation
+}
+
+// Features filled later, in pieces and from several threads, are the ones next() gives, augmented
+// and decoded alike (the float dataset and its byte twin), for every rank's shard.
+TEST(AugmentTest, FeaturesFilledInPiecesFromThreadsMatchNext) {
+  data::Dataset floats = images(45, 2, 4, 3);
+  data::Dataset bytes = floats;
+  std::vector<uint8_t> raw(static_cast<size_t>(floats.features.numel()));
+  for (size_t i = 0; i < raw.size(); ++i) raw[i] = static_cast<uint8_t>(i * 7 % 251);
+  bytes.features = Tensor();
+  bytes.bytes = std::make_shared<const std::vector<uint8_t>>(raw);
+  bytes.byte_scale = {0.5f};
+  bytes.byte_offset = {-1.0f};
+  for (const data::Dataset* ds : {&floats, &bytes})
+    for (int64_t shards : {1, 2}) {
+      for (int64_t shard = 0; shard < shards; ++shard) {
+        data::LoaderOptions opts{.batch_size = 16, .seed = 3, .random_crop_padding = 1,
+                                 .random_flip = true, .shard_count = shards, .shard_index = shard};
+        data::DataLoader whole(*ds, opts), pieces(*ds, opts);
+        whole.start_epoch(2);
+        pieces.start_epoch(2);
+        data::Batch a, b;
+        int64_t batches = 0;
+        while (whole.next(a)) {
+          ASSERT_TRUE(pieces.next_without_features(b));
+          EXPECT_EQ(b.indices, a.indices);
+          EXPECT_EQ(b.labels, a.labels);
+          ASSERT_EQ(b.features.shape(), a.features.shape());
+          const int64_t n = b.size(), cut = n / 3;
+          std::thread other([&] { pieces.fill_features(b, cut, n); });
+          pieces.fill_features(b, 0, cut);
+          other.join();
+          EXPECT_EQ(b.features.to_vector(), a.features.to_vector()) << "batch " << batches;
+          ++batches;
+        }
+        EXPECT_FALSE(pieces.next_without_features(b));
+        EXPECT_EQ(batches, 3);
+      }
+    }
+  data::DataLoader loader(floats, {.batch_size = 16});
+  data::Batch batch;
+  ASSERT_TRUE(loader.next_without_features(batch));
+  expect_error([&] { loader.fill_features(batch, 4, 17); },
+               "DataLoader::fill_features: rows [4, 17) are not within the batch of 16");
+  expect_error([&] { loader.fill_features(batch, 5, 4); }, "rows [5, 4)");
 }
 
 TEST(AugmentTest, OnlyForImagesAndNonNegativePadding) {
