@@ -1,0 +1,63 @@
+#include <cmath>
+
+#include "backprop/error.hpp"
+#include "backprop/optim.hpp"
+#include "kernels/parallel.hpp"
+
+namespace bp::optim {
+
+namespace {
+// Tensors with at least this many elements are updated by all threads together. Below it, waking
+// a second thread costs more than it saves: sharing the 200k-element update of an MLP layer made a
+// 2-thread training step slower (one more fork/join per step, with threads that sleep between).
+constexpr int64_t kParallelUpdate = int64_t{1} << 22;
+}  // namespace
+
+Optimizer::Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
+  for (const ParamGroup& g : groups_) {
+    BP_CHECK(g.lr >= 0 && std::isfinite(g.lr), "optimizer: learning rate must be >= 0 (got {})",
+             g.lr);
+    BP_CHECK(g.weight_decay >= 0 && std::isfinite(g.weight_decay),
+             "optimizer: weight decay must be >= 0 (got {})", g.weight_decay);
+    for (const Tensor& p : g.params)
+      BP_CHECK(p.defined() && p.requires_grad() && p.is_leaf(),
+               "optimizer: every parameter must be a defined leaf tensor with requires_grad");
+  }
+}
+
+void Optimizer::step() {
+  for (const ElementUpdate& u : begin_step())
+    kernels::parallel_ranges(u.size, u.size >= kParallelUpdate,
+                             [&](int64_t begin, int64_t end) { apply(u, begin, end); });
+}
+
+const std::vector<ElementUpdate>& Optimizer::begin_step() {
+  // Every shape first, so that a bad gradient leaves the update counts and buffers untouched.
+  size_t k = 0;
+  for (const ParamGroup& g : groups_) {
+    for (const Tensor& p : g.params) {
+      const Tensor grad = p.grad();
+      BP_CHECK(!grad.defined() || grad.shape() == p.shape(),
+               "{}: gradient shape {} differs from the shape {} of parameter {}", kind(),
+               to_string(grad.shape()), to_string(p.shape()), k);
+      ++k;
+    }
+  }
+  updates_.clear();
+  prepare(updates_);
+  return updates_;
+}
+
+void Optimizer::zero_grad() {
+  for (ParamGroup& g : groups_)
+    for (Tensor& p : g.params) p.zero_grad();
+}
+
+void Optimizer::set_lr(float lr) {
+  BP_CHECK(lr >= 0 && std::isfinite(lr), "optimizer: learning rate must be >= 0 (got {})", lr);
+  for (ParamGroup& g : groups_) g.lr = lr;
+}
+
+float Optimizer::lr() const { return groups_.empty() ? 0.0f : groups_.front().lr; }
+
+}  // namespace bp::optim
