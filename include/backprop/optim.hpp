@@ -62,13 +62,22 @@ class Optimizer {
   virtual void load_state(const std::vector<std::pair<std::string, Tensor>>& state) = 0;
 
  protected:
-  explicit Optimizer(std::vector<ParamGroup> groups);
+  // step() updates a tensor with at least `parallel_update` elements on all threads together;
+  // below, waking a second thread costs more than it saves. Sharing the 200k-element update of an
+  // MLP layer made a 2-thread SGD training step slower (one more fork/join per step, with threads
+  // that sleep between); at 1M elements, with sleeping threads, sharing still made SGD's
+  // memory-bound update slower (0.8-0.95x) but those that divide per element (Adamax) and take
+  // square roots (Adam) 1.3-1.6x faster.
+  static constexpr int64_t kParallelUpdate = int64_t{1} << 22;
+  static constexpr int64_t kParallelUpdateHeavy = int64_t{1} << 20;  // divisions, square roots
+  explicit Optimizer(std::vector<ParamGroup> groups, int64_t parallel_update = kParallelUpdate);
   // Appends one update per parameter with a gradient, in the order of the flattened groups
   // (called by begin_step with `updates` empty, after the gradient shapes were checked).
   virtual void prepare(std::vector<ElementUpdate>& updates) = 0;
   std::vector<ParamGroup> groups_;
 
  private:
+  int64_t parallel_update_;
   std::vector<ElementUpdate> updates_;  // reused: no allocation in a steady-state step
 };
 

@@ -13,7 +13,7 @@ Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions options)
     : Adagrad(detail::one_group(std::move(params), options), options) {}
 
 Adagrad::Adagrad(std::vector<ParamGroup> groups, AdagradOptions options)
-    : Optimizer(std::move(groups)),
+    : Optimizer(std::move(groups), kParallelUpdateHeavy),
       options_(options),
       state_("Adagrad", {"sum"}, detail::count_params(groups_)) {
   detail::check_finite_at_least("Adagrad", "lr_decay", options.lr_decay, 0);

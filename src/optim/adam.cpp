@@ -23,7 +23,7 @@ Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options)
     : Adam(std::move(groups), options, false) {}
 
 Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options, bool decoupled)
-    : Optimizer(std::move(groups)),
+    : Optimizer(std::move(groups), kParallelUpdateHeavy),
       options_(options),
       decoupled_(decoupled),
       state_(decoupled ? "AdamW" : "Adam", adam_buffers(options), detail::count_params(groups_)) {

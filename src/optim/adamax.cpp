@@ -14,7 +14,7 @@ Adamax::Adamax(std::vector<Tensor> params, AdamaxOptions options)
     : Adamax(detail::one_group(std::move(params), options), options) {}
 
 Adamax::Adamax(std::vector<ParamGroup> groups, AdamaxOptions options)
-    : Optimizer(std::move(groups)),
+    : Optimizer(std::move(groups), kParallelUpdateHeavy),
       options_(options),
       state_("Adamax", {"exp_avg", "exp_inf"}, detail::count_params(groups_)) {
   detail::check_unit("Adamax", "beta1", options.beta1);

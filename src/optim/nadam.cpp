@@ -13,7 +13,7 @@ NAdam::NAdam(std::vector<Tensor> params, NAdamOptions options)
     : NAdam(detail::one_group(std::move(params), options), options) {}
 
 NAdam::NAdam(std::vector<ParamGroup> groups, NAdamOptions options)
-    : Optimizer(std::move(groups)),
+    : Optimizer(std::move(groups), kParallelUpdateHeavy),
       options_(options),
       state_("NAdam", {"exp_avg", "exp_avg_sq", "mu_product"}, detail::count_params(groups_)) {
   detail::check_unit("NAdam", "beta1", options.beta1);

@@ -6,14 +6,8 @@
 
 namespace bp::optim {
 
-namespace {
-// Tensors with at least this many elements are updated by all threads together. Below it, waking
-// a second thread costs more than it saves: sharing the 200k-element update of an MLP layer made a
-// 2-thread training step slower (one more fork/join per step, with threads that sleep between).
-constexpr int64_t kParallelUpdate = int64_t{1} << 22;
-}  // namespace
-
-Optimizer::Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
+Optimizer::Optimizer(std::vector<ParamGroup> groups, int64_t parallel_update)
+    : groups_(std::move(groups)), parallel_update_(parallel_update) {
   for (const ParamGroup& g : groups_) {
     BP_CHECK(g.lr >= 0 && std::isfinite(g.lr), "optimizer: learning rate must be >= 0 (got {})",
              g.lr);
@@ -27,7 +21,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)
 
 void Optimizer::step() {
   for (const ElementUpdate& u : begin_step())
-    kernels::parallel_ranges(u.size, u.size >= kParallelUpdate,
+    kernels::parallel_ranges(u.size, u.size >= parallel_update_,
                              [&](int64_t begin, int64_t end) { apply(u, begin, end); });
 }
 

@@ -20,7 +20,7 @@ RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions options)
     : RMSprop(detail::one_group(std::move(params), options), options) {}
 
 RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions options)
-    : Optimizer(std::move(groups)),
+    : Optimizer(std::move(groups), kParallelUpdateHeavy),
       options_(options),
       state_("RMSprop", rmsprop_buffers(options), detail::count_params(groups_)) {
   BP_CHECK(std::isfinite(options.alpha) && options.alpha >= 0 && options.alpha <= 1,
