@@ -21,8 +21,8 @@ struct ParamGroup {
 
 // One parameter's part of an optimizer step: what Optimizer::apply needs to update its elements.
 struct ElementUpdate {
-  size_t index = 0;   // the parameter's position in the flattened groups
-  int64_t size = 0;   // its element count
+  size_t index = 0;  // the parameter's position in the flattened groups
+  int64_t size = 0;  // its element count
   float* weight = nullptr;
   const float* grad = nullptr;
   std::array<float*, 3> state{};   // the optimizer's buffers for this parameter (unused: nullptr)
@@ -143,11 +143,11 @@ class ParamState {
 }  // namespace detail
 
 // ---- adaptive optimizers: each follows PyTorch 1.13's update, element for element ----
-// All of them: a parameter's update count starts at 0 and rises by one on each step() that finds
-// a gradient for it; g is the gradient plus weight_decay·w (L2) unless stated otherwise; the
-// learning rate and weight decay come from the parameter's group. The constructors throw bp::Error
-// naming the optimizer and the option when a value is out of range (negative or non-finite lr, eps
-// or weight decay; a β outside [0, 1)).
+// All of them: a parameter's update count starts at 0 and rises by one on each step() (each
+// begin_step()) that finds a gradient for it; g is the gradient plus weight_decay·w (L2) unless
+// stated otherwise; the learning rate and weight decay come from the parameter's group. The
+// constructors throw bp::Error naming the optimizer and the option when a value is out of range
+// (negative or non-finite lr, eps or weight decay; a β outside [0, 1)).
 
 struct AdagradOptions {
   float lr = 0.01f;

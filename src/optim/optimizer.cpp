@@ -52,6 +52,8 @@ void Optimizer::set_lr(float lr) {
   for (ParamGroup& g : groups_) g.lr = lr;
 }
 
-float Optimizer::lr() const { return groups_.empty() ? 0.0f : groups_.front().lr; }
+float Optimizer::lr() const {
+  return groups_.empty() ? 0.0f : groups_.front().lr;
+}
 
 }  // namespace bp::optim

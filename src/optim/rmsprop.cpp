@@ -50,8 +50,8 @@ void RMSprop::apply(const ElementUpdate& u, int64_t begin, int64_t end) const {
         float* __restrict w = u.weight;
         const float* __restrict g = u.grad;
         float* __restrict v = u.state[0];
-        float* __restrict b = u.state[1];                     // with momentum
-        float* __restrict ga = u.state[momentum ? 2 : 1];     // centered
+        float* __restrict b = u.state[1];                  // with momentum
+        float* __restrict ga = u.state[momentum ? 2 : 1];  // centered
         for (int64_t i = begin; i < end; ++i) {
           float gi = g[i];
           if constexpr (l2) gi += decay * w[i];

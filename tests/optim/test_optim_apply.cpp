@@ -32,7 +32,8 @@ struct Model {
     for (int64_t n : kSizes) params.push_back(Tensor::normal({n}, 0.0f, 1.0f, gen, true));
     params[1].data()[0] = 0.0f;
     params[1].data()[1] = -0.0f;
-    opt = make(Groups{{{params[0], params[2]}, 0.05f, 0.0f}, {{params[1], params[3]}, 0.02f, 0.03f}});
+    opt =
+        make(Groups{{{params[0], params[2]}, 0.05f, 0.0f}, {{params[1], params[3]}, 0.02f, 0.03f}});
   }
 
   // Sets every gradient to `grads` (parameter `skip` gets none).
@@ -114,7 +115,8 @@ Make maker(Options o) {
 TEST(OptimizerApply, SGDInPiecesEqualsStep) {
   expect_split_equals_step(maker<optim::SGD>(optim::SGDOptions{}));
   expect_split_equals_step(maker<optim::SGD>(optim::SGDOptions{.momentum = 0.9f}));
-  expect_split_equals_step(maker<optim::SGD>(optim::SGDOptions{.momentum = 0.8f, .nesterov = true}));
+  expect_split_equals_step(
+      maker<optim::SGD>(optim::SGDOptions{.momentum = 0.8f, .nesterov = true}));
 }
 
 TEST(OptimizerApply, AdagradInPiecesEqualsStep) {
