@@ -39,11 +39,11 @@ class Optimizer {
   // A step in two parts, for callers that share the elementwise work among their own threads:
   // begin_step() does the per-parameter bookkeeping (gradient checks, state buffers, update
   // counts, per-step constants) and returns one update per parameter that has a gradient, valid
-  // until the next begin_step() as long as the gradients are not cleared; apply(u, begin, end)
-  // updates elements [begin, end) of u's parameter. Disjoint ranges may be applied concurrently,
-  // from any threads, in any order; applying every element of every update exactly once is
-  // step(), bit for bit. begin_step() checks every gradient's shape before it changes anything,
-  // so when it throws the optimizer's state is as it was.
+  // until the next begin_step() or load_state() (and while no gradient is cleared);
+  // apply(u, begin, end) updates elements [begin, end) of u's parameter. Disjoint ranges may be
+  // applied concurrently, from any threads, in any order; applying every element of every update
+  // exactly once is step(), bit for bit. begin_step() checks every gradient's shape before it
+  // changes anything, so when it throws the optimizer's state is as it was.
   const std::vector<ElementUpdate>& begin_step();
   virtual void apply(const ElementUpdate& update, int64_t begin, int64_t end) const = 0;
   // Zeroes every parameter's gradient.
@@ -120,7 +120,6 @@ class ParamState {
  public:
   ParamState(std::string owner, std::vector<std::string> buffer_names, size_t params);
   bool started(size_t k) const { return steps_[k] > 0; }
-  int64_t& step(size_t k) { return steps_[k]; }
   // Counts one more update of parameter k and returns the new count, first creating each of its
   // buffers that is still undefined as a tensor of `shape` filled with `fill`.
   int64_t advance(size_t k, const Shape& shape, float fill = 0.0f);
