@@ -1,6 +1,7 @@
 // Optimizers: update parameters from their accumulated gradients.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,12 +19,33 @@ struct ParamGroup {
   float weight_decay = 0.0f;
 };
 
+// One parameter's part of an optimizer step: what Optimizer::apply needs to update its elements.
+struct ElementUpdate {
+  size_t index = 0;  // the parameter's position in the flattened groups
+  int64_t size = 0;  // its element count
+  float* weight = nullptr;
+  const float* grad = nullptr;
+  std::array<float*, 3> state{};   // the optimizer's buffers for this parameter (unused: nullptr)
+  std::array<float, 6> scalars{};  // per-step constants (learning rate, decay, bias corrections...)
+};
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
-  // Applies one update from the current gradients. Parameters with no gradient are skipped.
-  // Throws bp::Error if a gradient's shape differs from its parameter's.
-  virtual void step() = 0;
+  // Applies one update from the current gradients: begin_step(), then apply() over every element
+  // of every update, large tensors shared among the threads. Parameters with no gradient are
+  // skipped. Throws bp::Error if a gradient's shape differs from its parameter's.
+  void step();
+  // A step in two parts, for callers that share the elementwise work among their own threads:
+  // begin_step() does the per-parameter bookkeeping (gradient checks, state buffers, update
+  // counts, per-step constants) and returns one update per parameter that has a gradient, valid
+  // until the next begin_step() or load_state() (and while no gradient is cleared);
+  // apply(u, begin, end) updates elements [begin, end) of u's parameter. Disjoint ranges may be
+  // applied concurrently, from any threads, in any order; applying every element of every update
+  // exactly once is step(), bit for bit. begin_step() checks every gradient's shape before it
+  // changes anything, so when it throws the optimizer's state is as it was.
+  const std::vector<ElementUpdate>& begin_step();
+  virtual void apply(const ElementUpdate& update, int64_t begin, int64_t end) const = 0;
   // Zeroes every parameter's gradient.
   void zero_grad();
   // Sets the learning rate of every group (takes effect at the next step); requires lr >= 0.
@@ -40,8 +62,23 @@ class Optimizer {
   virtual void load_state(const std::vector<std::pair<std::string, Tensor>>& state) = 0;
 
  protected:
-  explicit Optimizer(std::vector<ParamGroup> groups);
+  // step() updates a tensor with at least `parallel_update` elements on all threads together;
+  // below, waking a second thread costs more than it saves. Sharing the 200k-element update of an
+  // MLP layer made a 2-thread SGD training step slower (one more fork/join per step, with threads
+  // that sleep between); at 1M elements, with sleeping threads, sharing still made SGD's
+  // memory-bound update slower (0.8-0.95x) but those that divide per element (Adamax) and take
+  // square roots (Adam) 1.3-1.6x faster.
+  static constexpr int64_t kParallelUpdate = int64_t{1} << 22;
+  static constexpr int64_t kParallelUpdateHeavy = int64_t{1} << 20;  // divisions, square roots
+  explicit Optimizer(std::vector<ParamGroup> groups, int64_t parallel_update = kParallelUpdate);
+  // Appends one update per parameter with a gradient, in the order of the flattened groups
+  // (called by begin_step with `updates` empty, after the gradient shapes were checked).
+  virtual void prepare(std::vector<ElementUpdate>& updates) = 0;
   std::vector<ParamGroup> groups_;
+
+ private:
+  int64_t parallel_update_;
+  std::vector<ElementUpdate> updates_;  // reused: no allocation in a steady-state step
 };
 
 struct SGDOptions {
@@ -60,7 +97,7 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, SGDOptions options);
   SGD(std::vector<ParamGroup> groups, SGDOptions options);
-  void step() override;
+  void apply(const ElementUpdate& update, int64_t begin, int64_t end) const override;
   std::string kind() const override { return "sgd"; }
   std::vector<std::pair<std::string, Tensor>> state() const override;
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
@@ -69,6 +106,7 @@ class SGD : public Optimizer {
   std::vector<Tensor>& velocity() { return velocity_; }
 
  private:
+  void prepare(std::vector<ElementUpdate>& updates) override;
   SGDOptions options_;
   std::vector<Tensor> velocity_;
 };
@@ -82,7 +120,10 @@ class ParamState {
  public:
   ParamState(std::string owner, std::vector<std::string> buffer_names, size_t params);
   bool started(size_t k) const { return steps_[k] > 0; }
-  int64_t& step(size_t k) { return steps_[k]; }
+  // Counts one more update of parameter k and returns the new count, first creating each of its
+  // buffers that is still undefined as a tensor of `shape` filled with `fill`.
+  int64_t advance(size_t k, const Shape& shape, float fill = 0.0f);
+  size_t buffers() const { return names_.size(); }
   Tensor& buffer(size_t k, size_t b) { return buffers_[k][b]; }
   const Tensor& buffer(size_t k, size_t b) const { return buffers_[k][b]; }
   std::vector<std::pair<std::string, Tensor>> save() const;
@@ -101,11 +142,11 @@ class ParamState {
 }  // namespace detail
 
 // ---- adaptive optimizers: each follows PyTorch 1.13's update, element for element ----
-// All of them: a parameter's update count starts at 0 and rises by one on each step() that finds
-// a gradient for it; g is the gradient plus weight_decay·w (L2) unless stated otherwise; the
-// learning rate and weight decay come from the parameter's group. The constructors throw bp::Error
-// naming the optimizer and the option when a value is out of range (negative or non-finite lr, eps
-// or weight decay; a β outside [0, 1)).
+// All of them: a parameter's update count starts at 0 and rises by one on each step() (each
+// begin_step()) that finds a gradient for it; g is the gradient plus weight_decay·w (L2) unless
+// stated otherwise; the learning rate and weight decay come from the parameter's group. The
+// constructors throw bp::Error naming the optimizer and the option when a value is out of range
+// (negative or non-finite lr, eps or weight decay; a β outside [0, 1)).
 
 struct AdagradOptions {
   float lr = 0.01f;
@@ -120,13 +161,14 @@ class Adagrad : public Optimizer {
  public:
   Adagrad(std::vector<Tensor> params, AdagradOptions options);
   Adagrad(std::vector<ParamGroup> groups, AdagradOptions options);
-  void step() override;
+  void apply(const ElementUpdate& update, int64_t begin, int64_t end) const override;
   std::string kind() const override { return "adagrad"; }
   std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
   const AdagradOptions& options() const { return options_; }
 
  private:
+  void prepare(std::vector<ElementUpdate>& updates) override;
   AdagradOptions options_;
   detail::ParamState state_;  // buffers: sum
 };
@@ -146,13 +188,14 @@ class RMSprop : public Optimizer {
  public:
   RMSprop(std::vector<Tensor> params, RMSpropOptions options);
   RMSprop(std::vector<ParamGroup> groups, RMSpropOptions options);
-  void step() override;
+  void apply(const ElementUpdate& update, int64_t begin, int64_t end) const override;
   std::string kind() const override { return "rmsprop"; }
   std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
   const RMSpropOptions& options() const { return options_; }
 
  private:
+  void prepare(std::vector<ElementUpdate>& updates) override;
   RMSpropOptions options_;
   detail::ParamState state_;  // buffers: square_avg [, momentum_buffer] [, grad_avg]
 };
@@ -172,7 +215,7 @@ class Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, AdamOptions options);
   Adam(std::vector<ParamGroup> groups, AdamOptions options);
-  void step() override;
+  void apply(const ElementUpdate& update, int64_t begin, int64_t end) const override;
   std::string kind() const override { return decoupled_ ? "adamw" : "adam"; }
   std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
@@ -182,6 +225,7 @@ class Adam : public Optimizer {
   Adam(std::vector<ParamGroup> groups, AdamOptions options, bool decoupled);
 
  private:
+  void prepare(std::vector<ElementUpdate>& updates) override;
   AdamOptions options_;
   bool decoupled_;
   detail::ParamState state_;  // buffers: exp_avg, exp_avg_sq [, max_exp_avg_sq]
@@ -214,13 +258,14 @@ class Adamax : public Optimizer {
  public:
   Adamax(std::vector<Tensor> params, AdamaxOptions options);
   Adamax(std::vector<ParamGroup> groups, AdamaxOptions options);
-  void step() override;
+  void apply(const ElementUpdate& update, int64_t begin, int64_t end) const override;
   std::string kind() const override { return "adamax"; }
   std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
   const AdamaxOptions& options() const { return options_; }
 
  private:
+  void prepare(std::vector<ElementUpdate>& updates) override;
   AdamaxOptions options_;
   detail::ParamState state_;  // buffers: exp_avg, exp_inf
 };
@@ -242,13 +287,14 @@ class NAdam : public Optimizer {
  public:
   NAdam(std::vector<Tensor> params, NAdamOptions options);
   NAdam(std::vector<ParamGroup> groups, NAdamOptions options);
-  void step() override;
+  void apply(const ElementUpdate& update, int64_t begin, int64_t end) const override;
   std::string kind() const override { return "nadam"; }
   std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
   const NAdamOptions& options() const { return options_; }
 
  private:
+  void prepare(std::vector<ElementUpdate>& updates) override;
   NAdamOptions options_;
   detail::ParamState state_;  // buffers: exp_avg, exp_avg_sq, mu_product (1 element)
 };

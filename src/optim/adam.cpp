@@ -11,17 +11,19 @@ std::vector<std::string> adam_buffers(const AdamOptions& o) {
   if (o.amsgrad) names.emplace_back("max_exp_avg_sq");
   return names;
 }
+
+// ElementUpdate::scalars of Adam and AdamW; state: exp_avg, exp_avg_sq [, max_exp_avg_sq].
+enum : size_t { kStepSize, kBc2Sqrt, kDecay, kShrink };
 }  // namespace
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions options)
-    : Adam(std::vector<ParamGroup>{{std::move(params), options.lr, options.weight_decay}}, options,
-           false) {}
+    : Adam(detail::one_group(std::move(params), options), options, false) {}
 
 Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options)
     : Adam(std::move(groups), options, false) {}
 
 Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options, bool decoupled)
-    : Optimizer(std::move(groups)),
+    : Optimizer(std::move(groups), kParallelUpdateHeavy),
       options_(options),
       decoupled_(decoupled),
       state_(decoupled ? "AdamW" : "Adam", adam_buffers(options), detail::count_params(groups_)) {
@@ -31,54 +33,55 @@ Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options, bool decoupled)
   detail::check_finite_at_least(who, "eps", options.eps, 0);
 }
 
-void Adam::step() {
-  const char* who = decoupled_ ? "AdamW" : "Adam";
-  const float beta1 = options_.beta1, beta2 = options_.beta2, eps = options_.eps;
-  const auto one_minus_beta1 = static_cast<float>(1.0 - static_cast<double>(beta1));
-  const auto one_minus_beta2 = static_cast<float>(1.0 - static_cast<double>(beta2));
-  const bool amsgrad = options_.amsgrad;
-  size_t k = 0;
-  for (ParamGroup& group : groups_) {
-    for (Tensor& p : group.params) {
-      const size_t index = k++;
-      Tensor grad = detail::checked_grad(who, p);
-      if (!grad.defined()) continue;
-      if (!state_.started(index)) {
-        state_.buffer(index, 0) = Tensor::zeros(p.shape());
-        state_.buffer(index, 1) = Tensor::zeros(p.shape());
-        if (amsgrad) state_.buffer(index, 2) = Tensor::zeros(p.shape());
-      }
-      const auto t = static_cast<double>(++state_.step(index));
-      const auto lr = static_cast<double>(group.lr);
-      // Scalars in double, as PyTorch computes them in Python.
-      const double bias_correction1 = 1.0 - std::pow(static_cast<double>(beta1), t);
-      const double bias_correction2 = 1.0 - std::pow(static_cast<double>(beta2), t);
-      const auto step_size = static_cast<float>(lr / bias_correction1);
-      const auto bc2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-      const float decay = group.weight_decay;
-      float* __restrict w = p.data();
-      const float* __restrict g = grad.data();
-      float* __restrict m = state_.buffer(index, 0).data();
-      float* __restrict v = state_.buffer(index, 1).data();
-      float* __restrict vmax = amsgrad ? state_.buffer(index, 2).data() : nullptr;
-      const int64_t n = p.numel();
-      if (decoupled_) {
-        // w ← w·(1 − lr·λ), then Adam with the raw gradient.
-        const auto shrink = static_cast<float>(1.0 - lr * static_cast<double>(decay));
-        for (int64_t i = 0; i < n; ++i) w[i] *= shrink;
-      }
-      const float l2 = decoupled_ ? 0.0f : decay;
-      for (int64_t i = 0; i < n; ++i) {
-        const float gi = l2 != 0 ? g[i] + l2 * w[i] : g[i];
-        m[i] = m[i] * beta1 + one_minus_beta1 * gi;
-        v[i] = v[i] * beta2 + one_minus_beta2 * gi * gi;
-        float second = v[i];
-        if (amsgrad) second = vmax[i] = std::max(vmax[i], v[i]);
-        const float denom = std::sqrt(second) / bc2_sqrt + eps;
-        w[i] += -step_size * (m[i] / denom);
-      }
-    }
-  }
+void Adam::prepare(std::vector<ElementUpdate>& updates) {
+  const auto beta1 = static_cast<double>(options_.beta1);
+  const auto beta2 = static_cast<double>(options_.beta2);
+  detail::for_each_with_grad(groups_, [&](ParamGroup& group, Tensor& p, Tensor& grad, size_t k) {
+    const auto t = static_cast<double>(state_.advance(k, p.shape()));
+    ElementUpdate& u =
+        updates.emplace_back(detail::element_update(k, p, grad, state_, state_.buffers()));
+    const auto lr = static_cast<double>(group.lr);
+    // Scalars in double, as PyTorch computes them in Python.
+    const double bias_correction1 = 1.0 - std::pow(beta1, t);
+    const double bias_correction2 = 1.0 - std::pow(beta2, t);
+    u.scalars[kStepSize] = static_cast<float>(lr / bias_correction1);
+    u.scalars[kBc2Sqrt] = static_cast<float>(std::sqrt(bias_correction2));
+    u.scalars[kDecay] = group.weight_decay;
+    // AdamW: w ← w·(1 − lr·λ), then Adam with the raw gradient.
+    u.scalars[kShrink] = static_cast<float>(1.0 - lr * static_cast<double>(group.weight_decay));
+  });
+}
+
+void Adam::apply(const ElementUpdate& u, int64_t begin, int64_t end) const {
+  const bool l2 = !decoupled_ && u.scalars[kDecay] != 0;
+  detail::with_flag(decoupled_, [&](auto decoupled) {
+    detail::with_flag(l2, [&](auto with_l2) {
+      detail::with_flag(options_.amsgrad, [&](auto amsgrad) {
+        const float beta1 = options_.beta1, beta2 = options_.beta2, eps = options_.eps;
+        const auto one_minus_beta1 = static_cast<float>(1.0 - static_cast<double>(beta1));
+        const auto one_minus_beta2 = static_cast<float>(1.0 - static_cast<double>(beta2));
+        const float step_size = u.scalars[kStepSize], bc2_sqrt = u.scalars[kBc2Sqrt];
+        const float decay = u.scalars[kDecay], shrink = u.scalars[kShrink];
+        float* __restrict w = u.weight;
+        const float* __restrict g = u.grad;
+        float* __restrict m = u.state[0];
+        float* __restrict v = u.state[1];
+        float* __restrict vmax = u.state[2];
+        for (int64_t i = begin; i < end; ++i) {
+          float wi = w[i];
+          if constexpr (decoupled) wi *= shrink;
+          float gi = g[i];
+          if constexpr (with_l2) gi += decay * wi;
+          m[i] = m[i] * beta1 + one_minus_beta1 * gi;
+          v[i] = v[i] * beta2 + one_minus_beta2 * gi * gi;
+          float second = v[i];
+          if constexpr (amsgrad) second = vmax[i] = std::max(vmax[i], v[i]);
+          const float denom = std::sqrt(second) / bc2_sqrt + eps;
+          w[i] = wi + -step_size * (m[i] / denom);
+        }
+      });
+    });
+  });
 }
 
 void Adam::load_state(const std::vector<std::pair<std::string, Tensor>>& state) {
@@ -86,8 +89,7 @@ void Adam::load_state(const std::vector<std::pair<std::string, Tensor>>& state) 
 }
 
 AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options)
-    : AdamW(std::vector<ParamGroup>{{std::move(params), options.lr, options.weight_decay}},
-            options) {}
+    : AdamW(detail::one_group(std::move(params), options), options) {}
 
 AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options)
     : Adam(std::move(groups), options, true) {}

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backprop/error.hpp"
@@ -23,6 +24,12 @@ inline size_t count_params(const std::vector<ParamGroup>& groups) {
   return n;
 }
 
+// One group of `params` with the options' learning rate and weight decay.
+template <class Options>
+std::vector<ParamGroup> one_group(std::vector<Tensor> params, const Options& o) {
+  return {ParamGroup{std::move(params), o.lr, o.weight_decay}};
+}
+
 inline void check_finite_at_least(const char* who, const char* what, float value, float low) {
   BP_CHECK(std::isfinite(value) && value >= low, "{}: {} must be a finite number >= {} (got {})",
            who, what, low, value);
@@ -34,13 +41,46 @@ inline void check_unit(const char* who, const char* what, float value) {
            who, what, value);
 }
 
-// The parameter's gradient, or an undefined tensor when it has none; throws on a shape mismatch.
-inline Tensor checked_grad(const char* who, const Tensor& p) {
-  Tensor grad = p.grad();
-  if (grad.defined())
-    BP_CHECK(grad.shape() == p.shape(), "{}: gradient shape {} differs from parameter shape {}",
-             who, to_string(grad.shape()), to_string(p.shape()));
-  return grad;
+// Calls f(group, param, grad, k) for every parameter that has a gradient, k being its position in
+// the flattened groups (Optimizer::begin_step has checked the gradients' shapes).
+template <class F>
+void for_each_with_grad(std::vector<ParamGroup>& groups, F&& f) {
+  size_t k = 0;
+  for (ParamGroup& group : groups) {
+    for (Tensor& p : group.params) {
+      const size_t index = k++;
+      Tensor grad = p.grad();
+      if (grad.defined()) f(group, p, grad, index);
+    }
+  }
+}
+
+// The update of parameter k, `p`, from its gradient, with no state or scalars yet.
+inline ElementUpdate element_update(size_t k, Tensor& p, Tensor& grad) {
+  ElementUpdate u;
+  u.index = k;
+  u.size = p.numel();
+  u.weight = p.data();
+  u.grad = grad.data();
+  return u;
+}
+
+// The same, pointing at the first `buffers` buffers of the parameter's state.
+inline ElementUpdate element_update(size_t k, Tensor& p, Tensor& grad, ParamState& state,
+                                    size_t buffers) {
+  ElementUpdate u = element_update(k, p, grad);
+  for (size_t b = 0; b < buffers; ++b) u.state[b] = state.buffer(k, b).data();
+  return u;
+}
+
+// Calls f(std::true_type{}) or f(std::false_type{}) as `flag` says, so that an option constant for
+// the step picks a loop variant once, outside the loop (each variant then vectorises).
+template <class F>
+void with_flag(bool flag, F&& f) {
+  if (flag)
+    f(std::true_type{});
+  else
+    f(std::false_type{});
 }
 
 }  // namespace bp::optim::detail

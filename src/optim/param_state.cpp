@@ -11,6 +11,12 @@ ParamState::ParamState(std::string owner, std::vector<std::string> buffer_names,
       steps_(params, 0),
       buffers_(params, std::vector<Tensor>(names_.size())) {}
 
+int64_t ParamState::advance(size_t k, const Shape& shape, float fill) {
+  for (Tensor& t : buffers_[k])
+    if (!t.defined()) t = Tensor::full(shape, fill);
+  return ++steps_[k];
+}
+
 std::vector<std::pair<std::string, Tensor>> ParamState::save() const {
   std::vector<std::pair<std::string, Tensor>> out;
   for (size_t k = 0; k < steps_.size(); ++k) {

@@ -1,106 +1,55 @@
-#include <cmath>
-
-#include "backprop/error.hpp"
-#include "backprop/optim.hpp"
-#include "kernels/parallel.hpp"
+#include "optim/common.hpp"
 
 namespace bp::optim {
 
 namespace {
-// Tensors with at least this many elements are updated by all threads together. Below it, waking
-// a second thread costs more than it saves: sharing the 200k-element update of an MLP layer made a
-// 2-thread training step slower (one more fork/join per step, with threads that sleep between).
-constexpr int64_t kParallelUpdate = int64_t{1} << 22;
-}  // namespace
-
-// ---- Optimizer ----
-
-Optimizer::Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
-  for (const ParamGroup& g : groups_) {
-    BP_CHECK(g.lr >= 0 && std::isfinite(g.lr), "optimizer: learning rate must be >= 0 (got {})",
-             g.lr);
-    BP_CHECK(g.weight_decay >= 0 && std::isfinite(g.weight_decay),
-             "optimizer: weight decay must be >= 0 (got {})", g.weight_decay);
-    for (const Tensor& p : g.params)
-      BP_CHECK(p.defined() && p.requires_grad() && p.is_leaf(),
-               "optimizer: every parameter must be a defined leaf tensor with requires_grad");
-  }
-}
-
-void Optimizer::zero_grad() {
-  for (ParamGroup& g : groups_)
-    for (Tensor& p : g.params) p.zero_grad();
-}
-
-void Optimizer::set_lr(float lr) {
-  BP_CHECK(lr >= 0 && std::isfinite(lr), "optimizer: learning rate must be >= 0 (got {})", lr);
-  for (ParamGroup& g : groups_) g.lr = lr;
-}
-
-float Optimizer::lr() const { return groups_.empty() ? 0.0f : groups_.front().lr; }
-
-// ---- SGD ----
-
-namespace {
-std::vector<ParamGroup> one_group(std::vector<Tensor> params, const SGDOptions& o) {
-  return {ParamGroup{std::move(params), o.lr, o.weight_decay}};
-}
+// ElementUpdate::scalars of SGD.
+enum : size_t { kLr, kDecay };
 }  // namespace
 
 SGD::SGD(std::vector<Tensor> params, SGDOptions options)
-    : SGD(one_group(std::move(params), options), options) {}
+    : SGD(detail::one_group(std::move(params), options), options) {}
 
 SGD::SGD(std::vector<ParamGroup> groups, SGDOptions options)
     : Optimizer(std::move(groups)), options_(options) {
   BP_CHECK(options.momentum >= 0 && options.momentum < 1,
            "SGD: momentum must be in [0, 1) (got {})", options.momentum);
   BP_CHECK(!options.nesterov || options.momentum > 0, "SGD: Nesterov needs a positive momentum");
-  size_t count = 0;
-  for (const ParamGroup& g : groups_) count += g.params.size();
-  velocity_.resize(count);
+  velocity_.resize(detail::count_params(groups_));
 }
 
-void SGD::step() {
-  const float alpha = options_.momentum;
-  size_t k = 0;
-  for (ParamGroup& group : groups_) {
-    for (Tensor& p : group.params) {
-      Tensor& velocity = velocity_[k++];
-      Tensor grad = p.grad();
-      if (!grad.defined()) continue;
-      BP_CHECK(grad.shape() == p.shape(), "SGD: gradient shape {} differs from parameter shape {}",
-               to_string(grad.shape()), to_string(p.shape()));
-      if (alpha > 0 && !velocity.defined()) velocity = Tensor::zeros(p.shape());
-      float* __restrict w = p.data();
-      const float* __restrict g = grad.data();
-      const float lr = group.lr, decay = group.weight_decay;
-      const int64_t n = p.numel();
-      // One branch-free loop per variant, so that each vectorises; very large tensors are shared
-      // among the threads.
-      const bool parallel = n >= kParallelUpdate;
-      if (alpha == 0) {
-        kernels::parallel_ranges(n, parallel, [=](int64_t begin, int64_t end) {
-          for (int64_t i = begin; i < end; ++i) w[i] -= lr * (g[i] + decay * w[i]);
-        });
-        continue;
-      }
-      float* __restrict v = velocity.data();
-      if (options_.nesterov) {
-        kernels::parallel_ranges(n, parallel, [=](int64_t begin, int64_t end) {
-          for (int64_t i = begin; i < end; ++i) {
-            const float gi = g[i] + decay * w[i];
-            v[i] = alpha * v[i] - lr * gi;  // Δw(t) = α·Δw(t−1) − ε·g
-            w[i] += alpha * v[i] - lr * gi;
-          }
-        });
-      } else {
-        kernels::parallel_ranges(n, parallel, [=](int64_t begin, int64_t end) {
-          for (int64_t i = begin; i < end; ++i) {
-            v[i] = alpha * v[i] - lr * (g[i] + decay * w[i]);  // Δw(t) = α·Δw(t−1) − ε·g
-            w[i] += v[i];
-          }
-        });
-      }
+void SGD::prepare(std::vector<ElementUpdate>& updates) {
+  const bool momentum = options_.momentum > 0;
+  detail::for_each_with_grad(groups_, [&](ParamGroup& group, Tensor& p, Tensor& grad, size_t k) {
+    ElementUpdate& u = updates.emplace_back(detail::element_update(k, p, grad));
+    if (momentum) {
+      Tensor& velocity = velocity_[k];
+      if (!velocity.defined()) velocity = Tensor::zeros(p.shape());
+      u.state[0] = velocity.data();
+    }
+    u.scalars[kLr] = group.lr;
+    u.scalars[kDecay] = group.weight_decay;
+  });
+}
+
+void SGD::apply(const ElementUpdate& u, int64_t begin, int64_t end) const {
+  float* __restrict w = u.weight;
+  const float* __restrict g = u.grad;
+  float* __restrict v = u.state[0];
+  const float alpha = options_.momentum, lr = u.scalars[kLr], decay = u.scalars[kDecay];
+  // One branch-free loop per variant, so that each vectorises.
+  if (alpha == 0) {
+    for (int64_t i = begin; i < end; ++i) w[i] -= lr * (g[i] + decay * w[i]);
+  } else if (options_.nesterov) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float gi = g[i] + decay * w[i];
+      v[i] = alpha * v[i] - lr * gi;  // Δw(t) = α·Δw(t−1) − ε·g
+      w[i] += alpha * v[i] - lr * gi;
+    }
+  } else {
+    for (int64_t i = begin; i < end; ++i) {
+      v[i] = alpha * v[i] - lr * (g[i] + decay * w[i]);  // Δw(t) = α·Δw(t−1) − ε·g
+      w[i] += v[i];
     }
   }
 }
@@ -113,8 +62,7 @@ std::vector<std::pair<std::string, Tensor>> SGD::state() const {
 }
 
 void SGD::load_state(const std::vector<std::pair<std::string, Tensor>>& state) {
-  std::vector<Tensor> params;
-  for (const ParamGroup& g : groups_) params.insert(params.end(), g.params.begin(), g.params.end());
+  const std::vector<Tensor> params = detail::flat_params(groups_);
   std::vector<Tensor> loaded(velocity_.size());
   for (const auto& [name, t] : state) {
     size_t k = 0;
