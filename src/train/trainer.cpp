@@ -338,6 +338,7 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
   kernels::SpinBarrier barrier(team);
   std::vector<std::vector<Tensor>> grads(static_cast<size_t>(team));
   std::vector<StepResult> results(static_cast<size_t>(team));
+  std::vector<std::vector<const float*>> shard_grads(static_cast<size_t>(team));  // per thread
   std::vector<std::exception_ptr> errors(static_cast<size_t>(team));
   std::exception_ptr failure;
   data::Batch batch;
@@ -348,6 +349,7 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
   // has read it (two flags, as thread 0 may write the first again before another reads the second).
   bool more = true;     // there is a batch to train on
   bool failed = false;  // the step failed: stop
+  const std::vector<optim::ElementUpdate>* updates = nullptr;  // the step's, when split
 
   // Thread 0, between the parallel phases: the previous step's end and the next batch.
   auto next_batch = [&] {
@@ -390,7 +392,10 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
                value, epoch, index + 1);
       if (reducer) reducer->finish();
       for (auto& cb : callbacks_) cb->on_after_backward(*this);
-      optimizer_.step();
+      if (split)
+        updates = &optimizer_.begin_step();  // applied by the whole team
+      else
+        optimizer_.step();
       ++global_step_;
       totals.loss_sum += loss_sum;
       totals.correct += correct;
@@ -426,18 +431,39 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
     for (int s = 0; s < shards; ++s)
       if (errors[static_cast<size_t>(s)] || !std::isfinite(results[static_cast<size_t>(s)].loss_sum))
         return;
+    std::vector<const float*>& parts = shard_grads[static_cast<size_t>(t)];
     for (size_t i = 0; i < params.size(); ++i) {
+      parts.clear();
+      for (int s = 0; s < shards; ++s)
+        if (const Tensor& g = grads[static_cast<size_t>(s)][i]; g.defined())
+          parts.push_back(g.data());
       const int64_t count = params[i].numel();
       const int64_t lo = count * t / team, hi = count * (t + 1) / team;
       float* dst = params[i].grad().data();
-      if (overwrite[i]) std::fill(dst + lo, dst + hi, 0.0f);
-      for (int s = 0; s < shards; ++s) {
-        const Tensor& part = grads[static_cast<size_t>(s)][i];
-        if (!part.defined()) continue;
-        const float* src = part.data();
-        for (int64_t j = lo; j < hi; ++j) dst[j] += src[j];
+      if (parts.empty()) {
+        if (overwrite[i]) std::fill(dst + lo, dst + hi, 0.0f);
+        continue;
+      }
+      // A block at a time, so that dst stays in the L1 cache while the parts are added to it.
+      constexpr int64_t kBlock = 2048;
+      for (int64_t b = lo; b < hi; b += kBlock) {
+        const int64_t e = std::min(hi, b + kBlock);
+        const float* first = parts[0];
+        if (overwrite[i])
+          for (int64_t j = b; j < e; ++j) dst[j] = first[j];
+        else
+          for (int64_t j = b; j < e; ++j) dst[j] += first[j];
+        for (size_t k = 1; k < parts.size(); ++k) {
+          const float* src = parts[k];
+          for (int64_t j = b; j < e; ++j) dst[j] += src[j];
+        }
       }
     }
+  };
+  // Every thread of a split: its slice of each parameter's update.
+  auto apply_update = [&](int t) {
+    for (const optim::ElementUpdate& u : *updates)
+      optimizer_.apply(u, u.size * t / team, u.size * (t + 1) / team);
   };
   auto run = [&](int t) {
     for (;;) {
@@ -453,6 +479,10 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
       if (t == 0) finish_step();
       barrier.arrive_and_wait();
       if (failed) return;
+      if (split) {
+        apply_update(t);
+        barrier.arrive_and_wait();
+      }
     }
   };
   if (split) {
