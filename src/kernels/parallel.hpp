@@ -1,8 +1,10 @@
 // Loops shared among the OpenMP threads when they are worth it. Internal.
 #pragma once
 
+#include <linux/futex.h>
 #include <omp.h>
-#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -43,59 +45,97 @@ void parallel_ranges(int64_t n, bool parallel, F f) {
   }
 }
 
-// A reusable barrier for a fixed team of threads (an OpenMP parallel region) that spins for a
-// short while before it sleeps. The phases of a training step split across threads are separated
-// by a few microseconds of serial work, far less than it takes to wake a thread from sleep (which
-// an OpenMP barrier does under OMP_WAIT_POLICY=passive); a long wait (a checkpoint written by a
-// callback) still ends in sleep, so no thread burns a core it is not using.
-class SpinBarrier {
+// A barrier for a fixed team of threads (an OpenMP parallel region) at which thread 0 runs the
+// team's serial work: every other thread arrives and waits; thread 0 waits for them, runs
+// `serial`, then releases them. One synchronisation per serial section (a plain barrier on each
+// side would be two), which matters most on a busy machine, where each one can cost a thread its
+// turn on a core.
+//
+// A waiting thread spins for a short while before it sleeps: the phases of a training step split
+// across threads are a few microseconds apart, far less than it takes to wake a sleeping thread
+// (which is what an OpenMP barrier does under OMP_WAIT_POLICY=passive). How long it spins adapts
+// to the waits seen: up to kMaxSpin while they are short; when they are long (a checkpoint written
+// between phases, a busy machine where a thread of the team waits for a core) the spin shrinks to
+// nothing, so the team never burns a core that another thread needs.
+class TeamBarrier {
  public:
-  // How long a waiting thread spins before it sleeps.
-  static constexpr std::chrono::microseconds kSpin{50};
-  static constexpr std::chrono::microseconds kSpinWithoutYield{2};
+  static constexpr std::chrono::nanoseconds kMaxSpin{std::chrono::microseconds(50)};
 
-  explicit SpinBarrier(int threads) : threads_(threads) {}
+  explicit TeamBarrier(int threads) : threads_(threads) {}
 
-  // Returns once all `threads` threads have called it (for this round).
-  void arrive_and_wait() {
-    const uint32_t round = round_.load(std::memory_order_acquire);
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == threads_) {
-      arrived_.store(0, std::memory_order_relaxed);
-      round_.fetch_add(1, std::memory_order_seq_cst);
-      if (sleepers_.load(std::memory_order_seq_cst) > 0) round_.notify_all();
+  // Called by each of the `threads` threads, with its number t in [0, threads); returns once all
+  // have arrived and thread 0 has run serial() (the other threads' `serial` is not called).
+  template <class F>
+  void arrive_and_wait(int t, F&& serial) {
+    if (t != 0) {
+      const uint32_t round = round_.load(std::memory_order_acquire);
+      arrived_.fetch_add(1, std::memory_order_seq_cst);
+      if (lead_sleeping_.load(std::memory_order_seq_cst)) futex_wake(arrived_);
+      wait_for_change(round_, round, workers_sleeping_);
       return;
     }
-    // Spin; past the first microseconds, give the core away between looks (sched_yield), so a
-    // thread this one waits for that is queued behind it on a busy machine runs at once.
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 1;; ++i) {
-      if (round_.load(std::memory_order_acquire) != round) return;
-      if (i % 64 != 0) {
-        pause();
-        continue;
-      }
-      const auto waited = std::chrono::steady_clock::now() - start;
-      if (waited > kSpin) break;
-      if (waited > kSpinWithoutYield) sched_yield();
-    }
-    // The last thread bumps round_ before it reads sleepers_, and this one counts itself in
-    // before it reads round_ again: one of the two sees the other (both are seq_cst).
-    sleepers_.fetch_add(1, std::memory_order_seq_cst);
-    while (round_.load(std::memory_order_seq_cst) == round) round_.wait(round);
-    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    for (int seen = arrived_.load(std::memory_order_acquire); seen != threads_ - 1;
+         seen = arrived_.load(std::memory_order_acquire))
+      wait_for_change(arrived_, seen, lead_sleeping_);
+    serial();
+    arrived_.store(0, std::memory_order_relaxed);
+    round_.fetch_add(1, std::memory_order_seq_cst);
+    if (workers_sleeping_.load(std::memory_order_seq_cst) > 0) futex_wake(round_);
   }
 
  private:
+  // Sleeps while `word` holds `seen` (or returns at once if it no longer does).
+  template <class T>
+  static void futex_wait(std::atomic<T>& word, T seen) {
+    static_assert(sizeof(T) == 4 && sizeof(std::atomic<T>) == 4);
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE,
+            static_cast<uint32_t>(seen), nullptr, nullptr, 0);
+  }
+  // Wakes every thread sleeping on `word`.
+  template <class T>
+  static void futex_wake(std::atomic<T>& word) {
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr,
+            nullptr, 0);
+  }
+
   static void pause() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
   }
 
+  // Returns once `word` no longer holds `seen`: spins, then sleeps, counted in `sleeping`. Never
+  // sched_yield (nor std::atomic::wait, which yields before it sleeps): on a busy machine a yield
+  // can hand the core to another process for a whole time slice.
+  template <class T>
+  void wait_for_change(std::atomic<T>& word, T seen, std::atomic<int>& sleeping) {
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    const std::chrono::nanoseconds budget(spin_ns_.load(std::memory_order_relaxed));
+    for (int i = 1; budget.count() > 0; ++i) {
+      if (word.load(std::memory_order_acquire) != seen) return;
+      pause();
+      if (i % 64 == 0 && Clock::now() - start > budget) break;
+    }
+    // The thread that changes `word` does so before it reads `sleeping`, and this one counts
+    // itself in before it reads `word` again: one of the two sees the other (both are seq_cst).
+    sleeping.fetch_add(1, std::memory_order_seq_cst);
+    while (word.load(std::memory_order_seq_cst) == seen) futex_wait(word, seen);
+    sleeping.fetch_sub(1, std::memory_order_relaxed);
+    // A wait that a longer spin would have caught grows the spin; one no spin would have caught
+    // halves it.
+    const auto waited = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
+    spin_ns_.store(waited < kMaxSpin ? std::min(kMaxSpin.count(), 2 * budget.count() + 1000)
+                                     : budget.count() / 2,
+                   std::memory_order_relaxed);
+  }
+
   const int threads_;
-  std::atomic<int> arrived_{0};
-  std::atomic<uint32_t> round_{0};
-  std::atomic<int> sleepers_{0};
+  std::atomic<int> arrived_{0};      // threads other than 0 at the barrier this round
+  std::atomic<uint32_t> round_{0};   // rounds completed
+  std::atomic<int> workers_sleeping_{0};
+  std::atomic<int> lead_sleeping_{0};
+  std::atomic<int64_t> spin_ns_{kMaxSpin.count()};  // how long a waiting thread spins
 };
 
 }  // namespace bp::kernels

@@ -335,7 +335,7 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
                           optimized.end());
     }
   }
-  kernels::SpinBarrier barrier(team);
+  kernels::TeamBarrier barrier(team);
   std::vector<std::vector<Tensor>> grads(static_cast<size_t>(team));
   std::vector<StepResult> results(static_cast<size_t>(team));
   std::vector<std::vector<const float*>> shard_grads(static_cast<size_t>(team));  // per thread
@@ -345,10 +345,8 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
   EpochTotals totals;
   int64_t index = 0;   // batches done
   int shards = 1;      // threads the current batch is split across
-  // Set by thread 0 and read by all after the next barrier, each written only after every thread
-  // has read it (two flags, as thread 0 may write the first again before another reads the second).
-  bool more = true;     // there is a batch to train on
-  bool failed = false;  // the step failed: stop
+  // Written by thread 0 in a barrier's serial section, read by every thread after it.
+  bool more = true;  // there is a batch to train on (false: the epoch is over, or a step failed)
   const std::vector<optim::ElementUpdate>* updates = nullptr;  // the step's, when split
 
   // Thread 0, between the parallel phases: the previous step's end and the next batch.
@@ -404,7 +402,7 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
       ++index;
     } catch (...) {
       failure = std::current_exception();
-      failed = true;
+      more = false;
     }
   };
   // Every thread: its rows' forward and backward.
@@ -466,23 +464,17 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
       optimizer_.apply(u, u.size * t / team, u.size * (t + 1) / team);
   };
   auto run = [&](int t) {
-    for (;;) {
-      if (t == 0) next_batch();
-      barrier.arrive_and_wait();
-      if (!more) return;
+    barrier.arrive_and_wait(t, next_batch);
+    while (more) {
       compute(t);
-      barrier.arrive_and_wait();
       if (split) {
+        barrier.arrive_and_wait(t, [] {});
         sum_gradients(t);
-        barrier.arrive_and_wait();
       }
-      if (t == 0) finish_step();
-      barrier.arrive_and_wait();
-      if (failed) return;
-      if (split) {
-        apply_update(t);
-        barrier.arrive_and_wait();
-      }
+      barrier.arrive_and_wait(t, finish_step);
+      if (!more) return;
+      if (split) apply_update(t);
+      barrier.arrive_and_wait(t, next_batch);
     }
   };
   if (split) {
