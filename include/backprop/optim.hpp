@@ -67,7 +67,8 @@ class Optimizer {
   // MLP layer made a 2-thread SGD training step slower (one more fork/join per step, with threads
   // that sleep between); at 1M elements, with sleeping threads, sharing still made SGD's
   // memory-bound update slower (0.8-0.95x) but those that divide per element (Adamax) and take
-  // square roots (Adam) 1.3-1.6x faster.
+  // square roots (Adam) 1.3-1.6x faster. (The trainer's split step shares every update through
+  // begin_step/apply instead, inside the team it already runs.)
   static constexpr int64_t kParallelUpdate = int64_t{1} << 22;
   static constexpr int64_t kParallelUpdateHeavy = int64_t{1} << 20;  // divisions, square roots
   explicit Optimizer(std::vector<ParamGroup> groups, int64_t parallel_update = kParallelUpdate);

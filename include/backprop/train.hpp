@@ -83,9 +83,11 @@ struct TrainerOptions {
   // Image augmentation of the training batches (see data::LoaderOptions).
   int64_t random_crop_padding = 0;
   bool random_flip = false;
-  // Split each training batch across bp::num_threads() threads — each runs forward and backward
-  // on its share with single-threaded kernels, and the gradients are added up — when the model's
+  // Split each training batch across bp::num_threads() threads — each decodes its share and runs
+  // forward and backward on it with single-threaded kernels, then the threads add up the gradients
+  // and apply the optimizer's update, each a slice of every parameter — when the model's
   // thread_safe_forward() allows it. Same result as one pass over the batch, up to float rounding.
+  // Callbacks still run on the thread that called fit().
   bool split_batch = true;
   // Data-parallel training when it has several ranks (see distributed.hpp; not owned): every rank
   // calls fit() with the same data and options; batch_size is per rank, so each update averages a
