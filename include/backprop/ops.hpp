@@ -59,7 +59,8 @@ Tensor max(const Tensor& x);
 Tensor max(const Tensor& x, int64_t axis, bool keepdim = false);
 Tensor min(const Tensor& x);
 Tensor min(const Tensor& x, int64_t axis, bool keepdim = false);
-// Index of the maximum along `axis` (not differentiable).
+// Index of the maximum along `axis` (not differentiable); ties go to the first position, and NaN
+// counts as larger than any number (the first NaN's index), as in PyTorch.
 std::vector<int64_t> argmax(const Tensor& x, int64_t axis);
 // Sums `x` over broadcast dimensions so that it has `shape` (the adjoint of broadcasting).
 Tensor sum_to(const Tensor& x, const Shape& shape);

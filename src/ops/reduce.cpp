@@ -116,9 +116,17 @@ std::vector<int64_t> argmax(const Tensor& x, int64_t axis) {
   const float* px = x.data();
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < inner; ++i) {
+      // NaN counts as the largest value (as PyTorch's argmax): the first NaN wins, so a broken
+      // output is never scored as a confident class.
       int64_t best = 0;
-      for (int64_t k = 1; k < len; ++k)
-        if (px[(o * len + k) * inner + i] > px[(o * len + best) * inner + i]) best = k;
+      float top = px[o * len * inner + i];
+      for (int64_t k = 1; k < len && !std::isnan(top); ++k) {
+        const float v = px[(o * len + k) * inner + i];
+        if (v > top || std::isnan(v)) {
+          best = k;
+          top = v;
+        }
+      }
       out[static_cast<size_t>(o * inner + i)] = best;
     }
   return out;

@@ -3,6 +3,7 @@
 #include <array>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -329,6 +330,11 @@ TEST(Reduce, MaxMinArgmax) {
   EXPECT_EQ(argmax(t, 0), (std::vector<int64_t>{1}));
   // A middle axis of a 3-D tensor: argmax over j of 12i + 4j + k is always 2.
   EXPECT_EQ(argmax(t234(), 1), (std::vector<int64_t>(8, 2)));
+  // NaN is larger than anything, wherever it is; the first of several wins.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor n = Tensor::from_data({1, nan, 9, 2,  nan, 3, nan, 8,  1, 2, 3, nan}, {3, 4});
+  EXPECT_EQ(argmax(n, 1), (std::vector<int64_t>{1, 0, 3}));
+  EXPECT_EQ(argmax(n, 0), (std::vector<int64_t>{1, 0, 1, 2}));
   expect_values(max(t234(), 1), {2, 4}, {8, 9, 10, 11, 20, 21, 22, 23});
 }
 
