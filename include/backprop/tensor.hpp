@@ -133,6 +133,14 @@ class NoGradGuard {
 void set_num_threads(int threads);
 int num_threads();
 
+// Tensor memory. Freed tensor buffers are kept (up to 2 GiB) and handed out again by exact size,
+// so a training step that repeats the previous one's shapes takes no memory from the system.
+struct MemoryStats {
+  int64_t system_allocations = 0;  // buffers taken from the system since the program started
+  int64_t cached_bytes = 0;        // freed buffers kept for reuse
+};
+MemoryStats memory_stats();
+
 // Which kernels run: the fast CPU path (oneDNN where it has the kernel; the default) or the plain
 // C++ reference kernels that define what every kernel computes.
 enum class Backend { fast, reference };

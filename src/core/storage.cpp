@@ -1,6 +1,7 @@
 // Storage and the caching allocator behind it. A training step allocates the same buffer sizes
 // every time; handing freed buffers back out by exact size means a steady-state step makes no
 // system allocation (and no page faults on fresh memory).
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -30,6 +31,7 @@ class CachingAllocator {
         return p;
       }
     }
+    system_allocations_.fetch_add(1, std::memory_order_relaxed);
     void* p = std::aligned_alloc(kAlignment, bytes);
     if (p == nullptr) {
       release_all();
@@ -59,10 +61,16 @@ class CachingAllocator {
 
   ~CachingAllocator() { release_all(); }
 
+  MemoryStats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {system_allocations_.load(std::memory_order_relaxed), static_cast<int64_t>(cached_)};
+  }
+
  private:
   std::mutex mutex_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   size_t cached_ = 0;
+  std::atomic<int64_t> system_allocations_{0};
 };
 
 CachingAllocator& allocator() {
@@ -86,5 +94,7 @@ Storage::Storage(size_t n) : size(n) {
 Storage::~Storage() { allocator().deallocate(data, padded_bytes(size)); }
 
 void release_cached_memory() { allocator().release_all(); }
+
+MemoryStats memory_stats() { return allocator().stats(); }
 
 }  // namespace bp
