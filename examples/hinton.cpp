@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
     const std::string dir = argv[2];
     const long max_units = argc == 4 ? std::strtol(argv[3], nullptr, 10) : 36;
     BP_CHECK(max_units > 0, "MAX_UNITS must be a positive number, got '{}'", argv[3]);
-    plot::prepare_plot_dir(dir);
+    plot::make_plot_dir(dir);
     Shape shape = model.input_shape;
     for (size_t i = 0; i < model.network->size(); ++i) {
       nn::Module& layer = (*model.network)[i];

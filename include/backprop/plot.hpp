@@ -150,9 +150,13 @@ Svg confusion_matrix(const std::vector<std::vector<int64_t>>& confusion,
 std::vector<Series> loss_series(const std::vector<train::EpochStats>& history);
 std::vector<Series> accuracy_series(const std::vector<train::EpochStats>& history);
 
-// Creates `dir` (and its parents) if needed and checks that files can be written in it, before a
-// long run starts. Throws bp::Error naming the path otherwise (e.g. it is a file).
-void prepare_plot_dir(const std::string& dir);
+// Checks, before a long run starts and without creating anything, that plots can be written to
+// `dir`: an existing directory where files can be written, or a path that can be created (its
+// nearest existing ancestor is a writable directory). Throws bp::Error naming the path otherwise
+// (e.g. it or an ancestor is a file).
+void check_plot_dir(const std::string& dir);
+// Creates `dir` (and its parents) if needed, then check_plot_dir(dir).
+void make_plot_dir(const std::string& dir);
 
 // Writes dir/loss.svg and, for a classifier, dir/accuracy.svg and dir/confusion_<set>.svg for each
 // evaluation set of the last epoch (set names reduced to letters, digits, '-' and '_'). Returns

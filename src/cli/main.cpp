@@ -225,7 +225,7 @@ int run_train(const TrainArgs& a) {
                              {"--clip-value", a.clip_value}})
     BP_CHECK(std::isfinite(value), "{} must be a finite number, got {}", flag, value);
   // Output paths are checked before a long run, not after it.
-  if (!a.plot_dir.empty()) plot::prepare_plot_dir(a.plot_dir);
+  if (!a.plot_dir.empty()) plot::check_plot_dir(a.plot_dir);
   if (!a.report.empty()) io::check_writable(a.report);
   std::string optimizer_kind = a.optimizer;
   // CLI11's range checks let NaN through (every comparison with it is false).

@@ -78,7 +78,7 @@ int run_paper(const PaperArgs& a) {
   if (a.tolerance > 0) s.tolerance = a.tolerance;
   if (a.max_sweeps > 0) s.max_sweeps = a.max_sweeps;
   if (a.hidden > 0) s.hidden = a.hidden;
-  if (!a.plot_dir.empty()) plot::prepare_plot_dir(a.plot_dir);
+  if (!a.plot_dir.empty()) plot::check_plot_dir(a.plot_dir);
 
   std::printf("%s: %s\n", e.name.c_str(), e.architecture.c_str());
   std::printf("paper: %s\n", e.paper.c_str());

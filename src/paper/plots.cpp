@@ -121,7 +121,7 @@ std::string tc_filters(const Result& r, const std::string& dir) {
 }  // namespace
 
 std::vector<std::string> write_plots(const Result& r, const std::string& dir) {
-  plot::prepare_plot_dir(dir);
+  plot::make_plot_dir(dir);
   std::vector<std::string> paths;
   if (r.experiment == "family-trees") {
     paths.push_back(family_people_units(r, dir));

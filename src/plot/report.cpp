@@ -1,9 +1,13 @@
 // Pictures of a training run: curves per epoch, confusion matrices, and the HTML report.
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
+
+#include <unistd.h>
 
 #include "backprop/error.hpp"
 #include "backprop/io.hpp"
@@ -83,20 +87,39 @@ std::vector<Series> accuracy_series(const std::vector<train::EpochStats>& histor
   return series_of(history, true);
 }
 
-void prepare_plot_dir(const std::string& dir) {
+void check_plot_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  BP_CHECK(!dir.empty(), "--plot: the directory name is empty");
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    BP_CHECK(fs::is_directory(dir, ec), "cannot write plots to '{}': not a directory", dir);
+    io::check_writable((fs::path(dir) / "loss.svg").string());
+    return;
+  }
+  // To be created: the nearest ancestor that exists must be a directory we can write in.
+  fs::path ancestor = fs::path(dir).parent_path();
+  while (!ancestor.empty() && !fs::exists(ancestor, ec)) ancestor = ancestor.parent_path();
+  if (ancestor.empty()) ancestor = ".";
+  BP_CHECK(fs::is_directory(ancestor, ec), "cannot write plots to '{}': '{}' is not a directory",
+           dir, ancestor.string());
+  BP_CHECK(::access(ancestor.c_str(), W_OK) == 0, "cannot write plots to '{}': cannot create it in '{}' ({})",
+           dir, ancestor.string(), std::strerror(errno));
+}
+
+void make_plot_dir(const std::string& dir) {
   BP_CHECK(!dir.empty(), "--plot: the directory name is empty");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   BP_CHECK(std::filesystem::is_directory(dir), "cannot write plots to '{}': not a directory{}", dir,
            ec ? " (" + ec.message() + ")" : "");
-  io::check_writable((std::filesystem::path(dir) / "loss.svg").string());
+  check_plot_dir(dir);
 }
 
 std::vector<std::string> write_training_plots(const std::string& dir,
                                               const std::vector<train::EpochStats>& history,
                                               bool classification,
                                               const std::vector<std::string>& class_names) {
-  prepare_plot_dir(dir);
+  make_plot_dir(dir);
   std::vector<std::string> written;
   auto save = [&](const Svg& svg, const std::string& name) {
     const std::string path = (std::filesystem::path(dir) / name).string();

@@ -374,6 +374,11 @@ TEST_F(Cli, BadPlotAndReportPathsAreRefusedBeforeTraining) {
   expect_flag_error(with({"--report", ""}), "--report");
   EXPECT_FALSE(fs::exists(path("m.bp")));  // refused before training, not after
   EXPECT_EQ(read_file(path("file")), "x");
+  // A run that fails after the checks (here, loading its data) leaves no plot directory behind.
+  expect_error({"train", "--data", path("missing.csv"), "--out", "m.bp", "-q", "--plot",
+                "later/plots"},
+               {"missing.csv"});
+  EXPECT_FALSE(fs::exists(path("later")));
 }
 
 }  // namespace

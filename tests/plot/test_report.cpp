@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -105,14 +106,25 @@ TEST_F(Plots, TrainingPlotsOfAClassifierAndOfARegression) {
 }
 
 TEST_F(Plots, PlotDirectoryIsCheckedFirst) {
-  prepare_plot_dir(path("new/dir"));
+  check_plot_dir(path("new/dir"));  // creatable, and not created by the check
+  EXPECT_FALSE(fs::exists(path("new")));
+  make_plot_dir(path("new/dir"));
   EXPECT_TRUE(fs::is_directory(path("new/dir")));
   EXPECT_TRUE(fs::is_empty(path("new/dir")));
+  check_plot_dir(path("new/dir"));
   io::write_file_atomic(path("file"), std::string_view("x"));
-  expect_error([&] { prepare_plot_dir(path("file")); }, "not a directory");
-  expect_error([&] { prepare_plot_dir(path("file/sub")); }, "not a directory");
+  expect_error([&] { check_plot_dir(path("file")); }, "not a directory");
+  expect_error([&] { check_plot_dir(path("file/sub")); }, "not a directory");
+  expect_error([&] { check_plot_dir(path("file/sub/deeper")); }, "not a directory");
+  expect_error([&] { make_plot_dir(path("file/sub")); }, "not a directory");
   expect_error([&] { write_training_plots(path("file"), history(), true); }, "not a directory");
-  expect_error([] { prepare_plot_dir(""); }, "empty");
+  expect_error([] { check_plot_dir(""); }, "empty");
+  if (::geteuid() != 0) {  // root may write anywhere
+    fs::create_directory(path("locked"));
+    fs::permissions(path("locked"), fs::perms::owner_read | fs::perms::owner_exec);
+    expect_error([&] { check_plot_dir(path("locked/plots")); }, "cannot create it in");
+    fs::permissions(path("locked"), fs::perms::owner_all);
+  }
 }
 
 TEST_F(Plots, HtmlReportIsOneSelfContainedPage) {
