@@ -69,6 +69,7 @@ class TeamBarrier {
   void arrive_and_wait(int t, F&& serial) {
     if (t != 0) {
       const uint32_t round = round_.load(std::memory_order_acquire);
+      mark_change();
       arrived_.fetch_add(1, std::memory_order_seq_cst);
       if (lead_sleeping_.load(std::memory_order_seq_cst)) futex_wake(arrived_);
       wait_for_change(round_, round, workers_sleeping_);
@@ -79,6 +80,7 @@ class TeamBarrier {
       wait_for_change(arrived_, seen, lead_sleeping_);
     serial();
     arrived_.store(0, std::memory_order_relaxed);
+    mark_change();
     round_.fetch_add(1, std::memory_order_seq_cst);
     if (workers_sleeping_.load(std::memory_order_seq_cst) > 0) futex_wake(round_);
   }
@@ -122,12 +124,24 @@ class TeamBarrier {
     sleeping.fetch_add(1, std::memory_order_seq_cst);
     while (word.load(std::memory_order_seq_cst) == seen) futex_wait(word, seen);
     sleeping.fetch_sub(1, std::memory_order_relaxed);
-    // A wait that a longer spin would have caught grows the spin; one no spin would have caught
-    // halves it.
-    const auto waited = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start);
-    spin_ns_.store(waited < kMaxSpin ? std::min(kMaxSpin.count(), 2 * budget.count() + 1000)
+    // A wait that a longer spin would have caught grows the spin; one that no spin would have
+    // caught halves it. What counts is when `word` changed, not when this thread woke up: waking
+    // takes tens of microseconds itself, and counting it would keep a shrunken spin from ever
+    // growing back.
+    const auto needed = std::chrono::nanoseconds(changed_at_ns_.load(std::memory_order_relaxed)) -
+                        start.time_since_epoch();
+    spin_ns_.store(needed < kMaxSpin ? std::min(kMaxSpin.count(), 2 * budget.count() + 1000)
                                      : budget.count() / 2,
                    std::memory_order_relaxed);
+  }
+
+  // Stamps the time of a change to arrived_ or round_ (made right after, with seq_cst: a thread
+  // that sees the change also sees this stamp or a later one).
+  void mark_change() {
+    changed_at_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count(),
+                         std::memory_order_relaxed);
   }
 
   const int threads_;
@@ -136,6 +150,7 @@ class TeamBarrier {
   std::atomic<int> workers_sleeping_{0};
   std::atomic<int> lead_sleeping_{0};
   std::atomic<int64_t> spin_ns_{kMaxSpin.count()};  // how long a waiting thread spins
+  std::atomic<int64_t> changed_at_ns_{0};  // steady_clock time of the last change
 };
 
 }  // namespace bp::kernels
