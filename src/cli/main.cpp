@@ -162,16 +162,16 @@ struct TrainArgs {
 };
 
 // The curves and confusion matrices of a finished run (--plot), and its HTML report (--report).
-void write_pictures(const TrainArgs& a, const Model& model, const train::Trainer& trainer,
-                    const std::string& settings_json) {
+void write_pictures(const TrainArgs& a, const Model& model,
+                    const std::vector<train::EpochStats>& history, const std::string& settings_json) {
   const bool classifier = model.task == data::Task::classification;
   if (!a.plot_dir.empty()) {
-    plot::write_training_plots(a.plot_dir, trainer.history(), classifier, model.label_names);
+    plot::write_training_plots(a.plot_dir, history, classifier, model.label_names);
     if (!a.quiet) std::printf("plots written to %s\n", a.plot_dir.c_str());
   }
   if (!a.report.empty()) {
     plot::Report r{.title = "backprop train: " + a.data.source, .settings = a.flags,
-                   .history = trainer.history(), .classification = classifier,
+                   .history = history, .classification = classifier,
                    .class_names = model.label_names};
     r.settings.insert(r.settings.begin() + 1,
                       {{"model", nn::to_string(model.spec)},
@@ -293,6 +293,13 @@ int run_train(const TrainArgs& a) {
       optim::make_optimizer(optimizer_kind, model.network->parameters(), osettings);
   optim::Optimizer& optimizer = *optimizer_ptr;
   if (!a.resume.empty()) optimizer.load_state(resumed.optimizer_state);
+  // The epochs before the checkpoint, for the pictures (checkpoints carry them).
+  std::vector<train::EpochStats> earlier;
+  if (!a.resume.empty()) {
+    const json saved = json::parse(resumed.trainer_json, nullptr, false);
+    if (saved.is_object() && saved.contains("history"))
+      earlier = cli::history_from_json(saved["history"]);
+  }
 
   train::TrainerOptions topt{.epochs = a.epochs,
                              .batch_size = a.batch,
@@ -357,6 +364,9 @@ int run_train(const TrainArgs& a) {
     trainer.add_callback(std::make_shared<train::CheckpointCallback>([&](int64_t epochs_done) {
       json s = settings;
       if (schedule) s["schedule_state"] = schedule->state();
+      std::vector<train::EpochStats> history = earlier;
+      history.insert(history.end(), trainer.history().begin(), trainer.history().end());
+      s["history"] = cli::history_to_json(history);
       save_checkpoint(checkpoint, model, optimizer, epochs_done, s.dump());
     }));
 
@@ -384,7 +394,9 @@ int run_train(const TrainArgs& a) {
   else
     std::printf("test loss: %.6f (%lld samples)\n", test.loss, static_cast<long long>(test.samples));
   std::printf("model saved to %s\n", a.out.c_str());
-  write_pictures(a, model, trainer, cli::settings_text(settings));
+  std::vector<train::EpochStats> history = earlier;
+  history.insert(history.end(), trainer.history().begin(), trainer.history().end());
+  write_pictures(a, model, history, cli::settings_text(settings));
   return 0;
 }
 

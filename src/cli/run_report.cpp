@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backprop/error.hpp"
+
 namespace bp::cli {
 
 namespace {
@@ -37,6 +39,52 @@ std::vector<std::pair<std::string, std::string>> option_settings(const CLI::App&
     }
   }
   return rows;
+}
+
+nlohmann::json history_to_json(const std::vector<train::EpochStats>& history) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const train::EpochStats& s : history) {
+    nlohmann::json evals = nlohmann::json::array();
+    for (const auto& [name, m] : s.evals)
+      evals.push_back({{"name", name},
+                       {"loss", m.loss},
+                       {"accuracy", m.accuracy},
+                       {"samples", m.samples}});
+    out.push_back({{"epoch", s.epoch},
+                   {"train_loss", s.train_loss},
+                   {"train_accuracy", s.train_accuracy},
+                   {"seconds", s.seconds},
+                   {"samples_per_sec", s.samples_per_sec},
+                   {"lr", s.lr},
+                   {"evals", evals}});
+  }
+  return out;
+}
+
+std::vector<train::EpochStats> history_from_json(const nlohmann::json& history) {
+  std::vector<train::EpochStats> out;
+  try {
+    for (const auto& e : history) {
+      train::EpochStats s;
+      s.epoch = e.at("epoch").get<int64_t>();
+      s.train_loss = e.at("train_loss").get<double>();
+      s.train_accuracy = e.at("train_accuracy").get<double>();
+      s.seconds = e.at("seconds").get<double>();
+      s.samples_per_sec = e.at("samples_per_sec").get<double>();
+      s.lr = e.at("lr").get<double>();
+      for (const auto& v : e.at("evals")) {
+        train::Metrics m;
+        m.loss = v.at("loss").get<double>();
+        m.accuracy = v.at("accuracy").get<double>();
+        m.samples = v.at("samples").get<int64_t>();
+        s.evals.emplace_back(v.at("name").get<std::string>(), std::move(m));
+      }
+      out.push_back(std::move(s));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    fail("--resume: the checkpoint's training history is malformed ({})", e.what());
+  }
+  return out;
 }
 
 std::string settings_text(const nlohmann::json& settings) {

@@ -227,8 +227,8 @@ TEST_F(Cli, ResumedTrainingEqualsUninterruptedTrainingBitForBit) {
            "log.jsonl"}));
   Checkpoint c = load_checkpoint(path("c.bp"));
   EXPECT_EQ(c.epochs_done, 2);
-  ok(with(
-      {"train", "--resume", "c.bp", "--epochs", "4", "--out", "a.bp", "--log-json", "log.jsonl"}));
+  ok(with({"train", "--resume", "c.bp", "--epochs", "4", "--out", "a.bp", "--log-json",
+           "log.jsonl", "--plot", "plots", "--report", "run.html"}));
   ok(with({"train", "--epochs", "4", "--out", "b.bp"}));
   expect_same_parameters(path("a.bp"), path("b.bp"));
   // The checkpoint kept being updated, and the log continued with epochs 3 and 4.
@@ -236,6 +236,17 @@ TEST_F(Cli, ResumedTrainingEqualsUninterruptedTrainingBitForBit) {
   auto log = lines_of(read_file(path("log.jsonl")));
   ASSERT_EQ(log.size(), 4u);
   EXPECT_EQ(nlohmann::json::parse(log[3])["epoch"], 4);
+  // The pictures of the resumed run cover the whole run: the checkpoint carried epochs 1 and 2.
+  EXPECT_EQ(bp::testing::elements(read_file(path("plots/loss.svg")), "circle").size(), 2u * 4u);
+  const std::string html = read_file(path("run.html"));
+  for (int epoch = 1; epoch <= 4; ++epoch)
+    EXPECT_NE(html.find(fmt::format("<tr><td>{}</td>", epoch)), std::string::npos) << epoch;
+  EXPECT_EQ(html.find("<tr><td>5</td>"), std::string::npos);
+  // The test loss of epoch 1 in the report is the one logged by the first command.
+  const double first_loss = nlohmann::json::parse(log[0])["test_loss"].get<double>();
+  const auto saved = nlohmann::json::parse(load_checkpoint(path("c.bp")).trainer_json);
+  ASSERT_EQ(saved["history"].size(), 4u);
+  EXPECT_DOUBLE_EQ(saved["history"][0]["evals"][0]["loss"].get<double>(), first_loss);
   // Asking for no more epochs than the checkpoint has is an error.
   expect_error(with({"train", "--resume", "c.bp", "--epochs", "3"}), {"already has 4 epochs"});
 }
