@@ -317,7 +317,7 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
   // team lives for the whole epoch (one fork and join), and its barriers spin briefly, so a step's
   // phases follow each other without waking sleeping threads. Not split (one thread): the whole
   // batch in one pass, with the kernels threaded.
-  const int team = batch_threads(options_.batch_size);
+  int team = batch_threads(options_.batch_size);  // OpenMP may grant fewer: set again below
   const bool split = team > 1;
   // The trainable parameters; `overwrite` marks the optimizer's, whose .grad the sum replaces (the
   // zero_grad() a step starts with), where any other's accumulates as backward() would.
@@ -335,7 +335,7 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
                           optimized.end());
     }
   }
-  kernels::TeamBarrier barrier(team);
+  std::optional<kernels::TeamBarrier> barrier;
   std::vector<std::vector<Tensor>> grads(static_cast<size_t>(team));
   std::vector<StepResult> results(static_cast<size_t>(team));
   std::vector<std::vector<const float*>> shard_grads(static_cast<size_t>(team));  // per thread
@@ -464,26 +464,34 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
       optimizer_.apply(u, u.size * t / team, u.size * (t + 1) / team);
   };
   auto run = [&](int t) {
-    barrier.arrive_and_wait(t, next_batch);
+    barrier->arrive_and_wait(t, next_batch);
     while (more) {
       compute(t);
       if (split) {
-        barrier.arrive_and_wait(t, [] {});
+        barrier->arrive_and_wait(t, [] {});
         sum_gradients(t);
       }
-      barrier.arrive_and_wait(t, finish_step);
+      barrier->arrive_and_wait(t, finish_step);
       if (!more) return;
       if (split) apply_update(t);
-      barrier.arrive_and_wait(t, next_batch);
+      barrier->arrive_and_wait(t, next_batch);
     }
   };
   if (split) {
 #pragma omp parallel num_threads(team)
     {
       omp_set_num_threads(1);  // kernels called from here run on their thread alone
+      // The team OpenMP granted: fewer threads than asked inside another parallel region, under
+      // OMP_DYNAMIC or a thread limit (the barrier must count the threads that are there).
+#pragma omp single
+      {
+        team = omp_get_num_threads();
+        barrier.emplace(team);
+      }
       run(omp_get_thread_num());
     }
   } else {
+    barrier.emplace(1);
     run(0);
   }
   if (failure) std::rethrow_exception(failure);

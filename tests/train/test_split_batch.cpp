@@ -141,6 +141,35 @@ TEST_P(SplitMatches, OnePassOverTheBatch) {
 
 INSTANTIATE_TEST_SUITE_P(Optimizers, SplitMatches, ::testing::Values("sgd", "adam"));
 
+// Called from inside a parallel region, the trainer's own region gets one thread, not the two it
+// plans for: it must train on the team it got (not wait for a thread that never comes), and
+// still match one pass over each batch.
+TEST(SplitBatch, TrainsOnTheThreadsOpenMPGrants) {
+  ThreadsScope threads(2);
+  data::Dataset train = synthetic(300, 4);
+  auto run = [&](bool nested) {
+    auto net = mlp(8);
+    optim::SGD sgd(net->parameters(), {.lr = 0.1f, .momentum = 0.9f});
+    Trainer trainer(*net, sgd, {.epochs = 3, .batch_size = 100});
+    EXPECT_EQ(trainer.batch_threads(100), 2);
+    if (nested) {
+#pragma omp parallel num_threads(2)
+      {
+#pragma omp single
+        trainer.fit(train, {});
+      }
+    } else {
+      trainer.fit(train, {});
+    }
+    return net->parameters();
+  };
+  const auto nested = run(true), free = run(false);
+  for (size_t i = 0; i < nested.size(); ++i) {
+    const std::vector<float> a = nested[i].to_vector(), b = free[i].to_vector();
+    for (size_t j = 0; j < a.size(); ++j) ASSERT_NEAR(a[j], b[j], 1e-4f) << i << "," << j;
+  }
+}
+
 // Once the shapes have been seen, an epoch takes no tensor memory from the system: every buffer
 // comes from the cache. Split across threads, which thread frees a buffer first can change how
 // many of one size are alive at once, so a few new ones may still appear there.
