@@ -87,7 +87,9 @@ struct TrainerOptions {
   // forward and backward on it with single-threaded kernels, then the threads add up the gradients
   // and apply the optimizer's update, each a slice of every parameter — when the model's
   // thread_safe_forward() allows it. Same result as one pass over the batch, up to float rounding.
-  // Callbacks still run on the thread that called fit().
+  // Callbacks still run on the thread that called fit(); during a split epoch, the batch-level
+  // ones (on_batch_begin/end, on_after_backward) run there with single-threaded kernels, while the
+  // other threads wait. Epoch-level ones run after the team has finished, with all threads.
   bool split_batch = true;
   // Data-parallel training when it has several ranks (see distributed.hpp; not owned): every rank
   // calls fit() with the same data and options; batch_size is per rank, so each update averages a
