@@ -31,6 +31,21 @@ double peak_gflops_per_thread = 210.0;
 
 double peak_gflops() { return peak_gflops_per_thread * bp::num_threads(); }
 
+// Sets the FLOP/s, peak% and threads counters of a benchmark that made `products` M×K×N products
+// (args 0-2) per iteration since `start`.
+void report_matmul(benchmark::State& state, double products,
+                   std::chrono::steady_clock::time_point start) {
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double flops = 2.0 * static_cast<double>(state.range(0)) *
+                       static_cast<double>(state.range(1)) * static_cast<double>(state.range(2));
+  const double total = flops * products * static_cast<double>(state.iterations());
+  // Printed with an SI prefix: "FLOP=49.2G/s" is 49.2 GFLOP/s.
+  state.counters["FLOP"] = benchmark::Counter(total, benchmark::Counter::kIsRate);
+  state.counters["peak%"] = 100.0 * total / seconds / (peak_gflops() * 1e9);
+  state.counters["threads"] = bp::num_threads();
+}
+
 // C(M×N) = A(M×K) · B(K×N) through bp::matmul, outside autograd.
 void BM_matmul(benchmark::State& state) {
   const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
@@ -44,14 +59,7 @@ void BM_matmul(benchmark::State& state) {
     benchmark::DoNotOptimize(c.data());
     benchmark::ClobberMemory();
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const double total = flops * static_cast<double>(state.iterations());
-  // Printed with an SI prefix: "FLOP=49.2G/s" is 49.2 GFLOP/s.
-  state.counters["FLOP"] = benchmark::Counter(total, benchmark::Counter::kIsRate);
-  state.counters["peak%"] = 100.0 * total / seconds / (peak_gflops() * 1e9);
-  state.counters["threads"] = bp::num_threads();
+  report_matmul(state, 1, start);
 }
 // Args are {M, K, N}: the MLP's layer shapes at batch 128 and 256, and a square reference.
 BENCHMARK(BM_matmul)
@@ -92,13 +100,7 @@ void BM_matmul_split(benchmark::State& state) {
     }
     benchmark::ClobberMemory();
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const double total = flops * kRounds * static_cast<double>(state.iterations());
-  state.counters["FLOP"] = benchmark::Counter(total, benchmark::Counter::kIsRate);
-  state.counters["peak%"] = 100.0 * total / seconds / (peak_gflops() * 1e9);
-  state.counters["threads"] = threads;
+  report_matmul(state, kRounds, start);
 }
 BENCHMARK(BM_matmul_split)
     ->ArgNames({"M", "K", "N"})
