@@ -1,4 +1,5 @@
-// Loops shared among the OpenMP threads when they are worth it. Internal.
+// Loops shared among the OpenMP threads when they are worth it, and the barrier of a team of
+// threads that runs a whole training epoch. Internal.
 #pragma once
 
 #include <linux/futex.h>

@@ -365,8 +365,7 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
       // The loss is a mean over the batch, so a shard's gradient weighs its share of the samples.
       const int64_t whole = std::min(global_batch, train_size - index * global_batch);
       if (reducer) reducer->begin(static_cast<double>(batch.size()) / static_cast<double>(whole));
-      shards = split_threads(batch.size(), team);
-      if (batch.size() == 0) shards = 0;
+      shards = batch.size() > 0 ? split_threads(batch.size(), team) : 0;
     } catch (...) {
       failure = std::current_exception();
       more = false;

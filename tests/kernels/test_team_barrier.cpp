@@ -2,8 +2,6 @@
 // serial section exactly once per round between them, and what each side wrote before the barrier
 // is seen by the other side after it — with waits short enough to be caught spinning and long
 // enough to end in sleep.
-#include <omp.h>
-
 #include <atomic>
 #include <chrono>
 #include <thread>
