@@ -247,6 +247,17 @@ TEST_F(Cli, ResumedTrainingEqualsUninterruptedTrainingBitForBit) {
   const auto saved = nlohmann::json::parse(load_checkpoint(path("c.bp")).trainer_json);
   ASSERT_EQ(saved["history"].size(), 4u);
   EXPECT_DOUBLE_EQ(saved["history"][0]["evals"][0]["loss"].get<double>(), first_loss);
+  // A checkpoint whose history is malformed is refused with a message, not half-read.
+  {
+    Checkpoint c4 = load_checkpoint(path("c.bp"));
+    auto opt = optim::make_optimizer(c4.optimizer_kind, c4.model.network->parameters(), {});
+    opt->load_state(c4.optimizer_state);
+    auto bad = nlohmann::json::parse(c4.trainer_json);
+    bad["history"][1]["evals"] = "nothing";
+    save_checkpoint(path("bad.bp"), c4.model, *opt, 2, bad.dump());
+    expect_error(with({"train", "--resume", "bad.bp", "--epochs", "5", "--out", "x.bp"}),
+                 {"--resume: the checkpoint's training history is malformed"});
+  }
   // Asking for no more epochs than the checkpoint has is an error.
   expect_error(with({"train", "--resume", "c.bp", "--epochs", "3"}), {"already has 4 epochs"});
 }
