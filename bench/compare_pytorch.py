@@ -330,11 +330,11 @@ def check_setup(args):
     if not (args.backprop.is_file() and os.access(args.backprop, os.X_OK)):
         sys.exit(f"compare_pytorch.py: backprop binary not found at {args.backprop}.\n"
                  "Build it: cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release && "
-                 "ninja -C build backprop_cli bench_inference   (or pass --backprop PATH)")
+                 "ninja -C build backprop_cli backprop_bench_inference   (or pass --backprop PATH)")
     if args.latency_calls > 0 and not (args.bench_inference.is_file()
                                        and os.access(args.bench_inference, os.X_OK)):
         sys.exit(f"compare_pytorch.py: {args.bench_inference} not found; build it with "
-                 "ninja -C build bench_inference, pass --bench-inference PATH, or --latency-calls 0")
+                 "ninja -C build backprop_bench_inference, pass --bench-inference PATH, or --latency-calls 0")
     for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         if not (args.data_dir / name).is_file():

@@ -29,7 +29,7 @@ fi
 
 if [[ ! -x $BUILD_DIR/src/cli/backprop || ! -x $BUILD_DIR/examples/hinton ]]; then
   [[ -f $BUILD_DIR/build.ninja ]] || cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
-  cmake --build "$BUILD_DIR" -j"$JOBS" --target backprop_cli hinton
+  cmake --build "$BUILD_DIR" -j"$JOBS" --target backprop_cli backprop_example_hinton
 fi
 BP=$PWD/$BUILD_DIR/src/cli/backprop
 HINTON=$PWD/$BUILD_DIR/examples/hinton

@@ -13,7 +13,7 @@ jobs="${FUZZ_JOBS:-$(nproc)}"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER=clang++ -DBP_FUZZ=ON -DBP_WERROR=OFF \
   -DBP_BUILD_TESTS=OFF -DBP_BUILD_BENCH=OFF -DBP_BUILD_EXAMPLES=OFF >/dev/null
-ninja -C "$build" fuzz_idx fuzz_csv fuzz_spec fuzz_model >/dev/null
+ninja -C "$build" backprop_fuzz_idx backprop_fuzz_csv backprop_fuzz_spec backprop_fuzz_model >/dev/null
 
 corpus="$build/corpus"
 mkdir -p "$corpus/idx" "$corpus/csv" "$corpus/spec" "$corpus/model" "$build/artifacts"

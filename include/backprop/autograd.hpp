@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backprop/export.hpp"
 #include "backprop/tensor.hpp"
 
 namespace bp::autograd {
@@ -14,6 +15,7 @@ namespace bp::autograd {
 // The one list of differentiable operations, in groups by op family. Every Node carries one of
 // these kinds, and the test suite fails when a kind has no gradient check, so an op cannot be added
 // without one.
+// clang-format off
 #define BP_CORE_OPS(X)                                                                           \
   X(add) X(sub) X(mul) X(div) X(pow) X(pow_scalar) X(neg) X(exp) X(log) X(sqrt) X(abs) X(clamp)  \
   X(matmul) X(linear) X(sum) X(max) X(broadcast_to) X(reshape) X(permute) X(concat) X(slice)     \
@@ -30,20 +32,21 @@ namespace bp::autograd {
 #define BP_DIFFERENTIABLE_OPS(X) \
   BP_CORE_OPS(X) BP_CONV_OPS(X) BP_NORM_OPS(X) BP_RECURRENT_OPS(X)
 
+// clang-format on
 enum class OpKind {
 #define BP_OP_ENUM(name) name,
   BP_DIFFERENTIABLE_OPS(BP_OP_ENUM)
 #undef BP_OP_ENUM
 };
 
-std::string_view op_name(OpKind kind);
-std::span<const OpKind> all_ops();
+BP_API std::string_view op_name(OpKind kind);
+BP_API std::span<const OpKind> all_ops();
 
 // Given the gradient of the node's output, returns one gradient per input (an undefined Tensor
 // where the input needs none). Runs with grad mode off.
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
-struct Node {
+struct BP_API Node {
   OpKind kind;
   std::vector<Tensor> inputs;
   BackwardFn backward;  // empty once the graph has been freed
@@ -52,14 +55,14 @@ struct Node {
 // Records `output` as produced by `kind` from `inputs` when grad mode is on and an input requires a
 // gradient; otherwise returns it unchanged. `backward` must not capture `output` itself (that would
 // be a reference cycle): capture output.detach() instead.
-Tensor record(OpKind kind, Tensor output, std::vector<Tensor> inputs, BackwardFn backward);
+BP_API Tensor record(OpKind kind, Tensor output, std::vector<Tensor> inputs, BackwardFn backward);
 
 // True when grad mode is on and any of the inputs requires a gradient.
-bool any_requires_grad(std::initializer_list<Tensor> inputs);
+BP_API bool any_requires_grad(std::initializer_list<Tensor> inputs);
 
 // Runs reverse-mode differentiation from `root` with upstream gradient `grad`; see
 // Tensor::backward.
-void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+BP_API void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
 
 // Tells when leaf gradients are final during backward passes on this thread. While the hook is
 // alive, run_backward calls `on_ready(leaf)` once for each leaf that requires a gradient and is an
@@ -68,7 +71,7 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
 // training starts averaging a parameter's gradient there while backward goes on. Not called for
 // backward passes into a LeafGradientSink (their gradients do not go to .grad). Hooks nest: the
 // innermost one is called; destroying it restores the previous one.
-class GradReadyHook {
+class BP_API GradReadyHook {
  public:
   explicit GradReadyHook(std::function<void(const Tensor& leaf)> on_ready);
   ~GradReadyHook();
@@ -85,7 +88,7 @@ class GradReadyHook {
 // (parameters) into this sink instead of into their .grad. Several threads can then backpropagate
 // at once through graphs that share parameters — each into its own sink — and the caller adds the
 // sinks' gradients up afterwards. Sinks nest (the innermost one collects).
-class LeafGradientSink {
+class BP_API LeafGradientSink {
  public:
   LeafGradientSink();
   ~LeafGradientSink();

@@ -23,3 +23,4 @@
 #include "backprop/spec.hpp"
 #include "backprop/tensor.hpp"
 #include "backprop/train.hpp"
+#include "backprop/version.hpp"

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "backprop/export.hpp"
 #include "backprop/nn.hpp"
 #include "backprop/random.hpp"
 #include "backprop/tensor.hpp"
@@ -14,14 +15,14 @@
 namespace bp {
 
 // A (height, width) pair; one number means the same value for both.
-struct Size2d {
+struct BP_API Size2d {
   int64_t h = 0;
   int64_t w = 0;
   constexpr Size2d(int64_t both) : h(both), w(both) {}  // NOLINT: implicit by design
   constexpr Size2d(int64_t height, int64_t width) : h(height), w(width) {}
   friend constexpr bool operator==(const Size2d&, const Size2d&) = default;
 };
-std::string to_string(Size2d size);
+BP_API std::string to_string(Size2d size);
 
 // ---- ops ----
 
@@ -29,33 +30,35 @@ std::string to_string(Size2d size);
 // (O, C/groups, kH, kW), plus bias (O) when defined. Returns (N, O, OH, OW).
 // Requires stride and dilation >= 1, padding >= 0, groups >= 1 dividing both C and O, and a dilated
 // kernel no larger than the padded input. Throws bp::Error naming the shapes otherwise.
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
-              Size2d stride = 1, Size2d padding = 0, Size2d dilation = 1, int64_t groups = 1);
+BP_API Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                     Size2d stride = 1, Size2d padding = 0, Size2d dilation = 1,
+                     int64_t groups = 1);
 
 // The transpose (adjoint) of conv2d with respect to its input, also called deconvolution: x
 // (N, C, H, W) with weight (C, O/groups, kH, kW) and bias (O) gives (N, O, OH, OW) where
 // OH = (H - 1)·stride - 2·padding + dilation·(kH - 1) + output_padding + 1.
 // Requires output_padding < stride or < dilation (per axis), and a positive output size, besides
 // conv2d's requirements. Throws bp::Error otherwise.
-Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
-                        Size2d stride = 1, Size2d padding = 0, Size2d output_padding = 0,
-                        Size2d dilation = 1, int64_t groups = 1);
+BP_API Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                               Size2d stride = 1, Size2d padding = 0, Size2d output_padding = 0,
+                               Size2d dilation = 1, int64_t groups = 1);
 
 // Maximum over each kernel window of x (N, C, H, W); padding counts as -infinity. `stride`
 // defaults to the kernel. The gradient flows to the position of the maximum (the first one on a
 // tie). Requires kernel and stride >= 1, 0 <= padding <= kernel / 2 and a window no larger than
 // the padded input. Throws bp::Error otherwise.
-Tensor max_pool2d(const Tensor& x, Size2d kernel, std::optional<Size2d> stride = std::nullopt,
-                  Size2d padding = 0);
+BP_API Tensor max_pool2d(const Tensor& x, Size2d kernel,
+                         std::optional<Size2d> stride = std::nullopt, Size2d padding = 0);
 
 // Mean over each kernel window of x (N, C, H, W). With count_include_pad (PyTorch's default) the
 // zero padding counts in the divisor (always kH·kW); without it only real elements count.
 // Requirements and errors as for max_pool2d.
-Tensor avg_pool2d(const Tensor& x, Size2d kernel, std::optional<Size2d> stride = std::nullopt,
-                  Size2d padding = 0, bool count_include_pad = true);
+BP_API Tensor avg_pool2d(const Tensor& x, Size2d kernel,
+                         std::optional<Size2d> stride = std::nullopt, Size2d padding = 0,
+                         bool count_include_pad = true);
 
 // Mean over the spatial axes: (N, C, H, W) -> (N, C). Requires H, W >= 1.
-Tensor global_avg_pool(const Tensor& x);
+BP_API Tensor global_avg_pool(const Tensor& x);
 
 // ---- modules ----
 namespace nn {
@@ -63,7 +66,7 @@ namespace nn {
 // conv2d with its own weight (out, in/groups, kH, kW) and bias (out), initialised like PyTorch:
 // U(-b, b) with b = 1/√fan_in, fan_in = in/groups·kH·kW. Inputs are (N, in, H, W).
 // Throws bp::Error if a size is not positive or groups does not divide in and out.
-class Conv2d : public Module {
+class BP_API Conv2d : public Module {
  public:
   Conv2d(int64_t in_channels, int64_t out_channels, Size2d kernel, Size2d stride = 1,
          Size2d padding = 0, Size2d dilation = 1, int64_t groups = 1, bool bias = true,
@@ -85,7 +88,7 @@ class Conv2d : public Module {
 
 // conv_transpose2d with its own weight (in, out/groups, kH, kW) and bias (out), initialised like
 // PyTorch: U(-b, b) with b = 1/√fan_in, fan_in = out/groups·kH·kW.
-class ConvTranspose2d : public Module {
+class BP_API ConvTranspose2d : public Module {
  public:
   ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size2d kernel, Size2d stride = 1,
                   Size2d padding = 0, Size2d output_padding = 0, Size2d dilation = 1,
@@ -105,7 +108,7 @@ class ConvTranspose2d : public Module {
 };
 
 // max_pool2d as a module; stride defaults to the kernel.
-class MaxPool2d : public Module {
+class BP_API MaxPool2d : public Module {
  public:
   explicit MaxPool2d(Size2d kernel, std::optional<Size2d> stride = std::nullopt,
                      Size2d padding = 0);
@@ -119,7 +122,7 @@ class MaxPool2d : public Module {
 };
 
 // avg_pool2d as a module; stride defaults to the kernel.
-class AvgPool2d : public Module {
+class BP_API AvgPool2d : public Module {
  public:
   explicit AvgPool2d(Size2d kernel, std::optional<Size2d> stride = std::nullopt, Size2d padding = 0,
                      bool count_include_pad = true);
@@ -134,7 +137,7 @@ class AvgPool2d : public Module {
 };
 
 // global_avg_pool as a module: (N, C, H, W) -> (N, C).
-class GlobalAvgPool : public Module {
+class BP_API GlobalAvgPool : public Module {
  public:
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "GlobalAvgPool"; }

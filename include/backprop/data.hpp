@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backprop/export.hpp"
 #include "backprop/shape.hpp"
 #include "backprop/tensor.hpp"
 
@@ -25,14 +26,15 @@ enum class Task { classification, regression };
 // feature, byte and target storage (Tensor is a handle) and copy the label vectors.
 //
 // The features are held in one of two forms: `features`, float32; or `bytes`, one byte per value
-// (IDX ubyte images: a quarter of the memory), decoded wherever they are used — by batches, subsets,
-// normalisation — as  value j of a sample = byte * byte_scale[j] + byte_offset[j]  (one entry in
-// byte_scale/byte_offset applies to every j). float_features() and copy_rows() read either form.
-struct Dataset {
+// (IDX ubyte images: a quarter of the memory), decoded wherever they are used — by batches,
+// subsets, normalisation — as  value j of a sample = byte * byte_scale[j] + byte_offset[j]  (one
+// entry in byte_scale/byte_offset applies to every j). float_features() and copy_rows() read either
+// form.
+struct BP_API Dataset {
   Task task = Task::classification;
-  Tensor features;                       // (N, feature_shape...), float32; undefined with bytes
-  Shape feature_shape;                   // the shape of one sample
-  std::shared_ptr<const std::vector<uint8_t>> bytes;  // N * sample_numel() codes, or null
+  Tensor features;      // (N, feature_shape...), float32; undefined with bytes
+  Shape feature_shape;  // the shape of one sample
+  std::shared_ptr<const std::vector<uint8_t>> bytes;       // N * sample_numel() codes, or null
   std::vector<float> byte_scale{1.0f}, byte_offset{0.0f};  // decoding of bytes: 1 or sample_numel()
   std::vector<int64_t> labels;           // classification: N indices in [0, num_classes)
   Tensor targets;                        // regression: (N, k); undefined for classification
@@ -57,14 +59,14 @@ struct Dataset {
 
 // Requires: every index in [0, dataset.size()). Guarantees: a new Dataset with those samples in
 // that order (features copied), sharing the label names. Throws: bp::Error on a bad index.
-Dataset subset(const Dataset& dataset, std::span<const int64_t> indices);
+BP_API Dataset subset(const Dataset& dataset, std::span<const int64_t> indices);
 
 // Requires: 1..16 fractions, each in [0, 1], summing to 1 (within 1e-6).
 // Guarantees: one Dataset per fraction, disjoint, together covering every sample once; part i
 // has round(cumulative_i * N) - round(cumulative_{i-1} * N) samples, drawn by a shuffle that
 // depends only on `seed` (e.g. {0.8, 0.1, 0.1} -> train, validation, test). Throws: bp::Error.
-std::vector<Dataset> split(const Dataset& dataset, std::span<const double> fractions,
-                           uint64_t seed);
+BP_API std::vector<Dataset> split(const Dataset& dataset, std::span<const double> fractions,
+                                  uint64_t seed);
 
 // ---------------------------------------------------------------------------------------------
 // Normalisation
@@ -79,7 +81,7 @@ enum class NormKind {
 // Feature normalisation fitted on a training set and applied unchanged to the others, so no
 // statistic ever leaks from validation or test data. y = (x - offset[j]) / scale[j], where j runs
 // over the values of one sample (per_feature) or is always 0 (one statistic for all values).
-class Normalizer {
+class BP_API Normalizer {
  public:
   Normalizer() = default;
 
@@ -131,10 +133,10 @@ inline constexpr uint64_t kMaxIdxBytes = uint64_t{1} << 31;
 
 // The contents of an IDX file, converted to float (doubles are rounded; values beyond the float
 // range become +-inf) — or, for a ubyte file read with IdxValues::bytes_if_u8, kept as bytes.
-struct IdxArray {
+struct BP_API IdxArray {
   IdxType type = IdxType::u8;
-  Shape shape;                // one extent per dimension, in file order
-  std::vector<float> values;  // numel(shape) values, row-major (empty when `bytes` holds them)
+  Shape shape;                 // one extent per dimension, in file order
+  std::vector<float> values;   // numel(shape) values, row-major (empty when `bytes` holds them)
   std::vector<uint8_t> bytes;  // ubyte payload read with IdxValues::bytes_if_u8, else empty
 };
 
@@ -144,18 +146,19 @@ enum class IdxValues { floats, bytes_if_u8 };
 // Requires: magic 00 00 <type> <rank> with a known type, big-endian u32 extents, and a payload of
 // exactly numel * element size bytes. Throws: bp::Error naming the path, the problem and the byte
 // offset (truncation, trailing bytes, size mismatch, corrupt gzip, over kMaxIdxBytes, I/O error).
-IdxArray read_idx(const std::string& path, IdxValues values = IdxValues::floats);
+BP_API IdxArray read_idx(const std::string& path, IdxValues values = IdxValues::floats);
 // The same on bytes already in memory; `name` stands for the path in error messages.
-IdxArray read_idx_bytes(std::span<const uint8_t> bytes, const std::string& name = "<memory>",
-                        IdxValues values = IdxValues::floats);
+BP_API IdxArray read_idx_bytes(std::span<const uint8_t> bytes, const std::string& name = "<memory>",
+                               IdxValues values = IdxValues::floats);
 
 // Loads an image file and a label file as a classification Dataset.
 // Requires: images of rank >= 1 and labels of rank 1 with the same first extent, labels of an
 // integer type and >= 0, images finite. Guarantees: u8 images stay bytes in the Dataset, decoded
-// as byte / 255 (to [0, 1]); other types are kept as float32; rank-3 images (N, H, W) become (N, 1, H, W); num_classes = max label + 1
-// (or label_names.size(), which must then exceed every label). Throws: bp::Error naming the file.
-Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path,
-                      std::vector<std::string> label_names = {});
+// as byte / 255 (to [0, 1]); other types are kept as float32; rank-3 images (N, H, W) become (N, 1,
+// H, W); num_classes = max label + 1 (or label_names.size(), which must then exceed every label).
+// Throws: bp::Error naming the file.
+BP_API Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path,
+                             std::vector<std::string> label_names = {});
 
 // ---------------------------------------------------------------------------------------------
 // MNIST / Fashion-MNIST folders
@@ -167,16 +170,16 @@ enum class Split { train, test };
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
 // "T-shirt/top", "Trouser", ..., "Ankle boot" (class index order).
-const std::vector<std::string>& fashion_mnist_label_names();
+BP_API const std::vector<std::string>& fashion_mnist_label_names();
 
 // Loads {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] from `dir` (the .gz file is preferred
 // when both exist). Guarantees: images (N, 1, 28, 28) in [0, 1], labels in [0, 10), names "0".."9"
 // unless `label_names` is given (10 names). Throws: bp::Error naming a missing file (and how to
 // install the dataset) or any IDX error, or when the images are not 28x28 or the labels not < 10.
-Dataset load_mnist_dir(const std::string& dir, Split split,
-                       std::vector<std::string> label_names = {});
+BP_API Dataset load_mnist_dir(const std::string& dir, Split split,
+                              std::vector<std::string> label_names = {});
 // load_mnist_dir with the Fashion-MNIST class names. Throws: as load_mnist_dir.
-Dataset load_fashion_mnist(Split split, const std::string& dir = kFashionMnistDir);
+BP_API Dataset load_fashion_mnist(Split split, const std::string& dir = kFashionMnistDir);
 
 // ---------------------------------------------------------------------------------------------
 // CSV files
@@ -190,7 +193,7 @@ enum class CsvHeader {
   autodetect,
 };
 
-struct CsvOptions {
+struct BP_API CsvOptions {
   CsvHeader header = CsvHeader::autodetect;
   char delimiter = ',';
   // The label column by header name; when empty, label_index is used instead.
@@ -215,16 +218,16 @@ struct CsvOptions {
 // Throws: bp::Error naming the path, line and column (1-based) for a non-numeric or non-finite
 // (NaN/inf) value, a ragged row, a bad quote; and for an empty file, no data rows, no feature
 // column, an unknown label column or label.
-Dataset read_csv(const std::string& path, const CsvOptions& options = {});
+BP_API Dataset read_csv(const std::string& path, const CsvOptions& options = {});
 // The same on text in memory; `name` stands for the path in error messages.
-Dataset read_csv_string(std::string_view text, const CsvOptions& options = {},
-                        const std::string& name = "<string>");
+BP_API Dataset read_csv_string(std::string_view text, const CsvOptions& options = {},
+                               const std::string& name = "<string>");
 
 // ---------------------------------------------------------------------------------------------
 // Batches
 // ---------------------------------------------------------------------------------------------
 
-struct Batch {
+struct BP_API Batch {
   Tensor features;               // (B, feature_shape...)
   std::vector<int64_t> labels;   // classification: B class indices
   Tensor targets;                // regression: (B, k)
@@ -232,7 +235,7 @@ struct Batch {
   int64_t size() const { return static_cast<int64_t>(indices.size()); }
 };
 
-struct LoaderOptions {
+struct BP_API LoaderOptions {
   int64_t batch_size = 32;
   bool shuffle = false;
   uint64_t seed = 0;
@@ -258,7 +261,7 @@ struct LoaderOptions {
 //   Batch batch;
 //   for (int64_t epoch = 0; epoch < epochs; ++epoch)
 //     for (loader.start_epoch(epoch); loader.next(batch);) { ... }
-class DataLoader {
+class BP_API DataLoader {
  public:
   // Requires: a non-empty, valid dataset and batch_size > 0; augmentation only with (C, H, W)
   // samples, random_crop_padding >= 0 and 0 <= shard_index < shard_count. The loader keeps its

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backprop/export.hpp"
 #include "backprop/tensor.hpp"
 
 namespace bp::nn {
@@ -19,16 +20,16 @@ class Module;
 namespace bp::distributed {
 
 // True when this build has MPI (CMake option BP_MPI).
-bool mpi_available();
+BP_API bool mpi_available();
 
 // True when the environment shows that an MPI launcher (mpirun/mpiexec, or srun) started this
 // process as part of a job.
-bool launched_by_mpi();
+BP_API bool launched_by_mpi();
 
 // The processes of one job. All collective calls (broadcast, sum, GradientReducer) must be made
 // by every rank, in the same order, with the same lengths; the calling thread must be the one that
 // created the communicator.
-class Communicator {
+class BP_API Communicator {
  public:
   // The job this process belongs to. Started by an MPI launcher: initialises MPI the first time
   // (it is finalized at exit); otherwise a job of one process (rank 0 of 1) that needs no MPI.
@@ -68,17 +69,17 @@ class Communicator {
 };
 
 // Makes every rank's parameters and buffers equal to rank 0's (collective).
-void broadcast_module(Communicator& comm, nn::Module& module);
+BP_API void broadcast_module(Communicator& comm, nn::Module& module);
 // Replaces every buffer (batch-norm running statistics) by its average over the ranks.
-void average_buffers(Communicator& comm, nn::Module& module);
+BP_API void average_buffers(Communicator& comm, nn::Module& module);
 // A hash of the bytes of every parameter (and buffer, with `buffers`): equal on all ranks iff they
 // hold the same model (up to hash collisions).
-uint64_t checksum(const nn::Module& module, bool buffers = true);
+BP_API uint64_t checksum(const nn::Module& module, bool buffers = true);
 
 // Threads for each of the ranks on this machine when the user chose none: `wanted`, but no more
 // than the cores this process may use divided by the ranks on the machine (when the launcher bound
 // the process to some cores, those cores), and at least 1.
-int threads_per_rank(const Communicator& comm, int wanted);
+BP_API int threads_per_rank(const Communicator& comm, int wanted);
 
 // Averages the gradients of `params` across the ranks after each backward pass. Gradients go into
 // buckets of about `bucket_bytes`, in the reverse order of `params` (roughly the order in which
@@ -88,7 +89,7 @@ int threads_per_rank(const Communicator& comm, int wanted);
 //   reducer.begin(local_samples / global_samples);  // this rank's share of the global batch
 //   loss.backward();
 //   reducer.finish();  // every .grad is now Σ_ranks share·grad, identical on every rank
-class GradientReducer {
+class BP_API GradientReducer {
  public:
   // Requires: the same params (shapes, order) on every rank; bucket_bytes > 0.
   GradientReducer(Communicator& comm, std::vector<Tensor> params,

@@ -5,12 +5,13 @@
 #include <string>
 
 #include <fmt/format.h>
+#include "backprop/export.hpp"
 
 namespace bp {
 
 // Thrown by every public function when an argument, shape or file is not what it expects.
 // The message names the operation, what was expected and what came.
-class Error : public std::runtime_error {
+class BP_API Error : public std::runtime_error {
  public:
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
@@ -24,7 +25,7 @@ template <typename... Args>
 }  // namespace bp
 
 // BP_CHECK(cond, "op: expected {} but got {}", a, b): throws bp::Error when cond is false.
-#define BP_CHECK(cond, ...)           \
-  do {                                \
+#define BP_CHECK(cond, ...)               \
+  do {                                    \
     if (!(cond)) ::bp::fail(__VA_ARGS__); \
   } while (false)

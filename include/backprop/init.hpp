@@ -4,32 +4,33 @@
 // dimensions where fans are needed, or on invalid bounds.
 #pragma once
 
+#include "backprop/export.hpp"
 #include "backprop/random.hpp"
 #include "backprop/tensor.hpp"
 
 namespace bp::init {
 
-struct Fans {
+struct BP_API Fans {
   int64_t fan_in;
   int64_t fan_out;
 };
-Fans fans(const Tensor& weight);
+BP_API Fans fans(const Tensor& weight);
 
-void zeros(Tensor& t);
-void constant(Tensor& t, float value);
-void uniform(Tensor& t, float low, float high, Generator& gen);  // requires low < high
-void normal(Tensor& t, float mean, float stddev, Generator& gen);  // requires stddev >= 0
+BP_API void zeros(Tensor& t);
+BP_API void constant(Tensor& t, float value);
+BP_API void uniform(Tensor& t, float low, float high, Generator& gen);    // requires low < high
+BP_API void normal(Tensor& t, float mean, float stddev, Generator& gen);  // requires stddev >= 0
 // U(-a, a), a = gain·sqrt(6 / (fan_in + fan_out)).
-void xavier_uniform(Tensor& t, Generator& gen, float gain = 1.0f);
+BP_API void xavier_uniform(Tensor& t, Generator& gen, float gain = 1.0f);
 // N(0, gain²·2 / (fan_in + fan_out)).
-void xavier_normal(Tensor& t, Generator& gen, float gain = 1.0f);
+BP_API void xavier_normal(Tensor& t, Generator& gen, float gain = 1.0f);
 // U(-b, b), b = sqrt(6 / fan_in) (gain √2 for ReLU).
-void kaiming_uniform(Tensor& t, Generator& gen);
+BP_API void kaiming_uniform(Tensor& t, Generator& gen);
 // N(0, 2 / fan_in).
-void kaiming_normal(Tensor& t, Generator& gen);
+BP_API void kaiming_normal(Tensor& t, Generator& gen);
 // N(0, 1 / fan_in).
-void lecun_normal(Tensor& t, Generator& gen);
+BP_API void lecun_normal(Tensor& t, Generator& gen);
 // U(-b, b), b = sqrt(3 / fan_in).
-void lecun_uniform(Tensor& t, Generator& gen);
+BP_API void lecun_uniform(Tensor& t, Generator& gen);
 
 }  // namespace bp::init

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "backprop/export.hpp"
 #include "backprop/tensor.hpp"
 
 namespace bp::io {
@@ -24,15 +25,15 @@ inline constexpr uint32_t kArchiveVersion = 1;
 // renamed over `path`, so a crash never leaves a half-written file where a good one was (the one
 // mechanism behind every file the library writes). Throws bp::Error naming the path and the system
 // error when the file cannot be written; the temporary file is removed then.
-void write_file_atomic(const std::string& path, std::string_view bytes);
-void write_file_atomic(const std::string& path, const std::vector<unsigned char>& bytes);
+BP_API void write_file_atomic(const std::string& path, std::string_view bytes);
+BP_API void write_file_atomic(const std::string& path, const std::vector<unsigned char>& bytes);
 
 // Checks, without touching `path`, that write_file_atomic(path, ...) can succeed: `path` is not a
 // directory and its folder exists and accepts a new file (a probe file is created and removed).
 // For checking output paths before a long computation. Throws bp::Error naming the path otherwise.
-void check_writable(const std::string& path);
+BP_API void check_writable(const std::string& path);
 
-struct Archive {
+struct BP_API Archive {
   std::string meta_json = "{}";
   std::vector<std::pair<std::string, Tensor>> tensors;
 
@@ -43,14 +44,14 @@ struct Archive {
 // Writes `archive` to `path` atomically: into a temporary file beside it, flushed to disk, then
 // renamed over `path`, so a crash never leaves a half-written file where a good one was.
 // Throws bp::Error (naming the path and the system error) when the file cannot be written.
-void save_archive(const std::string& path, const Archive& archive);
+BP_API void save_archive(const std::string& path, const Archive& archive);
 
 // Reads an archive, checking magic, version, checksum and every size against the file length
 // before use. Throws bp::Error naming the path (and byte offset) on any mismatch.
-Archive load_archive(const std::string& path);
+BP_API Archive load_archive(const std::string& path);
 
 // The same from bytes in memory; `what` names them in error messages.
-Archive parse_archive(const std::vector<unsigned char>& bytes, const std::string& what);
-std::vector<unsigned char> serialize_archive(const Archive& archive);
+BP_API Archive parse_archive(const std::vector<unsigned char>& bytes, const std::string& what);
+BP_API std::vector<unsigned char> serialize_archive(const Archive& archive);
 
 }  // namespace bp::io

@@ -8,13 +8,14 @@
 #include <vector>
 
 #include "backprop/data.hpp"
+#include "backprop/export.hpp"
 #include "backprop/nn.hpp"
 #include "backprop/optim.hpp"
 #include "backprop/spec.hpp"
 
 namespace bp {
 
-struct Model {
+struct BP_API Model {
   std::vector<nn::LayerSpec> spec;
   Shape input_shape;  // one sample, without the batch dimension
   std::shared_ptr<nn::Sequential> network;
@@ -34,13 +35,13 @@ struct Model {
 };
 
 // Writes the model atomically (see io::save_archive). Throws bp::Error on I/O failure.
-void save_model(const std::string& path, const Model& model);
+BP_API void save_model(const std::string& path, const Model& model);
 // Reads a model file (or the model inside a checkpoint). Throws bp::Error naming the path on a
 // missing, truncated, corrupt or wrong-version file, or a file that is not a model.
-Model load_model(const std::string& path);
+BP_API Model load_model(const std::string& path);
 
 // Training state beyond the model: where to continue and the optimizer's buffers.
-struct Checkpoint {
+struct BP_API Checkpoint {
   Model model;
   int64_t epochs_done = 0;
   std::string optimizer_kind;
@@ -48,9 +49,10 @@ struct Checkpoint {
   std::string trainer_json = "{}";  // the settings of the interrupted run
 };
 
-void save_checkpoint(const std::string& path, const Model& model, const optim::Optimizer& optimizer,
-                     int64_t epochs_done, const std::string& trainer_json);
+BP_API void save_checkpoint(const std::string& path, const Model& model,
+                            const optim::Optimizer& optimizer, int64_t epochs_done,
+                            const std::string& trainer_json);
 // Throws bp::Error as load_model, and when the file is a plain model without training state.
-Checkpoint load_checkpoint(const std::string& path);
+BP_API Checkpoint load_checkpoint(const std::string& path);
 
 }  // namespace bp

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "backprop/export.hpp"
 #include "backprop/ops.hpp"
 #include "backprop/random.hpp"
 #include "backprop/tensor.hpp"
@@ -15,7 +16,7 @@ namespace bp::nn {
 
 // Base of every layer. A module owns named parameters and named child modules; parameters() walks
 // them in registration order (so the order is stable and optimizers can rely on it).
-class Module {
+class BP_API Module {
  public:
   virtual ~Module() = default;
   // Applies the module. Throws bp::Error on an input of the wrong shape.
@@ -63,7 +64,7 @@ class Module {
 
 // y = x·Wᵀ + b with W of shape (out, in). Weights initialised like PyTorch:
 // U(-1/√in, 1/√in) for both W and b. Throws bp::Error if a size is not positive.
-class Linear : public Module {
+class BP_API Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true,
          Generator& gen = default_generator());
@@ -83,7 +84,7 @@ class Linear : public Module {
 
 // A parameter-free elementwise activation.
 enum class ActivationKind { sigmoid, tanh, relu, leaky_relu, elu, selu, gelu, softplus, silu };
-class Activation : public Module {
+class BP_API Activation : public Module {
  public:
   // `parameter` is the leaky_relu slope (default 0.01), the elu alpha (default 1) or the softplus
   // beta (default 1, must be > 0); other kinds ignore it. Throws bp::Error if it is not finite.
@@ -98,18 +99,18 @@ class Activation : public Module {
   ActivationKind kind_;
   float parameter_;
 };
-std::shared_ptr<Activation> Sigmoid();
-std::shared_ptr<Activation> Tanh();
-std::shared_ptr<Activation> ReLU();
-std::shared_ptr<Activation> LeakyReLU(float negative_slope = 0.01f);
-std::shared_ptr<Activation> ELU(float alpha = 1.0f);
-std::shared_ptr<Activation> SELU();
-std::shared_ptr<Activation> GELU();
-std::shared_ptr<Activation> Softplus(float beta = 1.0f);
-std::shared_ptr<Activation> SiLU();
+BP_API std::shared_ptr<Activation> Sigmoid();
+BP_API std::shared_ptr<Activation> Tanh();
+BP_API std::shared_ptr<Activation> ReLU();
+BP_API std::shared_ptr<Activation> LeakyReLU(float negative_slope = 0.01f);
+BP_API std::shared_ptr<Activation> ELU(float alpha = 1.0f);
+BP_API std::shared_ptr<Activation> SELU();
+BP_API std::shared_ptr<Activation> GELU();
+BP_API std::shared_ptr<Activation> Softplus(float beta = 1.0f);
+BP_API std::shared_ptr<Activation> SiLU();
 
 // Softmax or log-softmax over the last axis.
-class Softmax : public Module {
+class BP_API Softmax : public Module {
  public:
   explicit Softmax(bool log = false) : log_(log) {}
   Tensor forward(const Tensor& input) override;
@@ -121,7 +122,7 @@ class Softmax : public Module {
 };
 
 // Flattens every dimension after the batch dimension.
-class Flatten : public Module {
+class BP_API Flatten : public Module {
  public:
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "Flatten"; }
@@ -130,7 +131,7 @@ class Flatten : public Module {
 };
 
 // Applies its children in order; children are named "0", "1", ...
-class Sequential : public Module {
+class BP_API Sequential : public Module {
  public:
   Sequential() = default;
   explicit Sequential(std::vector<std::shared_ptr<Module>> modules);
@@ -144,7 +145,7 @@ class Sequential : public Module {
 };
 
 // A residual (skip) connection: y = x + body(x). body must keep the shape of its input.
-class Residual : public Module {
+class BP_API Residual : public Module {
  public:
   // Throws bp::Error if body is null.
   explicit Residual(std::shared_ptr<Module> body);

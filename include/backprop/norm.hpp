@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "backprop/export.hpp"
 #include "backprop/nn.hpp"
 #include "backprop/random.hpp"
 #include "backprop/tensor.hpp"
@@ -21,27 +22,28 @@ namespace bp {
 // weight and bias (C) may be undefined (no affine transform).
 // Throws bp::Error on rank < 2, mismatched parameter shapes, eps <= 0, momentum outside [0, 1],
 // a training batch with one value per channel, or eval without running statistics.
-Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
-                  const Tensor& weight, const Tensor& bias, bool training, float momentum = 0.1f,
-                  float eps = 1e-5f);
+BP_API Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                         const Tensor& weight, const Tensor& bias, bool training,
+                         float momentum = 0.1f, float eps = 1e-5f);
 
 // Layer normalisation over the last normalized_shape.size() dims, which must equal
 // normalized_shape: y = (x - mean) / sqrt(var + eps) · weight + bias, biased variance per sample.
 // weight and bias (normalized_shape) may be undefined. Throws bp::Error on a shape mismatch,
 // an empty normalized_shape or eps <= 0.
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
-                  const Tensor& bias = Tensor(), float eps = 1e-5f);
+BP_API Tensor layer_norm(const Tensor& x, const Shape& normalized_shape,
+                         const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
+                         float eps = 1e-5f);
 
 // Inverted dropout: in training each element is zeroed with probability p (mask drawn from
 // `gen`) and the survivors are scaled by 1/(1 - p); in eval (or with p = 0) x is returned as is.
 // Throws bp::Error unless 0 <= p < 1.
-Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
+BP_API Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
 
 // Looks up rows of weight (num, dim): `indices` holds integer class ids stored as floats, of any
 // shape; the result has shape indices.shape + (dim). Differentiable in weight only (rows picked
 // several times add up their gradients). Throws bp::Error naming the offending value when an index
 // is not an integer in [0, num), or when weight is not 2-D.
-Tensor embedding(const Tensor& indices, const Tensor& weight);
+BP_API Tensor embedding(const Tensor& indices, const Tensor& weight);
 
 namespace nn {
 
@@ -49,7 +51,7 @@ namespace nn {
 // mean (zeros) and variance (ones) are buffers, updated in training with `momentum` (PyTorch's
 // convention) and used in eval. Throws bp::Error if features <= 0, eps <= 0 or momentum is outside
 // [0, 1].
-class BatchNorm : public Module {
+class BP_API BatchNorm : public Module {
  public:
   Tensor forward(const Tensor& input) override;
   Shape output_shape(const Shape& input_shape) const override;
@@ -72,7 +74,7 @@ class BatchNorm : public Module {
 };
 
 // Inputs (N, C) or (N, C, L).
-class BatchNorm1d : public BatchNorm {
+class BP_API BatchNorm1d : public BatchNorm {
  public:
   explicit BatchNorm1d(int64_t features, float eps = 1e-5f, float momentum = 0.1f,
                        bool affine = true)
@@ -81,7 +83,7 @@ class BatchNorm1d : public BatchNorm {
 };
 
 // Inputs (N, C, H, W).
-class BatchNorm2d : public BatchNorm {
+class BP_API BatchNorm2d : public BatchNorm {
  public:
   explicit BatchNorm2d(int64_t channels, float eps = 1e-5f, float momentum = 0.1f,
                        bool affine = true)
@@ -92,7 +94,7 @@ class BatchNorm2d : public BatchNorm {
 // Layer normalisation over the trailing dims `shape`, with a learned elementwise weight (ones)
 // and bias (zeros) when `affine`. Throws bp::Error on an empty shape, a non-positive extent or
 // eps <= 0.
-class LayerNorm : public Module {
+class BP_API LayerNorm : public Module {
  public:
   explicit LayerNorm(Shape shape, float eps = 1e-5f, bool affine = true);
   Tensor forward(const Tensor& input) override;
@@ -110,7 +112,7 @@ class LayerNorm : public Module {
 
 // Inverted dropout with its own generator (seeded here); the identity in eval mode.
 // Throws bp::Error unless 0 <= p < 1.
-class Dropout : public Module {
+class BP_API Dropout : public Module {
  public:
   explicit Dropout(float p = 0.5f, uint64_t seed = 0x5eed);
   Tensor forward(const Tensor& input) override;
@@ -125,7 +127,7 @@ class Dropout : public Module {
 // A lookup table of `num` vectors of size `dim`, initialised N(0, 1) as in PyTorch; inputs are
 // float tensors of class ids, outputs have one more dimension of size dim.
 // Throws bp::Error if num or dim is not positive.
-class Embedding : public Module {
+class BP_API Embedding : public Module {
  public:
   Embedding(int64_t num, int64_t dim, Generator& gen = default_generator());
   Tensor forward(const Tensor& input) override;

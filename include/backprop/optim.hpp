@@ -8,19 +8,20 @@
 #include <utility>
 #include <vector>
 
+#include "backprop/export.hpp"
 #include "backprop/tensor.hpp"
 
 namespace bp::optim {
 
 // A set of parameters sharing hyper-parameters.
-struct ParamGroup {
+struct BP_API ParamGroup {
   std::vector<Tensor> params;
   float lr;
   float weight_decay = 0.0f;
 };
 
 // One parameter's part of an optimizer step: what Optimizer::apply needs to update its elements.
-struct ElementUpdate {
+struct BP_API ElementUpdate {
   size_t index = 0;  // the parameter's position in the flattened groups
   int64_t size = 0;  // its element count
   float* weight = nullptr;
@@ -29,7 +30,7 @@ struct ElementUpdate {
   std::array<float, 6> scalars{};  // per-step constants (learning rate, decay, bias corrections...)
 };
 
-class Optimizer {
+class BP_API Optimizer {
  public:
   virtual ~Optimizer() = default;
   // Applies one update from the current gradients: begin_step(), then apply() over every element
@@ -82,7 +83,7 @@ class Optimizer {
   std::vector<ElementUpdate> updates_;  // reused: no allocation in a steady-state step
 };
 
-struct SGDOptions {
+struct BP_API SGDOptions {
   float lr = 0.01f;
   float momentum = 0.0f;      // the paper's α
   float weight_decay = 0.0f;  // L2: adds weight_decay·w to the gradient
@@ -94,7 +95,7 @@ struct SGDOptions {
 // and with Nesterov momentum w ← w + α·Δw(t) − ε·(∂E/∂w + λ·w). At a constant learning rate this
 // is the same trajectory as PyTorch's SGD. Throws bp::Error on lr < 0, momentum outside [0, 1),
 // weight_decay < 0, or nesterov without momentum.
-class SGD : public Optimizer {
+class BP_API SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, SGDOptions options);
   SGD(std::vector<ParamGroup> groups, SGDOptions options);
@@ -117,7 +118,7 @@ namespace detail {
 // buffers, indexed by the parameter's position in the flattened groups. state() names each entry
 // "<buffer>.<k>" and the count "step.<k>" (a 1-element tensor), for parameters updated at least
 // once.
-class ParamState {
+class BP_API ParamState {
  public:
   ParamState(std::string owner, std::vector<std::string> buffer_names, size_t params);
   bool started(size_t k) const { return steps_[k] > 0; }
@@ -149,7 +150,7 @@ class ParamState {
 // constructors throw bp::Error naming the optimizer and the option when a value is out of range
 // (negative or non-finite lr, eps or weight decay; a β outside [0, 1)).
 
-struct AdagradOptions {
+struct BP_API AdagradOptions {
   float lr = 0.01f;
   float lr_decay = 0.0f;
   float weight_decay = 0.0f;
@@ -158,7 +159,7 @@ struct AdagradOptions {
 };
 
 // Adagrad (Duchi et al., 2011): s ← s + g², w ← w − lr/(1 + (t−1)·lr_decay) · g/(√s + eps).
-class Adagrad : public Optimizer {
+class BP_API Adagrad : public Optimizer {
  public:
   Adagrad(std::vector<Tensor> params, AdagradOptions options);
   Adagrad(std::vector<ParamGroup> groups, AdagradOptions options);
@@ -174,7 +175,7 @@ class Adagrad : public Optimizer {
   detail::ParamState state_;  // buffers: sum
 };
 
-struct RMSpropOptions {
+struct BP_API RMSpropOptions {
   float lr = 0.01f;
   float alpha = 0.99f;  // smoothing of the squared-gradient average, in [0, 1]
   float eps = 1e-8f;
@@ -185,7 +186,7 @@ struct RMSpropOptions {
 
 // RMSprop (Hinton, 2012): v ← α·v + (1−α)·g²; centered also keeps ḡ ← α·ḡ + (1−α)·g and uses
 // v − ḡ²; d = √(…) + eps; without momentum w ← w − lr·g/d, with it b ← μ·b + g/d, w ← w − lr·b.
-class RMSprop : public Optimizer {
+class BP_API RMSprop : public Optimizer {
  public:
   RMSprop(std::vector<Tensor> params, RMSpropOptions options);
   RMSprop(std::vector<ParamGroup> groups, RMSpropOptions options);
@@ -201,7 +202,7 @@ class RMSprop : public Optimizer {
   detail::ParamState state_;  // buffers: square_avg [, momentum_buffer] [, grad_avg]
 };
 
-struct AdamOptions {
+struct BP_API AdamOptions {
   float lr = 1e-3f;
   float beta1 = 0.9f;
   float beta2 = 0.999f;
@@ -212,7 +213,7 @@ struct AdamOptions {
 
 // Adam (Kingma & Ba, 2015): m ← β₁·m + (1−β₁)·g, v ← β₂·v + (1−β₂)·g², with amsgrad v̂ ← max(v̂, v)
 // used in place of v; w ← w − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + eps).
-class Adam : public Optimizer {
+class BP_API Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, AdamOptions options);
   Adam(std::vector<ParamGroup> groups, AdamOptions options);
@@ -235,17 +236,17 @@ class Adam : public Optimizer {
 // AdamW (Loshchilov & Hutter, 2019): Adam whose weight decay is applied to the weight, not added
 // to the gradient: w ← w·(1 − lr·weight_decay) before the Adam update with the raw gradient.
 // PyTorch's default weight decay for AdamW is 0.01.
-struct AdamWOptions : AdamOptions {
+struct BP_API AdamWOptions : AdamOptions {
   AdamWOptions() { weight_decay = 0.01f; }
 };
 
-class AdamW : public Adam {
+class BP_API AdamW : public Adam {
  public:
   AdamW(std::vector<Tensor> params, AdamWOptions options);
   AdamW(std::vector<ParamGroup> groups, AdamWOptions options);
 };
 
-struct AdamaxOptions {
+struct BP_API AdamaxOptions {
   float lr = 2e-3f;
   float beta1 = 0.9f;
   float beta2 = 0.999f;
@@ -255,7 +256,7 @@ struct AdamaxOptions {
 
 // Adamax (Kingma & Ba, 2015, §7.1): m ← β₁·m + (1−β₁)·g, u ← max(β₂·u, |g| + eps),
 // w ← w − lr/(1−β₁ᵗ) · m/u.
-class Adamax : public Optimizer {
+class BP_API Adamax : public Optimizer {
  public:
   Adamax(std::vector<Tensor> params, AdamaxOptions options);
   Adamax(std::vector<ParamGroup> groups, AdamaxOptions options);
@@ -271,7 +272,7 @@ class Adamax : public Optimizer {
   detail::ParamState state_;  // buffers: exp_avg, exp_inf
 };
 
-struct NAdamOptions {
+struct BP_API NAdamOptions {
   float lr = 2e-3f;
   float beta1 = 0.9f;
   float beta2 = 0.999f;
@@ -284,7 +285,7 @@ struct NAdamOptions {
 // (kept in float32, like PyTorch's mu_product), m and v as Adam, d = √(v/(1−β₂ᵗ)) + eps,
 //   w ← w − lr·(1−μₜ)/(1−Πₜ) · g/d − lr·μₜ₊₁/(1 − Πₜ·μₜ·μₜ₊₁) · m/d.
 // The second denominator is 1.13's (later PyTorch releases use 1 − Πₜ·μₜ₊₁).
-class NAdam : public Optimizer {
+class BP_API NAdam : public Optimizer {
  public:
   NAdam(std::vector<Tensor> params, NAdamOptions options);
   NAdam(std::vector<ParamGroup> groups, NAdamOptions options);
@@ -303,7 +304,7 @@ class NAdam : public Optimizer {
 // ---- building an optimizer by name ----
 
 // Every hyper-parameter any optimizer takes; each optimizer reads the ones it knows.
-struct OptimizerSettings {
+struct BP_API OptimizerSettings {
   float lr = 0.01f;
   float momentum = 0.0f;      // sgd, rmsprop
   float weight_decay = 0.0f;  // L2 (adamw: decoupled)
@@ -317,11 +318,12 @@ struct OptimizerSettings {
 };
 
 // The names make_optimizer accepts: sgd, adagrad, rmsprop, adam, adamw, adamax, nadam.
-const std::vector<std::string>& optimizer_kinds();
+BP_API const std::vector<std::string>& optimizer_kinds();
 // The optimizer whose kind() is `kind`, over one group of `params`. Throws bp::Error naming the
 // known kinds on an unknown one, and as the optimizer's constructor on bad settings.
-std::unique_ptr<Optimizer> make_optimizer(const std::string& kind, std::vector<Tensor> params,
-                                          const OptimizerSettings& settings);
+BP_API std::unique_ptr<Optimizer> make_optimizer(const std::string& kind,
+                                                 std::vector<Tensor> params,
+                                                 const OptimizerSettings& settings);
 
 // ---- gradient clipping and weight penalties ----
 
@@ -329,14 +331,15 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& kind, std::vector<T
 // norm_type-norm of all their gradients together (norm_type may be INFINITY), as PyTorch's
 // clip_grad_norm_. Returns total (before clipping). Parameters without a gradient are skipped.
 // Throws bp::Error unless max_norm >= 0 and norm_type > 0.
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0);
+BP_API double clip_grad_norm(const std::vector<Tensor>& params, double max_norm,
+                             double norm_type = 2.0);
 // Clamps every gradient element to [−clip_value, clip_value]. Requires clip_value >= 0.
-void clip_grad_value(const std::vector<Tensor>& params, double clip_value);
+BP_API void clip_grad_value(const std::vector<Tensor>& params, double clip_value);
 
 // Σ|w| over every element of `params`, as a differentiable scalar (0 for no parameters).
-Tensor l1_penalty(const std::vector<Tensor>& params);
+BP_API Tensor l1_penalty(const std::vector<Tensor>& params);
 // Σw² over every element of `params`, as a differentiable scalar. λ·l2_penalty adds 2λ·w to each
 // gradient, the same as weight_decay = 2λ.
-Tensor l2_penalty(const std::vector<Tensor>& params);
+BP_API Tensor l2_penalty(const std::vector<Tensor>& params);
 
 }  // namespace bp::optim

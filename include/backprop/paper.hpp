@@ -10,12 +10,13 @@
 #include <utility>
 #include <vector>
 
+#include "backprop/export.hpp"
 #include "backprop/tensor.hpp"
 
 namespace bp::paper {
 
 // How one run is trained. Every experiment has its own defaults (Experiment::defaults).
-struct Settings {
+struct BP_API Settings {
   uint64_t seed = 1;        // initial weights (and, for family-trees, which triples are held out)
   float lr = 0.5f;          // ε
   float momentum = 0.9f;    // α
@@ -39,7 +40,7 @@ struct Settings {
   int64_t held_out = 0;  // family-trees: patterns held out of training, chosen by `seed`
 };
 
-struct Result {
+struct BP_API Result {
   std::string experiment;
   Settings settings;
   bool converged = false;
@@ -56,7 +57,7 @@ struct Result {
   bool all_right() const { return right == total; }
 };
 
-struct Experiment {
+struct BP_API Experiment {
   std::string name;          // what `backprop paper NAME` takes
   std::string architecture;  // e.g. "2-1-1, direct input-output connections"
   std::string paper;         // what the paper reports
@@ -64,9 +65,9 @@ struct Experiment {
 };
 
 // Every experiment, in the order the papers present them.
-const std::vector<Experiment>& experiments();
+BP_API const std::vector<Experiment>& experiments();
 // Throws bp::Error naming the known experiments when `name` is not one of them.
-const Experiment& experiment(const std::string& name);
+BP_API const Experiment& experiment(const std::string& name);
 
 // Trains experiment `name` with `settings` (start from experiment(name).defaults), on one thread
 // (the thread count is restored afterwards). Deterministic: the same settings give the same
@@ -74,24 +75,25 @@ const Experiment& experiment(const std::string& name);
 // bp::Error on an unknown name or settings out of range (lr or momentum negative, momentum >= 1,
 // init_range <= 0, max_sweeps < 1, tolerance outside (0, 0.5], weight_decay outside [0, 1),
 // held_out too large).
-Result run(const std::string& name, const Settings& settings);
+BP_API Result run(const std::string& name, const Settings& settings);
 
 // ---- the data sets ----
 
 // The two isomorphic family trees (English and Italian), 12 people each.
-const std::vector<std::string>& family_people();     // 24 names, English first
-const std::vector<std::string>& family_relations();  // father, mother, husband, wife, son, ...
-struct FamilyFact {
+BP_API const std::vector<std::string>& family_people();  // 24 names, English first
+BP_API const std::vector<std::string>&
+family_relations();  // father, mother, husband, wife, son, ...
+struct BP_API FamilyFact {
   int64_t person;                // index into family_people()
   int64_t relation;              // index into family_relations()
   std::vector<int64_t> answers;  // every person who stands in that relation to `person`
 };
 // The 104 (person, relation) questions that have an answer, derived from the trees.
-std::vector<FamilyFact> family_facts();
+BP_API std::vector<FamilyFact> family_facts();
 
 // t-c: the T and the C (five squares each, in a 3×3 box) in four rotations: 8 shapes as 3×3
 // 0/1 grids, T first; shape k is a T when k < 4.
-std::vector<std::vector<float>> tc_shapes();
+BP_API std::vector<std::vector<float>> tc_shapes();
 constexpr int64_t kRetina = 6;  // the t-c retina is kRetina × kRetina; shapes go anywhere on it
 
 // ---- reading the weights ----
@@ -99,12 +101,12 @@ constexpr int64_t kRetina = 6;  // the t-c retina is kRetina × kRetina; shapes 
 // Symmetry (6-2-1): for each hidden unit, how close its six input weights w0..w5 come to the
 // paper's solution, equal magnitude and opposite sign across the midline (w_i = −w_{5−i}) with
 // magnitudes in the ratio 1:2:4 on each side.
-struct MirrorUnit {
+struct BP_API MirrorUnit {
   double mirror_error = 0.0;     // max_i |w_i + w_{5−i}| / max_i |w_i|
   double ratios[3] = {0, 0, 0};  // the left side's magnitudes, sorted, divided by the smallest
 };
 // Throws bp::Error unless `result` is a symmetry run.
-std::vector<MirrorUnit> mirror_structure(const Result& result);
+BP_API std::vector<MirrorUnit> mirror_structure(const Result& result);
 
 // ---- pictures ----
 
@@ -114,6 +116,6 @@ std::vector<MirrorUnit> mirror_structure(const Result& result);
 // family-trees-people.svg (the six person units, English above Italian, as Nature's Fig. 4) and
 // t-c-filters.svg (the receptive field as a 3×3 image) in their place. Returns the paths written.
 // Throws bp::Error when a file cannot be written.
-std::vector<std::string> write_plots(const Result& result, const std::string& dir);
+BP_API std::vector<std::string> write_plots(const Result& result, const std::string& dir);
 
 }  // namespace bp::paper

@@ -2,12 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include "backprop/export.hpp"
 
 namespace bp {
 
 // xoshiro256** seeded through splitmix64. The same seed gives the same sequence on every platform
 // and compiler (unlike std:: distributions), which makes training runs reproducible bit for bit.
-class Generator {
+class BP_API Generator {
  public:
   explicit Generator(uint64_t seed = 0x5eed);
   void seed(uint64_t seed);
@@ -28,8 +29,8 @@ class Generator {
 };
 
 // The process-wide default generator used when none is passed.
-Generator& default_generator();
+BP_API Generator& default_generator();
 // Reseeds the default generator.
-void manual_seed(uint64_t seed);
+BP_API void manual_seed(uint64_t seed);
 
 }  // namespace bp

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "backprop/export.hpp"
 #include "backprop/nn.hpp"
 #include "backprop/random.hpp"
 #include "backprop/tensor.hpp"
@@ -30,7 +31,7 @@ enum class RNNNonlinearity { tanh, relu };
 // where `in` is input_size for layer 0 and hidden_size above, and every value is drawn from
 // U(-1/√hidden, 1/√hidden). forward() throws bp::Error unless the input is 3-D with last extent
 // input_size and at least one step.
-class RecurrentBase : public Module {
+class BP_API RecurrentBase : public Module {
  public:
   Tensor forward(const Tensor& input) override;
   // (seq, input_size) -> (seq, hidden) or (hidden); throws bp::Error on any other shape.
@@ -71,7 +72,7 @@ class RecurrentBase : public Module {
 };
 
 // Elman RNN: h_t = act(W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh), act tanh or relu.
-class RNN : public RecurrentBase {
+class BP_API RNN : public RecurrentBase {
  public:
   RNN(int64_t input_size, int64_t hidden_size, int64_t num_layers = 1,
       bool return_sequences = false, RNNNonlinearity nonlinearity = RNNNonlinearity::tanh,
@@ -89,7 +90,7 @@ class RNN : public RecurrentBase {
 // Long short-term memory, gates in PyTorch's order (i, f, g, o) along the rows of each weight:
 //   i = σ(·), f = σ(·), g = tanh(·), o = σ(·)   (each · is W_ih·x + b_ih + W_hh·h + b_hh)
 //   c_t = f ⊙ c_{t-1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)
-class LSTM : public RecurrentBase {
+class BP_API LSTM : public RecurrentBase {
  public:
   LSTM(int64_t input_size, int64_t hidden_size, int64_t num_layers = 1,
        bool return_sequences = false, Generator& gen = default_generator());
@@ -102,7 +103,7 @@ class LSTM : public RecurrentBase {
 // Gated recurrent unit, gates in PyTorch's order (r, z, n):
 //   r = σ(W_ir·x + b_ir + W_hr·h + b_hr),  z = σ(W_iz·x + b_iz + W_hz·h + b_hz)
 //   n = tanh(W_in·x + b_in + r ⊙ (W_hn·h + b_hn)),  h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
-class GRU : public RecurrentBase {
+class BP_API GRU : public RecurrentBase {
  public:
   GRU(int64_t input_size, int64_t hidden_size, int64_t num_layers = 1,
       bool return_sequences = false, Generator& gen = default_generator());
@@ -121,7 +122,7 @@ class GRU : public RecurrentBase {
 // Xavier-uniform, out_proj's weight is U(-1/√embed_dim, 1/√embed_dim) and all biases start at 0.
 // The constructor throws bp::Error unless both sizes are positive and num_heads divides
 // embed_dim; forward() throws unless the input is 3-D with last extent embed_dim.
-class MultiheadAttention : public Module {
+class BP_API MultiheadAttention : public Module {
  public:
   MultiheadAttention(int64_t embed_dim, int64_t num_heads, bool causal = false,
                      Generator& gen = default_generator());

@@ -11,10 +11,11 @@
 #include <span>
 #include <string>
 #include <vector>
+#include "backprop/export.hpp"
 
 namespace bp::optim {
 
-class Schedule {
+class BP_API Schedule {
  public:
   virtual ~Schedule() = default;
   // The learning rate of update `step` (0-based). Throws bp::Error on a negative step.
@@ -34,7 +35,7 @@ class Schedule {
 };
 
 // lr = value throughout; `length` steps when it is followed by another piece.
-class ConstantLR : public Schedule {
+class BP_API ConstantLR : public Schedule {
  public:
   explicit ConstantLR(double value, int64_t length = 0);
   double lr(int64_t step) const override;
@@ -47,7 +48,7 @@ class ConstantLR : public Schedule {
 };
 
 // lr = base·γ^⌊t / step_size⌋ (PyTorch's StepLR). Requires step_size >= 1, γ in (0, 1].
-class StepLR : public Schedule {
+class BP_API StepLR : public Schedule {
  public:
   StepLR(double base, int64_t step_size, double gamma = 0.1);
   double lr(int64_t step) const override;
@@ -60,7 +61,7 @@ class StepLR : public Schedule {
 
 // lr = base·γ^(number of milestones <= t) (PyTorch's MultiStepLR). Requires strictly increasing
 // milestones >= 0, γ in (0, 1].
-class MultiStepLR : public Schedule {
+class BP_API MultiStepLR : public Schedule {
  public:
   MultiStepLR(double base, std::vector<int64_t> milestones, double gamma = 0.1);
   double lr(int64_t step) const override;
@@ -72,7 +73,7 @@ class MultiStepLR : public Schedule {
 };
 
 // lr = base·γᵗ. Requires γ in (0, 1].
-class ExponentialLR : public Schedule {
+class BP_API ExponentialLR : public Schedule {
  public:
   ExponentialLR(double base, double gamma);
   double lr(int64_t step) const override;
@@ -85,7 +86,7 @@ class ExponentialLR : public Schedule {
 // lr = η_min + (base − η_min)·(1 + cos(π·min(t, T)/T))/2: half a cosine from base down to η_min
 // over T steps, then η_min (PyTorch's closed form, held at its end). Requires T >= 1,
 // 0 <= η_min.
-class CosineLR : public Schedule {
+class BP_API CosineLR : public Schedule {
  public:
   CosineLR(double base, int64_t t_max, double eta_min = 0.0);
   double lr(int64_t step) const override;
@@ -99,7 +100,7 @@ class CosineLR : public Schedule {
 
 // Linear warm-up: lr = base·(f + (1 − f)·min(t, n)/n), from f·base at step 0 to base at step n
 // (PyTorch's LinearLR with end factor 1). Requires n >= 1, f in (0, 1].
-class WarmupLR : public Schedule {
+class BP_API WarmupLR : public Schedule {
  public:
   WarmupLR(double base, int64_t steps, double start_factor = 0.01);
   double lr(int64_t step) const override;
@@ -111,7 +112,7 @@ class WarmupLR : public Schedule {
   int64_t steps_;
 };
 
-struct OneCycleOptions {
+struct BP_API OneCycleOptions {
   double max_lr = 0.1;
   int64_t total_steps = 0;        // required, >= 2
   double pct_start = 0.3;         // share of the steps spent rising
@@ -124,7 +125,7 @@ struct OneCycleOptions {
 // from max_lr/div_factor up to max_lr by step pct_start·total − 1, then down to
 // max_lr/(div_factor·final_div_factor) at step total − 1, where it stays. Momentum is not cycled.
 // Throws bp::Error unless both phases span at least one step and the factors are positive.
-class OneCycleLR : public Schedule {
+class BP_API OneCycleLR : public Schedule {
  public:
   explicit OneCycleLR(OneCycleOptions options);
   double lr(int64_t step) const override;
@@ -135,7 +136,7 @@ class OneCycleLR : public Schedule {
   OneCycleOptions options_;
 };
 
-struct PlateauOptions {
+struct BP_API PlateauOptions {
   double factor = 0.1;      // lr ← max(lr·factor, min_lr) on a plateau; in (0, 1)
   int64_t patience = 10;    // epochs without improvement tolerated
   double threshold = 1e-4;  // improvement means loss < best·(1 − threshold)
@@ -146,7 +147,7 @@ struct PlateauOptions {
 // Reduce on plateau (PyTorch's ReduceLROnPlateau, mode "min", relative threshold): starts at base;
 // after more than `patience` consecutive observed epochs without improvement the rate is reduced
 // (skipped when the change would be below 1e-8). The step index is ignored.
-class ReduceOnPlateau : public Schedule {
+class BP_API ReduceOnPlateau : public Schedule {
  public:
   ReduceOnPlateau(double base, PlateauOptions options = {});
   double lr(int64_t step) const override;
@@ -168,7 +169,7 @@ class ReduceOnPlateau : public Schedule {
 // before it end (the sum of their length()s); the last piece runs open-ended. Observations and
 // state go to every piece. Throws bp::Error when no pieces are given or a piece other than the
 // last has length 0.
-class SequentialSchedule : public Schedule {
+class BP_API SequentialSchedule : public Schedule {
  public:
   explicit SequentialSchedule(std::vector<std::unique_ptr<Schedule>> pieces);
   double lr(int64_t step) const override;
@@ -185,7 +186,7 @@ class SequentialSchedule : public Schedule {
 };
 
 // What the text form leaves open.
-struct ScheduleContext {
+struct BP_API ScheduleContext {
   double base_lr = 0.01;        // the optimizer's learning rate
   int64_t total_steps = 0;      // updates in the whole run (0: unknown)
   int64_t steps_per_epoch = 0;  // for durations in epochs such as "2e" (0: not allowed)
@@ -203,6 +204,7 @@ struct ScheduleContext {
 // epochs instead ("2e", "0.5e"). An omitted T_max or total_steps is what remains of
 // ctx.total_steps after the pieces before it. Example: "warmup(500),cosine". Throws bp::Error
 // naming the piece and the argument that is wrong.
-std::unique_ptr<Schedule> parse_schedule(const std::string& text, const ScheduleContext& ctx);
+BP_API std::unique_ptr<Schedule> parse_schedule(const std::string& text,
+                                                const ScheduleContext& ctx);
 
 }  // namespace bp::optim

@@ -7,20 +7,21 @@
 #include <string>
 #include <vector>
 
+#include "backprop/export.hpp"
 #include "backprop/nn.hpp"
 #include "backprop/random.hpp"
 
 namespace bp::nn {
 
 // One argument: positional (key empty) or key=value.
-struct LayerArg {
+struct BP_API LayerArg {
   std::string key;
   std::string value;
 };
 
 // One layer of a spec. `position` is 1-based; `column` is the 1-based character offset in the
 // text form (0 for the JSON form).
-struct LayerSpec {
+struct BP_API LayerSpec {
   std::string name;
   std::vector<LayerArg> args;
   size_t position = 0;
@@ -30,24 +31,24 @@ struct LayerSpec {
 // Parses the text form: layers separated by commas, each `name` or `name(arg, key=value, ...)`.
 // Throws bp::Error naming the position, the column and the offending text on a syntax error, an
 // unknown layer, or a bad argument.
-std::vector<LayerSpec> parse_model_spec(const std::string& text);
+BP_API std::vector<LayerSpec> parse_model_spec(const std::string& text);
 
 // Parses the JSON form: an array (or {"layers": [...]}) of strings in the text form, or objects
 // {"layer": "dense", "args": [256], "bias": false}. Throws bp::Error like parse_model_spec.
-std::vector<LayerSpec> parse_model_spec_json(const std::string& json);
+BP_API std::vector<LayerSpec> parse_model_spec_json(const std::string& json);
 
 // The canonical text form ("dense(256),relu"); parse_model_spec of it gives the same layers.
-std::string to_string(const std::vector<LayerSpec>& layers);
+BP_API std::string to_string(const std::vector<LayerSpec>& layers);
 
 // Builds the network for inputs of `input_shape` (without the batch dimension), drawing initial
 // weights from `gen`. Throws bp::Error naming the layer when it does not fit its input shape, or
 // when the network would need more than `max_parameters` parameters (negative: no limit; loaders
 // pass what the file holds, so a spec read from a file never allocates more than the file backs).
-std::shared_ptr<Sequential> build_model(const std::vector<LayerSpec>& layers,
-                                        const Shape& input_shape, Generator& gen,
-                                        int64_t max_parameters = -1);
+BP_API std::shared_ptr<Sequential> build_model(const std::vector<LayerSpec>& layers,
+                                               const Shape& input_shape, Generator& gen,
+                                               int64_t max_parameters = -1);
 
 // One line per layer kind: its spec syntax and what it does (for --help and the docs).
-std::vector<std::string> layer_help();
+BP_API std::vector<std::string> layer_help();
 
 }  // namespace bp::nn

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "backprop/export.hpp"
 #include "backprop/random.hpp"
 #include "backprop/shape.hpp"
 
@@ -24,7 +25,7 @@ struct Node;
 // torch::Tensor). Data is always contiguous and row-major, in 64-byte-aligned storage; reshape()
 // shares the storage, while transpose()/permute() copy. A default-constructed Tensor is
 // "undefined" and most calls on it throw bp::Error.
-class Tensor {
+class BP_API Tensor {
  public:
   Tensor() = default;
 
@@ -110,15 +111,15 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t);
+BP_API std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
 // True when shapes are equal and every element differs by at most atol + rtol * |b|.
-bool allclose(const Tensor& a, const Tensor& b, float rtol = 1e-5f, float atol = 1e-8f);
+BP_API bool allclose(const Tensor& a, const Tensor& b, float rtol = 1e-5f, float atol = 1e-8f);
 
 // ---- grad mode ----
-bool grad_enabled();
+BP_API bool grad_enabled();
 // Within its scope no operation is recorded (like torch::NoGradGuard).
-class NoGradGuard {
+class BP_API NoGradGuard {
  public:
   NoGradGuard();
   ~NoGradGuard();
@@ -130,21 +131,21 @@ class NoGradGuard {
 };
 
 // Number of threads used by kernels (one pool for everything). 0 means all cores.
-void set_num_threads(int threads);
-int num_threads();
+BP_API void set_num_threads(int threads);
+BP_API int num_threads();
 
 // Tensor memory. Freed tensor buffers are kept (up to 2 GiB) and handed out again by exact size,
 // so a training step that repeats the previous one's shapes takes no memory from the system.
-struct MemoryStats {
+struct BP_API MemoryStats {
   int64_t system_allocations = 0;  // buffers taken from the system since the program started
   int64_t cached_bytes = 0;        // freed buffers kept for reuse
 };
-MemoryStats memory_stats();
+BP_API MemoryStats memory_stats();
 
 // Which kernels run: the fast CPU path (oneDNN where it has the kernel; the default) or the plain
 // C++ reference kernels that define what every kernel computes.
 enum class Backend { fast, reference };
-void set_backend(Backend backend);
-Backend backend();
+BP_API void set_backend(Backend backend);
+BP_API Backend backend();
 
 }  // namespace bp

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backprop/data.hpp"
+#include "backprop/export.hpp"
 #include "backprop/nn.hpp"
 #include "backprop/ops.hpp"
 #include "backprop/optim.hpp"
@@ -15,7 +16,7 @@
 namespace bp::distributed {
 class Communicator;
 class GradientReducer;
-}
+}  // namespace bp::distributed
 
 namespace bp::train {
 
@@ -23,10 +24,10 @@ enum class Loss { cross_entropy, mse, l1, huber };
 
 // Loss of a batch of network outputs: cross_entropy uses batch.labels (classification); the
 // regression losses use batch.targets. Throws bp::Error on mismatched shapes or labels.
-Tensor batch_loss(Loss loss, const Tensor& outputs, const data::Batch& batch);
+BP_API Tensor batch_loss(Loss loss, const Tensor& outputs, const data::Batch& batch);
 
 // Scores of a model on a dataset.
-struct Metrics {
+struct BP_API Metrics {
   double loss = 0;
   double accuracy = 0;  // classification only
   int64_t samples = 0;
@@ -39,10 +40,11 @@ struct Metrics {
 // (the model's train/eval mode is restored). With a communicator of several ranks (a collective
 // call), each rank runs its contiguous share of the dataset and every rank gets the metrics of the
 // whole. Throws bp::Error when outputs do not fit the data.
-Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss,
-                 int64_t batch_size = 512, distributed::Communicator* communicator = nullptr);
+BP_API Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss,
+                        int64_t batch_size = 512,
+                        distributed::Communicator* communicator = nullptr);
 
-struct EpochStats {
+struct BP_API EpochStats {
   int64_t epoch = 0;  // 1-based
   double train_loss = 0;
   double train_accuracy = 0;
@@ -57,7 +59,7 @@ struct EpochStats {
 class Trainer;
 
 // Hooks into the loop. Each may call trainer.request_stop().
-class Callback {
+class BP_API Callback {
  public:
   virtual ~Callback() = default;
   virtual void on_train_begin(Trainer&) {}
@@ -72,10 +74,10 @@ class Callback {
   virtual void on_train_end(Trainer&) {}
 };
 
-struct TrainerOptions {
+struct BP_API TrainerOptions {
   int64_t epochs = 10;
   int64_t batch_size = 128;
-  uint64_t seed = 1;       // shuffling order
+  uint64_t seed = 1;  // shuffling order
   bool shuffle = true;
   Loss loss = Loss::cross_entropy;
   int64_t start_epoch = 0;  // epochs already done (a resumed run)
@@ -103,7 +105,7 @@ struct TrainerOptions {
   int64_t bucket_bytes = int64_t{1} << 20;
 };
 
-class Trainer {
+class BP_API Trainer {
  public:
   // Requires epochs >= 0, batch_size > 0. Throws bp::Error otherwise.
   Trainer(nn::Module& model, optim::Optimizer& optimizer, TrainerOptions options);
@@ -112,8 +114,9 @@ class Trainer {
   // Trains from options.start_epoch to options.epochs, evaluating on each named dataset after
   // every epoch. Returns the stats of the epochs run. Throws bp::Error when the loss becomes
   // non-finite (naming the epoch and batch), or when data and model do not fit.
-  std::vector<EpochStats> fit(const data::Dataset& train,
-                              const std::vector<std::pair<std::string, const data::Dataset*>>& evals);
+  std::vector<EpochStats> fit(
+      const data::Dataset& train,
+      const std::vector<std::pair<std::string, const data::Dataset*>>& evals);
 
   void request_stop() { stop_ = true; }
   // Threads that each batch is split across (1: not split), for a batch of `batch_size`.
@@ -159,7 +162,7 @@ class Trainer {
 
 // Progress on stderr: a live bar on a terminal (batches, samples/s, running loss, ETA), one plain
 // line per epoch otherwise. Epoch summaries go to stdout.
-class ProgressPrinter : public Callback {
+class BP_API ProgressPrinter : public Callback {
  public:
   explicit ProgressPrinter(bool quiet = false);
   void on_epoch_begin(Trainer&, int64_t epoch) override;
@@ -176,7 +179,7 @@ class ProgressPrinter : public Callback {
 // Appends one JSON object per epoch to a file: epoch, train_loss, train_accuracy, lr, seconds,
 // samples_per_sec, and <name>_loss / <name>_accuracy per evaluation set. Throws bp::Error if the
 // file cannot be opened.
-class JsonLogger : public Callback {
+class BP_API JsonLogger : public Callback {
  public:
   explicit JsonLogger(const std::string& path, bool append = false);
   void on_epoch_end(Trainer&, const EpochStats& stats) override;
@@ -186,7 +189,7 @@ class JsonLogger : public Callback {
 };
 
 // Stops when the monitored evaluation's loss has not improved by min_delta for `patience` epochs.
-class EarlyStopping : public Callback {
+class BP_API EarlyStopping : public Callback {
  public:
   EarlyStopping(std::string monitor, int64_t patience, double min_delta = 0.0);
   void on_epoch_end(Trainer&, const EpochStats& stats) override;
@@ -201,7 +204,7 @@ class EarlyStopping : public Callback {
 };
 
 // Sets the learning rate at the start of each epoch from a function of the epoch (1-based).
-class LearningRateSchedule : public Callback {
+class BP_API LearningRateSchedule : public Callback {
  public:
   explicit LearningRateSchedule(std::function<float(int64_t epoch)> lr_for_epoch);
   void on_epoch_begin(Trainer&, int64_t epoch) override;
@@ -214,7 +217,7 @@ class LearningRateSchedule : public Callback {
 // their learning rates' ratios to the first group's), and after every epoch tells the schedule the
 // loss of the evaluation named `monitor` (the training loss when there is none), for
 // reduce-on-plateau. Add it before a CheckpointCallback so that checkpoints see the new state.
-class ScheduleCallback : public Callback {
+class BP_API ScheduleCallback : public Callback {
  public:
   explicit ScheduleCallback(std::shared_ptr<optim::Schedule> schedule, std::string monitor = "val");
   void on_train_begin(Trainer& trainer) override;
@@ -231,7 +234,7 @@ class ScheduleCallback : public Callback {
 // Clips the gradients of the optimizer's parameters after every backward pass: first each element
 // to [−clip_value, clip_value], then the total 2-norm to max_norm (either 0: off). Throws bp::Error
 // on a negative or non-finite limit.
-class GradientClipping : public Callback {
+class BP_API GradientClipping : public Callback {
  public:
   GradientClipping(double max_norm, double clip_value = 0.0);
   void on_after_backward(Trainer& trainer) override;
@@ -243,7 +246,7 @@ class GradientClipping : public Callback {
 };
 
 // Calls `save(epochs_done)` after every epoch (the CLI writes a checkpoint file there).
-class CheckpointCallback : public Callback {
+class BP_API CheckpointCallback : public Callback {
  public:
   explicit CheckpointCallback(std::function<void(int64_t epochs_done)> save);
   void on_epoch_end(Trainer&, const EpochStats& stats) override;

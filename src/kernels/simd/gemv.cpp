@@ -1,8 +1,11 @@
 // Matrix-vector products (a gemm with one row) in AVX-512. oneDNN's matmul spends ~25 µs on the
 // 1×784 · 784×256 product of batch-1 inference, far from what the memory system allows; these
 // loops stream the matrix once with fused multiply-adds. Used where the CPU has AVX-512F.
-// GCC 12's own _mm512_undefined_ps (used inside the intrinsics) trips -Wmaybe-uninitialized.
+// GCC 12's own _mm512_undefined_ps (used inside the intrinsics) trips -Wmaybe-uninitialized;
+// clang has no such warning (and would warn about the unknown name).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <vector>
