@@ -321,8 +321,15 @@ def fmt_rate(values):
 def check_setup(args):
     # Checked in a child process: this process must stay small, because a child's peak RSS
     # (ru_maxrss) starts from the size of the parent that spawned it, and torch alone is ~200 MB.
-    probe = subprocess.run([sys.executable, "-c", "import numpy, torch; print(torch.__version__)"],
-                           capture_output=True, text=True)
+    def probe_torch():
+        return subprocess.run([sys.executable, "-c", "import numpy, torch; print(torch.__version__)"],
+                              capture_output=True, text=True)
+    probe = probe_torch()
+    if probe.returncode != 0 and sys.executable == "/usr/bin/python3":
+        # The peer is a Debian package: install it (and its fastest BLAS) as the build's own are.
+        deps = Path(__file__).resolve().parents[1] / "scripts" / "install-deps.sh"
+        subprocess.run(["bash", str(deps), "bench"], check=False)
+        probe = probe_torch()
     if probe.returncode != 0:
         sys.exit(f"compare_pytorch.py: cannot import PyTorch/numpy with {sys.executable} "
                  f"({probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else 'failed'}).\n"

@@ -18,6 +18,7 @@ if(BP_BUILD_CLI)
 endif()
 
 install(EXPORT backpropTargets NAMESPACE backprop:: DESTINATION ${BP_CMAKE_DIR})
+get_target_property(BP_LIBRARY_TYPE backprop TYPE)
 configure_package_config_file(cmake/backpropConfig.cmake.in
                               ${PROJECT_BINARY_DIR}/backpropConfig.cmake
                               INSTALL_DESTINATION ${BP_CMAKE_DIR})
@@ -35,7 +36,7 @@ if(BP_MPI)
   string(APPEND BP_PC_REQUIRES_PRIVATE " ompi-c")
 endif()
 set(BP_PC_CFLAGS "")
-if(NOT BUILD_SHARED_LIBS)
+if(BP_LIBRARY_TYPE STREQUAL "STATIC_LIBRARY")
   set(BP_PC_CFLAGS " -DBP_STATIC_DEFINE")
 endif()
 # The prefix is found from the .pc file's own place, so that the file stays right wherever the

@@ -15,7 +15,7 @@ set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 # fmt is in the public headers; a static library also needs the development files of what it
 # links (oneDNN's CMake package asks for OpenCL's).
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "libfmt-dev")
-if(NOT BUILD_SHARED_LIBS)
+if(BP_LIBRARY_TYPE STREQUAL "STATIC_LIBRARY")
   string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libdnnl-dev, ocl-icd-opencl-dev, zlib1g-dev")
   if(BP_MPI)
     string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libopenmpi-dev")

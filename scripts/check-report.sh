@@ -4,7 +4,7 @@
 # headless Chromium dump the report's DOM and screenshot the report and the SVG files, and checks
 # that the DOM holds the inline SVG figures and that no screenshot is blank. Not part of CI
 # (Chromium is large): run it after changing src/plot/. Installs chromium (and python3-pil) with
-# apt when missing. Exits non-zero on the first failed check.
+# scripts/install-deps.sh report. Exits non-zero on the first failed check.
 #
 #   bash scripts/check-report.sh [OUT_DIR]     # default: a fresh temporary folder, kept
 #
@@ -18,14 +18,7 @@ OUT=${1:-$(mktemp -d /tmp/bp-report-XXXXXX)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-need_apt=()
-command -v chromium >/dev/null || need_apt+=(chromium)
-/usr/bin/python3 -c 'import PIL' 2>/dev/null || need_apt+=(python3-pil)
-if ((${#need_apt[@]})); then
-  echo "installing ${need_apt[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
-fi
+bash scripts/install-deps.sh report
 
 if [[ ! -x $BUILD_DIR/src/cli/backprop || ! -x $BUILD_DIR/examples/hinton ]]; then
   [[ -f $BUILD_DIR/build.ninja ]] || cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release

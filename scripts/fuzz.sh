@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang (ASan + UBSan) in build-fuzz/ and runs each one for a
-# bounded time on a small generated seed corpus.
+# Builds the libFuzzer targets with clang (ASan + UBSan) and runs each one for a bounded time on a
+# small generated seed corpus.
 #   scripts/fuzz.sh [seconds per target, default 20]
-# Crash inputs land in build-fuzz/artifacts/; the exit status is non-zero if any target failed.
+# The build tree is FUZZ_BUILD_DIR (default build-fuzz/; configured here when it has no cache, and
+# scripts/test.sh passes its sanitizer build, which has BP_FUZZ on). Crash inputs land in
+# FUZZ_BUILD_DIR/artifacts/; the exit status is non-zero if any target failed.
 set -euo pipefail
 
 seconds="${1:-20}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build="$root/build-fuzz"
+build="${FUZZ_BUILD_DIR:-build-fuzz}"
+[[ $build = /* ]] || build="$root/$build"
 jobs="${FUZZ_JOBS:-$(nproc)}"
 
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_COMPILER=clang++ -DBP_FUZZ=ON -DBP_WERROR=OFF \
-  -DBP_BUILD_TESTS=OFF -DBP_BUILD_BENCH=OFF -DBP_BUILD_EXAMPLES=OFF >/dev/null
+if [[ ! -f $build/CMakeCache.txt ]]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_COMPILER=clang++ -DBP_FUZZ=ON -DBP_WERROR=OFF -DBP_BUILD_CLI=OFF \
+    -DBP_BUILD_TESTS=OFF -DBP_BUILD_BENCH=OFF -DBP_BUILD_EXAMPLES=OFF >/dev/null
+fi
 ninja -C "$build" backprop_fuzz_idx backprop_fuzz_csv backprop_fuzz_spec backprop_fuzz_model >/dev/null
 
 corpus="$build/corpus"

@@ -1,31 +1,61 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages needed to build, test and benchmark backprop.
+# Installs the Debian 12 packages that one part of the work needs, and nothing more:
+#
+#   bash scripts/install-deps.sh [GROUP...]      (default: build)
+#
+#   build   compiling the library and the program, and the Fashion-MNIST data it trains on
+#   test    build + the test suite: GoogleTest, clang and its sanitizer runtimes (the sanitizer and
+#           fuzz builds), MPI (data-parallel tests), Google Benchmark, Python (test helpers),
+#           pkg-config (the consumer projects)
+#   mpi     build + data-parallel training across processes (OpenMPI)
+#   bench   build + the side-by-side benchmarks: Google Benchmark, MPI, PyTorch and its fastest BLAS
+#   fresh   debootstrap, for scripts/check-fresh-machine.sh
+#   report  Chromium and Pillow, for scripts/check-report.sh
+#
 # Idempotent: when every package is already installed it touches nothing (no apt-get update).
 # Run as root (or with sudo available).
 set -euo pipefail
 
-PACKAGES=(
-  build-essential cmake ninja-build g++   # the toolchain (GNU OpenMP comes with g++)
-  clang libclang-rt-14-dev                # sanitizer and fuzz builds only
-  googletest libgtest-dev                 # tests
-  libbenchmark-dev                        # bench/
-  libdnnl-dev                             # fast CPU kernels (oneDNN)
-  zlib1g-dev                              # reading .gz datasets
-  libcli11-dev nlohmann-json3-dev libfmt-dev
-  openmpi-bin libopenmpi-dev              # data-parallel training across processes (BP_MPI)
+build=(
+  build-essential cmake ninja-build       # the toolchain (GNU OpenMP comes with g++)
+  libdnnl-dev ocl-icd-opencl-dev          # oneDNN; its CMake package asks for OpenCL's files
+  zlib1g-dev libcli11-dev nlohmann-json3-dev libfmt-dev
   dataset-fashion-mnist                   # /usr/share/datasets/fashion-mnist
-  python3-torch                           # side-by-side benchmarks against PyTorch
+)
+mpi=(openmpi-bin libopenmpi-dev)
+test=(
+  googletest libgtest-dev
+  clang libclang-rt-14-dev libomp-dev     # the clang build (sanitizers, fuzzers; LLVM's OpenMP)
+  libbenchmark-dev "${mpi[@]}"
+  python3 pkg-config
+)
+bench=(
+  libbenchmark-dev "${mpi[@]}"
+  python3-torch                           # the peer of the side-by-side benchmarks
   libopenblas0-pthread                    # PyTorch's fastest BLAS here (else netlib, ~30x slower)
 )
 
+packages=()
+for group in "${@:-build}"; do
+  case $group in
+    build) packages+=("${build[@]}") ;;
+    test) packages+=("${build[@]}" "${test[@]}") ;;
+    mpi) packages+=("${build[@]}" "${mpi[@]}") ;;
+    bench) packages+=("${build[@]}" "${bench[@]}") ;;
+    fresh) packages+=(debootstrap) ;;
+    report) packages+=(chromium python3-pil) ;;
+    *) echo "install-deps: unknown group '$group' (build, test, mpi, bench, fresh, report)" >&2; exit 2 ;;
+  esac
+done
+
 missing=()
-for pkg in "${PACKAGES[@]}"; do
+for pkg in $(printf '%s\n' "${packages[@]}" | sort -u); do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
 
 if ((${#missing[@]} == 0)); then
-  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+  echo "install-deps: all packages of '${*:-build}' already installed"
   exit 0
 fi
 

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Installs the dependencies, builds backprop in Release and runs the whole test suite, then builds
-# and runs it again under AddressSanitizer + UndefinedBehaviorSanitizer, then runs each fuzz target
-# briefly. Exits non-zero if any build, test or fuzz target fails.
+# Installs what the tests need (scripts/install-deps.sh test) and runs the whole test suite:
+#  1. the Release build with GCC and the shared library (the tree scripts/run.sh builds), its tests,
+#     and projects that use the library as users' projects do (tests/consumers: installed with
+#     find_package and pkg-config, and add_subdirectory);
+#  2. the Debian package (scripts/package.sh) and a check of its contents;
+#  3. a build with clang, the static library and AddressSanitizer + UndefinedBehaviorSanitizer, its
+#     tests, and each fuzz target briefly (the fuzz targets share that build).
+# Exits non-zero if any build, test or fuzz target fails.
 #
 #   bash scripts/test.sh
 #
@@ -21,23 +26,30 @@ start=$SECONDS
 section() { printf '\n==== %s (%ds)\n' "$1" $((SECONDS - start)); }
 
 section "dependencies"
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh test
 
 failed=()
 
-section "Release build in $BUILD_DIR"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBP_WERROR=ON
+section "Release build (GCC, shared library) in $BUILD_DIR"
+bash scripts/configure.sh "$BUILD_DIR" -DBP_BUILD_TESTS=ON -DBP_BUILD_BENCH=ON -DBP_BUILD_EXAMPLES=ON \
+  -DBP_MPI=ON
 cmake --build "$BUILD_DIR" -j "$JOBS"
 
 section "Release tests"
-ctest --test-dir "$BUILD_DIR" -j "$JOBS" --timeout 600 --output-on-failure || failed+=("Release tests")
+ctest --test-dir "$BUILD_DIR" -j "$JOBS" --timeout 900 --output-on-failure || failed+=("Release tests")
+
+section "Debian package"
+BUILD_DIR=$BUILD_DIR JOBS=$JOBS bash scripts/package.sh || failed+=("Debian package")
 
 if [[ "${BP_SKIP_SANITIZERS:-0}" != 1 ]]; then
   # -O1 keeps the sanitized suite fast while leaving assertions on (no NDEBUG); the benchmarks are
   # not built. BP_SANITIZE compiles with -fno-sanitize-recover=all, so any UBSan report is fatal.
-  section "ASan+UBSan build in $ASAN_BUILD_DIR"
-  cmake -S . -B "$ASAN_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
-    -DBP_SANITIZE=ON -DBP_BUILD_BENCH=OFF -DBP_WERROR=ON
+  # BP_FUZZ adds the fuzz targets to the same build (libFuzzer's coverage hooks cost the tests
+  # little), so the sanitized library compiles once for both.
+  section "clang ASan+UBSan build (static library, fuzz targets) in $ASAN_BUILD_DIR"
+  cmake -S . -B "$ASAN_BUILD_DIR" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DBP_SANITIZE=ON -DBP_FUZZ=ON -DBP_BUILD_BENCH=OFF \
+    -DBP_WERROR=ON
   cmake --build "$ASAN_BUILD_DIR" -j "$JOBS"
 
   section "ASan+UBSan tests"
@@ -45,13 +57,12 @@ if [[ "${BP_SKIP_SANITIZERS:-0}" != 1 ]]; then
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$ASAN_BUILD_DIR" -j "$JOBS" --timeout 900 --output-on-failure \
     || failed+=("ASan+UBSan tests")
-fi
 
-if [[ "${BP_SKIP_FUZZ:-0}" != 1 ]]; then
-  # Each reader of untrusted input (IDX, CSV, model specs, model files) under libFuzzer with
-  # ASan+UBSan, for a short bounded time per target.
-  section "fuzzing (${BP_FUZZ_SECONDS:-10}s per target)"
-  FUZZ_JOBS=$JOBS bash scripts/fuzz.sh "${BP_FUZZ_SECONDS:-10}" || failed+=("fuzzing")
+  if [[ "${BP_SKIP_FUZZ:-0}" != 1 ]]; then
+    # Each reader of untrusted input under libFuzzer, for a short bounded time per target.
+    section "fuzzing (${BP_FUZZ_SECONDS:-10}s per target)"
+    FUZZ_BUILD_DIR=$ASAN_BUILD_DIR bash scripts/fuzz.sh "${BP_FUZZ_SECONDS:-10}" || failed+=("fuzzing")
+  fi
 fi
 
 section "done"

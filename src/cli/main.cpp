@@ -504,7 +504,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"backprop: train neural networks by backpropagation"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "backprop 0.1.0");
+  app.set_version_flag("--version", "backprop " BP_VERSION_STRING);
 
   std::string layers;
   for (const std::string& line : nn::layer_help()) layers += "  " + line + "\n";
