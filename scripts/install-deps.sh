@@ -8,6 +8,7 @@
 #           fuzz builds), MPI (data-parallel tests), Google Benchmark, Python (test helpers),
 #           pkg-config (the consumer projects)
 #   mpi     build + data-parallel training across processes (OpenMPI)
+#   package build + what cpack needs for the Debian package (dpkg-shlibdeps, file)
 #   bench   build + the side-by-side benchmarks: Google Benchmark, MPI, PyTorch and its fastest BLAS
 #   fresh   debootstrap, for scripts/check-fresh-machine.sh
 #   report  Chromium and Pillow, for scripts/check-report.sh
@@ -29,6 +30,7 @@ test=(
   libbenchmark-dev "${mpi[@]}"
   python3 pkg-config
 )
+package=(dpkg-dev file)
 bench=(
   libbenchmark-dev "${mpi[@]}"
   python3-torch                           # the peer of the side-by-side benchmarks
@@ -41,10 +43,11 @@ for group in "${@:-build}"; do
     build) packages+=("${build[@]}") ;;
     test) packages+=("${build[@]}" "${test[@]}") ;;
     mpi) packages+=("${build[@]}" "${mpi[@]}") ;;
+    package) packages+=("${build[@]}" "${package[@]}") ;;
     bench) packages+=("${build[@]}" "${bench[@]}") ;;
     fresh) packages+=(debootstrap) ;;
     report) packages+=(chromium python3-pil) ;;
-    *) echo "install-deps: unknown group '$group' (build, test, mpi, bench, fresh, report)" >&2; exit 2 ;;
+    *) echo "install-deps: unknown group '$group' (build, test, mpi, package, bench, fresh, report)" >&2; exit 2 ;;
   esac
 done
 

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 
-bash scripts/install-deps.sh build
+bash scripts/install-deps.sh package
 [[ -f $BUILD_DIR/CMakeCache.txt ]] || bash scripts/configure.sh "$BUILD_DIR" \
   -DBP_BUILD_TESTS=OFF -DBP_BUILD_BENCH=OFF -DBP_BUILD_EXAMPLES=OFF
 cmake --build "$BUILD_DIR" -j "${JOBS:-$(nproc)}"
