@@ -29,14 +29,18 @@ install(FILES ${PROJECT_BINARY_DIR}/backpropConfig.cmake
               ${PROJECT_BINARY_DIR}/backpropConfigVersion.cmake
         DESTINATION ${BP_CMAKE_DIR})
 
-# pkg-config: a static library also lists what it links to.
-set(BP_PC_LIBS_PRIVATE "-ldnnl -fopenmp")
-set(BP_PC_REQUIRES_PRIVATE "zlib")
-if(BP_MPI)
-  string(APPEND BP_PC_REQUIRES_PRIVATE " ompi-c")
-endif()
+# pkg-config: a static library also lists what it links to (a shared one must not: pkg-config
+# wants every Requires.private package present even for --cflags).
+set(BP_PC_REQUIRES_PRIVATE "")
+set(BP_PC_LIBS_PRIVATE "")
 set(BP_PC_CFLAGS "")
 if(BP_LIBRARY_TYPE STREQUAL "STATIC_LIBRARY")
+  set(BP_PC_REQUIRES_PRIVATE "Requires.private: zlib")
+  if(BP_MPI)
+    string(APPEND BP_PC_REQUIRES_PRIVATE " ompi-c")
+  endif()
+  string(APPEND BP_PC_REQUIRES_PRIVATE "\n")
+  set(BP_PC_LIBS_PRIVATE "Libs.private: -ldnnl -fopenmp\n")
   set(BP_PC_CFLAGS " -DBP_STATIC_DEFINE")
 endif()
 # The prefix is found from the .pc file's own place, so that the file stays right wherever the

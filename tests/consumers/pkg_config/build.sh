@@ -9,8 +9,8 @@ export PKG_CONFIG_PATH="$(echo "$prefix"/lib*/pkgconfig "$prefix"/lib/*/pkgconfi
 libdir=$(pkg-config --variable=libdir backprop)
 static=()
 [[ -e $libdir/libbackprop.a ]] && static=(--static)
+flags=$(pkg-config "${static[@]}" --cflags --libs backprop)
 mkdir -p "$out"
-# shellcheck disable=SC2046  # pkg-config's output is a list of flags
-c++ "$here/../consumer.cpp" -o "$out/consumer" $(pkg-config "${static[@]}" --cflags --libs backprop) \
-  -Wl,-rpath,"$libdir"
+# shellcheck disable=SC2086  # pkg-config's output is a list of flags
+c++ "$here/../consumer.cpp" -o "$out/consumer" $flags -Wl,-rpath,"$libdir"
 "$out/consumer"
