@@ -132,11 +132,12 @@ if ((quick == 0)); then
 
   # The package in a second pristine root: apt resolves its Depends; a compiler, CMake and
   # pkg-config build the consumer projects against /usr.
-  deb=$(cd "$work/machine/root/backprop/build" 2>/dev/null && ls backprop_*.deb 2>/dev/null | head -n 1)
+  deb=$(find "$work/machine/root/backprop/build" -maxdepth 1 -name 'backprop_*.deb' -printf '%f\n' \
+    2>/dev/null | head -n 1 || true)
   if [[ -n $deb ]]; then
     new_root package
     cp "$work/machine/root/backprop/build/$deb" "$work/package/root/"
-    cp -r "$repo/tests/consumers" "$work/package/root/consumers"
+    cp -r "$work/machine/root/backprop/tests/consumers" "$work/package/root/consumers"
     step "apt-get install ./$deb (pristine root)" package \
       "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ./$deb g++ cmake make pkg-config && backprop --version" &&
       step "consumers of the installed package" package \
