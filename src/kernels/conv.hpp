@@ -1,11 +1,12 @@
-// Convolution and pooling kernels over contiguous NCHW buffers. As in kernels.hpp, the functions in
-// bp::kernels dispatch to oneDNN (when the fast backend is on and oneDNN takes the configuration)
-// or to bp::kernels::reference, the direct loops that define what each kernel computes. Shapes
-// arrive already validated by the ops. Internal.
+// Convolution and pooling kernels over contiguous NCHW buffers, organised as in kernels.hpp: each
+// signature written once, the reference loops define, the fast ones (oneDNN, where it takes the
+// configuration) are chosen at run time. Shapes arrive already validated by the ops. Internal.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+
+#include "kernels/kernels.hpp"
 
 namespace bp::kernels {
 
@@ -20,18 +21,24 @@ struct ConvShape {
   int64_t groups;
 };
 
+// Convolution kernels; the oneDNN ones return bool (R = bool): false, doing nothing, when oneDNN
+// does not take the configuration (the caller then runs the reference).
 // y = conv(x, weight) + bias; bias may be null.
-void conv2d_forward(const ConvShape& s, const float* x, const float* weight, const float* bias,
-                    float* y);
+template <typename R>
+using Conv2dForwardKernel = R(const ConvShape& s, const float* x, const float* weight,
+                              const float* bias, float* y);
 // gx = ∂(y·gy)/∂x: the transposed convolution of gy with weight (overwrites gx).
-void conv2d_backward_data(const ConvShape& s, const float* gy, const float* weight, float* gx);
+template <typename R>
+using Conv2dBackwardDataKernel = R(const ConvShape& s, const float* gy, const float* weight,
+                                   float* gx);
 // gw = Σ gy ⊗ x windows (overwrites gw); gb = Σ_{n,oh,ow} gy when gb is not null.
-void conv2d_backward_weights(const ConvShape& s, const float* x, const float* gy, float* gw,
-                             float* gb);
+template <typename R>
+using Conv2dBackwardWeightsKernel = R(const ConvShape& s, const float* x, const float* gy,
+                                      float* gw, float* gb);
 // gb[c] = Σ_{n, i} gy[n, c, i] over a (n, c, hw) buffer (overwrites gb).
-void channel_sum(int64_t n, int64_t c, int64_t hw, const float* gy, float* gb);
+using ChannelSumKernel = void(int64_t n, int64_t c, int64_t hw, const float* gy, float* gb);
 // y[n, c, i] += bias[c] over a (n, c, hw) buffer.
-void add_channel_bias(int64_t n, int64_t c, int64_t hw, const float* bias, float* y);
+using AddChannelBiasKernel = void(int64_t n, int64_t c, int64_t hw, const float* bias, float* y);
 
 // Pooling of x (n, c, h, w) with windows kh×kw -> (n, c, oh, ow), padding pad_h/pad_w.
 struct PoolShape {
@@ -41,9 +48,18 @@ struct PoolShape {
   int64_t stride_h, stride_w, pad_h, pad_w;
 };
 
-// Which implementation runs a max pooling. The forward pass leaves the position of each maximum
-// in a workspace whose format belongs to that implementation, so the backward pass must use the
-// same one even if the backend changes in between.
+// Average pooling; as for convolution, the oneDNN kernels return bool.
+template <typename R>
+using AvgPool2dForwardKernel = R(const PoolShape& s, bool count_include_pad, const float* x,
+                                 float* y);
+// gx = gy spread evenly over each window (divided by the same divisor as the forward).
+template <typename R>
+using AvgPool2dBackwardKernel = R(const PoolShape& s, bool count_include_pad, const float* gy,
+                                  float* gx);
+
+// Max pooling leaves the position of each maximum in a workspace whose format belongs to the
+// implementation that ran the forward pass, so the backward pass must use the same one even if the
+// backend changes in between: the dispatcher takes the implementation as an argument.
 enum class PoolImpl { reference, onednn };
 PoolImpl max_pool2d_impl(const PoolShape& s);
 // Bytes of workspace a training forward pass fills (the reference stores one int32 per output).
@@ -55,40 +71,41 @@ void max_pool2d_forward(PoolImpl impl, const PoolShape& s, const float* x, float
 void max_pool2d_backward(PoolImpl impl, const PoolShape& s, const float* gy, const void* workspace,
                          float* gx);
 
-void avg_pool2d_forward(const PoolShape& s, bool count_include_pad, const float* x, float* y);
-// gx = gy spread evenly over each window (divided by the same divisor as the forward).
-void avg_pool2d_backward(const PoolShape& s, bool count_include_pad, const float* gy, float* gx);
-
 namespace reference {
-void conv2d_forward(const ConvShape& s, const float* x, const float* weight, const float* bias,
-                    float* y);
-void conv2d_backward_data(const ConvShape& s, const float* gy, const float* weight, float* gx);
-void conv2d_backward_weights(const ConvShape& s, const float* x, const float* gy, float* gw,
-                             float* gb);
-void channel_sum(int64_t n, int64_t c, int64_t hw, const float* gy, float* gb);
-void add_channel_bias(int64_t n, int64_t c, int64_t hw, const float* bias, float* y);
+Conv2dForwardKernel<void> conv2d_forward;
+Conv2dBackwardDataKernel<void> conv2d_backward_data;
+Conv2dBackwardWeightsKernel<void> conv2d_backward_weights;
+ChannelSumKernel channel_sum;
+AddChannelBiasKernel add_channel_bias;
+AvgPool2dForwardKernel<void> avg_pool2d_forward;
+AvgPool2dBackwardKernel<void> avg_pool2d_backward;
 // workspace: one int32 per output, the index h·w-plane offset of its maximum in x.
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, int32_t* workspace);
 void max_pool2d_backward(const PoolShape& s, const float* gy, const int32_t* workspace, float* gx);
-void avg_pool2d_forward(const PoolShape& s, bool count_include_pad, const float* x, float* y);
-void avg_pool2d_backward(const PoolShape& s, bool count_include_pad, const float* gy, float* gx);
 }  // namespace reference
 
+// With a fast path (dispatch_conv.cpp).
+Conv2dForwardKernel<void> conv2d_forward;
+Conv2dBackwardDataKernel<void> conv2d_backward_data;
+Conv2dBackwardWeightsKernel<void> conv2d_backward_weights;
+AvgPool2dForwardKernel<void> avg_pool2d_forward;
+AvgPool2dBackwardKernel<void> avg_pool2d_backward;
+// The reference only.
+using reference::add_channel_bias;
+using reference::channel_sum;
+
 namespace onednn {
-// Each returns false, doing nothing, when oneDNN does not take the configuration (the caller then
-// runs the reference kernel). Primitives are created once per configuration and cached.
-bool conv2d_forward(const ConvShape& s, const float* x, const float* weight, const float* bias,
-                    float* y);
-bool conv2d_backward_data(const ConvShape& s, const float* gy, const float* weight, float* gx);
-bool conv2d_backward_weights(const ConvShape& s, const float* x, const float* gy, float* gw,
-                             float* gb);
+// Primitives are created once per configuration and cached.
+Conv2dForwardKernel<bool> conv2d_forward;
+Conv2dBackwardDataKernel<bool> conv2d_backward_data;
+Conv2dBackwardWeightsKernel<bool> conv2d_backward_weights;
+AvgPool2dForwardKernel<bool> avg_pool2d_forward;
+AvgPool2dBackwardKernel<bool> avg_pool2d_backward;
 bool max_pool2d_supported(const PoolShape& s);
 size_t max_pool2d_workspace_bytes(const PoolShape& s);
 // Requires max_pool2d_supported(s).
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, void* workspace);
 void max_pool2d_backward(const PoolShape& s, const float* gy, const void* workspace, float* gx);
-bool avg_pool2d_forward(const PoolShape& s, bool count_include_pad, const float* x, float* y);
-bool avg_pool2d_backward(const PoolShape& s, bool count_include_pad, const float* gy, float* gx);
 }  // namespace onednn
 
 }  // namespace bp::kernels

@@ -1,15 +1,8 @@
 // Run-time choice between oneDNN and the reference kernels for convolution and pooling: oneDNN
 // when the fast backend is on and it takes the configuration, the reference loops otherwise.
-#include "backprop/tensor.hpp"
 #include "kernels/conv.hpp"
 
 namespace bp::kernels {
-
-namespace {
-bool fast() {
-  return bp::backend() == Backend::fast;
-}
-}  // namespace
 
 void conv2d_forward(const ConvShape& s, const float* x, const float* weight, const float* bias,
                     float* y) {
@@ -26,14 +19,6 @@ void conv2d_backward_weights(const ConvShape& s, const float* x, const float* gy
                              float* gb) {
   if (fast() && onednn::conv2d_backward_weights(s, x, gy, gw, gb)) return;
   reference::conv2d_backward_weights(s, x, gy, gw, gb);
-}
-
-void channel_sum(int64_t n, int64_t c, int64_t hw, const float* gy, float* gb) {
-  reference::channel_sum(n, c, hw, gy, gb);
-}
-
-void add_channel_bias(int64_t n, int64_t c, int64_t hw, const float* bias, float* y) {
-  reference::add_channel_bias(n, c, hw, bias, y);
 }
 
 PoolImpl max_pool2d_impl(const PoolShape& s) {

@@ -1,7 +1,11 @@
 // The kernel interface: the only code that touches raw buffers in bulk. Ops call the functions in
-// bp::kernels, which dispatch at run time to the fast backend (oneDNN) where it has the kernel, or
-// to bp::kernels::reference, the plain C++ loops that define what every kernel means (and against
-// which the fast ones are tested). Internal.
+// bp::kernels. bp::kernels::reference holds the plain C++ loops that define what every kernel
+// means; a kernel with a fast path (oneDNN, SIMD) dispatches at run time between it and the
+// reference (the dispatch_*.cpp files), and the fast one is tested against the reference. A kernel
+// without one is the reference itself, named into bp::kernels by a using-declaration.
+//
+// Each kernel's signature is written once, as a function type (GemmKernel, ...): the reference, the
+// dispatcher and the fast backends declare their functions with it. Internal.
 #pragma once
 
 #include <cstdint>
@@ -12,12 +16,19 @@
 
 namespace bp::kernels {
 
+// True when the fast backend is on (bp::set_backend): the dispatchers' one test.
+inline bool fast() {
+  return bp::backend() == Backend::fast;
+}
+
 // C = alpha·op(A)·op(B) + beta·C, all row-major; op(A) is m×k, op(B) is k×n, C is m×n.
 // lda/ldb/ldc are the row strides of A, B, C as stored. beta = 0 ignores C's old contents.
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+using GemmKernel = void(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                        const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                        float* c, int64_t ldc);
 
 // Elementwise functions y = f(x); `alpha`/`beta` are the parameters some of them take.
+// clang-format off
 enum class Unary {
   neg, exp, log, sqrt, abs,
   pow,         // x^alpha
@@ -29,50 +40,57 @@ enum class Unary {
   softplus,    // beta alpha, threshold beta
   silu,
 };
-void unary_forward(Unary op, float alpha, float beta, const float* x, float* y, int64_t n);
+// clang-format on
+using UnaryForwardKernel = void(Unary op, float alpha, float beta, const float* x, float* y,
+                                int64_t n);
 // gx = gy·f'(x); y = f(x) as computed by unary_forward (some derivatives use it).
-void unary_backward(Unary op, float alpha, float beta, const float* x, const float* y,
-                    const float* gy, float* gx, int64_t n);
+using UnaryBackwardKernel = void(Unary op, float alpha, float beta, const float* x, const float* y,
+                                 const float* gy, float* gx, int64_t n);
 
 enum class Binary { add, sub, mul, div, pow };
 // out (contiguous, `shape`) = a op b, where a and b are read through strides (0 on broadcast axes).
-void binary(Binary op, const Shape& shape, const float* a, std::span<const int64_t> a_strides,
-            const float* b, std::span<const int64_t> b_strides, float* out);
+using BinaryKernel = void(Binary op, const Shape& shape, const float* a,
+                          std::span<const int64_t> a_strides, const float* b,
+                          std::span<const int64_t> b_strides, float* out);
 
 // out[·] += x over a contiguous x of `shape`, with out read and written through `out_strides`
 // (0 on the axes being summed away).
-void reduce_sum(const Shape& shape, const float* x, std::span<const int64_t> out_strides,
-                float* out);
+using ReduceSumKernel = void(const Shape& shape, const float* x,
+                             std::span<const int64_t> out_strides, float* out);
 
 // Strided copy: out (contiguous, `shape`) = x read through `x_strides`. Serves permute and
 // broadcast.
-void strided_copy(const Shape& shape, const float* x, std::span<const int64_t> x_strides,
-                  float* out);
+using StridedCopyKernel = void(const Shape& shape, const float* x,
+                               std::span<const int64_t> x_strides, float* out);
 
 // Softmax (or log-softmax) along the middle axis of a (outer, axis, inner) view.
-void softmax_forward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* x,
-                     float* y);
+using SoftmaxForwardKernel = void(bool log, int64_t outer, int64_t axis, int64_t inner,
+                                  const float* x, float* y);
 // gx from gy and the forward output y.
-void softmax_backward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* y,
-                      const float* gy, float* gx);
+using SoftmaxBackwardKernel = void(bool log, int64_t outer, int64_t axis, int64_t inner,
+                                   const float* y, const float* gy, float* gx);
 
 namespace reference {
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
-void unary_forward(Unary op, float alpha, float beta, const float* x, float* y, int64_t n);
-void unary_backward(Unary op, float alpha, float beta, const float* x, const float* y,
-                    const float* gy, float* gx, int64_t n);
-void binary(Binary op, const Shape& shape, const float* a, std::span<const int64_t> a_strides,
-            const float* b, std::span<const int64_t> b_strides, float* out);
-void reduce_sum(const Shape& shape, const float* x, std::span<const int64_t> out_strides,
-                float* out);
-void strided_copy(const Shape& shape, const float* x, std::span<const int64_t> x_strides,
-                  float* out);
-void softmax_forward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* x,
-                     float* y);
-void softmax_backward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* y,
-                      const float* gy, float* gx);
+GemmKernel gemm;
+UnaryForwardKernel unary_forward;
+UnaryBackwardKernel unary_backward;
+BinaryKernel binary;
+ReduceSumKernel reduce_sum;
+StridedCopyKernel strided_copy;
+SoftmaxForwardKernel softmax_forward;
+SoftmaxBackwardKernel softmax_backward;
 }  // namespace reference
+
+// With a fast path (dispatch.cpp).
+GemmKernel gemm;
+// The reference only.
+using reference::binary;
+using reference::reduce_sum;
+using reference::softmax_backward;
+using reference::softmax_forward;
+using reference::strided_copy;
+using reference::unary_backward;
+using reference::unary_forward;
 
 namespace simd {
 // True when this CPU runs the kernels below (AVX-512F).
@@ -84,9 +102,8 @@ bool gemv(bool trans_a, bool trans_b, int64_t n, int64_t k, float alpha, const f
 }  // namespace simd
 
 namespace onednn {
-// The same contract as kernels::gemm, through a cached oneDNN matmul primitive per shape.
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+// Through a cached oneDNN matmul primitive per shape.
+GemmKernel gemm;
 }  // namespace onednn
 
 }  // namespace bp::kernels

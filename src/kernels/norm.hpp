@@ -1,71 +1,75 @@
-// Kernels of normalisation, dropout and embeddings (see include/backprop/norm.hpp for the ops).
-// Same split as kernels.hpp: bp::kernels dispatches, bp::kernels::reference defines. Internal.
+// Kernels of normalisation, dropout and embeddings (see include/backprop/norm.hpp for the ops),
+// organised as in kernels.hpp. Internal.
 #pragma once
 
 #include <cstdint>
 
 #include "backprop/random.hpp"
+#include "kernels/kernels.hpp"
 
 namespace bp::kernels {
 
 // Batch norm views x as (n, c, inner) and normalises per channel c over n·inner values.
 // Per-channel mean and biased variance of x (accumulated in double).
-void batch_norm_stats(int64_t n, int64_t c, int64_t inner, const float* x, float* mean, float* var);
+using BatchNormStatsKernel = void(int64_t n, int64_t c, int64_t inner, const float* x, float* mean,
+                                  float* var);
 // y = (x - mean[c]) / sqrt(var[c] + eps) · gamma[c] + beta[c]; gamma and beta may be null.
-void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
-                        const float* var, const float* gamma, const float* beta, float eps,
-                        float* y);
+using BatchNormForwardKernel = void(int64_t n, int64_t c, int64_t inner, const float* x,
+                                    const float* mean, const float* var, const float* gamma,
+                                    const float* beta, float eps, float* y);
 // Gradients of batch_norm_forward. `training`: mean and var are the batch statistics of x (and so
 // depend on it); otherwise they are constants. gx, ggamma, gbeta may be null (not wanted);
 // ggamma and gbeta are overwritten.
-void batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, const float* x,
-                         const float* mean, const float* var, const float* gamma, float eps,
-                         const float* gy, float* gx, float* ggamma, float* gbeta);
+using BatchNormBackwardKernel = void(bool training, int64_t n, int64_t c, int64_t inner,
+                                     const float* x, const float* mean, const float* var,
+                                     const float* gamma, float eps, const float* gy, float* gx,
+                                     float* ggamma, float* gbeta);
 
 // Layer norm views x as (rows, cols) and normalises each row; gamma and beta (cols) may be null.
 // Saves each row's mean and 1/sqrt(var + eps) for the backward pass.
-void layer_norm_forward(int64_t rows, int64_t cols, const float* x, const float* gamma,
-                        const float* beta, float eps, float* y, float* mean, float* rstd);
+using LayerNormForwardKernel = void(int64_t rows, int64_t cols, const float* x, const float* gamma,
+                                    const float* beta, float eps, float* y, float* mean,
+                                    float* rstd);
 // gx, ggamma, gbeta may be null; ggamma and gbeta are overwritten.
-void layer_norm_backward(int64_t rows, int64_t cols, const float* x, const float* mean,
-                         const float* rstd, const float* gamma, const float* gy, float* gx,
-                         float* ggamma, float* gbeta);
+using LayerNormBackwardKernel = void(int64_t rows, int64_t cols, const float* x, const float* mean,
+                                     const float* rstd, const float* gamma, const float* gy,
+                                     float* gx, float* ggamma, float* gbeta);
 
 // mask[i] = 0 with probability p, else 1/(1 - p), drawn from gen in order.
-void dropout_mask(float p, Generator& gen, float* mask, int64_t n);
+using DropoutMaskKernel = void(float p, Generator& gen, float* mask, int64_t n);
 
 // y[i, :] = weight[index[i], :] for count indices into a (num, dim) table.
-void embedding_forward(int64_t count, int64_t dim, const int64_t* index, const float* weight,
-                       float* y);
+using EmbeddingForwardKernel = void(int64_t count, int64_t dim, const int64_t* index,
+                                    const float* weight, float* y);
 // gweight[index[i], :] += gy[i, :] (gweight must be zeroed by the caller).
-void embedding_backward(int64_t count, int64_t dim, const int64_t* index, const float* gy,
-                        float* gweight);
+using EmbeddingBackwardKernel = void(int64_t count, int64_t dim, const int64_t* index,
+                                     const float* gy, float* gweight);
 
 namespace reference {
-void batch_norm_stats(int64_t n, int64_t c, int64_t inner, const float* x, float* mean, float* var);
-void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
-                        const float* var, const float* gamma, const float* beta, float eps,
-                        float* y);
-void batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, const float* x,
-                         const float* mean, const float* var, const float* gamma, float eps,
-                         const float* gy, float* gx, float* ggamma, float* gbeta);
-void layer_norm_forward(int64_t rows, int64_t cols, const float* x, const float* gamma,
-                        const float* beta, float eps, float* y, float* mean, float* rstd);
-void layer_norm_backward(int64_t rows, int64_t cols, const float* x, const float* mean,
-                         const float* rstd, const float* gamma, const float* gy, float* gx,
-                         float* ggamma, float* gbeta);
-void dropout_mask(float p, Generator& gen, float* mask, int64_t n);
-void embedding_forward(int64_t count, int64_t dim, const int64_t* index, const float* weight,
-                       float* y);
-void embedding_backward(int64_t count, int64_t dim, const int64_t* index, const float* gy,
-                        float* gweight);
+BatchNormStatsKernel batch_norm_stats;
+BatchNormForwardKernel batch_norm_forward;
+BatchNormBackwardKernel batch_norm_backward;
+LayerNormForwardKernel layer_norm_forward;
+LayerNormBackwardKernel layer_norm_backward;
+DropoutMaskKernel dropout_mask;
+EmbeddingForwardKernel embedding_forward;
+EmbeddingBackwardKernel embedding_backward;
 }  // namespace reference
 
+// With a fast path (dispatch_norm.cpp).
+BatchNormForwardKernel batch_norm_forward;
+BatchNormBackwardKernel batch_norm_backward;
+// The reference only.
+using reference::batch_norm_stats;
+using reference::dropout_mask;
+using reference::embedding_backward;
+using reference::embedding_forward;
+using reference::layer_norm_backward;
+using reference::layer_norm_forward;
+
 namespace onednn {
-// The same contract as kernels::batch_norm_forward, through a cached oneDNN primitive per shape.
-void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
-                        const float* var, const float* gamma, const float* beta, float eps,
-                        float* y);
+// Through a cached oneDNN primitive per shape.
+BatchNormForwardKernel batch_norm_forward;
 // Training-mode kernels::batch_norm_backward; returns false (doing nothing) where it has no fast
 // path (gx not wanted, empty tensors), leaving the work to the reference.
 bool batch_norm_backward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,

@@ -1,0 +1,23 @@
+// Run-time choice of the normalisation kernels with a fast path (see kernels/norm.hpp).
+#include "kernels/norm.hpp"
+
+namespace bp::kernels {
+
+void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
+                        const float* var, const float* gamma, const float* beta, float eps,
+                        float* y) {
+  if (fast()) return onednn::batch_norm_forward(n, c, inner, x, mean, var, gamma, beta, eps, y);
+  reference::batch_norm_forward(n, c, inner, x, mean, var, gamma, beta, eps, y);
+}
+
+void batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, const float* x,
+                         const float* mean, const float* var, const float* gamma, float eps,
+                         const float* gy, float* gx, float* ggamma, float* gbeta) {
+  if (fast() && training &&
+      onednn::batch_norm_backward(n, c, inner, x, mean, var, gamma, eps, gy, gx, ggamma, gbeta))
+    return;
+  reference::batch_norm_backward(training, n, c, inner, x, mean, var, gamma, eps, gy, gx, ggamma,
+                                 gbeta);
+}
+
+}  // namespace bp::kernels
