@@ -29,7 +29,9 @@ namespace {
 
 double peak_gflops_per_thread = 210.0;
 
-double peak_gflops() { return peak_gflops_per_thread * bp::num_threads(); }
+double peak_gflops() {
+  return peak_gflops_per_thread * bp::num_threads();
+}
 
 // Sets the FLOP/s, peak% and threads counters of a benchmark that made `products` M×K×N products
 // (args 0-2) per iteration since `start`.
@@ -83,7 +85,8 @@ void BM_matmul_split(benchmark::State& state) {
   bp::Generator gen(42);
   std::vector<bp::Tensor> a;
   for (int t = 0; t < threads; ++t)
-    a.push_back(bp::Tensor::uniform({m * (t + 1) / threads - m * t / threads, k}, -1.0f, 1.0f, gen));
+    a.push_back(
+        bp::Tensor::uniform({m * (t + 1) / threads - m * t / threads, k}, -1.0f, 1.0f, gen));
   bp::Tensor b = bp::Tensor::uniform({k, n}, -1.0f, 1.0f, gen);
   bp::NoGradGuard no_grad;
   const auto start = std::chrono::steady_clock::now();
@@ -157,9 +160,10 @@ BENCHMARK(BM_mlp_train_step)->UseRealTime()->Unit(benchmark::kMillisecond);
 void BM_trainer_epoch(benchmark::State& state) {
   const bool cnn = state.range(0) != 0, split = state.range(1) != 0;
   bp::Generator gen(7);
-  const auto spec = bp::nn::parse_model_spec(
-      cnn ? "conv(32,3),relu,maxpool(2),conv(64,3),relu,maxpool(2),flatten,dense(128),relu,dense(10)"
-          : "flatten,dense(256),relu,dense(128),relu,dense(10)");
+  const auto spec =
+      bp::nn::parse_model_spec(cnn ? "conv(32,3),relu,maxpool(2),conv(64,3),relu,maxpool(2),"
+                                     "flatten,dense(128),relu,dense(10)"
+                                   : "flatten,dense(256),relu,dense(128),relu,dense(10)");
   const bp::Shape sample = cnn ? bp::Shape{1, 28, 28} : bp::Shape{784};
   auto net = bp::nn::build_model(spec, sample, gen);
   bp::optim::SGD sgd(net->parameters(), {.lr = 0.01f, .momentum = 0.9f});
@@ -208,8 +212,9 @@ void BM_optimizer_step(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   state.SetLabel(kind);
-  state.counters["elements"] = benchmark::Counter(
-      static_cast<double>(n) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["elements"] =
+      benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_optimizer_step)
     ->ArgNames({"kind", "n"})

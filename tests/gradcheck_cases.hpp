@@ -45,10 +45,9 @@ struct GradcheckRegistrar {
 #define BP_GRADCHECK_CONCAT2(a, b) a##b
 #define BP_GRADCHECK_CONCAT(a, b) BP_GRADCHECK_CONCAT2(a, b)
 // BP_GRADCHECK_CASES(cases) { cases[OpKind::x].push_back({...}); }
-#define BP_GRADCHECK_CASES(cases)                                                       \
-  static void BP_GRADCHECK_CONCAT(bp_gradcheck_cases_, __LINE__)(                       \
-      ::bp::testing::GradcheckCases&);                                                  \
-  static ::bp::testing::GradcheckRegistrar BP_GRADCHECK_CONCAT(bp_gradcheck_registrar_, \
-                                                               __LINE__)(               \
-      BP_GRADCHECK_CONCAT(bp_gradcheck_cases_, __LINE__));                              \
-  static void BP_GRADCHECK_CONCAT(bp_gradcheck_cases_, __LINE__)(::bp::testing::GradcheckCases & cases)
+#define BP_GRADCHECK_CASES(cases)                                                                 \
+  static void BP_GRADCHECK_CONCAT(bp_gradcheck_cases_, __LINE__)(::bp::testing::GradcheckCases&); \
+  static ::bp::testing::GradcheckRegistrar BP_GRADCHECK_CONCAT(                                   \
+      bp_gradcheck_registrar_, __LINE__)(BP_GRADCHECK_CONCAT(bp_gradcheck_cases_, __LINE__));     \
+  static void BP_GRADCHECK_CONCAT(bp_gradcheck_cases_,                                            \
+                                  __LINE__)(::bp::testing::GradcheckCases & cases)

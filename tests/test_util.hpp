@@ -37,8 +37,7 @@ void expect_error(F&& fn, const std::string& needle) {
     fn();
     ADD_FAILURE() << "expected bp::Error containing \"" << needle << "\"";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << "message was: " << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message was: " << e.what();
   }
 }
 

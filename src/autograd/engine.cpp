@@ -23,8 +23,12 @@ constexpr std::array<std::string_view, kAllOps.size()> kOpNames = {
 };
 }  // namespace
 
-std::string_view op_name(OpKind kind) { return kOpNames[static_cast<size_t>(kind)]; }
-std::span<const OpKind> all_ops() { return kAllOps; }
+std::string_view op_name(OpKind kind) {
+  return kOpNames[static_cast<size_t>(kind)];
+}
+std::span<const OpKind> all_ops() {
+  return kAllOps;
+}
 
 bool any_requires_grad(std::initializer_list<Tensor> inputs) {
   if (!grad_enabled()) return false;
@@ -53,12 +57,18 @@ thread_local LeafGradientSink* current_sink = nullptr;
 
 // Adds g into the gradient slot `slot`. The first contribution is stored as is (it may alias a
 // gradient held elsewhere, so it is never modified in place); later ones make a new sum.
-void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? add(slot, g) : g; }
+void accumulate(Tensor& slot, const Tensor& g) {
+  slot = slot.defined() ? add(slot, g) : g;
+}
 
 }  // namespace
 
-LeafGradientSink::LeafGradientSink() : previous_(current_sink) { current_sink = this; }
-LeafGradientSink::~LeafGradientSink() { current_sink = previous_; }
+LeafGradientSink::LeafGradientSink() : previous_(current_sink) {
+  current_sink = this;
+}
+LeafGradientSink::~LeafGradientSink() {
+  current_sink = previous_;
+}
 
 Tensor LeafGradientSink::grad(const Tensor& leaf) const {
   for (const auto& [key, g] : grads_)
@@ -86,7 +96,9 @@ GradReadyHook::GradReadyHook(std::function<void(const Tensor& leaf)> on_ready)
   current_hook = this;
 }
 
-GradReadyHook::~GradReadyHook() { current_hook = previous_; }
+GradReadyHook::~GradReadyHook() {
+  current_hook = previous_;
+}
 
 namespace {
 

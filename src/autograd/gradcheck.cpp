@@ -56,8 +56,8 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
       double minus = project(f(inputs));
       input.data()[i] = original;
       // Divide by the step actually taken in float arithmetic.
-      double step = static_cast<double>(original + options.eps) -
-                    static_cast<double>(original - options.eps);
+      double step =
+          static_cast<double>(original + options.eps) - static_cast<double>(original - options.eps);
       double numeric = (plus - minus) / step;
       double got = analytic.defined() ? analytic.data()[i] : 0.0;
       double error = std::fabs(got - numeric);

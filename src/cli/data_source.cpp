@@ -9,10 +9,13 @@ namespace bp::cli {
 namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-bool is_csv(const std::string& source) { return ends_with(source, ".csv") || ends_with(source, ".tsv"); }
+bool is_csv(const std::string& source) {
+  return ends_with(source, ".csv") || ends_with(source, ".tsv");
+}
 
 data::CsvOptions csv_options(const DataOptions& o) {
   data::CsvOptions c;
@@ -20,18 +23,27 @@ data::CsvOptions csv_options(const DataOptions& o) {
            "--csv-delimiter must be one character (or 'tab'), got '{}'", o.csv_delimiter);
   c.delimiter = o.csv_delimiter.size() == 1 ? o.csv_delimiter[0] : '\t';
   if (ends_with(o.source, ".tsv") && o.csv_delimiter == ",") c.delimiter = '\t';
-  if (o.csv_header == "yes") c.header = data::CsvHeader::yes;
-  else if (o.csv_header == "no") c.header = data::CsvHeader::no;
-  else if (o.csv_header == "auto") c.header = data::CsvHeader::autodetect;
-  else fail("--csv-header must be yes, no or auto, got '{}'", o.csv_header);
+  if (o.csv_header == "yes")
+    c.header = data::CsvHeader::yes;
+  else if (o.csv_header == "no")
+    c.header = data::CsvHeader::no;
+  else if (o.csv_header == "auto")
+    c.header = data::CsvHeader::autodetect;
+  else
+    fail("--csv-header must be yes, no or auto, got '{}'", o.csv_header);
   if (!o.csv_label.empty()) {
     bool numeric = o.csv_label.find_first_not_of("-0123456789") == std::string::npos;
-    if (numeric) c.label_index = std::stoll(o.csv_label);
-    else c.label_column = o.csv_label;
+    if (numeric)
+      c.label_index = std::stoll(o.csv_label);
+    else
+      c.label_column = o.csv_label;
   }
-  if (o.task == "classification") c.task = data::Task::classification;
-  else if (o.task == "regression") c.task = data::Task::regression;
-  else fail("--task must be classification or regression, got '{}'", o.task);
+  if (o.task == "classification")
+    c.task = data::Task::classification;
+  else if (o.task == "regression")
+    c.task = data::Task::regression;
+  else
+    fail("--task must be classification or regression, got '{}'", o.task);
   return c;
 }
 
@@ -70,7 +82,8 @@ data::Dataset load_eval(const DataOptions& o, const std::vector<std::string>& la
     return data::read_csv(o.source, c);
   }
   BP_CHECK(std::filesystem::is_directory(o.source),
-           "--data: '{}' is neither 'fashion-mnist', a folder of IDX files nor a .csv file", o.source);
+           "--data: '{}' is neither 'fashion-mnist', a folder of IDX files nor a .csv file",
+           o.source);
   // MNIST-style folders have 10 classes; other label names are a mismatch the caller reports.
   return data::load_mnist_dir(o.source, data::Split::test,
                               label_names.size() == 10 ? label_names : std::vector<std::string>{});

@@ -9,11 +9,11 @@ namespace bp::cli {
 
 struct DataOptions {
   std::string source = "fashion-mnist";
-  std::string csv_label;          // column name or index; empty: the last column
+  std::string csv_label;  // column name or index; empty: the last column
   std::string csv_delimiter = ",";
   std::string csv_header = "auto";  // yes, no, auto
   std::string task = "classification";
-  double test_fraction = 0.2;     // CSV only: held out as the test set
+  double test_fraction = 0.2;  // CSV only: held out as the test set
   uint64_t seed = 1;
 };
 

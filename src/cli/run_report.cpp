@@ -46,10 +46,8 @@ nlohmann::json history_to_json(const std::vector<train::EpochStats>& history) {
   for (const train::EpochStats& s : history) {
     nlohmann::json evals = nlohmann::json::array();
     for (const auto& [name, m] : s.evals)
-      evals.push_back({{"name", name},
-                       {"loss", m.loss},
-                       {"accuracy", m.accuracy},
-                       {"samples", m.samples}});
+      evals.push_back(
+          {{"name", name}, {"loss", m.loss}, {"accuracy", m.accuracy}, {"samples", m.samples}});
     out.push_back({{"epoch", s.epoch},
                    {"train_loss", s.train_loss},
                    {"train_accuracy", s.train_accuracy},

@@ -14,10 +14,14 @@ uint64_t splitmix64(uint64_t& x) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
-uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 }  // namespace
 
-Generator::Generator(uint64_t seed) { this->seed(seed); }
+Generator::Generator(uint64_t seed) {
+  this->seed(seed);
+}
 
 void Generator::seed(uint64_t seed) {
   uint64_t x = seed;
@@ -37,9 +41,13 @@ uint64_t Generator::next_u64() {
   return result;
 }
 
-float Generator::uniform() { return static_cast<float>(next_u64() >> 40) * 0x1.0p-24f; }
+float Generator::uniform() {
+  return static_cast<float>(next_u64() >> 40) * 0x1.0p-24f;
+}
 
-float Generator::uniform(float low, float high) { return low + (high - low) * uniform(); }
+float Generator::uniform(float low, float high) {
+  return low + (high - low) * uniform();
+}
 
 float Generator::normal(float mean, float stddev) {
   if (has_spare_) {
@@ -72,6 +80,8 @@ Generator& default_generator() {
   return gen;
 }
 
-void manual_seed(uint64_t seed) { default_generator().seed(seed); }
+void manual_seed(uint64_t seed) {
+  default_generator().seed(seed);
+}
 
 }  // namespace bp

@@ -91,10 +91,16 @@ Storage::Storage(size_t n) : size(n) {
   data = static_cast<float*>(allocator().allocate(padded_bytes(n)));
 }
 
-Storage::~Storage() { allocator().deallocate(data, padded_bytes(size)); }
+Storage::~Storage() {
+  allocator().deallocate(data, padded_bytes(size));
+}
 
-void release_cached_memory() { allocator().release_all(); }
+void release_cached_memory() {
+  allocator().release_all();
+}
 
-MemoryStats memory_stats() { return allocator().stats(); }
+MemoryStats memory_stats() {
+  return allocator().stats();
+}
 
 }  // namespace bp

@@ -52,7 +52,9 @@ Tensor Tensor::full(const Shape& shape, float value, bool requires_grad) {
   return t;
 }
 
-Tensor Tensor::scalar(float value, bool requires_grad) { return full({}, value, requires_grad); }
+Tensor Tensor::scalar(float value, bool requires_grad) {
+  return full({}, value, requires_grad);
+}
 
 Tensor Tensor::from_data(std::span<const float> values, const Shape& shape, bool requires_grad) {
   Tensor t = empty(shape, requires_grad);
@@ -78,7 +80,8 @@ Tensor Tensor::arange(float start, float end, float step) {
   BP_CHECK(count < 1e9, "Tensor::arange: {} elements is too many", count);
   auto n = static_cast<int64_t>(count);
   Tensor t = empty({n});
-  for (int64_t i = 0; i < n; ++i) t.data()[i] = static_cast<float>(start + static_cast<double>(i) * step);
+  for (int64_t i = 0; i < n; ++i)
+    t.data()[i] = static_cast<float>(start + static_cast<double>(i) * step);
   return t;
 }
 
@@ -100,18 +103,32 @@ Tensor Tensor::normal(const Shape& shape, float mean, float stddev, Generator& g
 
 // ---- inspection ----
 
-const Shape& Tensor::shape() const { return checked(impl_, "shape").shape; }
-int64_t Tensor::numel() const { return checked(impl_, "numel").count; }
+const Shape& Tensor::shape() const {
+  return checked(impl_, "shape").shape;
+}
+int64_t Tensor::numel() const {
+  return checked(impl_, "numel").count;
+}
 
 int64_t Tensor::size(int64_t d) const {
   return shape()[static_cast<size_t>(normalize_axis(d, dim(), "Tensor::size"))];
 }
 
-float* Tensor::data() { return checked(impl_, "data").data(); }
-const float* Tensor::data() const { return checked(impl_, "data").data(); }
-std::span<float> Tensor::values() { return {data(), static_cast<size_t>(numel())}; }
-std::span<const float> Tensor::values() const { return {data(), static_cast<size_t>(numel())}; }
-std::vector<float> Tensor::to_vector() const { return {values().begin(), values().end()}; }
+float* Tensor::data() {
+  return checked(impl_, "data").data();
+}
+const float* Tensor::data() const {
+  return checked(impl_, "data").data();
+}
+std::span<float> Tensor::values() {
+  return {data(), static_cast<size_t>(numel())};
+}
+std::span<const float> Tensor::values() const {
+  return {data(), static_cast<size_t>(numel())};
+}
+std::vector<float> Tensor::to_vector() const {
+  return {values().begin(), values().end()};
+}
 
 float Tensor::item() const {
   BP_CHECK(numel() == 1, "Tensor::item: needs a one-element tensor, got shape {}",
@@ -126,8 +143,9 @@ int64_t flat_index(const Shape& shape, std::initializer_list<int64_t> index) {
   int64_t flat = 0;
   size_t d = 0;
   for (int64_t i : index) {
-    BP_CHECK(i >= 0 && i < shape[d], "Tensor::at: index {} out of range for dimension {} of shape {}",
-             i, d, to_string(shape));
+    BP_CHECK(i >= 0 && i < shape[d],
+             "Tensor::at: index {} out of range for dimension {} of shape {}", i, d,
+             to_string(shape));
     flat = flat * shape[d] + i;
     ++d;
   }
@@ -135,14 +153,18 @@ int64_t flat_index(const Shape& shape, std::initializer_list<int64_t> index) {
 }
 }  // namespace
 
-float& Tensor::at(std::initializer_list<int64_t> index) { return data()[flat_index(shape(), index)]; }
+float& Tensor::at(std::initializer_list<int64_t> index) {
+  return data()[flat_index(shape(), index)];
+}
 float Tensor::at(std::initializer_list<int64_t> index) const {
   return data()[flat_index(shape(), index)];
 }
 
 // ---- autograd ----
 
-bool Tensor::requires_grad() const { return checked(impl_, "requires_grad").requires_grad; }
+bool Tensor::requires_grad() const {
+  return checked(impl_, "requires_grad").requires_grad;
+}
 
 Tensor& Tensor::set_requires_grad(bool requires_grad) {
   checked(impl_, "set_requires_grad");
@@ -152,9 +174,13 @@ Tensor& Tensor::set_requires_grad(bool requires_grad) {
   return *this;
 }
 
-bool Tensor::is_leaf() const { return checked(impl_, "is_leaf").grad_fn == nullptr; }
+bool Tensor::is_leaf() const {
+  return checked(impl_, "is_leaf").grad_fn == nullptr;
+}
 
-Tensor Tensor::grad() const { return Tensor(checked(impl_, "grad").grad); }
+Tensor Tensor::grad() const {
+  return Tensor(checked(impl_, "grad").grad);
+}
 
 void Tensor::zero_grad() {
   if (checked(impl_, "zero_grad").grad) Tensor(impl_->grad).fill_(0.0f);
@@ -222,8 +248,12 @@ Tensor& Tensor::copy_(const Tensor& other) {
   return *this;
 }
 
-Tensor Tensor::reshape(const Shape& shape) const { return bp::reshape(*this, shape); }
-Tensor Tensor::flatten(int64_t start_dim) const { return bp::flatten(*this, start_dim); }
+Tensor Tensor::reshape(const Shape& shape) const {
+  return bp::reshape(*this, shape);
+}
+Tensor Tensor::flatten(int64_t start_dim) const {
+  return bp::flatten(*this, start_dim);
+}
 
 // ---- printing ----
 
@@ -238,8 +268,10 @@ void print_recursive(std::ostringstream& os, const float* data, const Shape& sha
   for (int64_t i = 0; i < shape[dim]; ++i) {
     if (i > 0) {
       os << ',';
-      if (dim + 1 < shape.size()) os << '\n' << std::string(static_cast<size_t>(indent + 1), ' ');
-      else os << ' ';
+      if (dim + 1 < shape.size())
+        os << '\n' << std::string(static_cast<size_t>(indent + 1), ' ');
+      else
+        os << ' ';
     }
     // Long dimensions are elided in the middle.
     if (shape[dim] > 12 && i == 6) {
@@ -267,7 +299,9 @@ std::string Tensor::to_string() const {
   return os.str();
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.to_string(); }
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  return os << t.to_string();
+}
 
 bool allclose(const Tensor& a, const Tensor& b, float rtol, float atol) {
   if (a.shape() != b.shape()) return false;
@@ -285,15 +319,23 @@ namespace {
 thread_local bool grad_mode = true;
 }
 
-bool grad_enabled() { return grad_mode; }
-NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
-NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
+bool grad_enabled() {
+  return grad_mode;
+}
+NoGradGuard::NoGradGuard() : previous_(grad_mode) {
+  grad_mode = false;
+}
+NoGradGuard::~NoGradGuard() {
+  grad_mode = previous_;
+}
 
 void set_num_threads(int threads) {
   BP_CHECK(threads >= 0 && threads <= 1024, "set_num_threads: {} is not a thread count", threads);
   omp_set_num_threads(threads == 0 ? omp_get_num_procs() : threads);
 }
 
-int num_threads() { return omp_get_max_threads(); }
+int num_threads() {
+  return omp_get_max_threads();
+}
 
 }  // namespace bp

@@ -286,8 +286,9 @@ Dataset read_csv_string(std::string_view text, const CsvOptions& options, const 
   if (!header) take_row(first);
   while (tok.next(fields)) take_row(fields);
 
-  const auto n = !options.has_label ? static_cast<int64_t>(features.size()) / nfeatures
-                 : static_cast<int64_t>(regression ? targets.size() : raw_labels.size());
+  const auto n = !options.has_label
+                     ? static_cast<int64_t>(features.size()) / nfeatures
+                     : static_cast<int64_t>(regression ? targets.size() : raw_labels.size());
   BP_CHECK(n > 0, "read_csv: {}: no data rows{}", name, header ? " after the header" : "");
 
   Dataset ds;

@@ -92,8 +92,7 @@ DataLoader::DataLoader(Dataset dataset, LoaderOptions options)
            to_string(dataset_.feature_shape));
   BP_CHECK(options_.shard_count > 0 && options_.shard_index >= 0 &&
                options_.shard_index < options_.shard_count,
-           "DataLoader: shard {} of {} does not exist", options_.shard_index,
-           options_.shard_count);
+           "DataLoader: shard {} of {} does not exist", options_.shard_index, options_.shard_count);
   start_epoch(0);
 }
 
@@ -159,14 +158,14 @@ bool DataLoader::next_without_features(Batch& batch) {
 }
 
 void DataLoader::fill_features(Batch& batch, int64_t begin, int64_t end) const {
-  BP_CHECK(0 <= begin && begin <= end && end <= batch.size() &&
-               batch.features.defined() && batch.features.size(0) == batch.size(),
+  BP_CHECK(0 <= begin && begin <= end && end <= batch.size() && batch.features.defined() &&
+               batch.features.size(0) == batch.size(),
            "DataLoader::fill_features: rows [{}, {}) are not within the batch of {}", begin, end,
            batch.size());
   if (begin == end) return;
   const int64_t row = dataset_.sample_numel();
-  dataset_.copy_rows(std::span<const int64_t>(batch.indices).subspan(
-                         static_cast<size_t>(begin), static_cast<size_t>(end - begin)),
+  dataset_.copy_rows(std::span<const int64_t>(batch.indices)
+                         .subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)),
                      batch.features.data() + begin * row);
   if (options_.random_crop_padding > 0 || options_.random_flip) {
     Generator gen(augment_seed_);

@@ -11,8 +11,8 @@
 
 #include "backprop/distributed.hpp"
 #include "backprop/error.hpp"
-#include "core/clock.hpp"
 #include "backprop/nn.hpp"
+#include "core/clock.hpp"
 
 #if BP_HAVE_MPI
 #include <mpi.h>

@@ -146,12 +146,12 @@ class TeamBarrier {
   }
 
   const int threads_;
-  std::atomic<int> arrived_{0};      // threads other than 0 at the barrier this round
-  std::atomic<uint32_t> round_{0};   // rounds completed
+  std::atomic<int> arrived_{0};     // threads other than 0 at the barrier this round
+  std::atomic<uint32_t> round_{0};  // rounds completed
   std::atomic<int> workers_sleeping_{0};
   std::atomic<int> lead_sleeping_{0};
   std::atomic<int64_t> spin_ns_{kMaxSpin.count()};  // how long a waiting thread spins
-  std::atomic<int64_t> changed_at_ns_{0};  // steady_clock time of the last change
+  std::atomic<int64_t> changed_at_ns_{0};           // steady_clock time of the last change
 };
 
 }  // namespace bp::kernels

@@ -14,7 +14,8 @@ void check(const Tensor& t, const char* op) {
 
 Fans fans(const Tensor& weight) {
   check(weight, "fans");
-  BP_CHECK(weight.dim() >= 2, "init: fan-in/fan-out need a weight with at least 2 dimensions, got {}",
+  BP_CHECK(weight.dim() >= 2,
+           "init: fan-in/fan-out need a weight with at least 2 dimensions, got {}",
            to_string(weight.shape()));
   // The product of the trailing extents (not numel / (out·in), which divides by zero when empty).
   int64_t receptive = 1;
@@ -22,7 +23,9 @@ Fans fans(const Tensor& weight) {
   return {weight.size(1) * receptive, weight.size(0) * receptive};
 }
 
-void zeros(Tensor& t) { constant(t, 0.0f); }
+void zeros(Tensor& t) {
+  constant(t, 0.0f);
+}
 
 void constant(Tensor& t, float value) {
   check(t, "constant");

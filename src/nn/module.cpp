@@ -72,7 +72,9 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Generator& 
   if (bias) bias_ = register_parameter("bias", Tensor::uniform({out_}, -bound, bound, gen));
 }
 
-Tensor Linear::forward(const Tensor& input) { return linear(input, weight_, bias_); }
+Tensor Linear::forward(const Tensor& input) {
+  return linear(input, weight_, bias_);
+}
 
 std::string Linear::name() const {
   return fmt::format("Linear({}, {}{})", in_, out_, bias_.defined() ? "" : ", bias=false");
@@ -104,51 +106,83 @@ Activation::Activation(ActivationKind kind, std::optional<float> parameter)
 
 Tensor Activation::forward(const Tensor& x) {
   switch (kind_) {
-    case ActivationKind::sigmoid: return sigmoid(x);
-    case ActivationKind::tanh: return tanh(x);
-    case ActivationKind::relu: return relu(x);
-    case ActivationKind::leaky_relu: return leaky_relu(x, parameter_);
-    case ActivationKind::elu: return elu(x, parameter_);
-    case ActivationKind::selu: return selu(x);
-    case ActivationKind::gelu: return gelu(x);
-    case ActivationKind::softplus: return softplus(x, parameter_);
-    case ActivationKind::silu: return silu(x);
+    case ActivationKind::sigmoid:
+      return sigmoid(x);
+    case ActivationKind::tanh:
+      return tanh(x);
+    case ActivationKind::relu:
+      return relu(x);
+    case ActivationKind::leaky_relu:
+      return leaky_relu(x, parameter_);
+    case ActivationKind::elu:
+      return elu(x, parameter_);
+    case ActivationKind::selu:
+      return selu(x);
+    case ActivationKind::gelu:
+      return gelu(x);
+    case ActivationKind::softplus:
+      return softplus(x, parameter_);
+    case ActivationKind::silu:
+      return silu(x);
   }
   fail("Activation: unknown kind");
 }
 
 std::string Activation::name() const {
   switch (kind_) {
-    case ActivationKind::sigmoid: return "Sigmoid";
-    case ActivationKind::tanh: return "Tanh";
-    case ActivationKind::relu: return "ReLU";
-    case ActivationKind::leaky_relu: return fmt::format("LeakyReLU({:g})", parameter_);
-    case ActivationKind::elu: return fmt::format("ELU({:g})", parameter_);
-    case ActivationKind::selu: return "SELU";
-    case ActivationKind::gelu: return "GELU";
-    case ActivationKind::softplus: return fmt::format("Softplus({:g})", parameter_);
-    case ActivationKind::silu: return "SiLU";
+    case ActivationKind::sigmoid:
+      return "Sigmoid";
+    case ActivationKind::tanh:
+      return "Tanh";
+    case ActivationKind::relu:
+      return "ReLU";
+    case ActivationKind::leaky_relu:
+      return fmt::format("LeakyReLU({:g})", parameter_);
+    case ActivationKind::elu:
+      return fmt::format("ELU({:g})", parameter_);
+    case ActivationKind::selu:
+      return "SELU";
+    case ActivationKind::gelu:
+      return "GELU";
+    case ActivationKind::softplus:
+      return fmt::format("Softplus({:g})", parameter_);
+    case ActivationKind::silu:
+      return "SiLU";
   }
   return "Activation";
 }
 
-std::shared_ptr<Activation> Sigmoid() { return std::make_shared<Activation>(ActivationKind::sigmoid); }
-std::shared_ptr<Activation> Tanh() { return std::make_shared<Activation>(ActivationKind::tanh); }
-std::shared_ptr<Activation> ReLU() { return std::make_shared<Activation>(ActivationKind::relu); }
+std::shared_ptr<Activation> Sigmoid() {
+  return std::make_shared<Activation>(ActivationKind::sigmoid);
+}
+std::shared_ptr<Activation> Tanh() {
+  return std::make_shared<Activation>(ActivationKind::tanh);
+}
+std::shared_ptr<Activation> ReLU() {
+  return std::make_shared<Activation>(ActivationKind::relu);
+}
 std::shared_ptr<Activation> LeakyReLU(float slope) {
   return std::make_shared<Activation>(ActivationKind::leaky_relu, slope);
 }
 std::shared_ptr<Activation> ELU(float alpha) {
   return std::make_shared<Activation>(ActivationKind::elu, alpha);
 }
-std::shared_ptr<Activation> SELU() { return std::make_shared<Activation>(ActivationKind::selu); }
-std::shared_ptr<Activation> GELU() { return std::make_shared<Activation>(ActivationKind::gelu); }
+std::shared_ptr<Activation> SELU() {
+  return std::make_shared<Activation>(ActivationKind::selu);
+}
+std::shared_ptr<Activation> GELU() {
+  return std::make_shared<Activation>(ActivationKind::gelu);
+}
 std::shared_ptr<Activation> Softplus(float beta) {
   return std::make_shared<Activation>(ActivationKind::softplus, beta);
 }
-std::shared_ptr<Activation> SiLU() { return std::make_shared<Activation>(ActivationKind::silu); }
+std::shared_ptr<Activation> SiLU() {
+  return std::make_shared<Activation>(ActivationKind::silu);
+}
 
-Tensor Softmax::forward(const Tensor& x) { return log_ ? log_softmax(x, -1) : softmax(x, -1); }
+Tensor Softmax::forward(const Tensor& x) {
+  return log_ ? log_softmax(x, -1) : softmax(x, -1);
+}
 
 // ---- Flatten ----
 
@@ -157,7 +191,9 @@ Tensor Flatten::forward(const Tensor& x) {
   return x.dim() == 1 ? x.reshape({x.size(0), 1}) : x.flatten(1);
 }
 
-Shape Flatten::output_shape(const Shape& input_shape) const { return {numel(input_shape)}; }
+Shape Flatten::output_shape(const Shape& input_shape) const {
+  return {numel(input_shape)};
+}
 
 // ---- Sequential ----
 
@@ -210,7 +246,8 @@ Tensor Residual::forward(const Tensor& input) {
 
 Shape Residual::output_shape(const Shape& input_shape) const {
   Shape out = body().output_shape(input_shape);
-  BP_CHECK(out == input_shape, "Residual: the body maps {} to {}; a residual block must keep the shape",
+  BP_CHECK(out == input_shape,
+           "Residual: the body maps {} to {}; a residual block must keep the shape",
            to_string(input_shape), to_string(out));
   return out;
 }

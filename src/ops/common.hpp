@@ -38,9 +38,12 @@ inline int64_t extent(const Shape& shape, size_t begin, size_t end) {
 // Applies a loss reduction to per-element losses.
 inline Tensor reduce(const Tensor& losses, Reduction reduction) {
   switch (reduction) {
-    case Reduction::none: return losses;
-    case Reduction::sum: return sum(losses);
-    case Reduction::mean: return mean(losses);
+    case Reduction::none:
+      return losses;
+    case Reduction::sum:
+      return sum(losses);
+    case Reduction::mean:
+      return mean(losses);
   }
   return losses;
 }

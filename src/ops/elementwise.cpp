@@ -29,8 +29,9 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   kernels::strided_copy(shape, x.data(), broadcast_strides(x.shape(), shape), out.data());
   // d broadcast = sum over the broadcast axes
   Shape in_shape = x.shape();
-  return record(OpKind::broadcast_to, out, {x},
-                [in_shape](const Tensor& gy) -> std::vector<Tensor> { return {sum_to(gy, in_shape)}; });
+  return record(
+      OpKind::broadcast_to, out, {x},
+      [in_shape](const Tensor& gy) -> std::vector<Tensor> { return {sum_to(gy, in_shape)}; });
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
@@ -82,10 +83,11 @@ Tensor div(const Tensor& a, const Tensor& b) {
   Tensor db = b.detach(), dy = y.detach();
   Shape sa = a.shape();
   bool ga = a.requires_grad(), gb = b.requires_grad();
-  return record(OpKind::div, y, {a, b}, [db, dy, sa, ga, gb](const Tensor& gy) -> std::vector<Tensor> {
-    return {ga ? sum_to(div(gy, db), sa) : Tensor(),
-            gb ? sum_to(neg(div(mul(gy, dy), db)), db.shape()) : Tensor()};
-  });
+  return record(OpKind::div, y, {a, b},
+                [db, dy, sa, ga, gb](const Tensor& gy) -> std::vector<Tensor> {
+                  return {ga ? sum_to(div(gy, db), sa) : Tensor(),
+                          gb ? sum_to(neg(div(mul(gy, dy), db)), db.shape()) : Tensor()};
+                });
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
@@ -93,27 +95,52 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   // d a^b = b·a^(b-1), a^b·ln a
   Tensor da = a.detach(), db = b.detach(), dy = y.detach();
   bool ga = a.requires_grad(), gb = b.requires_grad();
-  return record(OpKind::pow, y, {a, b},
-                [da, db, dy, ga, gb](const Tensor& gy) -> std::vector<Tensor> {
-                  return {ga ? sum_to(mul(gy, mul(db, pow(da, sub(db, Tensor::scalar(1))))),
-                                      da.shape())
-                             : Tensor(),
-                          gb ? sum_to(mul(gy, mul(dy, log(da))), db.shape()) : Tensor()};
-                });
+  return record(
+      OpKind::pow, y, {a, b}, [da, db, dy, ga, gb](const Tensor& gy) -> std::vector<Tensor> {
+        return {ga ? sum_to(mul(gy, mul(db, pow(da, sub(db, Tensor::scalar(1))))), da.shape())
+                   : Tensor(),
+                gb ? sum_to(mul(gy, mul(dy, log(da))), db.shape()) : Tensor()};
+      });
 }
 
-Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
-Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
-Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator-(const Tensor& x) { return neg(x); }
-Tensor operator+(const Tensor& a, float b) { return add(a, Tensor::scalar(b)); }
-Tensor operator-(const Tensor& a, float b) { return sub(a, Tensor::scalar(b)); }
-Tensor operator*(const Tensor& a, float b) { return mul(a, Tensor::scalar(b)); }
-Tensor operator/(const Tensor& a, float b) { return div(a, Tensor::scalar(b)); }
-Tensor operator+(float a, const Tensor& b) { return add(Tensor::scalar(a), b); }
-Tensor operator-(float a, const Tensor& b) { return sub(Tensor::scalar(a), b); }
-Tensor operator*(float a, const Tensor& b) { return mul(Tensor::scalar(a), b); }
-Tensor operator/(float a, const Tensor& b) { return div(Tensor::scalar(a), b); }
+Tensor operator+(const Tensor& a, const Tensor& b) {
+  return add(a, b);
+}
+Tensor operator-(const Tensor& a, const Tensor& b) {
+  return sub(a, b);
+}
+Tensor operator*(const Tensor& a, const Tensor& b) {
+  return mul(a, b);
+}
+Tensor operator/(const Tensor& a, const Tensor& b) {
+  return div(a, b);
+}
+Tensor operator-(const Tensor& x) {
+  return neg(x);
+}
+Tensor operator+(const Tensor& a, float b) {
+  return add(a, Tensor::scalar(b));
+}
+Tensor operator-(const Tensor& a, float b) {
+  return sub(a, Tensor::scalar(b));
+}
+Tensor operator*(const Tensor& a, float b) {
+  return mul(a, Tensor::scalar(b));
+}
+Tensor operator/(const Tensor& a, float b) {
+  return div(a, Tensor::scalar(b));
+}
+Tensor operator+(float a, const Tensor& b) {
+  return add(Tensor::scalar(a), b);
+}
+Tensor operator-(float a, const Tensor& b) {
+  return sub(Tensor::scalar(a), b);
+}
+Tensor operator*(float a, const Tensor& b) {
+  return mul(Tensor::scalar(a), b);
+}
+Tensor operator/(float a, const Tensor& b) {
+  return div(Tensor::scalar(a), b);
+}
 
 }  // namespace bp

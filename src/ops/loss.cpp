@@ -21,8 +21,8 @@ void check_same_shape(const Tensor& input, const Tensor& target, const char* op)
 // slope(input, target) its derivative with respect to the input, and target_slope the derivative
 // with respect to the target.
 template <typename Loss, typename Slope, typename TargetSlope>
-Tensor pointwise_loss(OpKind kind, const Tensor& input, const Tensor& target, Loss loss, Slope slope,
-                      TargetSlope target_slope) {
+Tensor pointwise_loss(OpKind kind, const Tensor& input, const Tensor& target, Loss loss,
+                      Slope slope, TargetSlope target_slope) {
   Tensor y = make_tensor(input.shape());
   const float* x = input.data();
   const float* t = target.data();
@@ -134,21 +134,21 @@ Tensor binary_cross_entropy(const Tensor& probabilities, const Tensor& target,
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
                                         Reduction reduction) {
   check_same_shape(logits, target, "binary_cross_entropy_with_logits");
-  return reduce(
-      pointwise_loss(
-          OpKind::binary_cross_entropy_with_logits, logits, target,
-          // max(x, 0) - x·t + log(1 + e^-|x|): never overflows
-          [](float x, float t) {
-            return std::fmax(x, 0.0f) - x * t + std::log1p(std::exp(-std::fabs(x)));
-          },
-          // d/dx = σ(x) - t
-          [](float x, float t) {
-            float s = x >= 0 ? 1.0f / (1.0f + std::exp(-x)) : std::exp(x) / (1.0f + std::exp(x));
-            return s - t;
-          },
-          // d/dt = -x
-          [](float x, float) { return -x; }),
-      reduction);
+  return reduce(pointwise_loss(
+                    OpKind::binary_cross_entropy_with_logits, logits, target,
+                    // max(x, 0) - x·t + log(1 + e^-|x|): never overflows
+                    [](float x, float t) {
+                      return std::fmax(x, 0.0f) - x * t + std::log1p(std::exp(-std::fabs(x)));
+                    },
+                    // d/dx = σ(x) - t
+                    [](float x, float t) {
+                      float s = x >= 0 ? 1.0f / (1.0f + std::exp(-x))
+                                       : std::exp(x) / (1.0f + std::exp(x));
+                      return s - t;
+                    },
+                    // d/dt = -x
+                    [](float x, float) { return -x; }),
+                reduction);
 }
 
 Tensor cross_entropy(const Tensor& logits, std::span<const int64_t> targets, Reduction reduction) {
@@ -160,8 +160,10 @@ Tensor cross_entropy(const Tensor& logits, std::span<const int64_t> targets, Red
   Tensor y = Tensor::zeros(reduced_shape(reduction, n));
   for (int64_t i = 0; i < n; ++i) {
     float loss = -log_probs.data()[i * c + targets[static_cast<size_t>(i)]];
-    if (reduction == Reduction::none) y.data()[i] = loss;
-    else y.data()[0] += loss;
+    if (reduction == Reduction::none)
+      y.data()[i] = loss;
+    else
+      y.data()[0] += loss;
   }
   if (reduction == Reduction::mean) y.data()[0] /= static_cast<float>(n);
   // d CE/d logits = (softmax - onehot(target)) · upstream
@@ -187,8 +189,10 @@ Tensor nll_loss(const Tensor& log_probabilities, std::span<const int64_t> target
   Tensor y = Tensor::zeros(reduced_shape(reduction, n));
   for (int64_t i = 0; i < n; ++i) {
     float loss = -log_probabilities.data()[i * c + targets[static_cast<size_t>(i)]];
-    if (reduction == Reduction::none) y.data()[i] = loss;
-    else y.data()[0] += loss;
+    if (reduction == Reduction::none)
+      y.data()[i] = loss;
+    else
+      y.data()[0] += loss;
   }
   if (reduction == Reduction::mean) y.data()[0] /= static_cast<float>(n);
   // d NLL/d input = -1 at the target class · upstream

@@ -50,16 +50,18 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_defined(a, "matmul", "first");
   check_defined(b, "matmul", "second");
-  BP_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: both inputs need at least 2 dimensions, got {} @ {}",
-           to_string(a.shape()), to_string(b.shape()));
+  BP_CHECK(a.dim() >= 2 && b.dim() >= 2,
+           "matmul: both inputs need at least 2 dimensions, got {} @ {}", to_string(a.shape()),
+           to_string(b.shape()));
   Tensor y = batched_matmul(a, b, false, false);
   // d(AB) = G·Bᵀ, Aᵀ·G (summed over broadcast batch axes)
   Tensor da = a.detach(), db = b.detach();
   bool ga = a.requires_grad(), gb = b.requires_grad();
-  return record(OpKind::matmul, y, {a, b}, [da, db, ga, gb](const Tensor& gy) -> std::vector<Tensor> {
-    return {ga ? sum_to(batched_matmul(gy, db, false, true), da.shape()) : Tensor(),
-            gb ? sum_to(batched_matmul(da, gy, true, false), db.shape()) : Tensor()};
-  });
+  return record(OpKind::matmul, y, {a, b},
+                [da, db, ga, gb](const Tensor& gy) -> std::vector<Tensor> {
+                  return {ga ? sum_to(batched_matmul(gy, db, false, true), da.shape()) : Tensor(),
+                          gb ? sum_to(batched_matmul(da, gy, true, false), db.shape()) : Tensor()};
+                });
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -93,24 +95,21 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor dx = x.detach(), dw = weight.detach();
   bool gx = x.requires_grad(), gw = weight.requires_grad();
   bool gb = bias.defined() && bias.requires_grad();
-  return record(OpKind::linear, y, {x, weight, bias},
-                [=](const Tensor& gy) -> std::vector<Tensor> {
-                  std::vector<Tensor> grads(3);
-                  if (gx) {
-                    grads[0] = make_tensor(dx.shape());
-                    kernels::gemm(false, false, rows, in_features, out_features, 1.0f, gy.data(),
-                                  out_features, dw.data(), in_features, 0.0f, grads[0].data(),
-                                  in_features);
-                  }
-                  if (gw) {
-                    grads[1] = make_tensor(dw.shape());
-                    kernels::gemm(true, false, out_features, in_features, rows, 1.0f, gy.data(),
-                                  out_features, dx.data(), in_features, 0.0f, grads[1].data(),
-                                  in_features);
-                  }
-                  if (gb) grads[2] = sum_to(gy.reshape({rows, out_features}), {out_features});
-                  return grads;
-                });
+  return record(OpKind::linear, y, {x, weight, bias}, [=](const Tensor& gy) -> std::vector<Tensor> {
+    std::vector<Tensor> grads(3);
+    if (gx) {
+      grads[0] = make_tensor(dx.shape());
+      kernels::gemm(false, false, rows, in_features, out_features, 1.0f, gy.data(), out_features,
+                    dw.data(), in_features, 0.0f, grads[0].data(), in_features);
+    }
+    if (gw) {
+      grads[1] = make_tensor(dw.shape());
+      kernels::gemm(true, false, out_features, in_features, rows, 1.0f, gy.data(), out_features,
+                    dx.data(), in_features, 0.0f, grads[1].data(), in_features);
+    }
+    if (gb) grads[2] = sum_to(gy.reshape({rows, out_features}), {out_features});
+    return grads;
+  });
 }
 
 }  // namespace bp

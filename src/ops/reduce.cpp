@@ -21,8 +21,10 @@ Shape reduced_shape(const Shape& shape, std::vector<int64_t>& axes, bool keepdim
   Shape out;
   for (int64_t d = 0; d < rank; ++d) {
     bool reduced = std::binary_search(axes.begin(), axes.end(), d);
-    if (!reduced) out.push_back(shape[static_cast<size_t>(d)]);
-    else if (keepdim) out.push_back(1);
+    if (!reduced)
+      out.push_back(shape[static_cast<size_t>(d)]);
+    else if (keepdim)
+      out.push_back(1);
   }
   return out;
 }

@@ -161,8 +161,8 @@ Tensor index_select(const Tensor& x, int64_t axis, std::span<const int64_t> indi
   const auto a = static_cast<size_t>(normalize_axis(axis, x.dim(), "index_select"));
   const int64_t len = x.shape()[a];
   for (int64_t i : indices)
-    BP_CHECK(i >= 0 && i < len, "index_select: index {} is out of range for axis {} of shape {}",
-             i, a, to_string(x.shape()));
+    BP_CHECK(i >= 0 && i < len, "index_select: index {} is out of range for axis {} of shape {}", i,
+             a, to_string(x.shape()));
   const int64_t outer = extent(x.shape(), 0, a), inner = extent(x.shape(), a + 1, x.shape().size());
   const auto count = static_cast<int64_t>(indices.size());
   Shape out_shape = x.shape();

@@ -21,14 +21,19 @@ Tensor softmax_op(const Tensor& x, int64_t axis, bool log) {
   return record(log ? OpKind::log_softmax : OpKind::softmax, y, {x},
                 [=](const Tensor& gy) -> std::vector<Tensor> {
                   Tensor gx = make_tensor(dy.shape());
-                  kernels::softmax_backward(log, outer, len, inner, dy.data(), gy.data(), gx.data());
+                  kernels::softmax_backward(log, outer, len, inner, dy.data(), gy.data(),
+                                            gx.data());
                   return {gx};
                 });
 }
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t axis) { return softmax_op(x, axis, false); }
-Tensor log_softmax(const Tensor& x, int64_t axis) { return softmax_op(x, axis, true); }
+Tensor softmax(const Tensor& x, int64_t axis) {
+  return softmax_op(x, axis, false);
+}
+Tensor log_softmax(const Tensor& x, int64_t axis) {
+  return softmax_op(x, axis, true);
+}
 
 }  // namespace bp

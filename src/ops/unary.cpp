@@ -27,18 +27,30 @@ Tensor unary(OpKind kind, kernels::Unary op, const Tensor& x, const char* name, 
 
 }  // namespace
 
-Tensor neg(const Tensor& x) { return unary(OpKind::neg, kernels::Unary::neg, x, "neg"); }
-Tensor exp(const Tensor& x) { return unary(OpKind::exp, kernels::Unary::exp, x, "exp"); }
-Tensor log(const Tensor& x) { return unary(OpKind::log, kernels::Unary::log, x, "log"); }
-Tensor sqrt(const Tensor& x) { return unary(OpKind::sqrt, kernels::Unary::sqrt, x, "sqrt"); }
-Tensor abs(const Tensor& x) { return unary(OpKind::abs, kernels::Unary::abs, x, "abs"); }
+Tensor neg(const Tensor& x) {
+  return unary(OpKind::neg, kernels::Unary::neg, x, "neg");
+}
+Tensor exp(const Tensor& x) {
+  return unary(OpKind::exp, kernels::Unary::exp, x, "exp");
+}
+Tensor log(const Tensor& x) {
+  return unary(OpKind::log, kernels::Unary::log, x, "log");
+}
+Tensor sqrt(const Tensor& x) {
+  return unary(OpKind::sqrt, kernels::Unary::sqrt, x, "sqrt");
+}
+Tensor abs(const Tensor& x) {
+  return unary(OpKind::abs, kernels::Unary::abs, x, "abs");
+}
 
 Tensor pow(const Tensor& x, float exponent) {
   BP_CHECK(std::isfinite(exponent), "pow: the exponent must be finite (got {})", exponent);
   return unary(OpKind::pow_scalar, kernels::Unary::pow, x, "pow", exponent);
 }
 
-Tensor square(const Tensor& x) { return pow(x, 2.0f); }
+Tensor square(const Tensor& x) {
+  return pow(x, 2.0f);
+}
 
 Tensor clamp(const Tensor& x, float low, float high) {
   BP_CHECK(!(low > high) && !std::isnan(low) && !std::isnan(high),
@@ -49,8 +61,12 @@ Tensor clamp(const Tensor& x, float low, float high) {
 Tensor sigmoid(const Tensor& x) {
   return unary(OpKind::sigmoid, kernels::Unary::sigmoid, x, "sigmoid");
 }
-Tensor tanh(const Tensor& x) { return unary(OpKind::tanh, kernels::Unary::tanh, x, "tanh"); }
-Tensor relu(const Tensor& x) { return unary(OpKind::relu, kernels::Unary::relu, x, "relu"); }
+Tensor tanh(const Tensor& x) {
+  return unary(OpKind::tanh, kernels::Unary::tanh, x, "tanh");
+}
+Tensor relu(const Tensor& x) {
+  return unary(OpKind::relu, kernels::Unary::relu, x, "relu");
+}
 
 Tensor leaky_relu(const Tensor& x, float negative_slope) {
   BP_CHECK(std::isfinite(negative_slope), "leaky_relu: the slope must be finite (got {})",
@@ -64,8 +80,12 @@ Tensor elu(const Tensor& x, float alpha) {
   return unary(OpKind::elu, kernels::Unary::elu, x, "elu", alpha);
 }
 
-Tensor selu(const Tensor& x) { return unary(OpKind::selu, kernels::Unary::selu, x, "selu"); }
-Tensor gelu(const Tensor& x) { return unary(OpKind::gelu, kernels::Unary::gelu, x, "gelu"); }
+Tensor selu(const Tensor& x) {
+  return unary(OpKind::selu, kernels::Unary::selu, x, "selu");
+}
+Tensor gelu(const Tensor& x) {
+  return unary(OpKind::gelu, kernels::Unary::gelu, x, "gelu");
+}
 
 Tensor softplus(const Tensor& x, float beta, float threshold) {
   BP_CHECK(std::isfinite(beta) && beta > 0 && std::isfinite(threshold) && threshold > 0,
@@ -73,6 +93,8 @@ Tensor softplus(const Tensor& x, float beta, float threshold) {
   return unary(OpKind::softplus, kernels::Unary::softplus, x, "softplus", beta, threshold);
 }
 
-Tensor silu(const Tensor& x) { return unary(OpKind::silu, kernels::Unary::silu, x, "silu"); }
+Tensor silu(const Tensor& x) {
+  return unary(OpKind::silu, kernels::Unary::silu, x, "silu");
+}
 
 }  // namespace bp

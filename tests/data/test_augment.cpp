@@ -153,8 +153,12 @@ TEST(AugmentTest, FeaturesFilledInPiecesFromThreadsMatchNext) {
   for (const data::Dataset* ds : {&floats, &bytes})
     for (int64_t shards : {1, 2}) {
       for (int64_t shard = 0; shard < shards; ++shard) {
-        data::LoaderOptions opts{.batch_size = 16, .seed = 3, .random_crop_padding = 1,
-                                 .random_flip = true, .shard_count = shards, .shard_index = shard};
+        data::LoaderOptions opts{.batch_size = 16,
+                                 .seed = 3,
+                                 .random_crop_padding = 1,
+                                 .random_flip = true,
+                                 .shard_count = shards,
+                                 .shard_index = shard};
         data::DataLoader whole(*ds, opts), pieces(*ds, opts);
         whole.start_epoch(2);
         pieces.start_epoch(2);

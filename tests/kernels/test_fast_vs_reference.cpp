@@ -16,36 +16,36 @@ struct BackendScope {
 
 TEST(FastKernels, GemmMatchesReferenceOnRandomShapes) {
   Generator gen(11);
-  const std::vector<std::array<int64_t, 3>> shapes = {
-      {1, 1, 1}, {1, 10, 300}, {64, 96, 130}, {7, 13, 5}, {33, 65, 17}, {3, 200, 1}};
+  const std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},  {1, 10, 300}, {64, 96, 130},
+                                                      {7, 13, 5}, {33, 65, 17}, {3, 200, 1}};
   for (auto [m, n, k] : shapes)
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {1.0f, 1.0f}, {0.25f, 0.5f}}) {
-            SCOPED_TRACE(fmt::format("m={} n={} k={} ta={} tb={} alpha={} beta={}", m, n, k, ta, tb,
-                                     alpha, beta));
-            // Leading dimensions larger than the rows exercise strided operands.
-            const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 1;
-            std::vector<float> a(static_cast<size_t>((ta ? k : m) * lda)),
-                b(static_cast<size_t>((tb ? n : k) * ldb)), c(static_cast<size_t>(m * ldc));
-            for (float& v : a) v = gen.uniform(-1, 1);
-            for (float& v : b) v = gen.uniform(-1, 1);
-            for (float& v : c) v = gen.uniform(-1, 1);
-            std::vector<float> expected = c, got = c;
-            kernels::reference::gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta,
-                                     expected.data(), ldc);
-            kernels::onednn::gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta,
-                                  got.data(), ldc);
-            for (int64_t i = 0; i < m; ++i)
-              for (int64_t j = 0; j < n; ++j) {
-                const auto at = static_cast<size_t>(i * ldc + j);
-                ASSERT_NEAR(got[at], expected[at], 1e-4 * static_cast<double>(k) + 1e-5)
-                    << "at " << i << "," << j;
-              }
-            // Padding columns beyond n are never written.
-            for (int64_t i = 0; i < m; ++i)
-              EXPECT_EQ(got[static_cast<size_t>(i * ldc + n)], c[static_cast<size_t>(i * ldc + n)]);
-          }
+          SCOPED_TRACE(fmt::format("m={} n={} k={} ta={} tb={} alpha={} beta={}", m, n, k, ta, tb,
+                                   alpha, beta));
+          // Leading dimensions larger than the rows exercise strided operands.
+          const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 1;
+          std::vector<float> a(static_cast<size_t>((ta ? k : m) * lda)),
+              b(static_cast<size_t>((tb ? n : k) * ldb)), c(static_cast<size_t>(m * ldc));
+          for (float& v : a) v = gen.uniform(-1, 1);
+          for (float& v : b) v = gen.uniform(-1, 1);
+          for (float& v : c) v = gen.uniform(-1, 1);
+          std::vector<float> expected = c, got = c;
+          kernels::reference::gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta,
+                                   expected.data(), ldc);
+          kernels::onednn::gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta,
+                                got.data(), ldc);
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+              const auto at = static_cast<size_t>(i * ldc + j);
+              ASSERT_NEAR(got[at], expected[at], 1e-4 * static_cast<double>(k) + 1e-5)
+                  << "at " << i << "," << j;
+            }
+          // Padding columns beyond n are never written.
+          for (int64_t i = 0; i < m; ++i)
+            EXPECT_EQ(got[static_cast<size_t>(i * ldc + n)], c[static_cast<size_t>(i * ldc + n)]);
+        }
 }
 
 TEST(FastKernels, GemvMatchesReference) {
@@ -57,8 +57,8 @@ TEST(FastKernels, GemvMatchesReference) {
       for (bool ta : {false, true})
         for (bool tb : {false, true})
           for (auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {0.5f, 1.0f}, {2.0f, -0.25f}}) {
-            SCOPED_TRACE(fmt::format("n={} k={} ta={} tb={} alpha={} beta={}", n, k, ta, tb, alpha,
-                                     beta));
+            SCOPED_TRACE(
+                fmt::format("n={} k={} ta={} tb={} alpha={} beta={}", n, k, ta, tb, alpha, beta));
             const int64_t lda = ta ? 3 : k, ldb = (tb ? k : n) + 5;
             std::vector<float> a(static_cast<size_t>(ta ? k * lda : k)),
                 b(static_cast<size_t>((tb ? n : k) * ldb)), c(static_cast<size_t>(n + 1));
@@ -69,8 +69,8 @@ TEST(FastKernels, GemvMatchesReference) {
             std::vector<float> expected = c, got = c;
             kernels::reference::gemm(ta, tb, 1, n, k, alpha, a.data(), lda, b.data(), ldb, beta,
                                      expected.data(), n);
-            ASSERT_TRUE(kernels::simd::gemv(ta, tb, n, k, alpha, a.data(), lda, b.data(), ldb,
-                                            beta, got.data()));
+            ASSERT_TRUE(kernels::simd::gemv(ta, tb, n, k, alpha, a.data(), lda, b.data(), ldb, beta,
+                                            got.data()));
             for (int64_t j = 0; j < n; ++j)
               ASSERT_NEAR(got[static_cast<size_t>(j)], expected[static_cast<size_t>(j)],
                           1e-4 * static_cast<double>(k) + 1e-5)

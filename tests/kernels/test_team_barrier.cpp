@@ -52,9 +52,13 @@ TEST(TeamBarrier, OneThreadRunsTheSerialSectionAtOnce) {
   EXPECT_EQ(calls, 3);
 }
 
-TEST(TeamBarrier, ShortWaitsSeeEachOthersWrites) { run_rounds(2, 20000, {}); }
+TEST(TeamBarrier, ShortWaitsSeeEachOthersWrites) {
+  run_rounds(2, 20000, {});
+}
 
-TEST(TeamBarrier, MoreThreadsThanCores) { run_rounds(5, 2000, {}); }
+TEST(TeamBarrier, MoreThreadsThanCores) {
+  run_rounds(5, 2000, {});
+}
 
 TEST(TeamBarrier, LongWaitsSleepAndStillWake) {
   // 200 us pauses outlast any spin, so the waits end in sleep (and the spin budget shrinks).

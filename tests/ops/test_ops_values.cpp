@@ -332,7 +332,7 @@ TEST(Reduce, MaxMinArgmax) {
   EXPECT_EQ(argmax(t234(), 1), (std::vector<int64_t>(8, 2)));
   // NaN is larger than anything, wherever it is; the first of several wins.
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  Tensor n = Tensor::from_data({1, nan, 9, 2,  nan, 3, nan, 8,  1, 2, 3, nan}, {3, 4});
+  Tensor n = Tensor::from_data({1, nan, 9, 2, nan, 3, nan, 8, 1, 2, 3, nan}, {3, 4});
   EXPECT_EQ(argmax(n, 1), (std::vector<int64_t>{1, 0, 3}));
   EXPECT_EQ(argmax(n, 0), (std::vector<int64_t>{1, 0, 1, 2}));
   expect_values(max(t234(), 1), {2, 4}, {8, 9, 10, 11, 20, 21, 22, 23});

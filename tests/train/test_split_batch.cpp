@@ -103,8 +103,8 @@ TEST(SplitBatch, OnlyModelsThatAllowItAreSplit) {
   Trainer whole(*net, sgd, {.epochs = 1, .split_batch = false});
   EXPECT_EQ(whole.batch_threads(128), 1);
   Generator gen(2);
-  nn::Sequential with_dropout({std::make_shared<nn::Linear>(20, 4, true, gen),
-                               std::make_shared<nn::Dropout>(0.5f)});
+  nn::Sequential with_dropout(
+      {std::make_shared<nn::Linear>(20, 4, true, gen), std::make_shared<nn::Dropout>(0.5f)});
   Trainer dropout(with_dropout, sgd, {.epochs = 1});
   EXPECT_EQ(dropout.batch_threads(128), 1);  // dropout draws random numbers
 }
@@ -234,7 +234,8 @@ TEST(SplitBatch, AnErrorOnAThreadReachesTheCaller) {
   bad.num_classes = 5;
   bad.labels[40] = 4;  // beyond the model's 4 outputs, in the second thread's half
   Trainer trainer(*net, sgd, {.epochs = 1, .batch_size = 64, .shuffle = false});
-  bp::testing::expect_error([&] { trainer.fit(bad, {}); }, "target 4 at position 8 is not a class index");
+  bp::testing::expect_error([&] { trainer.fit(bad, {}); },
+                            "target 4 at position 8 is not a class index");
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // The one oneDNN CPU engine that every fast kernel runs on, and each thread's stream. Internal.
 #pragma once
 
-#include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 namespace bp::kernels::onednn {
 
@@ -15,7 +15,9 @@ dnnl::stream& cpu_stream();
 // primitive plans its work for the thread count it is created under. Inside a parallel region
 // oneDNN runs single-threaded, so there the plan is for one thread: planned_threads() is the count
 // that belongs in a cache key, and a PlanFor object holds it while a primitive is created.
-inline int planned_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+inline int planned_threads() {
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+}
 class PlanFor {
  public:
   explicit PlanFor(int threads) : saved_(omp_get_max_threads()) { omp_set_num_threads(threads); }

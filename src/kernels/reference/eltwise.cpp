@@ -28,11 +28,21 @@ void parallel_for(int64_t n, F f) {
 
 void unary_forward(Unary op, float alpha, float beta, const float* x, float* y, int64_t n) {
   switch (op) {
-    case Unary::neg: parallel_for(n, [=](int64_t i) { y[i] = -x[i]; }); break;
-    case Unary::exp: parallel_for(n, [=](int64_t i) { y[i] = std::exp(x[i]); }); break;
-    case Unary::log: parallel_for(n, [=](int64_t i) { y[i] = std::log(x[i]); }); break;
-    case Unary::sqrt: parallel_for(n, [=](int64_t i) { y[i] = std::sqrt(x[i]); }); break;
-    case Unary::abs: parallel_for(n, [=](int64_t i) { y[i] = std::fabs(x[i]); }); break;
+    case Unary::neg:
+      parallel_for(n, [=](int64_t i) { y[i] = -x[i]; });
+      break;
+    case Unary::exp:
+      parallel_for(n, [=](int64_t i) { y[i] = std::exp(x[i]); });
+      break;
+    case Unary::log:
+      parallel_for(n, [=](int64_t i) { y[i] = std::log(x[i]); });
+      break;
+    case Unary::sqrt:
+      parallel_for(n, [=](int64_t i) { y[i] = std::sqrt(x[i]); });
+      break;
+    case Unary::abs:
+      parallel_for(n, [=](int64_t i) { y[i] = std::fabs(x[i]); });
+      break;
     case Unary::pow:
       if (alpha == 2.0f)  // square(): x·x is what powf(x, 2) rounds to, without the libm call
         parallel_for(n, [=](int64_t i) { y[i] = x[i] * x[i]; });
@@ -42,9 +52,15 @@ void unary_forward(Unary op, float alpha, float beta, const float* x, float* y, 
     case Unary::clamp:
       parallel_for(n, [=](int64_t i) { y[i] = std::fmin(std::fmax(x[i], alpha), beta); });
       break;
-    case Unary::sigmoid: parallel_for(n, [=](int64_t i) { y[i] = stable_sigmoid(x[i]); }); break;
-    case Unary::tanh: parallel_for(n, [=](int64_t i) { y[i] = std::tanh(x[i]); }); break;
-    case Unary::relu: parallel_for(n, [=](int64_t i) { y[i] = x[i] > 0 ? x[i] : 0.0f; }); break;
+    case Unary::sigmoid:
+      parallel_for(n, [=](int64_t i) { y[i] = stable_sigmoid(x[i]); });
+      break;
+    case Unary::tanh:
+      parallel_for(n, [=](int64_t i) { y[i] = std::tanh(x[i]); });
+      break;
+    case Unary::relu:
+      parallel_for(n, [=](int64_t i) { y[i] = x[i] > 0 ? x[i] : 0.0f; });
+      break;
     case Unary::leaky_relu:
       parallel_for(n, [=](int64_t i) { y[i] = x[i] > 0 ? x[i] : alpha * x[i]; });
       break;
@@ -69,7 +85,9 @@ void unary_forward(Unary op, float alpha, float beta, const float* x, float* y, 
         y[i] = bx > beta ? x[i] : std::log1p(std::exp(bx)) / alpha;
       });
       break;
-    case Unary::silu: parallel_for(n, [=](int64_t i) { y[i] = x[i] * stable_sigmoid(x[i]); }); break;
+    case Unary::silu:
+      parallel_for(n, [=](int64_t i) { y[i] = x[i] * stable_sigmoid(x[i]); });
+      break;
   }
 }
 
@@ -77,18 +95,24 @@ void unary_backward(Unary op, float alpha, float beta, const float* x, const flo
                     const float* gy, float* gx, int64_t n) {
   switch (op) {
     // d(-x) = -1
-    case Unary::neg: parallel_for(n, [=](int64_t i) { gx[i] = -gy[i]; }); break;
+    case Unary::neg:
+      parallel_for(n, [=](int64_t i) { gx[i] = -gy[i]; });
+      break;
     // d e^x = e^x
-    case Unary::exp: parallel_for(n, [=](int64_t i) { gx[i] = gy[i] * y[i]; }); break;
+    case Unary::exp:
+      parallel_for(n, [=](int64_t i) { gx[i] = gy[i] * y[i]; });
+      break;
     // d ln x = 1/x
-    case Unary::log: parallel_for(n, [=](int64_t i) { gx[i] = gy[i] / x[i]; }); break;
+    case Unary::log:
+      parallel_for(n, [=](int64_t i) { gx[i] = gy[i] / x[i]; });
+      break;
     // d √x = 1/(2√x)
-    case Unary::sqrt: parallel_for(n, [=](int64_t i) { gx[i] = gy[i] / (2.0f * y[i]); }); break;
+    case Unary::sqrt:
+      parallel_for(n, [=](int64_t i) { gx[i] = gy[i] / (2.0f * y[i]); });
+      break;
     // d|x| = sign(x)
     case Unary::abs:
-      parallel_for(n, [=](int64_t i) {
-        gx[i] = x[i] > 0 ? gy[i] : (x[i] < 0 ? -gy[i] : 0.0f);
-      });
+      parallel_for(n, [=](int64_t i) { gx[i] = x[i] > 0 ? gy[i] : (x[i] < 0 ? -gy[i] : 0.0f); });
       break;
     // d x^p = p·x^(p-1)
     case Unary::pow:
@@ -108,7 +132,9 @@ void unary_backward(Unary op, float alpha, float beta, const float* x, const flo
       parallel_for(n, [=](int64_t i) { gx[i] = gy[i] * y[i] * (1.0f - y[i]); });
       break;
     // d tanh = 1 - tanh²
-    case Unary::tanh: parallel_for(n, [=](int64_t i) { gx[i] = gy[i] * (1.0f - y[i] * y[i]); }); break;
+    case Unary::tanh:
+      parallel_for(n, [=](int64_t i) { gx[i] = gy[i] * (1.0f - y[i] * y[i]); });
+      break;
     // d relu = [x > 0]
     // (gy is read unconditionally so that the select vectorises instead of branching at random)
     case Unary::relu:

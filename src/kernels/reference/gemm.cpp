@@ -18,7 +18,8 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
   // Scale C by beta first (beta = 0 must not read C, which may hold garbage).
   for (int64_t i = 0; i < m; ++i) {
     float* row = c + i * ldc;
-    if (beta == 0.0f) std::fill_n(row, n, 0.0f);
+    if (beta == 0.0f)
+      std::fill_n(row, n, 0.0f);
     else if (beta != 1.0f)
       for (int64_t j = 0; j < n; ++j) row[j] *= beta;
   }

@@ -1,2 +1,4 @@
 // This project's own program named like one of backprop's examples.
-int main() { return 0; }
+int main() {
+  return 0;
+}
