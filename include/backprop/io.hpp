@@ -45,8 +45,12 @@ struct Archive {
 // Throws bp::Error (naming the path and the system error) when the file cannot be written.
 void save_archive(const std::string& path, const Archive& archive);
 
+// Largest model or checkpoint file read (checked with stat before reading).
+inline constexpr uint64_t kMaxArchiveBytes = uint64_t{16} << 30;
+
 // Reads an archive, checking magic, version, checksum and every size against the file length
-// before use. Throws bp::Error naming the path (and byte offset) on any mismatch.
+// before use. Throws bp::Error naming the path (and byte offset) on any mismatch, and when the path
+// is not a regular file or is larger than kMaxArchiveBytes.
 Archive load_archive(const std::string& path);
 
 // The same from bytes in memory; `what` names them in error messages.

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -25,17 +24,9 @@ using nlohmann::json;
 
 constexpr const char* kDefaultHidden = "flatten,dense(256),relu,dense(128),relu";
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  BP_CHECK(in.good(), "--model: cannot read '{}'", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // "--model SPEC" or "--model @file.json".
 std::vector<nn::LayerSpec> parse_spec_argument(const std::string& text) {
-  if (!text.empty() && text[0] == '@') return nn::parse_model_spec_json(read_text_file(text.substr(1)));
+  if (!text.empty() && text[0] == '@') return nn::read_model_spec_file(text.substr(1));
   return nn::parse_model_spec(text);
 }
 

@@ -1,0 +1,306 @@
+// Hostile and careless input against the real command-line program: deep nesting, huge or endless
+// files, FIFOs and devices, tens of thousands of classes, optimizer settings that make NaN, bad
+// output paths, a full disk, text that is not UTF-8, and signals. Each case must end quickly with
+// its exit code and a one-line message, leave existing files intact and nothing behind.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "backprop/io.hpp"
+#include "backprop/model.hpp"
+#include "cli/cli_fixture.hpp"
+
+namespace bp {
+namespace {
+
+namespace fs = std::filesystem;
+
+using bp::testing::CliFixture;
+using bp::testing::lines_of;
+using bp::testing::read_file;
+
+// How a program started by Hostile::start ended.
+struct Finished {
+  int exit_code = -1;  // -1 when killed by a signal
+  int signal = 0;
+  double seconds = 0;
+  long peak_kb = 0;  // the process's peak resident memory
+  std::string out, err;
+};
+
+class Hostile : public CliFixture {
+ protected:
+  // Starts the program in the test's folder with stdout and stderr going to files.
+  pid_t start(const std::vector<std::string>& args) {
+    started_ = std::chrono::steady_clock::now();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      if (::chdir(dir_.c_str()) != 0) ::_exit(126);
+      const int out = ::open(".stdout", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int err = ::open(".stderr", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int in = ::open("/dev/null", O_RDONLY);
+      if (out < 0 || err < 0 || in < 0) ::_exit(126);
+      ::dup2(in, 0);
+      ::dup2(out, 1);
+      ::dup2(err, 2);
+      ::setenv("OMP_NUM_THREADS", "1", 1);
+      ::setenv("OMP_WAIT_POLICY", "passive", 1);
+      std::vector<char*> argv{const_cast<char*>(BP_CLI)};
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(BP_CLI, argv.data());
+      ::_exit(127);
+    }
+    return pid;
+  }
+
+  // Waits for `pid` at most `limit` seconds (then kills it and fails the test).
+  Finished wait(pid_t pid, double limit = 20) {
+    Finished f;
+    int status = 0;
+    rusage usage{};
+    while (true) {
+      const pid_t done = ::wait4(pid, &status, WNOHANG, &usage);
+      f.seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+      if (done == pid) break;
+      if (f.seconds > limit) {
+        ::kill(pid, SIGKILL);
+        ::wait4(pid, &status, 0, &usage);
+        ADD_FAILURE() << "still running after " << limit << " s";
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (WIFEXITED(status)) f.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) f.signal = WTERMSIG(status);
+    f.peak_kb = usage.ru_maxrss;
+    f.out = read_file(path(".stdout"));
+    f.err = read_file(path(".stderr"));
+    return f;
+  }
+
+  Finished run_timed(const std::vector<std::string>& args, double limit = 20) {
+    return wait(start(args), limit);
+  }
+
+  // Runs and expects exit code 1 within `seconds`, with one line "error: ..." holding every needle.
+  Finished refused(const std::vector<std::string>& args, std::initializer_list<std::string> needles,
+                   double seconds = 10) {
+    Finished f = run_timed(args, 4 * seconds);
+    std::string cmd;
+    for (const auto& a : args) cmd += " " + (a.size() > 80 ? a.substr(0, 80) + "..." : a);
+    EXPECT_EQ(f.signal, 0) << cmd << "\n" << f.err;
+    EXPECT_EQ(f.exit_code, 1) << cmd << "\n" << f.err;
+    EXPECT_LT(f.seconds, seconds) << cmd;
+    const auto lines = lines_of(f.err);
+    EXPECT_EQ(lines.size(), 1u) << cmd << "\nstderr:\n" << f.err;
+    EXPECT_EQ(f.err.rfind("error: ", 0), 0u) << cmd << "\n" << f.err;
+    for (const auto& n : needles)
+      EXPECT_NE(f.err.find(n), std::string::npos) << cmd << "\nmissing \"" << n << "\" in\n"
+                                                  << f.err;
+    return f;
+  }
+
+  // A small CSV of two numeric features and `classes` labels, each class seen `per_class` times.
+  std::string csv(const std::string& name, int classes = 3, int per_class = 10) const {
+    std::ofstream out(path(name));
+    out << "a,b,label\n";
+    for (int r = 0; r < per_class; ++r)
+      for (int c = 0; c < classes; ++c) out << c % 7 << "," << (r + c) % 5 << ",c" << c << "\n";
+    return path(name);
+  }
+
+  // A trained model file (one epoch on a small CSV).
+  std::string model(const std::string& name = "m.bp") {
+    const std::string data = csv("train.csv");
+    Finished f = run_timed(
+        {"train", "--data", data, "--model", "dense(3)", "--epochs", "1", "--out", name, "-q"});
+    EXPECT_EQ(f.exit_code, 0) << f.err;
+    return path(name);
+  }
+
+  // Rewrites a model file's metadata (the checksum stays valid: the archive is written anew).
+  void edit_metadata(const std::string& file, const std::function<void(nlohmann::json&)>& edit) {
+    io::Archive a = io::load_archive(file);
+    nlohmann::json meta = nlohmann::json::parse(a.meta_json);
+    edit(meta);
+    a.meta_json = meta.dump();
+    io::save_archive(file, a);
+  }
+
+  // Files in the test's folder (but the captured output), for "nothing left behind".
+  std::vector<std::string> listing() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      const std::string n = e.path().filename().string();
+      if (n != ".stdout" && n != ".stderr") names.push_back(n);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  // A sparse file of `bytes` bytes (no disk used).
+  std::string sparse(const std::string& name, uint64_t bytes) const {
+    const int fd = ::open(path(name).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(bytes)), 0);
+    ::close(fd);
+    return path(name);
+  }
+
+  std::chrono::steady_clock::time_point started_;
+};
+
+std::string nested(const std::string& open, const std::string& inner, const std::string& close,
+                   int depth) {
+  std::string s;
+  for (int i = 0; i < depth; ++i) s += open;
+  s += inner;
+  for (int i = 0; i < depth; ++i) s += close;
+  return s;
+}
+
+// ---- 1-3: nesting and linear-time parsing ----
+
+TEST_F(Hostile, DeepTextSpecIsRefusedAtTheLimit) {
+  const std::string deep = nested("residual(", "relu", ")", 10000);
+  refused({"gradcheck", "--model", deep, "--input-shape", "4"},
+          {"nests containers deeper than the limit of 64 levels", "column 577"}, 2);
+  refused({"train", "--data", csv("d.csv"), "--model", deep, "-q"}, {"limit of 64 levels"}, 2);
+  // 64 levels are allowed.
+  Finished f = run_timed(
+      {"gradcheck", "--model", nested("residual(", "relu", ")", 64), "--input-shape", "4"});
+  EXPECT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_NE(f.out.find("gradient check passed"), std::string::npos);
+}
+
+TEST_F(Hostile, SpecParsingIsLinearInTheText) {
+  // 64 levels around 20,000 layers (100 KB): each level's text read once, not once per level.
+  std::string layers;
+  for (int i = 0; i < 20000; ++i) layers += "relu,";
+  layers += "tanh";
+  const std::string spec = nested("residual(", layers, ")", 64) + ",dense(2)";
+  Finished f = run_timed({"gradcheck", "--model", spec, "--input-shape", "3", "--samples", "1"});
+  EXPECT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_LT(f.seconds, 10);
+}
+
+TEST_F(Hostile, DeepJsonSpecIsRefusedBeforeParsing) {
+  std::ofstream(path("arrays.json")) << nested("[", "", "]", 100000);
+  refused({"train", "--data", csv("d.csv"), "--model", "@arrays.json", "-q"},
+          {"arrays.json", "JSON nested deeper than the limit of 64 levels", "line 1, column 65"},
+          2);
+  std::ofstream(path("objects.json")) << nested("{\"a\":", "1", "}", 100000);
+  refused({"gradcheck", "--model", "@objects.json", "--input-shape", "2"},
+          {"objects.json", "limit of 64 levels"}, 2);
+  // Brackets inside strings do not count; a deep text spec inside JSON hits the spec's limit.
+  std::ofstream(path("strings.json"))
+      << "[\"" << nested("residual(", "relu", ")", 100) << "\", \"[[[[[[[[\"]";
+  refused({"gradcheck", "--model", "@strings.json", "--input-shape", "2"},
+          {"strings.json", "limit of 64 levels"}, 2);
+}
+
+TEST_F(Hostile, ModelFilesWithDeepSpecsOrMetadataAreRefused) {
+  const std::string m = model();
+  const std::string data = csv("eval.csv");
+  const std::string deep = path("deep.bp");
+  fs::copy_file(m, deep);
+  edit_metadata(deep, [](nlohmann::json& j) {
+    j["spec"] = nested("residual(", "relu", ")", 10000) + ",dense(3)";
+  });
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"info", "--model-file", deep},
+                                             {"eval", "--model-file", deep, "--data", data},
+                                             {"predict", "--model-file", deep, "--input", data}})
+    refused(args, {"deep.bp", "limit of 64 levels"}, 2);
+  // Deep JSON in the free-form part of the metadata.
+  io::Archive a = io::load_archive(m);
+  const std::string meta = a.meta_json;
+  a.meta_json =
+      meta.substr(0, meta.size() - 1) + ",\"extra\":" + nested("[", "", "]", 100000) + "}";
+  io::save_archive(path("json.bp"), a);
+  refused({"info", "--model-file", "json.bp"},
+          {"json.bp", "malformed model metadata", "JSON nested deeper than the limit of 64"}, 2);
+}
+
+// ---- 4: unbounded reads ----
+
+TEST_F(Hostile, FilesOverTheSizeLimitAreRefusedBeforeReading) {
+  const std::string m = model();
+  sparse("huge.csv", uint64_t{5} << 30);
+  refused({"train", "--data", "huge.csv", "-q"},
+          {"huge.csv is 5368709120 bytes, over the limit of 4294967296 bytes"}, 2);
+  refused({"predict", "--model-file", m, "--input", "huge.csv"}, {"huge.csv", "over the limit"}, 2);
+  fs::create_directory(path("mnist"));
+  sparse("mnist/train-images-idx3-ubyte", uint64_t{3} << 30);
+  sparse("mnist/train-labels-idx1-ubyte", 0);
+  refused({"train", "--data", "mnist", "-q"},
+          {"train-images-idx3-ubyte is 3221225472 bytes, over the limit of 2147483648 bytes"}, 2);
+  sparse("huge.bp", uint64_t{17} << 30);
+  refused({"info", "--model-file", "huge.bp"}, {"huge.bp", "over the limit of 17179869184"}, 2);
+  sparse("huge.json", uint64_t{17} << 20);
+  refused({"gradcheck", "--model", "@huge.json", "--input-shape", "2"},
+          {"huge.json", "over the limit of 16777216 bytes"}, 2);
+}
+
+TEST_F(Hostile, DevicesFifosAndFoldersAreRefusedNamingWhatTheyAre) {
+  const std::string m = model();
+  ASSERT_EQ(::mkfifo(path("fifo.csv").c_str(), 0644), 0);
+  fs::create_symlink("/dev/zero", path("zero.csv"));
+  fs::create_directory(path("folder.csv"));
+  refused({"train", "--data", "fifo.csv", "-q"}, {"fifo.csv is a FIFO", "not a regular file"}, 2);
+  refused({"train", "--data", "zero.csv", "-q"},
+          {"zero.csv is a character device, not a regular file"}, 2);
+  refused({"train", "--data", "folder.csv", "-q"}, {"folder.csv is a directory"}, 2);
+  refused({"train", "--data", csv("d.csv"), "--model", "@/dev/zero", "-q"},
+          {"/dev/zero is a character device"}, 2);
+  refused({"train", "--data", csv("d.csv"), "--model", "@fifo.csv", "-q"}, {"fifo.csv is a FIFO"},
+          2);
+  refused({"predict", "--model-file", m, "--input", "/dev/zero"}, {"/dev/zero", "character device"},
+          2);
+  refused({"predict", "--model-file", m, "--input", "/dev/urandom"}, {"/dev/urandom"}, 2);
+  refused({"predict", "--model-file", m, "--input", "fifo.csv"}, {"fifo.csv is a FIFO"}, 2);
+  refused({"info", "--model-file", "fifo.csv"}, {"fifo.csv is a FIFO"}, 2);
+  refused({"eval", "--model-file", "/dev/zero", "--data", "d.csv"}, {"/dev/zero", "device"}, 2);
+  refused({"train", "--data", "d.csv", "--resume", "fifo.csv", "-q"}, {"fifo.csv is a FIFO"}, 2);
+}
+
+// A gzip IDX file whose header declares 10 one-byte labels but which inflates to 256 MB.
+TEST_F(Hostile, GzipStopsAtTheSizeItsHeaderDeclares) {
+  const std::string dir = path("bomb");
+  fs::create_directory(dir);
+  const std::string header{0, 0, 8, 1, 0, 0, 0, 10};
+  gzFile gz = gzopen((dir + "/train-labels-idx1-ubyte.gz").c_str(), "wb1");
+  ASSERT_NE(gz, nullptr);
+  gzwrite(gz, header.data(), static_cast<unsigned>(header.size()));
+  const std::string zeros(1 << 20, '\0');
+  for (int i = 0; i < 256; ++i) gzwrite(gz, zeros.data(), static_cast<unsigned>(zeros.size()));
+  gzclose(gz);
+  // Images that match the labels, so that the labels file is the one read and refused.
+  std::string images{0, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 28, 0, 0, 0, 28};
+  images += std::string(10 * 28 * 28, '\1');
+  std::ofstream(dir + "/train-images-idx3-ubyte", std::ios::binary) << images;
+  const Finished f = refused({"train", "--data", "bomb", "-q"},
+                             {"train-labels-idx1-ubyte.gz",
+                              "trailing bytes after the payload ends "
+                              "at offset 18",
+                              "decompression stopped there"},
+                             2);
+  EXPECT_LT(f.peak_kb, 100 * 1024) << "peak memory in KB";
+}
+
+}  // namespace
+}  // namespace bp
