@@ -25,14 +25,21 @@ enum class Loss { cross_entropy, mse, l1, huber };
 // regression losses use batch.targets. Throws bp::Error on mismatched shapes or labels.
 Tensor batch_loss(Loss loss, const Tensor& outputs, const data::Batch& batch);
 
+// A confusion matrix grows with the square of the class count: it is kept for up to this many
+// classes only (everything else in Metrics is linear in the classes).
+inline constexpr int64_t kMaxConfusionClasses = 100;
+
 // Scores of a model on a dataset.
 struct Metrics {
   double loss = 0;
   double accuracy = 0;  // classification only
   int64_t samples = 0;
-  // confusion[true][predicted] (classification only).
+  bool classification = false;
+  // confusion[true][predicted]: classification with at most kMaxConfusionClasses classes, else
+  // empty.
   std::vector<std::vector<int64_t>> confusion;
   std::vector<double> precision, recall;  // per class; 0 where undefined
+  std::vector<int64_t> support;           // per class: samples of that (true) class
 };
 
 // Runs `model` over `dataset` in eval mode without recording a graph, in batches of `batch_size`

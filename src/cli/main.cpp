@@ -99,18 +99,23 @@ train::Loss parse_loss(const std::string& name, data::Task task) {
 }
 
 void print_metrics(const train::Metrics& m, const std::vector<std::string>& names) {
-  if (m.confusion.empty()) {
+  if (!m.classification) {
     std::printf("loss %.6f over %lld samples\n", m.loss, static_cast<long long>(m.samples));
     return;
   }
   std::printf("%-16s %9s %9s\n", "class", "precision", "recall");
-  for (size_t c = 0; c < m.confusion.size(); ++c)
+  for (size_t c = 0; c < m.precision.size(); ++c)
     std::printf("%-16s %8.2f%% %8.2f%%\n", c < names.size() ? names[c].c_str() : std::to_string(c).c_str(),
                 100 * m.precision[c], 100 * m.recall[c]);
-  std::printf("confusion matrix (rows: true class, columns: predicted)\n");
-  for (const auto& row : m.confusion) {
-    for (int64_t v : row) std::printf("%6lld", static_cast<long long>(v));
-    std::printf("\n");
+  if (m.confusion.empty()) {
+    std::printf("confusion matrix: not kept for more than %lld classes\n",
+                static_cast<long long>(train::kMaxConfusionClasses));
+  } else {
+    std::printf("confusion matrix (rows: true class, columns: predicted)\n");
+    for (const auto& row : m.confusion) {
+      for (int64_t v : row) std::printf("%6lld", static_cast<long long>(v));
+      std::printf("\n");
+    }
   }
   std::printf("loss %.4f  accuracy %.2f%% over %lld samples\n", m.loss, 100 * m.accuracy,
               static_cast<long long>(m.samples));

@@ -62,6 +62,67 @@ Tensor batch_loss(Loss loss, const Tensor& outputs, const data::Batch& batch) {
   fail("loss: unknown loss");
 }
 
+namespace {
+
+// Per-class counts of an evaluation, linear in the classes: hits[c] (true and predicted c),
+// actual[c] (true c), predicted[c] (predicted c), and the confusion matrix when it is small
+// enough to keep. All counts live in one vector, so ranks add them up in one call.
+class ClassCounts {
+ public:
+  explicit ClassCounts(int64_t classes)
+      : classes_(static_cast<size_t>(classes)),
+        keep_matrix_(classes <= kMaxConfusionClasses),
+        counts_(2 + 3 * classes_ + (keep_matrix_ ? classes_ * classes_ : 0), 0) {}
+
+  void add(int64_t truth, int64_t predicted) {
+    const auto t = static_cast<size_t>(truth), p = static_cast<size_t>(predicted);
+    counts_[1] += truth == predicted;
+    counts_[2 + t] += truth == predicted;
+    counts_[2 + classes_ + t]++;
+    counts_[2 + 2 * classes_ + p]++;
+    if (keep_matrix_) counts_[2 + 3 * classes_ + t * classes_ + p]++;
+  }
+  void add_samples(int64_t n) { counts_[0] += n; }
+  std::vector<int64_t>& all() { return counts_; }
+  int64_t samples() const { return counts_[0]; }
+
+  // Fills the classification fields of `m` (samples are set by the caller).
+  void fill(Metrics& m) const {
+    m.classification = true;
+    m.accuracy = static_cast<double>(counts_[1]) / static_cast<double>(counts_[0]);
+    m.precision.assign(classes_, 0.0);
+    m.recall.assign(classes_, 0.0);
+    m.support.assign(classes_, 0);
+    for (size_t c = 0; c < classes_; ++c) {
+      const auto hit = static_cast<double>(counts_[2 + c]);
+      const int64_t actual = counts_[2 + classes_ + c], predicted = counts_[2 + 2 * classes_ + c];
+      m.support[c] = actual;
+      if (predicted) m.precision[c] = hit / static_cast<double>(predicted);
+      if (actual) m.recall[c] = hit / static_cast<double>(actual);
+    }
+    if (!keep_matrix_) return;
+    const auto* cell = counts_.data() + 2 + 3 * classes_;
+    m.confusion.assign(classes_, {});
+    for (size_t t = 0; t < classes_; ++t)
+      m.confusion[t].assign(cell + t * classes_, cell + (t + 1) * classes_);
+  }
+
+ private:
+  size_t classes_;
+  bool keep_matrix_;
+  std::vector<int64_t> counts_;  // samples, correct, hits, actual, predicted[, matrix]
+};
+
+// This rank's contiguous share of `dataset` when there are several ranks.
+data::Dataset rank_share(const data::Dataset& dataset, distributed::Communicator& communicator) {
+  const int64_t n = dataset.size(), r = communicator.rank(), ranks = communicator.size();
+  std::vector<int64_t> rows;
+  for (int64_t i = r * n / ranks; i < (r + 1) * n / ranks; ++i) rows.push_back(i);
+  return data::subset(dataset, rows);
+}
+
+}  // namespace
+
 Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int64_t batch_size,
                  distributed::Communicator* communicator) {
   Metrics m;
@@ -69,27 +130,18 @@ Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
-  // Several ranks: this one's contiguous share of the samples; the sums are combined below.
-  const data::Dataset* part = &dataset;
-  data::Dataset shard;
   const int64_t ranks = communicator ? communicator->size() : 1;
-  if (ranks > 1) {
-    const int64_t n = dataset.size(), r = communicator->rank();
-    std::vector<int64_t> rows;
-    for (int64_t i = r * n / ranks; i < (r + 1) * n / ranks; ++i) rows.push_back(i);
-    shard = data::subset(dataset, rows);
-    part = &shard;
-  }
+  data::Dataset shard;
+  if (ranks > 1) shard = rank_share(dataset, *communicator);
+  const data::Dataset& part = ranks > 1 ? shard : dataset;
   const bool classify = dataset.task == data::Task::classification;
-  const auto classes = static_cast<size_t>(dataset.num_classes);
-  if (classify) m.confusion.assign(classes, std::vector<int64_t>(classes, 0));
+  ClassCounts counts(classify ? dataset.num_classes : 0);
   double loss_sum = 0;
-  int64_t correct = 0;
   data::Batch batch;
   try {
     std::optional<data::DataLoader> loader;
-    if (part->size() > 0) {
-      loader.emplace(*part, data::LoaderOptions{.batch_size = batch_size});
+    if (part.size() > 0) {
+      loader.emplace(part, data::LoaderOptions{.batch_size = batch_size});
       loader->start_epoch(0);
     }
     while (loader && loader->next(batch)) {
@@ -102,11 +154,10 @@ Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int
           BP_CHECK(predicted[i] < dataset.num_classes,
                    "evaluate: the model has more outputs ({}) than the data has classes ({})",
                    out.size(-1), dataset.num_classes);
-          m.confusion[static_cast<size_t>(batch.labels[i])][static_cast<size_t>(predicted[i])]++;
-          correct += predicted[i] == batch.labels[i];
+          counts.add(batch.labels[i], predicted[i]);
         }
       }
-      m.samples += batch.size();
+      counts.add_samples(batch.size());
     }
   } catch (...) {
     model.train(was_training);
@@ -115,31 +166,11 @@ Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int
   model.train(was_training);
   if (ranks > 1) {
     communicator->sum(std::span<double>(&loss_sum, 1));
-    std::vector<int64_t> counts{m.samples, correct};
-    for (const auto& row : m.confusion) counts.insert(counts.end(), row.begin(), row.end());
-    communicator->sum(counts);
-    m.samples = counts[0];
-    correct = counts[1];
-    size_t at = 2;
-    for (auto& row : m.confusion)
-      for (int64_t& v : row) v = counts[at++];
+    communicator->sum(counts.all());
   }
+  m.samples = counts.samples();
   m.loss = loss_sum / static_cast<double>(m.samples);
-  if (classify) {
-    m.accuracy = static_cast<double>(correct) / static_cast<double>(m.samples);
-    m.precision.assign(classes, 0.0);
-    m.recall.assign(classes, 0.0);
-    for (size_t c = 0; c < classes; ++c) {
-      int64_t predicted_c = 0, actual_c = 0;
-      for (size_t o = 0; o < classes; ++o) {
-        predicted_c += m.confusion[o][c];
-        actual_c += m.confusion[c][o];
-      }
-      const auto hit = static_cast<double>(m.confusion[c][c]);
-      if (predicted_c) m.precision[c] = hit / static_cast<double>(predicted_c);
-      if (actual_c) m.recall[c] = hit / static_cast<double>(actual_c);
-    }
-  }
+  if (classify) counts.fill(m);
   return m;
 }
 
@@ -536,12 +567,12 @@ void ProgressPrinter::on_epoch_end(Trainer& trainer, const EpochStats& s) {
   if (tty_) std::fprintf(stderr, "\r\033[K");
   std::string line = fmt::format("epoch {}/{}  train_loss {:.4f}", s.epoch, trainer.options().epochs,
                                  s.train_loss);
-  const bool classify = !s.evals.empty() ? !s.evals.front().second.confusion.empty()
-                                         : s.train_accuracy > 0;
+  const bool classify =
+      !s.evals.empty() ? s.evals.front().second.classification : s.train_accuracy > 0;
   if (classify) line += fmt::format("  train_acc {:.2f}%", 100 * s.train_accuracy);
   for (const auto& [name, m] : s.evals) {
     line += fmt::format("  {}_loss {:.4f}", name, m.loss);
-    if (!m.confusion.empty()) line += fmt::format("  {}_acc {:.2f}%", name, 100 * m.accuracy);
+    if (m.classification) line += fmt::format("  {}_acc {:.2f}%", name, 100 * m.accuracy);
   }
   line += fmt::format("  {:.2f}s  {} samples/s  lr {:g}", s.seconds, format_rate(s.samples_per_sec),
                       s.lr);
@@ -563,7 +594,7 @@ void JsonLogger::on_epoch_end(Trainer&, const EpochStats& s) {
   j["train_accuracy"] = s.train_accuracy;
   for (const auto& [name, m] : s.evals) {
     j[name + "_loss"] = m.loss;
-    if (!m.confusion.empty()) j[name + "_accuracy"] = m.accuracy;
+    if (m.classification) j[name + "_accuracy"] = m.accuracy;
   }
   j["seconds"] = s.seconds;
   j["samples_per_sec"] = s.samples_per_sec;

@@ -302,5 +302,28 @@ TEST_F(Hostile, GzipStopsAtTheSizeItsHeaderDeclares) {
   EXPECT_LT(f.peak_kb, 100 * 1024) << "peak memory in KB";
 }
 
+// ---- 5: memory linear in the class count ----
+
+// 20,000 classes: a confusion matrix would be 400 million counts (3.2 GB); per-class scores are
+// 20,000 values each.
+TEST_F(Hostile, TwentyThousandClassesNeedMemoryLinearInTheClasses) {
+  constexpr int kClasses = 20000;
+  Generator gen(3);
+  Model m = Model::create(nn::parse_model_spec("dense(20000)"), {2}, gen);
+  for (int c = 0; c < kClasses; ++c) m.label_names.push_back("class_" + std::to_string(c));
+  save_model(path("many.bp"), m);
+  std::ofstream out(path("few.csv"));
+  out << "x,y,label\n";
+  for (int r = 0; r < 20; ++r) out << r << "," << r % 3 << ",class_" << r * 997 << "\n";
+  out.close();
+  Finished f = run_timed({"eval", "--model-file", "many.bp", "--data", "few.csv"});
+  EXPECT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_LT(f.seconds, 5);
+  EXPECT_LT(f.peak_kb, 200 * 1024) << "peak memory in KB";
+  EXPECT_NE(f.out.find("confusion matrix: not kept for more than 100 classes"), std::string::npos);
+  EXPECT_NE(f.out.find("class_19999"), std::string::npos);  // every class's precision and recall
+  EXPECT_NE(f.out.find("over 20 samples"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace bp
