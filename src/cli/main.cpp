@@ -14,8 +14,9 @@
 #include "backprop/backprop.hpp"
 #include "backprop/train.hpp"
 #include "cli/data_source.hpp"
-#include "cli/run_report.hpp"
+#include "cli/flags.hpp"
 #include "cli/paper.hpp"
+#include "cli/run_report.hpp"
 
 namespace {
 
@@ -214,23 +215,10 @@ int run_train(const TrainArgs& a) {
              "--optimizer: '{}' is not available (available: {})", a.optimizer,
              fmt::join(kinds, ", "));
   }
-  for (auto [flag, value] : {std::pair<const char*, double>{"--beta1", a.beta1},
-                             {"--beta2", a.beta2},
-                             {"--eps", a.eps},
-                             {"--clip-norm", a.clip_norm},
-                             {"--clip-value", a.clip_value}})
-    BP_CHECK(std::isfinite(value), "{} must be a finite number, got {}", flag, value);
   // Output paths are checked before a long run, not after it.
   if (!a.plot_dir.empty()) plot::check_plot_dir(a.plot_dir);
   if (!a.report.empty()) io::check_writable(a.report);
   std::string optimizer_kind = a.optimizer;
-  // CLI11's range checks let NaN through (every comparison with it is false).
-  for (auto [flag, value] : {std::pair<const char*, double>{"--lr", a.lr},
-                             {"--momentum", a.momentum},
-                             {"--weight-decay", a.weight_decay},
-                             {"--validation", a.validation},
-                             {"--test-fraction", a.data.test_fraction}})
-    BP_CHECK(std::isfinite(value), "{} must be a finite number, got {}", flag, value);
   BP_CHECK(a.patience == 0 || a.validation > 0,
            "--patience needs a validation set: add --validation FRACTION");
   cli::DataOptions dopt = a.data;
@@ -524,23 +512,48 @@ int main(int argc, char** argv) {
   CLI::App* train_cmd = app.add_subcommand("train", "train a model and save it");
   train_cmd->footer(spec_help);
   add_data(train_cmd, t.data);
-  train_cmd->add_option("--test-fraction", t.data.test_fraction, "CSV: fraction held out for testing")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  train_cmd
+      ->add_option("--test-fraction", t.data.test_fraction, "CSV: fraction held out for testing")
+      ->check(cli::in_range(0, 1, true, true))
+      ->capture_default_str();
   train_cmd->add_option("--model", t.model, "model spec, or @file.json (auto: " + std::string(kDefaultHidden) + ",dense(classes))")
       ->capture_default_str();
   train_cmd->add_option("--optimizer", t.optimizer, "optimizer: sgd, adagrad, rmsprop, adam, adamw, adamax or nadam (resuming: the checkpoint's)")->capture_default_str();
-  train_cmd->add_option("--lr", t.lr, "learning rate (default 0.05 for sgd, else PyTorch's: adagrad/rmsprop 0.01, adam/adamw 0.001, adamax/nadam 0.002)")->check(CLI::Range(0.0, 1e3))->capture_default_str();
-  train_cmd->add_option("--momentum", t.momentum, "momentum α in [0, 1): sgd (default 0.9), rmsprop (default 0)")->check(CLI::Range(0.0, 0.9999))->capture_default_str();
-  train_cmd->add_option("--beta1", t.beta1, "adam/adamw/adamax/nadam: first-moment decay β1")->check(CLI::Range(0.0, 0.9999999))->capture_default_str();
-  train_cmd->add_option("--beta2", t.beta2, "adam/adamw/adamax/nadam: second-moment decay β2")->check(CLI::Range(0.0, 0.9999999))->capture_default_str();
-  train_cmd->add_option("--eps", t.eps, "denominator term of the adaptive optimizers (default 1e-8; adagrad 1e-10)")->check(CLI::Range(0.0, 1.0));
+  train_cmd
+      ->add_option("--lr", t.lr,
+                   "learning rate (default 0.05 for sgd, else PyTorch's: adagrad/rmsprop 0.01, "
+                   "adam/adamw 0.001, adamax/nadam 0.002)")
+      ->check(cli::in_range(0, 1e3))
+      ->capture_default_str();
+  train_cmd
+      ->add_option("--momentum", t.momentum, "momentum α: sgd (default 0.9), rmsprop (default 0)")
+      ->check(cli::in_range(0, 1, false, true))
+      ->capture_default_str();
+  train_cmd->add_option("--beta1", t.beta1, "adam/adamw/adamax/nadam: first-moment decay β1")
+      ->check(cli::in_range(0, 1, false, true))
+      ->capture_default_str();
+  train_cmd->add_option("--beta2", t.beta2, "adam/adamw/adamax/nadam: second-moment decay β2")
+      ->check(cli::in_range(0, 1, false, true))
+      ->capture_default_str();
+  train_cmd
+      ->add_option("--eps", t.eps,
+                   "denominator term of the adaptive optimizers (default 1e-8; adagrad 1e-10)")
+      ->check(cli::in_range(0, 1, true, false));
   train_cmd->add_flag("--amsgrad", t.amsgrad, "adam/adamw: AMSGrad variant");
   train_cmd->add_flag("--centered", t.centered, "rmsprop: centered variant");
   train_cmd->add_option("--schedule", t.schedule, "learning-rate schedule per batch, e.g. \"warmup(500),cosine\", \"step(10e,0.1)\", \"multistep(20e;30e,0.1)\", onecycle, \"plateau(0.1,5)\", or constant (see docs/cli.md)")->capture_default_str();
-  train_cmd->add_option("--clip-norm", t.clip_norm, "clip the gradients' total 2-norm to this (0: off)")->check(CLI::Range(0.0, 1e30));
-  train_cmd->add_option("--clip-value", t.clip_value, "clip every gradient element to [-X, X] (0: off)")->check(CLI::Range(0.0, 1e30));
+  train_cmd
+      ->add_option("--clip-norm", t.clip_norm, "clip the gradients' total 2-norm to this (0: off)")
+      ->check(cli::in_range(0, 1e30));
+  train_cmd
+      ->add_option("--clip-value", t.clip_value, "clip every gradient element to [-X, X] (0: off)")
+      ->check(cli::in_range(0, 1e30));
   train_cmd->add_flag("--nesterov", t.nesterov, "Nesterov momentum");
-  train_cmd->add_option("--weight-decay", t.weight_decay, "L2 weight decay (adamw: decoupled, default 0.01)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  train_cmd
+      ->add_option("--weight-decay", t.weight_decay,
+                   "L2 weight decay (adamw: decoupled, default 0.01)")
+      ->check(cli::in_range(0, 1))
+      ->capture_default_str();
   train_cmd->add_option("--batch", t.batch, "batch size")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   train_cmd->add_option("--epochs", t.epochs, "epochs to train (in total, when resuming)")->check(CLI::Range(1, 100000))->capture_default_str();
   train_cmd->add_option("--threads", t.threads, "threads (0: all cores; under mpirun by default 2 or fewer, so that the ranks on a machine do not share cores)")->check(CLI::Range(0, 1024))->capture_default_str();
@@ -551,7 +564,11 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--resume", t.resume, "continue from this checkpoint (and keep updating it)");
   train_cmd->add_option("--normalize", t.normalize, "auto, none, minmax or standardize (statistics from the training set)")->capture_default_str();
   train_cmd->add_option("--loss", t.loss, "auto, cross_entropy, mse, l1 or huber")->capture_default_str();
-  train_cmd->add_option("--validation", t.validation, "fraction of the training set held out for validation")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  train_cmd
+      ->add_option("--validation", t.validation,
+                   "fraction of the training set held out for validation (0: none)")
+      ->check(cli::in_range(0, 1, false, true))
+      ->capture_default_str();
   train_cmd->add_option("--patience", t.patience, "stop after this many epochs without validation improvement")->check(CLI::Range(0, 100000));
   train_cmd->add_option("--random-crop", t.random_crop, "augment images: pad by N zeros each side and crop back at a random offset")->check(CLI::Range(0, 1024));
   train_cmd->add_flag("--random-flip", t.random_flip, "augment images: mirror left-right with probability 1/2");
@@ -592,7 +609,9 @@ int main(int argc, char** argv) {
   gc_cmd->add_option("--input-shape", gc_shape, "one sample's shape, e.g. 1,28,28")->required();
   gc_cmd->add_option("--samples", gc_samples, "elements checked per tensor (0: all)")->check(CLI::Range(0, 1 << 30))->capture_default_str();
   gc_cmd->add_option("--seed", gc_seed, "seed")->capture_default_str();
-  gc_cmd->add_option("--eps", gc_eps, "finite-difference step")->check(CLI::Range(1e-6, 1.0))->capture_default_str();
+  gc_cmd->add_option("--eps", gc_eps, "finite-difference step")
+      ->check(cli::in_range(1e-6, 1))
+      ->capture_default_str();
 
   cli::PaperArgs paper_args;
   CLI::App* paper_cmd = cli::add_paper_command(app, paper_args);
@@ -604,10 +623,13 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"fast", "reference"}))
         ->capture_default_str();
 
+  // Bad command lines get the same one-line "error: ..." as every other failure, and exit 2.
+  app.failure_message(
+      [](const CLI::App*, const CLI::Error& e) { return fmt::format("error: {}\n", e.what()); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app.exit(e) == 0 ? 0 : 2;  // --help and --version end here too, with 0
   }
   try {
     set_backend(backend_name == "reference" ? Backend::reference : Backend::fast);

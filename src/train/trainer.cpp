@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -290,6 +291,46 @@ int Trainer::batch_threads(int64_t batch_size) const {
 
 namespace {
 
+// Index of the first NaN or infinity in p[begin, end), or -1. A value is not finite when its
+// exponent bits are all ones: that test is branch-free and vectorises, so the scan costs about
+// one read of the parameters; only a block that holds a bad value is searched again.
+int64_t first_non_finite(const float* p, int64_t begin, int64_t end) {
+  constexpr int64_t kBlock = 1024;
+  constexpr uint32_t kExponent = 0x7f800000u;
+  for (int64_t b = begin; b < end; b += kBlock) {
+    const int64_t e = std::min(end, b + kBlock);
+    uint32_t bad = 0;
+    for (int64_t i = b; i < e; ++i) bad |= (std::bit_cast<uint32_t>(p[i]) & kExponent) == kExponent;
+    if (bad)
+      for (int64_t i = b; i < e; ++i)
+        if (!std::isfinite(p[i])) return i;
+  }
+  return -1;
+}
+
+// Where an update made a parameter non-finite: parameter k of the optimizer's flattened groups.
+struct NonFinite {
+  size_t param = 0;
+  int64_t element = -1;  // -1: every parameter stayed finite
+};
+
+// Throws the error for `bad`, naming the parameter as the model does, the value, epoch and batch.
+[[noreturn]] void fail_non_finite(nn::Module& model, optim::Optimizer& optimizer,
+                                  const NonFinite& bad, int64_t epoch, int64_t batch) {
+  size_t k = 0;
+  Tensor param;
+  for (const auto& g : optimizer.param_groups())
+    for (const Tensor& p : g.params)
+      if (k++ == bad.param) param = p;
+  std::string name = fmt::format("#{}", bad.param);
+  for (const auto& [n, p] : model.named_parameters())
+    if (p.impl() == param.impl()) name = n;
+  fail(
+      "training stopped: parameter '{}' became {} (element {}) in the update of epoch {}, batch "
+      "{} (try a lower learning rate or a larger eps; the last checkpoint, if any, is intact)",
+      name, param.data()[bad.element], bad.element, epoch, batch);
+}
+
 // Rows [begin, end) of a contiguous (N, ...) tensor, sharing its data.
 Tensor rows(const Tensor& t, int64_t begin, int64_t end) {
   if (!t.defined()) return t;
@@ -371,6 +412,7 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
   std::vector<StepResult> results(static_cast<size_t>(team));
   std::vector<std::vector<const float*>> shard_grads(static_cast<size_t>(team));  // per thread
   std::vector<std::exception_ptr> errors(static_cast<size_t>(team));
+  std::vector<NonFinite> non_finite(static_cast<size_t>(team));  // per thread, from the update
   std::exception_ptr failure;
   data::Batch batch;
   EpochTotals totals;
@@ -380,10 +422,25 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
   bool more = true;  // there is a batch to train on (false: the epoch is over, or a step failed)
   const std::vector<optim::ElementUpdate>* updates = nullptr;  // the step's, when split
 
+  // Not split: the whole of every optimized parameter, after the step.
+  auto scan_parameters = [&] {
+    size_t k = 0;
+    for (const auto& g : optimizer_.param_groups())
+      for (const Tensor& p : g.params) {
+        if (const int64_t e = first_non_finite(p.data(), 0, p.numel()); e >= 0)
+          return NonFinite{k, e};
+        ++k;
+      }
+    return NonFinite{};
+  };
   // Thread 0, between the parallel phases: the previous step's end and the next batch.
   auto next_batch = [&] {
     try {
       if (index > 0) {
+        // The update just made must have left every parameter finite: the loss cannot tell
+        // (a NaN weight whose input is always 0, say), and NaN weights would be saved.
+        for (const NonFinite& bad : non_finite)
+          if (bad.element >= 0) fail_non_finite(model_, optimizer_, bad, epoch, index);
         const double loss = totals.last_loss;
         // Samples of all ranks so far (the global batches are the same on every rank).
         const int64_t done = std::min(index * global_batch, train_size);
@@ -420,10 +477,12 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
                value, epoch, index + 1);
       if (reducer) reducer->finish();
       for (auto& cb : callbacks_) cb->on_after_backward(*this);
-      if (split)
-        updates = &optimizer_.begin_step();  // applied by the whole team
-      else
+      if (split) {
+        updates = &optimizer_.begin_step();  // applied (and checked) by the whole team
+      } else {
         optimizer_.step();
+        non_finite[0] = scan_parameters();
+      }
       ++global_step_;
       totals.loss_sum += loss_sum;
       totals.correct += correct;
@@ -488,10 +547,14 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
       }
     }
   };
-  // Every thread of a split: its slice of each parameter's update.
+  // Every thread of a split: its slice of each parameter's update, checked while it is in cache.
   auto apply_update = [&](int t) {
-    for (const optim::ElementUpdate& u : *updates)
-      optimizer_.apply(u, u.size * t / team, u.size * (t + 1) / team);
+    NonFinite& bad = non_finite[static_cast<size_t>(t)];
+    for (const optim::ElementUpdate& u : *updates) {
+      const int64_t lo = u.size * t / team, hi = u.size * (t + 1) / team;
+      optimizer_.apply(u, lo, hi);
+      if (bad.element < 0) bad = {u.index, first_non_finite(u.weight, lo, hi)};
+    }
   };
   auto run = [&](int t) {
     barrier->arrive_and_wait(t, next_batch);

@@ -325,5 +325,75 @@ TEST_F(Hostile, TwentyThousandClassesNeedMemoryLinearInTheClasses) {
   EXPECT_NE(f.out.find("over 20 samples"), std::string::npos);
 }
 
+// ---- 6: numbers that make NaN ----
+
+TEST_F(Hostile, OptimizerSettingsOutOfRangeAreRefusedUpFront) {
+  const std::string data = csv("d.csv");
+  struct Case {
+    std::vector<std::string> flags;
+    std::string message;
+  };
+  const Case cases[] = {
+      {{"--optimizer", "adam", "--eps", "0"}, "--eps: must be a number in (0, 1], got '0'"},
+      {{"--optimizer", "adagrad", "--eps", "0"}, "--eps: must be a number in (0, 1]"},
+      {{"--eps", "-1e-8"}, "--eps: must be a number in (0, 1]"},
+      {{"--lr", "inf"}, "--lr: must be a number in [0, 1000], got 'inf'"},
+      {{"--lr", "-0.1"}, "--lr: must be a number in [0, 1000]"},
+      {{"--momentum", "1"}, "--momentum: must be a number in [0, 1), got '1'"},
+      {{"--beta1", "1"}, "--beta1: must be a number in [0, 1)"},
+      {{"--beta2", "nan"}, "--beta2: must be a number in [0, 1), got 'nan'"},
+      {{"--weight-decay", "-1"}, "--weight-decay: must be a number in [0, 1]"},
+      {{"--clip-norm", "-inf"}, "--clip-norm: must be a number in [0, 1e+30]"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args{"train", "--data", data, "--out", "m.bp", "-q"};
+    args.insert(args.end(), c.flags.begin(), c.flags.end());
+    Finished f = run_timed(args);
+    EXPECT_EQ(f.exit_code, 2) << c.message << "\n" << f.err;
+    EXPECT_EQ(f.err.rfind("error: " + c.message, 0), 0u) << f.err;
+    EXPECT_NE(f.err.find("got '" + c.flags.back() + "'"), std::string::npos) << f.err;
+    EXPECT_EQ(lines_of(f.err).size(), 1u) << f.err;
+  }
+  EXPECT_FALSE(fs::exists(path("m.bp")));
+  // --help shows every range.
+  const std::string help = run_timed({"train", "--help"}).out;
+  for (const char* range :
+       {"--eps FLOAT:in (0, 1]", "--lr FLOAT:in [0, 1000]", "--momentum FLOAT:in [0, 1)",
+        "--beta1 FLOAT:in [0, 1)", "--beta2 FLOAT:in [0, 1)", "--weight-decay FLOAT:in [0, 1]"})
+    EXPECT_NE(help.find(range), std::string::npos) << range;
+}
+
+// Features so large that one update sends the weights to infinity while the loss stays finite.
+TEST_F(Hostile, NonFiniteWeightsStopTrainingNamingTheParameterAndKeepTheCheckpoint) {
+  const std::string good = csv("good.csv");
+  Finished first = run_timed({"train", "--data", good, "--model", "dense(3)", "--normalize", "none",
+                              "--epochs", "1", "--checkpoint", "ck.bp", "--out", "m.bp", "-q"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string checkpoint = read_file(path("ck.bp"));
+  fs::remove(path("m.bp"));
+  std::ofstream out(path("huge.csv"));
+  out << "a,b,label\n";
+  for (int r = 0; r < 30; ++r) out << (r % 2 ? "3e37" : "-3e37") << ",1e37,c" << r % 3 << "\n";
+  out.close();
+  refused({"train", "--data", "huge.csv", "--resume", "ck.bp", "--epochs", "2", "--lr", "1000",
+           "--out", "m.bp", "-q"},
+          {"training stopped: parameter '0.weight' became", "in the update of epoch 2, batch 1",
+           "the last checkpoint, if any, is intact"});
+  EXPECT_EQ(read_file(path("ck.bp")), checkpoint);
+  EXPECT_FALSE(fs::exists(path("m.bp")));
+}
+
+TEST_F(Hostile, ModelFilesWithNonFiniteWeightsAreRefusedNamingTheTensor) {
+  const std::string m = model();
+  io::Archive a = io::load_archive(m);
+  for (auto& [name, t] : a.tensors)
+    if (name == "param/0.bias") t.data()[1] = std::numeric_limits<float>::quiet_NaN();
+  io::save_archive(path("nan.bp"), a);
+  refused({"info", "--model-file", "nan.bp"},
+          {"nan.bp", "tensor 'param/0.bias' holds a non-finite value (nan) at element 1"}, 2);
+  refused({"predict", "--model-file", "nan.bp", "--input", csv("in.csv")}, {"'param/0.bias'"}, 2);
+  refused({"train", "--data", "in.csv", "--resume", "nan.bp", "-q"}, {"'param/0.bias'"}, 2);
+}
+
 }  // namespace
 }  // namespace bp
