@@ -175,10 +175,11 @@ Model load_model(const std::string& path) {
 }
 
 void save_checkpoint(const std::string& path, const Model& model, const optim::Optimizer& optimizer,
-                     int64_t epochs_done, const std::string& trainer_json) {
+                     int64_t epochs_done, const std::string& trainer_json, int64_t batches_done) {
   io::Archive a = model_archive(model, "checkpoint");
   json meta = io::parse_json(a.meta_json, "save_checkpoint");
   meta["epochs_done"] = epochs_done;
+  if (batches_done > 0) meta["batches_done"] = batches_done;
   meta["optimizer"] = optimizer.kind();
   meta["trainer"] = io::parse_json(trainer_json.empty() ? "{}" : trainer_json,
                                    "save_checkpoint: trainer settings");
@@ -199,7 +200,9 @@ Checkpoint load_checkpoint(const std::string& path) {
   c.optimizer_kind = io::json_field<std::string>(meta, "optimizer", what);
   BP_CHECK(meta.contains("trainer"), "{}: field 'trainer' is missing", what);
   c.trainer_json = io::dump_json(meta["trainer"]);
-  BP_CHECK(c.epochs_done >= 0, "{}: negative epoch count", path);
+  if (meta.contains("batches_done"))
+    c.batches_done = io::json_field<int64_t>(meta, "batches_done", what);
+  BP_CHECK(c.epochs_done >= 0 && c.batches_done >= 0, "{}: negative epoch or batch count", path);
   const std::string prefix = kOptimPrefix;
   for (auto& [name, t] : a.tensors)
     if (name.rfind(prefix, 0) == 0) c.optimizer_state.emplace_back(name.substr(prefix.size()), t);

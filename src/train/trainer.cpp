@@ -7,16 +7,17 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
-#include <fstream>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "backprop/distributed.hpp"
 #include "backprop/error.hpp"
+#include "backprop/io.hpp"
 #include "backprop/train.hpp"
 #include "core/clock.hpp"
 #include "core/tensor_impl.hpp"
+#include "io/json.hpp"
 #include "kernels/parallel.hpp"
 
 namespace bp::train {
@@ -235,14 +236,21 @@ std::vector<EpochStats> Trainer::fit(
   }
   std::vector<EpochStats> ran;
   stop_ = false;
-  global_step_ = options_.start_epoch * loader.num_batches();
+  interrupted_.reset();
+  BP_CHECK(options_.start_batch >= 0 &&
+               options_.start_batch < std::max<int64_t>(loader.num_batches(), 1),
+           "trainer: start batch {} is not a batch of an epoch of {}", options_.start_batch,
+           loader.num_batches());
+  global_step_ = options_.start_epoch * loader.num_batches() + options_.start_batch;
   for (auto& cb : callbacks_) cb->on_train_begin(*this);
   for (int64_t epoch = options_.start_epoch + 1; epoch <= options_.epochs && !stop_; ++epoch) {
     for (auto& cb : callbacks_) cb->on_epoch_begin(*this, epoch);
     model_.train();
     loader.start_epoch(epoch - 1);
     const double start = now_seconds();
-    const EpochTotals totals = train_epoch(loader, reducer ? &*reducer : nullptr, epoch);
+    const int64_t skip = epoch == options_.start_epoch + 1 ? options_.start_batch : 0;
+    const EpochTotals totals = train_epoch(loader, reducer ? &*reducer : nullptr, epoch, skip);
+    if (interrupted_) break;  // mid-epoch: nothing to evaluate or report
     double loss_sum = totals.loss_sum;
     int64_t correct = totals.correct, seen = totals.seen;
     if (comm) {
@@ -379,7 +387,8 @@ Trainer::StepResult Trainer::forward_backward(const data::Batch& batch, int64_t 
 }
 
 Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
-                                          distributed::GradientReducer* reducer, int64_t epoch) {
+                                          distributed::GradientReducer* reducer, int64_t epoch,
+                                          int64_t skip) {
   const int64_t global_batch = loader.options().batch_size;  // the batch of all ranks together
   const int64_t train_size = loader.dataset().size();
   const int64_t batches = loader.num_batches();
@@ -416,7 +425,8 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
   std::exception_ptr failure;
   data::Batch batch;
   EpochTotals totals;
-  int64_t index = 0;   // batches done
+  for (int64_t i = 0; i < skip; ++i) loader.next_without_features(batch);  // the same order
+  int64_t index = skip;                                                    // batches done
   int shards = 1;      // threads the current batch is split across
   // Written by thread 0 in a barrier's serial section, read by every thread after it.
   bool more = true;  // there is a batch to train on (false: the epoch is over, or a step failed)
@@ -436,7 +446,7 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
   // Thread 0, between the parallel phases: the previous step's end and the next batch.
   auto next_batch = [&] {
     try {
-      if (index > 0) {
+      if (index > skip) {
         // The update just made must have left every parameter finite: the loss cannot tell
         // (a NaN weight whose input is always 0, say), and NaN weights would be saved.
         for (const NonFinite& bad : non_finite)
@@ -448,6 +458,13 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
       }
       more = loader.next_without_features(batch);
       if (!more) return;
+      // Checked once a next batch exists, so that an epoch whose batches are all done ends with
+      // its evaluation and checkpoint, and an interrupted one always has a batch left to resume.
+      if (options_.interrupt != nullptr && *options_.interrupt != 0) {
+        interrupted_ = Position{epoch, index};
+        more = false;
+        return;
+      }
       for (auto& cb : callbacks_) cb->on_batch_begin(*this, index + 1);
       if (!split) optimizer_.zero_grad();
       // The loss is a mean over the batch, so a shard's gradient weighs its share of the samples.
@@ -646,8 +663,14 @@ void ProgressPrinter::on_epoch_end(Trainer& trainer, const EpochStats& s) {
 // ---- JsonLogger ----
 
 JsonLogger::JsonLogger(const std::string& path, bool append) : path_(path) {
-  std::ofstream out(path, append ? std::ios::app : std::ios::trunc);
-  BP_CHECK(out.good(), "--log-json: cannot open '{}' for writing", path);
+  try {
+    if (append)
+      io::check_appendable(path);
+    else
+      io::append_to_file(path, "", /*truncate=*/true);
+  } catch (const Error& e) {
+    fail("JSON log: {}", e.what());
+  }
 }
 
 void JsonLogger::on_epoch_end(Trainer&, const EpochStats& s) {
@@ -662,9 +685,12 @@ void JsonLogger::on_epoch_end(Trainer&, const EpochStats& s) {
   j["seconds"] = s.seconds;
   j["samples_per_sec"] = s.samples_per_sec;
   j["lr"] = std::stod(fmt::format("{}", static_cast<float>(s.lr)));  // shortest float form
-  std::ofstream out(path_, std::ios::app);
-  out << j.dump() << '\n';
-  BP_CHECK(out.good(), "--log-json: cannot write to '{}'", path_);
+  // Each line is written and checked at once: a full disk stops the run with an error.
+  try {
+    io::append_to_file(path_, io::dump_json(j) + "\n");
+  } catch (const Error& e) {
+    fail("JSON log: {}", e.what());
+  }
 }
 
 // ---- EarlyStopping ----

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <thread>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "backprop/io.hpp"
@@ -55,6 +57,12 @@ class Hostile : public CliFixture {
       ::dup2(in, 0);
       ::dup2(out, 1);
       ::dup2(err, 2);
+      // Signals as a terminal would deliver them, whatever the test runner ignores or blocks.
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::signal(SIGINT, SIG_DFL);
+      ::signal(SIGTERM, SIG_DFL);
       ::setenv("OMP_NUM_THREADS", "1", 1);
       ::setenv("OMP_WAIT_POLICY", "passive", 1);
       std::vector<char*> argv{const_cast<char*>(BP_CLI)};
@@ -275,7 +283,7 @@ TEST_F(Hostile, DevicesFifosAndFoldersAreRefusedNamingWhatTheyAre) {
   refused({"predict", "--model-file", m, "--input", "fifo.csv"}, {"fifo.csv is a FIFO"}, 2);
   refused({"info", "--model-file", "fifo.csv"}, {"fifo.csv is a FIFO"}, 2);
   refused({"eval", "--model-file", "/dev/zero", "--data", "d.csv"}, {"/dev/zero", "device"}, 2);
-  refused({"train", "--data", "d.csv", "--resume", "fifo.csv", "-q"}, {"fifo.csv is a FIFO"}, 2);
+  refused({"train", "--data", "d.csv", "--resume", "fifo.csv", "-q"}, {"fifo.csv", "FIFO"}, 2);
 }
 
 // A gzip IDX file whose header declares 10 one-byte labels but which inflates to 256 MB.
@@ -393,6 +401,228 @@ TEST_F(Hostile, ModelFilesWithNonFiniteWeightsAreRefusedNamingTheTensor) {
           {"nan.bp", "tensor 'param/0.bias' holds a non-finite value (nan) at element 1"}, 2);
   refused({"predict", "--model-file", "nan.bp", "--input", csv("in.csv")}, {"'param/0.bias'"}, 2);
   refused({"train", "--data", "in.csv", "--resume", "nan.bp", "-q"}, {"'param/0.bias'"}, 2);
+}
+
+// ---- 7: output paths checked before training ----
+
+TEST_F(Hostile, BadOutputPathsAreRefusedBeforeAnyDataIsRead) {
+  // The data is a FIFO: reading it would be refused too, so each error below proves that the
+  // outputs were checked first.
+  ASSERT_EQ(::mkfifo(path("data.csv").c_str(), 0644), 0);
+  fs::create_directory(path("folder"));
+  std::ofstream(path("keep.bp")) << "old";
+  const std::vector<std::string> base{"train", "--data", "data.csv", "-q"};
+  auto with = [&](std::initializer_list<std::string> extra) {
+    std::vector<std::string> a = base;
+    a.insert(a.end(), extra);
+    return a;
+  };
+  refused(with({"--out", "missing/m.bp"}), {"--out: cannot write 'missing/m.bp'", "no directory"});
+  refused(with({"--out", "folder"}), {"--out: cannot write 'folder': it is a directory"});
+  refused(with({"--out", "/dev/null"}), {"'/dev/null': it is a character device"});
+  refused(with({"--checkpoint", "missing/c.bp"}), {"--checkpoint: cannot write", "no directory"});
+  refused(with({"--log-json", "folder"}), {"--log-json", "is a directory"});
+  refused(with({"--report", "missing/r.html"}), {"--report", "no directory"});
+  refused(with({"--out", "keep.bp", "--checkpoint", "./folder/../keep.bp"}),
+          {"--out and --checkpoint name the same file"});
+  refused(with({"--out", "a.bp", "--log-json", "a.bp"}), {"--out and --log-json name the same"});
+  fs::create_hard_link(path("keep.bp"), path("link.bp"));
+  refused(with({"--out", "keep.bp", "--report", "link.bp"}), {"--out and --report name the same"});
+  for (const char* flag : {"--out", "--checkpoint", "--log-json", "--resume", "--report"}) {
+    Finished f = run_timed(with({flag, ""}));
+    EXPECT_EQ(f.exit_code, 2) << flag;
+    EXPECT_EQ(f.err, std::string("error: ") + flag + ": the path is empty\n");
+  }
+  EXPECT_EQ(read_file(path("keep.bp")), "old");
+  EXPECT_EQ(listing(), (std::vector<std::string>{"data.csv", "folder", "keep.bp", "link.bp"}));
+}
+
+// A tmpfs of `kb` KB mounted at path(name) for the test (root only), unmounted afterwards.
+class SmallFileSystem {
+ public:
+  SmallFileSystem(const std::string& at, int kb, bool read_only = false) : at_(at) {
+    fs::create_directory(at);
+    const std::string options = "size=" + std::to_string(kb) + "k";
+    mounted_ =
+        ::mount("tmpfs", at.c_str(), "tmpfs", read_only ? MS_RDONLY : 0, options.c_str()) == 0;
+  }
+  ~SmallFileSystem() {
+    if (mounted_) ::umount2(at_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+
+ private:
+  std::string at_;
+  bool mounted_ = false;
+};
+
+TEST_F(Hostile, ReadOnlyFolderIsRefusedBeforeTraining) {
+  SmallFileSystem ro(path("ro"), 64, /*read_only=*/true);
+  if (!ro.mounted()) GTEST_SKIP() << "mounting a tmpfs needs root";
+  refused({"train", "--data", csv("d.csv"), "--out", "ro/m.bp", "-q"},
+          {"--out: cannot write 'ro/m.bp': Read-only file system"});
+}
+
+// ---- 9: write errors ----
+
+TEST_F(Hostile, FullDiskFailsTheRunNamingThePathAndKeepsTheOldModel) {
+  const std::string m = model();
+  const std::string data = csv("d.csv");
+  SmallFileSystem small(path("small"), 64);
+  if (!small.mounted()) GTEST_SKIP() << "mounting a tmpfs needs root";
+  fs::copy_file(m, path("small/m.bp"));
+  const std::string old_model = read_file(path("small/m.bp"));
+  {  // Fill what is left.
+    std::ofstream fill(path("small/fill"), std::ios::binary);
+    const std::string block(1024, 'x');
+    for (int i = 0; i < 64 && fill.write(block.data(), block.size()); ++i) {
+    }
+  }
+  const std::vector<std::string> train{"train",    "--data",   data, "--model",
+                                       "dense(3)", "--epochs", "2",  "-q"};
+  auto with = [&](std::initializer_list<std::string> extra) {
+    std::vector<std::string> a = train;
+    a.insert(a.end(), extra);
+    return a;
+  };
+  refused(with({"--out", "small/m.bp"}), {"cannot write 'small/m.bp': No space left on device"});
+  refused(with({"--out", "n.bp", "--checkpoint", "small/c.bp"}),
+          {"cannot write 'small/c.bp': No space left on device"});
+  refused(with({"--out", "n.bp", "--log-json", "small/log.jsonl"}),
+          {"JSON log: cannot write 'small/log.jsonl': No space left on device"});
+  EXPECT_EQ(read_file(path("small/m.bp")), old_model);
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(path("small")))
+    left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"fill", "log.jsonl", "m.bp"}));  // no temporaries
+  EXPECT_FALSE(fs::exists(path("n.bp")));
+}
+
+TEST_F(Hostile, DevFullBehindTheLogOrStandardOutputIsAnError) {
+  const std::string m = model();
+  refused({"train", "--data", csv("d.csv"), "--model", "dense(3)", "--epochs", "1", "--out", "n.bp",
+           "--log-json", "/dev/full", "-q"},
+          {"JSON log: cannot write '/dev/full': No space left on device"});
+  EXPECT_FALSE(fs::exists(path("n.bp")));
+  // Standard output on a full disk: the shell sends it to /dev/full.
+  const std::string cmd = bp::testing::quote(BP_CLI) + " info --model-file " +
+                          bp::testing::quote(m) + " >/dev/full 2>" +
+                          bp::testing::quote(path("err.txt"));
+  const int status = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_EQ(read_file(path("err.txt")),
+            "error: cannot write to standard output: No space left on device\n");
+}
+
+// ---- 10: signals and temporary files ----
+
+class Signals : public Hostile {
+ protected:
+  // 4,800 training rows in batches of 8: 600 steps an epoch, long enough to interrupt.
+  std::vector<std::string> training(std::initializer_list<std::string> extra) {
+    if (!fs::exists(path("s.csv"))) {
+      std::ofstream out(path("s.csv"));
+      out << "a,b,c,d,label\n";
+      Generator gen(5);
+      for (int r = 0; r < 6000; ++r)
+        out << gen.normal(static_cast<float>(r % 3), 1) << "," << gen.normal(0, 1) << ","
+            << gen.normal(0, 1) << "," << gen.normal(0, 1) << ",k" << r % 3 << "\n";
+    }
+    std::vector<std::string> args{
+        "train",   "--data", "s.csv",    "--model", "dense(128),relu,dense(128),relu,dense(3)",
+        "--batch", "8",      "--epochs", "4"};
+    args.insert(args.end(), extra);
+    return args;
+  }
+
+  // Starts `args` and returns once the first epoch's line is out: the run is training epoch 2.
+  pid_t start_training(const std::vector<std::string>& args) {
+    const pid_t pid = start(args);
+    for (int i = 0; i < 2000 && read_file(path(".stdout")).find("epoch 1/") == std::string::npos;
+         ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // Into the epoch's batches, if the machine is not very slow.
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    return pid;
+  }
+
+  Finished interrupt(const std::vector<std::string>& args, int sig) {
+    const pid_t pid = start_training(args);
+    ::kill(pid, sig);
+    return wait(pid);
+  }
+};
+
+TEST_F(Signals, FirstSigintSavesCheckpointAndModelAndResumingGivesTheUninterruptedRun) {
+  Finished full = run_timed(training({"--out", "full.bp"}));
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  Finished f = interrupt(training({"--out", "m.bp", "--checkpoint", "ck.bp"}), SIGINT);
+  ASSERT_EQ(f.exit_code, 130) << f.err;
+  EXPECT_EQ(f.err, "");
+  EXPECT_EQ(f.out.find("test accuracy"), std::string::npos);  // it stopped in epoch 2 of 4
+  EXPECT_NE(f.out.find("interrupted by SIGINT at epoch "), std::string::npos) << f.out;
+  EXPECT_NE(f.out.find("checkpoint saved to ck.bp (continue with --resume ck.bp), model saved to "
+                       "m.bp"),
+            std::string::npos)
+      << f.out;
+  const Finished info = run_timed({"info", "--model-file", "m.bp"});
+  EXPECT_NE(info.out.find("interrupted: by SIGINT at epoch "), std::string::npos) << info.out;
+  const Checkpoint ck = load_checkpoint(path("ck.bp"));
+  const auto at = f.out.find("at epoch ");
+  EXPECT_EQ(f.out.substr(at, f.out.find(':', at) - at),
+            fmt::format("at epoch {}, batch {}", ck.epochs_done + 1, ck.batches_done));
+  // Resumed, it ends where the uninterrupted run did, bit for bit.
+  Finished resumed = run_timed(training({"--resume", "ck.bp", "--out", "resumed.bp"}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  const auto a = load_model(path("full.bp")).network->named_parameters();
+  const auto b = load_model(path("resumed.bp")).network->named_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_EQ(a[i].second.to_vector(), b[i].second.to_vector()) << a[i].first;
+}
+
+TEST_F(Signals, SigtermExits143AfterSavingTheModel) {
+  Finished f = interrupt(training({"--out", "m.bp"}), SIGTERM);
+  EXPECT_EQ(f.exit_code, 143) << f.err;
+  EXPECT_NE(f.out.find("interrupted by SIGTERM at epoch "), std::string::npos) << f.out;
+  EXPECT_NO_THROW(load_model(path("m.bp")));
+}
+
+TEST_F(Signals, SecondSignalEndsTheRunAtOnceLeavingNoTemporaryFiles) {
+  // Both signals are pending when the stopped process continues: the first is caught, the
+  // second ends it.
+  const pid_t pid = start_training(training({"--out", "m.bp", "--checkpoint", "ck.bp"}));
+  ::kill(pid, SIGSTOP);
+  ::kill(pid, SIGINT);
+  ::kill(pid, SIGTERM);
+  ::kill(pid, SIGCONT);
+  Finished f = wait(pid);
+  EXPECT_TRUE(f.signal == SIGINT || f.signal == SIGTERM) << f.exit_code << "\n" << f.err;
+  for (const std::string& name : listing()) EXPECT_EQ(name.find(".tmp"), std::string::npos) << name;
+  if (fs::exists(path("ck.bp"))) {
+    EXPECT_NO_THROW(load_checkpoint(path("ck.bp")));
+  }
+}
+
+TEST_F(Signals, KillsDuringSavesLeaveNoTemporaryFiles) {
+  // A large model saved after every epoch of a tiny data set: most of the time goes to saving.
+  const std::string data = csv("d.csv");
+  const std::vector<std::string> args{
+      "train",    "--data", data,           "--model", "dense(1000),relu,dense(1000),dense(3)",
+      "--epochs", "1000",   "--checkpoint", "ck.bp",   "--out",
+      "m.bp",     "-q"};
+  for (int delay_ms : {300, 350, 400, 450, 500}) {
+    const pid_t pid = start(args);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(pid, SIGKILL);
+    wait(pid);
+  }
+  for (const std::string& name : listing()) EXPECT_EQ(name.find(".tmp"), std::string::npos) << name;
+  if (fs::exists(path("ck.bp"))) {
+    EXPECT_NO_THROW(load_checkpoint(path("ck.bp")));
+  }
 }
 
 }  // namespace

@@ -335,7 +335,8 @@ TEST(Callbacks, JsonLoggerWritesOneObjectPerEpoch) {
   }
   EXPECT_EQ(epoch, 4);
   std::filesystem::remove(path);
-  expect_error([] { JsonLogger("/nonexistent_dir_bp/log.jsonl"); }, "cannot open");
+  expect_error([] { JsonLogger("/nonexistent_dir_bp/log.jsonl"); },
+               "JSON log: cannot write '/nonexistent_dir_bp/log.jsonl'");
 }
 
 TEST(Callbacks, CheckpointCallbackSeesEveryEpoch) {
