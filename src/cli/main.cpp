@@ -640,6 +640,15 @@ int run_gradcheck(const std::string& spec, const std::string& input_shape, int64
   return all_ok ? 0 : 1;
 }
 
+// The line a failure prints. bp::Error messages are ours and say what failed; the readers and
+// kernels wrap what the libraries they use throw, so anything else is a bug, labelled as one.
+std::string failure_text(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr)
+    return "out of memory (the data or the model is too large for this machine)";
+  if (dynamic_cast<const Error*>(&e) != nullptr) return e.what();
+  return fmt::format("unexpected internal failure: {}", e.what());
+}
+
 // What went to standard output must have arrived: a full disk behind it is an error, not a
 // silent exit 0 with the predictions lost. Returns the exit code.
 int check_stdout(int code) {
@@ -836,11 +845,10 @@ int main(int argc, char** argv) {
       code = cli::run_paper(paper_args);
     }
   } catch (const std::exception& e) {
-    const bool oom = dynamic_cast<const std::bad_alloc*>(&e) != nullptr;
+    const std::string message = failure_text(e);
     // One rank of a data-parallel job: the others would wait for it forever, so end them all.
-    if (auto* comm = distributed::Communicator::active())
-      comm->abort(oom ? "out of memory" : e.what());
-    std::fprintf(stderr, "error: %s\n", oom ? "out of memory" : e.what());
+    if (auto* comm = distributed::Communicator::active()) comm->abort(message);
+    std::fprintf(stderr, "error: %s\n", message.c_str());
     code = 1;
   }
   return check_stdout(code);

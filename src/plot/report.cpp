@@ -110,7 +110,9 @@ void make_plot_dir(const std::string& dir) {
   BP_CHECK(!dir.empty(), "--plot: the directory name is empty");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  BP_CHECK(std::filesystem::is_directory(dir), "cannot write plots to '{}': not a directory{}", dir,
+  std::error_code status;
+  BP_CHECK(std::filesystem::is_directory(dir, status),
+           "cannot write plots to '{}': not a directory{}", dir,
            ec ? " (" + ec.message() + ")" : "");
   check_plot_dir(dir);
 }

@@ -516,6 +516,47 @@ TEST_F(Hostile, DevFullBehindTheLogOrStandardOutputIsAnError) {
             "error: cannot write to standard output: No space left on device\n");
 }
 
+// ---- 8: strings and third-party errors ----
+
+TEST_F(Hostile, TextThatIsNotUtf8IsRefusedWhereItIsRead) {
+  std::ofstream(path("latin1.csv")) << "x,y,label\n1,2,caf\xe9\n3,4,tea\n";
+  const Finished f = refused({"train", "--data", "latin1.csv", "--out", "m.bp", "-q"},
+                             {"read_csv: latin1.csv: line 2, column 3: the label is not valid "
+                              "UTF-8 (byte 0xe9 at offset 3 of the field)"});
+  EXPECT_EQ(f.out, "");  // refused before training
+  EXPECT_FALSE(fs::exists(path("m.bp")));
+  std::ofstream(path("header.csv")) << "x,\xff,label\n1,2,a\n3,4,b\n";
+  refused({"train", "--data", "header.csv", "-q"},
+          {"header.csv: line 1, column 2: the column name is not valid UTF-8"});
+  // A file name that is not UTF-8 is only a name: the run works and records it.
+  fs::copy_file(csv("d.csv"), path("d\xff.csv"));
+  Finished ok = run_timed({"train", "--data", "d\xff.csv", "--model", "dense(3)", "--epochs", "1",
+                           "--out", "m.bp", "-q"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(run_timed({"info", "--model-file", "m.bp"}).exit_code, 0);
+}
+
+TEST_F(Hostile, LibraryErrorTextNeverReachesTheUser) {
+  const std::string data = csv("d.csv");
+  // Each message is ours: no "[json.exception", "stoll" or "filesystem error".
+  std::ofstream(path("bad.json")) << "[\"dense(3)\",\n  {\"layer\": }]";
+  refused({"train", "--data", data, "--model", "@bad.json", "-q"},
+          {"bad.json: model spec: invalid JSON: syntax error at line 2, column 13"});
+  std::ofstream(path("type.json")) << "[{\"layer\": \"dense\", \"args\": 3}]";
+  refused({"train", "--data", data, "--model", "@type.json", "-q"}, {"\"args\" must be an array"});
+  refused({"train", "--data", data, "--csv-label", "99999999999999999999", "-q"},
+          {"--csv-label: '99999999999999999999' is neither a column index nor a column name"});
+  refused({"train", "--data", std::string(5000, 'a'), "-q"},
+          {"is neither 'fashion-mnist', a folder of IDX files nor a .csv file"});
+  const std::string m = model();
+  edit_metadata(m, [](nlohmann::json& j) { j["label_names"] = 7; });
+  refused({"info", "--model-file", m},
+          {"malformed model metadata: field 'label_names' must be an array of strings, got "
+           "number"});
+  for (const std::string& line : {std::string("[json.exception"), std::string("stoll")})
+    EXPECT_EQ(read_file(path(".stderr")).find(line), std::string::npos);
+}
+
 // ---- 10: signals and temporary files ----
 
 class Signals : public Hostile {
