@@ -744,12 +744,17 @@ int main(int argc, char** argv) {
   const CLI::Validator non_empty(
       [](std::string& s) { return s.empty() ? std::string("the path is empty") : std::string(); },
       "PATH");
-  train_cmd->add_option("--out", t.out, "where to save the trained model")
+  train_cmd
+      ->add_option("--out", t.out,
+                   "where to save the trained model (also when SIGINT or SIGTERM stops the run: it "
+                   "then exits 130 or 143)")
       ->check(non_empty)
       ->capture_default_str();
   train_cmd->add_option("--log-json", t.log_json, "append one JSON object per epoch to this file")
       ->check(non_empty);
-  train_cmd->add_option("--checkpoint", t.checkpoint, "save a checkpoint here after every epoch")
+  train_cmd
+      ->add_option("--checkpoint", t.checkpoint,
+                   "save a checkpoint here after every epoch, and when a signal stops the run")
       ->check(non_empty);
   train_cmd
       ->add_option("--resume", t.resume, "continue from this checkpoint (and keep updating it)")
