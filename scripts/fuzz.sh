@@ -18,10 +18,12 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
     -DCMAKE_CXX_COMPILER=clang++ -DBP_FUZZ=ON -DBP_WERROR=OFF -DBP_BUILD_CLI=OFF \
     -DBP_BUILD_TESTS=OFF -DBP_BUILD_BENCH=OFF -DBP_BUILD_EXAMPLES=OFF >/dev/null
 fi
-ninja -C "$build" backprop_fuzz_idx backprop_fuzz_csv backprop_fuzz_spec backprop_fuzz_model >/dev/null
+targets=(idx csv spec model spec_json schedule)
+ninja -C "$build" "${targets[@]/#/backprop_fuzz_}" >/dev/null
 
 corpus="$build/corpus"
-mkdir -p "$corpus/idx" "$corpus/csv" "$corpus/spec" "$corpus/model" "$build/artifacts"
+mkdir -p "$corpus/idx" "$corpus/csv" "$corpus/spec" "$corpus/model" "$corpus/spec_json" \
+  "$corpus/schedule" "$build/artifacts"
 
 # IDX seeds: a few valid files of different types and ranks, raw and gzip.
 python3 - "$corpus/idx" <<'PY'
@@ -39,10 +41,16 @@ seeds = {
     "double": idx(0x0E, [2], struct.pack(">dd", 1e300, -3.0)),
     "empty": idx(0x08, [0, 28, 28], b""),
     "scalar": idx(0x0D, [], struct.pack(">f", 2.0)),
+    # Huge declared sizes: more elements than the limit, and more than 64 bits can count.
+    "huge": idx(0x08, [60000, 28, 28, 28], bytes(16)),
+    "overflow": idx(0x0E, [0xFFFFFFFF] * 4, bytes(8)),
 }
 for name, data in seeds.items():
     open(os.path.join(out, name), "wb").write(data)
     open(os.path.join(out, name + ".gz"), "wb").write(gzip.compress(data))
+# A header that declares 10 bytes in front of a stream that inflates to far more.
+bomb = gzip.compress(idx(0x08, [10], bytes(10)) + bytes(1 << 16))
+open(os.path.join(out, "bomb.gz"), "wb").write(bomb)
 PY
 
 # CSV seeds: the first byte selects the reader options (see fuzz/fuzz_csv.cpp).
@@ -59,6 +67,38 @@ printf 'DENSE ( 10 , bias = false ), leaky_relu(0.2),elu(alpha=0.5)' >"$corpus/s
 printf '["flatten", {"layer": "dense", "args": [8], "bias": false}, "softplus(2)"]' \
   >"$corpus/spec/json"
 printf '{"layers": ["dense(3)", {"layer": "tanh"}]}' >"$corpus/spec/layers"
+# Deep nesting: containers at the limit and past it, and JSON past its own limit.
+python3 - "$corpus" <<'PY'
+import os, sys
+out = sys.argv[1]
+def nest(depth, inner="relu"):
+    return "residual(" * depth + inner + ")" * depth
+open(os.path.join(out, "spec", "deep64"), "w").write(nest(64) + ",dense(2)")
+open(os.path.join(out, "spec", "deep65"), "w").write(nest(65))
+open(os.path.join(out, "spec", "deep"), "w").write(nest(3000))
+for d in ("spec", "spec_json"):
+    open(os.path.join(out, d, "arrays"), "w").write("[" * 5000 + "]" * 5000)
+    open(os.path.join(out, d, "objects"), "w").write('{"a":' * 5000 + "1" + "}" * 5000)
+    open(os.path.join(out, d, "deep_string"), "w").write('["%s"]' % nest(100))
+PY
+printf '["flatten", {"layer": "dense", "args": [8], "bias": false}, "softplus(2)"]' \
+  >"$corpus/spec_json/json"
+printf '{"layers": ["dense(3)", {"layer": "residual", "args": ["dense(3)", "relu"]}]}' \
+  >"$corpus/spec_json/residual"
+printf '[{"layer": "dense", "args": [1e999999]}, "dense(99999999999999999999)"]' \
+  >"$corpus/spec_json/huge_numbers"
+
+# Schedule seeds: two bytes of context (run length / 97, steps per epoch), then the text.
+printf '\x10\x0awarmup(500),cosine' >"$corpus/schedule/warmup_cosine"
+printf '\x10\x0astep(10e,0.1)' >"$corpus/schedule/step_epochs"
+printf '\x00\x00multistep(20;30,0.1)' >"$corpus/schedule/multistep"
+printf '\x10\x0aonecycle(max_lr=0.5,pct_start=0.3,anneal=linear)' >"$corpus/schedule/onecycle"
+printf '\x10\x0aplateau(0.5,3,threshold=0.01,cooldown=2,min_lr=1e-5)' >"$corpus/schedule/plateau"
+printf '\x10\x0aconstant(100),exponential(0.99)' >"$corpus/schedule/pieces"
+printf '\xff\xffstep(999999999999e,1e308),constant(99999999999999999999)' \
+  >"$corpus/schedule/huge_numbers"
+python3 -c "print('\x10\x0a' + 'constant(1),' * 2000 + '(' * 3000 + ')' * 3000, end='')" \
+  >"$corpus/schedule/long"
 
 # Model file seeds: a model, a normalised model and a checkpoint in the archive format. The first
 # byte is the harness's: odd means "fix the CRC up" (see fuzz/fuzz_model.cpp).
@@ -93,7 +133,7 @@ for name, data in seeds.items():
 PY
 
 status=0
-for target in idx csv spec model; do
+for target in "${targets[@]}"; do
   echo "== fuzz_$target for ${seconds}s"
   if ! "$build/fuzz/fuzz_$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
       -max_len=65536 -print_final_stats=1 -artifact_prefix="$build/artifacts/${target}-" \

@@ -44,14 +44,17 @@ BP_API Model load_model(const std::string& path);
 struct BP_API Checkpoint {
   Model model;
   int64_t epochs_done = 0;
+  int64_t batches_done = 0;  // of epoch epochs_done + 1: a run interrupted mid-epoch
   std::string optimizer_kind;
   std::vector<std::pair<std::string, Tensor>> optimizer_state;
   std::string trainer_json = "{}";  // the settings of the interrupted run
 };
 
+// Writes the training state after `epochs_done` epochs and `batches_done` batches of the next one
+// (an interrupted run). Throws bp::Error on I/O failure.
 BP_API void save_checkpoint(const std::string& path, const Model& model,
                             const optim::Optimizer& optimizer, int64_t epochs_done,
-                            const std::string& trainer_json);
+                            const std::string& trainer_json, int64_t batches_done = 0);
 // Throws bp::Error as load_model, and when the file is a plain model without training state.
 BP_API Checkpoint load_checkpoint(const std::string& path);
 

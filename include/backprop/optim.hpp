@@ -148,7 +148,8 @@ class BP_API ParamState {
 // begin_step()) that finds a gradient for it; g is the gradient plus weight_decay·w (L2) unless
 // stated otherwise; the learning rate and weight decay come from the parameter's group. The
 // constructors throw bp::Error naming the optimizer and the option when a value is out of range
-// (negative or non-finite lr, eps or weight decay; a β outside [0, 1)).
+// (negative or non-finite lr or weight decay; eps not > 0, which would make 0/0 = NaN wherever a
+// gradient is 0; a β outside [0, 1)).
 
 struct BP_API AdagradOptions {
   float lr = 0.01f;

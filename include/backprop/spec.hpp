@@ -3,6 +3,7 @@
 // or as JSON, and built into a Sequential once the input shape is known.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,23 +20,38 @@ struct BP_API LayerArg {
   std::string value;
 };
 
-// One layer of a spec. `position` is 1-based; `column` is the 1-based character offset in the
-// text form (0 for the JSON form).
+// One layer of a spec. `position` is 1-based (within its container, for an inner layer); `column`
+// is the 1-based character offset in the text form (0 for the JSON form).
 struct BP_API LayerSpec {
   std::string name;
   std::vector<LayerArg> args;
   size_t position = 0;
   size_t column = 0;
+  std::vector<LayerSpec> inner;  // a container's layers, e.g. residual(dense(8),relu); else empty
 };
 
-// Parses the text form: layers separated by commas, each `name` or `name(arg, key=value, ...)`.
-// Throws bp::Error naming the position, the column and the offending text on a syntax error, an
-// unknown layer, or a bad argument.
+// Containers nest at most this deep: residual(residual(relu)) nests 2 levels. The parsers refuse
+// deeper specs before recursing, and take time linear in the length of the text.
+inline constexpr size_t kMaxSpecNesting = 64;
+
+// Parses the text form: layers separated by commas, each `name` or `name(arg, key=value, ...)`;
+// a container's arguments are layers. Throws bp::Error naming the position, the column and the
+// offending text on a syntax error, an unknown layer, a bad argument, or nesting deeper than
+// kMaxSpecNesting.
 BP_API std::vector<LayerSpec> parse_model_spec(const std::string& text);
 
 // Parses the JSON form: an array (or {"layers": [...]}) of strings in the text form, or objects
-// {"layer": "dense", "args": [256], "bias": false}. Throws bp::Error like parse_model_spec.
+// {"layer": "dense", "args": [256], "bias": false}. Throws bp::Error like parse_model_spec, and on
+// invalid JSON or JSON nested deeper than io's limit (64 levels), checked before parsing.
 BP_API std::vector<LayerSpec> parse_model_spec_json(const std::string& json);
+
+// Largest JSON spec file read by read_model_spec_file.
+inline constexpr uint64_t kMaxSpecFileBytes = uint64_t{16} << 20;
+
+// Reads a JSON spec file (the command line's --model @FILE). Throws bp::Error naming the path when
+// it is not a regular file, is larger than kMaxSpecFileBytes or cannot be read, and as
+// parse_model_spec_json.
+BP_API std::vector<LayerSpec> read_model_spec_file(const std::string& path);
 
 // The canonical text form ("dense(256),relu"); parse_model_spec of it gives the same layers.
 BP_API std::string to_string(const std::vector<LayerSpec>& layers);

@@ -1,8 +1,10 @@
 // The training loop: epochs over a DataLoader, evaluation, metrics and callbacks.
 #pragma once
 
+#include <csignal>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,14 +28,21 @@ enum class Loss { cross_entropy, mse, l1, huber };
 // regression losses use batch.targets. Throws bp::Error on mismatched shapes or labels.
 BP_API Tensor batch_loss(Loss loss, const Tensor& outputs, const data::Batch& batch);
 
+// A confusion matrix grows with the square of the class count: it is kept for up to this many
+// classes only (everything else in Metrics is linear in the classes).
+inline constexpr int64_t kMaxConfusionClasses = 100;
+
 // Scores of a model on a dataset.
 struct BP_API Metrics {
   double loss = 0;
   double accuracy = 0;  // classification only
   int64_t samples = 0;
-  // confusion[true][predicted] (classification only).
+  bool classification = false;
+  // confusion[true][predicted]: classification with at most kMaxConfusionClasses classes, else
+  // empty.
   std::vector<std::vector<int64_t>> confusion;
   std::vector<double> precision, recall;  // per class; 0 where undefined
+  std::vector<int64_t> support;           // per class: samples of that (true) class
 };
 
 // Runs `model` over `dataset` in eval mode without recording a graph, in batches of `batch_size`
@@ -81,6 +90,12 @@ struct BP_API TrainerOptions {
   bool shuffle = true;
   Loss loss = Loss::cross_entropy;
   int64_t start_epoch = 0;  // epochs already done (a resumed run)
+  // Batches of epoch start_epoch + 1 already done (a run resumed from an interrupted one): that
+  // epoch walks the same shuffled order and skips them.
+  int64_t start_batch = 0;
+  // When set, fit() stops as soon as *interrupt is non-zero (a signal handler sets it): after the
+  // batch being trained, mid-epoch, without evaluating; interrupted() then says where. Not owned.
+  const volatile std::sig_atomic_t* interrupt = nullptr;
   int64_t eval_batch_size = 512;
   // Image augmentation of the training batches (see data::LoaderOptions).
   int64_t random_crop_padding = 0;
@@ -119,6 +134,14 @@ class BP_API Trainer {
       const std::vector<std::pair<std::string, const data::Dataset*>>& evals);
 
   void request_stop() { stop_ = true; }
+  // Where the last fit() stopped because of options.interrupt: in `epoch`, after
+  // `batches_done` of its batches (0: at its start, every earlier epoch complete).
+  struct Position {
+    int64_t epoch = 0;
+    int64_t batches_done = 0;
+  };
+  // nullopt when the last fit() was not interrupted.
+  const std::optional<Position>& interrupted() const { return interrupted_; }
   // Threads that each batch is split across (1: not split), for a batch of `batch_size`.
   int batch_threads(int64_t batch_size) const;
   // Optimizer updates made so far, counting options.start_epoch full epochs of a resumed run:
@@ -141,8 +164,10 @@ class BP_API Trainer {
     double last_loss = 0;  // the last batch's mean loss
   };
   // One epoch of `loader`'s batches: forward, backward, the update, the batch callbacks.
+  // With options.interrupt set, it may return early, having set interrupted_. `skip`: batches at
+  // the start of the epoch already done (a resumed interrupted run).
   EpochTotals train_epoch(data::DataLoader& loader, distributed::GradientReducer* reducer,
-                          int64_t epoch);
+                          int64_t epoch, int64_t skip);
   // Forward and backward of rows [begin, end) of `batch`, weighted by their share of the batch.
   // With `leaf_grads` (the parameters on entry), their gradients are returned there instead of
   // being added into the parameters' .grad.
@@ -156,6 +181,7 @@ class BP_API Trainer {
   std::vector<EpochStats> history_;
   bool stop_ = false;
   int64_t global_step_ = 0;
+  std::optional<Position> interrupted_;
 };
 
 // ---- callbacks ----
@@ -177,8 +203,9 @@ class BP_API ProgressPrinter : public Callback {
 };
 
 // Appends one JSON object per epoch to a file: epoch, train_loss, train_accuracy, lr, seconds,
-// samples_per_sec, and <name>_loss / <name>_accuracy per evaluation set. Throws bp::Error if the
-// file cannot be opened.
+// samples_per_sec, and <name>_loss / <name>_accuracy per evaluation set; the file is emptied first
+// unless `append`. Each line is written at the end of its epoch and checked: throws bp::Error
+// naming the path if the file cannot be opened or a write fails (a full disk), which stops fit().
 class BP_API JsonLogger : public Callback {
  public:
   explicit JsonLogger(const std::string& path, bool append = false);

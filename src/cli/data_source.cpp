@@ -1,5 +1,6 @@
 #include "cli/data_source.hpp"
 
+#include <charconv>
 #include <filesystem>
 
 #include "backprop/error.hpp"
@@ -11,6 +12,13 @@ namespace {
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Without an error code, is_directory throws the library's own text for a name that is too long,
+// say; any such failure just means "not a folder we can use".
+bool is_folder(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_directory(path, ec);
 }
 
 bool is_csv(const std::string& source) {
@@ -33,10 +41,14 @@ data::CsvOptions csv_options(const DataOptions& o) {
     fail("--csv-header must be yes, no or auto, got '{}'", o.csv_header);
   if (!o.csv_label.empty()) {
     bool numeric = o.csv_label.find_first_not_of("-0123456789") == std::string::npos;
-    if (numeric)
-      c.label_index = std::stoll(o.csv_label);
-    else
+    if (numeric) {
+      const char* end = o.csv_label.data() + o.csv_label.size();
+      const auto [ptr, ec] = std::from_chars(o.csv_label.data(), end, c.label_index);
+      BP_CHECK(ec == std::errc() && ptr == end,
+               "--csv-label: '{}' is neither a column index nor a column name", o.csv_label);
+    } else {
       c.label_column = o.csv_label;
+    }
   }
   if (o.task == "classification")
     c.task = data::Task::classification;
@@ -64,7 +76,7 @@ TrainTestData load_train_test(const DataOptions& o) {
     d.test = std::move(parts[1]);
     d.from_csv = true;
   } else {
-    BP_CHECK(std::filesystem::is_directory(o.source),
+    BP_CHECK(is_folder(o.source),
              "--data: '{}' is neither 'fashion-mnist', a folder of IDX files nor a .csv file",
              o.source);
     d.train = data::load_mnist_dir(o.source, data::Split::train);
@@ -81,7 +93,7 @@ data::Dataset load_eval(const DataOptions& o, const std::vector<std::string>& la
     c.label_names = label_names;
     return data::read_csv(o.source, c);
   }
-  BP_CHECK(std::filesystem::is_directory(o.source),
+  BP_CHECK(is_folder(o.source),
            "--data: '{}' is neither 'fashion-mnist', a folder of IDX files nor a .csv file",
            o.source);
   // MNIST-style folders have 10 classes; other label names are a mismatch the caller reports.

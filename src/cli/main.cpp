@@ -1,13 +1,19 @@
 // The backprop command-line program: train, eval, predict, info, gradcheck.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
+#include <signal.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
+#include <filesystem>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -15,8 +21,10 @@
 #include "backprop/backprop.hpp"
 #include "backprop/train.hpp"
 #include "cli/data_source.hpp"
-#include "cli/run_report.hpp"
+#include "cli/flags.hpp"
 #include "cli/paper.hpp"
+#include "cli/run_report.hpp"
+#include "io/json.hpp"
 
 namespace {
 
@@ -25,17 +33,9 @@ using nlohmann::json;
 
 constexpr const char* kDefaultHidden = "flatten,dense(256),relu,dense(128),relu";
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  BP_CHECK(in.good(), "--model: cannot read '{}'", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // "--model SPEC" or "--model @file.json".
 std::vector<nn::LayerSpec> parse_spec_argument(const std::string& text) {
-  if (!text.empty() && text[0] == '@') return nn::parse_model_spec_json(read_text_file(text.substr(1)));
+  if (!text.empty() && text[0] == '@') return nn::read_model_spec_file(text.substr(1));
   return nn::parse_model_spec(text);
 }
 
@@ -108,18 +108,23 @@ train::Loss parse_loss(const std::string& name, data::Task task) {
 }
 
 void print_metrics(const train::Metrics& m, const std::vector<std::string>& names) {
-  if (m.confusion.empty()) {
+  if (!m.classification) {
     std::printf("loss %.6f over %lld samples\n", m.loss, static_cast<long long>(m.samples));
     return;
   }
   std::printf("%-16s %9s %9s\n", "class", "precision", "recall");
-  for (size_t c = 0; c < m.confusion.size(); ++c)
+  for (size_t c = 0; c < m.precision.size(); ++c)
     std::printf("%-16s %8.2f%% %8.2f%%\n", c < names.size() ? names[c].c_str() : std::to_string(c).c_str(),
                 100 * m.precision[c], 100 * m.recall[c]);
-  std::printf("confusion matrix (rows: true class, columns: predicted)\n");
-  for (const auto& row : m.confusion) {
-    for (int64_t v : row) std::printf("%6lld", static_cast<long long>(v));
-    std::printf("\n");
+  if (m.confusion.empty()) {
+    std::printf("confusion matrix: not kept for more than %lld classes\n",
+                static_cast<long long>(train::kMaxConfusionClasses));
+  } else {
+    std::printf("confusion matrix (rows: true class, columns: predicted)\n");
+    for (const auto& row : m.confusion) {
+      for (int64_t v : row) std::printf("%6lld", static_cast<long long>(v));
+      std::printf("\n");
+    }
   }
   std::printf("loss %.4f  accuracy %.2f%% over %lld samples\n", m.loss, 100 * m.accuracy,
               static_cast<long long>(m.samples));
@@ -203,201 +208,336 @@ optim::OptimizerSettings optimizer_settings(const TrainArgs& a, const std::strin
   return s;
 }
 
-int run_train(const TrainArgs& a) {
-  // Under mpirun/srun every process runs this same function as one rank of a data-parallel job;
-  // only rank 0 prints, logs and writes files.
-  distributed::Communicator& comm = distributed::Communicator::world();
-  const bool lead = comm.rank() == 0, quiet = a.quiet || !lead;
-  const int threads = comm.size() > 1 && !a.threads_given
-                          ? distributed::threads_per_rank(comm, a.threads)
-                          : a.threads;
-  set_num_threads(threads);
-  {
-    const auto& kinds = optim::optimizer_kinds();
-    BP_CHECK(std::find(kinds.begin(), kinds.end(), a.optimizer) != kinds.end(),
-             "--optimizer: '{}' is not available (available: {})", a.optimizer,
-             fmt::join(kinds, ", "));
+// True when `a` and `b` name the same file: the same path once links and ".." are resolved, or
+// (for files that exist) the same device and inode, as hard links are.
+bool same_file(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  std::error_code ea, eb;
+  const fs::path ca = fs::weakly_canonical(fs::absolute(a, ea), ea);
+  const fs::path cb = fs::weakly_canonical(fs::absolute(b, eb), eb);
+  if (!ea && !eb && ca == cb) return true;
+  struct stat sa {
+  }, sb{};
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+// Every file a training run writes, checked before any data is read, so that a bad path fails in
+// a second, not after hours of training: each one's folder exists and takes a new file, none is a
+// folder (or, but for the log, a device), and no two are the same file.
+void check_outputs(const TrainArgs& a, const std::string& checkpoint) {
+  struct Output {
+    const char* flag;
+    std::string path;
+    bool append;
+  };
+  std::vector<Output> outputs{{"--out", a.out, false}};
+  if (!checkpoint.empty())
+    outputs.push_back({a.checkpoint.empty() ? "--resume" : "--checkpoint", checkpoint, false});
+  if (!a.log_json.empty()) outputs.push_back({"--log-json", a.log_json, true});
+  if (!a.report.empty()) outputs.push_back({"--report", a.report, false});
+  for (const Output& o : outputs) {
+    try {
+      if (o.append)
+        io::check_appendable(o.path);
+      else
+        io::check_writable(o.path);
+    } catch (const Error& e) {
+      fail("{}: {}", o.flag, e.what());
+    }
   }
-  for (auto [flag, value] : {std::pair<const char*, double>{"--beta1", a.beta1},
-                             {"--beta2", a.beta2},
-                             {"--eps", a.eps},
-                             {"--clip-norm", a.clip_norm},
-                             {"--clip-value", a.clip_value}})
-    BP_CHECK(std::isfinite(value), "{} must be a finite number, got {}", flag, value);
-  // Output paths are checked before a long run, not after it.
   if (!a.plot_dir.empty()) plot::check_plot_dir(a.plot_dir);
-  if (!a.report.empty()) io::check_writable(a.report);
-  std::string optimizer_kind = a.optimizer;
-  // CLI11's range checks let NaN through (every comparison with it is false).
-  for (auto [flag, value] : {std::pair<const char*, double>{"--lr", a.lr},
-                             {"--momentum", a.momentum},
-                             {"--weight-decay", a.weight_decay},
-                             {"--validation", a.validation},
-                             {"--test-fraction", a.data.test_fraction}})
-    BP_CHECK(std::isfinite(value), "{} must be a finite number, got {}", flag, value);
+  for (size_t i = 0; i < outputs.size(); ++i)
+    for (size_t j = i + 1; j < outputs.size(); ++j)
+      BP_CHECK(!same_file(outputs[i].path, outputs[j].path),
+               "{} and {} name the same file '{}': each output needs its own", outputs[i].flag,
+               outputs[j].flag, outputs[j].path);
+}
+
+// The first SIGINT or SIGTERM of a training run, or 0. The first signal only sets it: the trainer
+// stops after the batch it is training, and the run saves what it has. A second one ends the
+// process at once, by the default action of the signal.
+volatile std::sig_atomic_t g_interrupt = 0;
+
+extern "C" void on_interrupt(int sig) {
+  if (g_interrupt != 0) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  g_interrupt = sig;
+}
+
+// Catches SIGINT and SIGTERM, but not where they are ignored (a shell script's background job
+// ignores SIGINT): such a run must not stop on one.
+void catch_interrupts() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  for (int sig : {SIGINT, SIGTERM}) {
+    struct sigaction old {};
+    if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    ::sigaction(sig, &action, nullptr);
+  }
+}
+
+// Everything a training run holds, from the flags to the saved model.
+struct TrainRun {
+  TrainRun(const TrainArgs& args, distributed::Communicator& communicator)
+      : a(args), comm(communicator) {}
+  const TrainArgs& a;
+  distributed::Communicator& comm;
+  bool lead = true, quiet = false;
+  int threads = 1;
+  std::string checkpoint;  // where checkpoints go: --checkpoint, else --resume (may be empty)
+  cli::TrainTestData d;
+  data::Dataset val;
+  Model model;
+  Checkpoint resumed;
+  std::string optimizer_kind;
+  optim::OptimizerSettings osettings;
+  std::unique_ptr<optim::Optimizer> optimizer;
+  std::vector<train::EpochStats> earlier;  // the epochs before the checkpoint, for the pictures
+  std::shared_ptr<optim::Schedule> schedule;
+  json settings;
+};
+
+// The data: the training and test sets, and the validation set cut from the training set.
+void load_data(TrainRun& r) {
+  const TrainArgs& a = r.a;
   BP_CHECK(a.patience == 0 || a.validation > 0,
            "--patience needs a validation set: add --validation FRACTION");
   cli::DataOptions dopt = a.data;
   dopt.seed = a.seed;
-  cli::TrainTestData d = cli::load_train_test(dopt);
-  data::Dataset val;
+  r.d = cli::load_train_test(dopt);
   if (a.validation > 0) {
-    BP_CHECK(a.validation < 1, "--validation must be below 1, got {}", a.validation);
     std::vector<double> fractions{1 - a.validation, a.validation};
-    auto parts = data::split(d.train, fractions, a.seed + 1);
-    d.train = std::move(parts[0]);
-    val = std::move(parts[1]);
+    auto parts = data::split(r.d.train, fractions, a.seed + 1);
+    r.d.train = std::move(parts[0]);
+    r.val = std::move(parts[1]);
   }
+}
 
-  Model model;
-  Checkpoint resumed;
+// The model and optimizer: resumed from --resume, or new from --model.
+void make_model(TrainRun& r) {
+  const TrainArgs& a = r.a;
+  const data::Dataset& train = r.d.train;
+  r.optimizer_kind = a.optimizer;
   if (!a.resume.empty()) {
-    resumed = load_checkpoint(a.resume);
-    model = resumed.model;
-    BP_CHECK(model.input_shape == d.train.feature_shape,
+    r.resumed = load_checkpoint(a.resume);
+    r.model = r.resumed.model;
+    BP_CHECK(r.model.input_shape == train.feature_shape,
              "--resume: the checkpoint's model takes inputs of shape {}, the data has {}",
-             to_string(model.input_shape), to_string(d.train.feature_shape));
+             to_string(r.model.input_shape), to_string(train.feature_shape));
     // Without --optimizer the checkpoint's optimizer continues.
-    if (!a.optimizer_given) optimizer_kind = resumed.optimizer_kind;
-    BP_CHECK(resumed.optimizer_kind == optimizer_kind,
-             "--resume: the checkpoint was trained with '{}', not '{}'", resumed.optimizer_kind,
-             optimizer_kind);
-    BP_CHECK(resumed.epochs_done < a.epochs,
+    if (!a.optimizer_given) r.optimizer_kind = r.resumed.optimizer_kind;
+    BP_CHECK(r.resumed.optimizer_kind == r.optimizer_kind,
+             "--resume: the checkpoint was trained with '{}', not '{}'", r.resumed.optimizer_kind,
+             r.optimizer_kind);
+    BP_CHECK(r.resumed.epochs_done < a.epochs,
              "--resume: the checkpoint already has {} epochs; ask for more with --epochs",
-             resumed.epochs_done);
+             r.resumed.epochs_done);
   } else {
     std::string spec = a.model;
     if (spec == "auto") {
-      int64_t outputs = d.train.task == data::Task::classification ? d.train.num_classes
-                                                                   : d.train.targets.size(1);
+      int64_t outputs =
+          train.task == data::Task::classification ? train.num_classes : train.targets.size(1);
       spec = fmt::format("{},dense({})", kDefaultHidden, outputs);
     }
     Generator gen(a.seed);
-    model = Model::create(parse_spec_argument(spec), d.train.feature_shape, gen);
-    model.task = d.train.task;
-    model.label_names = d.train.label_names;
-    model.normalizer = data::Normalizer::fit(d.train, parse_norm(a.normalize, d.from_csv));
+    r.model = Model::create(parse_spec_argument(spec), train.feature_shape, gen);
+    r.model.task = train.task;
+    r.model.label_names = train.label_names;
+    r.model.normalizer = data::Normalizer::fit(train, parse_norm(a.normalize, r.d.from_csv));
   }
-  check_outputs(model, d.train);
-  for (data::Dataset* set : {&d.train, &d.test, &val})
-    if (set->size() > 0 && model.normalizer.kind() != data::NormKind::none)
-      model.normalizer.apply(*set);
+  check_outputs(r.model, train);
+  for (data::Dataset* set : {&r.d.train, &r.d.test, &r.val})
+    if (set->size() > 0 && r.model.normalizer.kind() != data::NormKind::none)
+      r.model.normalizer.apply(*set);
+  r.osettings = optimizer_settings(a, r.optimizer_kind);
+  r.optimizer = optim::make_optimizer(r.optimizer_kind, r.model.network->parameters(), r.osettings);
+  if (a.resume.empty()) return;
+  r.optimizer->load_state(r.resumed.optimizer_state);
+  const json saved = io::parse_json(r.resumed.trainer_json, a.resume + ": training settings");
+  if (saved.is_object() && saved.contains("history"))
+    r.earlier = cli::history_from_json(saved["history"]);
+}
 
-  if (!quiet) print_summary(model);
-  if (!quiet && comm.size() > 1)
-    std::printf("data-parallel: %d ranks x %d threads, batch %lld per rank (%lld per update)\n",
-                comm.size(), threads, static_cast<long long>(a.batch),
-                static_cast<long long>(a.batch * comm.size()));
-  const optim::OptimizerSettings osettings = optimizer_settings(a, optimizer_kind);
-  std::unique_ptr<optim::Optimizer> optimizer_ptr =
-      optim::make_optimizer(optimizer_kind, model.network->parameters(), osettings);
-  optim::Optimizer& optimizer = *optimizer_ptr;
-  if (!a.resume.empty()) optimizer.load_state(resumed.optimizer_state);
-  // The epochs before the checkpoint, for the pictures (checkpoints carry them).
-  std::vector<train::EpochStats> earlier;
+// The learning-rate schedule. Schedules count optimizer updates from the start of the whole run;
+// a resumed run continues where the checkpoint stopped (the trainer's global_step).
+void make_schedule(TrainRun& r) {
+  const TrainArgs& a = r.a;
+  if (a.schedule.empty()) return;
+  const int64_t update_batch = a.batch * r.comm.size();
+  const int64_t per_epoch = (r.d.train.size() + update_batch - 1) / update_batch;
+  r.schedule = optim::parse_schedule(a.schedule, {.base_lr = static_cast<double>(r.osettings.lr),
+                                                  .total_steps = a.epochs * per_epoch,
+                                                  .steps_per_epoch = per_epoch});
   if (!a.resume.empty()) {
-    const json saved = json::parse(resumed.trainer_json, nullptr, false);
-    if (saved.is_object() && saved.contains("history"))
-      earlier = cli::history_from_json(saved["history"]);
+    // Reduce-on-plateau state, when the checkpoint ran the same schedule.
+    const json saved = io::parse_json(r.resumed.trainer_json, a.resume + ": training settings");
+    if (saved.value("schedule", std::string()) == a.schedule && saved.contains("schedule_state"))
+      r.schedule->load_state(io::json_field<std::vector<double>>(saved, "schedule_state",
+                                                                 a.resume + ": training settings"));
   }
+  if (!r.quiet) std::printf("schedule: %s\n", r.schedule->to_string().c_str());
+}
 
-  train::TrainerOptions topt{.epochs = a.epochs,
-                             .batch_size = a.batch,
-                             .seed = a.seed,
-                             .shuffle = true,
-                             .loss = parse_loss(a.loss, d.train.task),
-                             .start_epoch = resumed.epochs_done,
-                             .random_crop_padding = a.random_crop,
-                             .random_flip = a.random_flip,
-                             .communicator = &comm};
-  train::Trainer trainer(*model.network, optimizer, topt);
-  trainer.add_callback(std::make_shared<train::ProgressPrinter>(quiet));
-  if (!a.log_json.empty() && lead)
-    trainer.add_callback(std::make_shared<train::JsonLogger>(a.log_json, !a.resume.empty()));
-  // Schedules count optimizer updates from the start of the whole run; a resumed run continues
-  // at epochs_done × batches per epoch (the trainer's global_step).
-  std::shared_ptr<optim::Schedule> schedule;
-  if (!a.schedule.empty()) {
-    const int64_t update_batch = a.batch * comm.size();
-    const int64_t per_epoch = (d.train.size() + update_batch - 1) / update_batch;
-    schedule = optim::parse_schedule(
-        a.schedule, {.base_lr = static_cast<double>(osettings.lr),
-                     .total_steps = a.epochs * per_epoch,
-                     .steps_per_epoch = per_epoch});
-    if (!a.resume.empty()) {
-      // Reduce-on-plateau state, when the checkpoint ran the same schedule.
-      json saved = json::parse(resumed.trainer_json);
-      if (saved.value("schedule", std::string()) == a.schedule && saved.contains("schedule_state"))
-        schedule->load_state(saved["schedule_state"].get<std::vector<double>>());
-    }
-    if (!quiet) std::printf("schedule: %s\n", schedule->to_string().c_str());
-    trainer.add_callback(std::make_shared<train::ScheduleCallback>(schedule, "val"));
-  }
-  if (a.clip_norm > 0 || a.clip_value > 0)
-    trainer.add_callback(std::make_shared<train::GradientClipping>(a.clip_norm, a.clip_value));
-  std::shared_ptr<train::EarlyStopping> early;
-  if (a.patience > 0) {
-    early = std::make_shared<train::EarlyStopping>("val", a.patience);
-    trainer.add_callback(early);
-  }
-  const std::string checkpoint = a.checkpoint.empty() ? a.resume : a.checkpoint;
-  json settings = {{"optimizer", optimizer_kind},
-                   {"lr", osettings.lr},
-                   {"momentum", osettings.momentum},
-                   {"nesterov", osettings.nesterov},
-                   {"weight_decay", osettings.weight_decay},
+// The settings recorded in checkpoints, the model's info and the report.
+json training_settings(const TrainRun& r) {
+  const TrainArgs& a = r.a;
+  const optim::OptimizerSettings& o = r.osettings;
+  json settings = {{"optimizer", r.optimizer_kind},
+                   {"lr", o.lr},
+                   {"momentum", o.momentum},
+                   {"nesterov", o.nesterov},
+                   {"weight_decay", o.weight_decay},
                    {"batch", a.batch},
                    {"seed", a.seed},
                    {"data", a.data.source}};
-  if (optimizer_kind != "sgd") {
-    settings["beta1"] = osettings.beta1;
-    settings["beta2"] = osettings.beta2;
-    settings["eps"] = osettings.eps;
-    settings["amsgrad"] = osettings.amsgrad;
-    settings["centered"] = osettings.centered;
+  if (r.optimizer_kind != "sgd") {
+    settings["beta1"] = o.beta1;
+    settings["beta2"] = o.beta2;
+    settings["eps"] = o.eps;
+    settings["amsgrad"] = o.amsgrad;
+    settings["centered"] = o.centered;
   }
-  if (comm.size() > 1) settings["ranks"] = comm.size();
-  if (schedule) settings["schedule"] = a.schedule;
+  if (r.comm.size() > 1) settings["ranks"] = r.comm.size();
+  if (r.schedule) settings["schedule"] = a.schedule;
   if (a.clip_norm > 0) settings["clip_norm"] = a.clip_norm;
   if (a.clip_value > 0) settings["clip_value"] = a.clip_value;
-  if (!checkpoint.empty() && lead)
-    trainer.add_callback(std::make_shared<train::CheckpointCallback>([&](int64_t epochs_done) {
-      json s = settings;
-      if (schedule) s["schedule_state"] = schedule->state();
-      std::vector<train::EpochStats> history = earlier;
-      history.insert(history.end(), trainer.history().begin(), trainer.history().end());
-      s["history"] = cli::history_to_json(history);
-      save_checkpoint(checkpoint, model, optimizer, epochs_done, s.dump());
-    }));
+  return settings;
+}
 
-  std::vector<std::pair<std::string, const data::Dataset*>> evals;
-  if (val.size() > 0) evals.emplace_back("val", &val);
-  evals.emplace_back("test", &d.test);
-  auto ran = trainer.fit(d.train, evals);
+// Every epoch so far, the checkpoint's and this run's.
+std::vector<train::EpochStats> full_history(const TrainRun& r, const train::Trainer& trainer) {
+  std::vector<train::EpochStats> history = r.earlier;
+  history.insert(history.end(), trainer.history().begin(), trainer.history().end());
+  return history;
+}
 
+void save_run_checkpoint(const TrainRun& r, const train::Trainer& trainer, int64_t epochs_done,
+                         int64_t batches_done) {
+  json s = r.settings;
+  if (r.schedule) s["schedule_state"] = r.schedule->state();
+  s["history"] = cli::history_to_json(full_history(r, trainer));
+  save_checkpoint(r.checkpoint, r.model, *r.optimizer, epochs_done, io::dump_json(s), batches_done);
+}
+
+void add_callbacks(TrainRun& r, train::Trainer& trainer) {
+  const TrainArgs& a = r.a;
+  trainer.add_callback(std::make_shared<train::ProgressPrinter>(r.quiet));
+  if (!a.log_json.empty() && r.lead)
+    trainer.add_callback(std::make_shared<train::JsonLogger>(a.log_json, !a.resume.empty()));
+  if (r.schedule)
+    trainer.add_callback(std::make_shared<train::ScheduleCallback>(r.schedule, "val"));
+  if (a.clip_norm > 0 || a.clip_value > 0)
+    trainer.add_callback(std::make_shared<train::GradientClipping>(a.clip_norm, a.clip_value));
+  if (a.patience > 0)
+    trainer.add_callback(std::make_shared<train::EarlyStopping>("val", a.patience));
+  if (!r.checkpoint.empty() && r.lead)
+    trainer.add_callback(std::make_shared<train::CheckpointCallback>(
+        [&r, &trainer](int64_t epochs_done) { save_run_checkpoint(r, trainer, epochs_done, 0); }));
+}
+
+// A run stopped by a signal: the checkpoint and the model as they are after the last batch, the
+// model's info marked with where it stopped. Returns 128 + the signal, as a shell reports it.
+int finish_interrupted(TrainRun& r, const train::Trainer& trainer) {
+  const int sig = g_interrupt;
+  const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+  const train::Trainer::Position at = *trainer.interrupted();
+  std::string saved;
+  if (!r.checkpoint.empty()) {
+    save_run_checkpoint(r, trainer, at.epoch - 1, at.batches_done);
+    saved = fmt::format("checkpoint saved to {} (continue with --resume {}), ", r.checkpoint,
+                        r.checkpoint);
+  }
+  json info = r.settings;
+  info["epochs"] = at.epoch - 1;
+  info["interrupted"] = {{"epoch", at.epoch}, {"batch", at.batches_done}, {"signal", name}};
+  r.model.info_json = io::dump_json(info);
+  save_model(r.a.out, r.model);
+  std::printf("interrupted by %s at epoch %lld, batch %lld: %smodel saved to %s\n", name,
+              static_cast<long long>(at.epoch), static_cast<long long>(at.batches_done),
+              saved.c_str(), r.a.out.c_str());
+  return 128 + sig;
+}
+
+// A run that trained all its epochs (or stopped early): the test scores, the model, the pictures.
+int finish(TrainRun& r, const train::Trainer& trainer, const std::vector<train::EpochStats>& ran) {
   double seconds = 0;
   for (const auto& s : ran) seconds += s.seconds;
-  train::Metrics test = ran.empty() ? train::evaluate(*model.network, d.test, topt.loss,
-                                                      topt.eval_batch_size, topt.communicator)
-                                    : *ran.back().eval("test");
-  if (!lead) return 0;
-  json info = settings;
-  info["epochs"] = resumed.epochs_done + static_cast<int64_t>(ran.size());
+  train::Metrics test = ran.empty()
+                            ? train::evaluate(*r.model.network, r.d.test, trainer.options().loss,
+                                              trainer.options().eval_batch_size, &r.comm)
+                            : *ran.back().eval("test");
+  if (!r.lead) return 0;
+  json info = r.settings;
+  info["epochs"] = r.resumed.epochs_done + static_cast<int64_t>(ran.size());
   info["train_seconds"] = seconds;
   info["test_loss"] = test.loss;
-  if (model.task == data::Task::classification) info["test_accuracy"] = test.accuracy;
-  model.info_json = info.dump();
-  save_model(a.out, model);
-  if (model.task == data::Task::classification)
+  if (r.model.task == data::Task::classification) info["test_accuracy"] = test.accuracy;
+  r.model.info_json = io::dump_json(info);
+  save_model(r.a.out, r.model);
+  if (r.model.task == data::Task::classification)
     std::printf("test accuracy: %.2f%% (loss %.4f, %lld samples)\n", 100 * test.accuracy, test.loss,
                 static_cast<long long>(test.samples));
   else
     std::printf("test loss: %.6f (%lld samples)\n", test.loss, static_cast<long long>(test.samples));
-  std::printf("model saved to %s\n", a.out.c_str());
-  std::vector<train::EpochStats> history = earlier;
-  history.insert(history.end(), trainer.history().begin(), trainer.history().end());
-  write_pictures(a, model, history, cli::settings_text(settings));
+  std::printf("model saved to %s\n", r.a.out.c_str());
+  write_pictures(r.a, r.model, full_history(r, trainer), cli::settings_text(r.settings));
   return 0;
+}
+
+int run_train(const TrainArgs& a) {
+  // Under mpirun/srun every process runs this same function as one rank of a data-parallel job;
+  // only rank 0 prints, logs and writes files.
+  TrainRun r(a, distributed::Communicator::world());
+  r.lead = r.comm.rank() == 0;
+  r.quiet = a.quiet || !r.lead;
+  r.threads = r.comm.size() > 1 && !a.threads_given
+                  ? distributed::threads_per_rank(r.comm, a.threads)
+                  : a.threads;
+  set_num_threads(r.threads);
+  const auto& kinds = optim::optimizer_kinds();
+  BP_CHECK(std::find(kinds.begin(), kinds.end(), a.optimizer) != kinds.end(),
+           "--optimizer: '{}' is not available (available: {})", a.optimizer,
+           fmt::join(kinds, ", "));
+  r.checkpoint = a.checkpoint.empty() ? a.resume : a.checkpoint;
+  // Output paths are checked before a long run, not after it (only rank 0 writes).
+  if (r.lead) check_outputs(a, r.checkpoint);
+  load_data(r);
+  make_model(r);
+  if (!r.quiet) print_summary(r.model);
+  if (!r.quiet && r.comm.size() > 1)
+    std::printf("data-parallel: %d ranks x %d threads, batch %lld per rank (%lld per update)\n",
+                r.comm.size(), r.threads, static_cast<long long>(a.batch),
+                static_cast<long long>(a.batch * r.comm.size()));
+  make_schedule(r);
+  r.settings = training_settings(r);
+  // Several ranks stop together or not at all: there the launcher's signal ends the job.
+  const bool single = r.comm.size() == 1;
+  train::Trainer trainer(*r.model.network, *r.optimizer,
+                         {.epochs = a.epochs,
+                          .batch_size = a.batch,
+                          .seed = a.seed,
+                          .shuffle = true,
+                          .loss = parse_loss(a.loss, r.d.train.task),
+                          .start_epoch = r.resumed.epochs_done,
+                          .start_batch = r.resumed.batches_done,
+                          .interrupt = single ? &g_interrupt : nullptr,
+                          .random_crop_padding = a.random_crop,
+                          .random_flip = a.random_flip,
+                          .communicator = &r.comm});
+  add_callbacks(r, trainer);
+  std::vector<std::pair<std::string, const data::Dataset*>> evals;
+  if (r.val.size() > 0) evals.emplace_back("val", &r.val);
+  evals.emplace_back("test", &r.d.test);
+  if (single) catch_interrupts();
+  const auto ran = trainer.fit(r.d.train, evals);
+  if (trainer.interrupted()) return finish_interrupted(r, trainer);
+  return finish(r, trainer, ran);
 }
 
 int run_eval(const std::string& model_file, const cli::DataOptions& dopt, int threads) {
@@ -453,8 +593,16 @@ int run_info(const std::string& model_file) {
     std::printf("labels: %s\n", fmt::format("{}", fmt::join(model.label_names, ", ")).c_str());
   const char* norm[] = {"none", "minmax", "standardize"};
   std::printf("normalization: %s\n", norm[static_cast<int>(model.normalizer.kind())]);
+  const json info = io::parse_json(model.info_json, model_file + ": info");
+  if (info.is_object() && info.contains("interrupted")) {
+    const json& at = info["interrupted"];
+    std::printf("interrupted: by %s at epoch %s, batch %s\n",
+                at.value("signal", std::string("a signal")).c_str(),
+                io::dump_json(at.value("epoch", json())).c_str(),
+                io::dump_json(at.value("batch", json())).c_str());
+  }
   print_summary(model);
-  std::printf("info: %s\n", json::parse(model.info_json).dump(2).c_str());
+  std::printf("info: %s\n", io::dump_json(info, 2).c_str());
   return 0;
 }
 
@@ -490,6 +638,25 @@ int run_gradcheck(const std::string& spec, const std::string& input_shape, int64
   }
   std::printf("%s\n", all_ok ? "gradient check passed" : "gradient check FAILED");
   return all_ok ? 0 : 1;
+}
+
+// The line a failure prints. bp::Error messages are ours and say what failed; the readers and
+// kernels wrap what the libraries they use throw, so anything else is a bug, labelled as one.
+std::string failure_text(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr)
+    return "out of memory (the data or the model is too large for this machine)";
+  if (dynamic_cast<const Error*>(&e) != nullptr) return e.what();
+  return fmt::format("unexpected internal failure: {}", e.what());
+}
+
+// What went to standard output must have arrived: a full disk behind it is an error, not a
+// silent exit 0 with the predictions lost. Returns the exit code.
+int check_stdout(int code) {
+  const int err = std::fflush(stdout) != 0 ? errno : 0;
+  if (err == 0 && !std::ferror(stdout)) return code;
+  std::fprintf(stderr, "error: cannot write to standard output: %s\n",
+               std::strerror(err != 0 ? err : EIO));
+  return code != 0 ? code : 1;
 }
 
 }  // namespace
@@ -528,40 +695,81 @@ int main(int argc, char** argv) {
   CLI::App* train_cmd = app.add_subcommand("train", "train a model and save it");
   train_cmd->footer(spec_help);
   add_data(train_cmd, t.data);
-  train_cmd->add_option("--test-fraction", t.data.test_fraction, "CSV: fraction held out for testing")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  train_cmd
+      ->add_option("--test-fraction", t.data.test_fraction, "CSV: fraction held out for testing")
+      ->check(cli::in_range(0, 1, true, true))
+      ->capture_default_str();
   train_cmd->add_option("--model", t.model, "model spec, or @file.json (auto: " + std::string(kDefaultHidden) + ",dense(classes))")
       ->capture_default_str();
   train_cmd->add_option("--optimizer", t.optimizer, "optimizer: sgd, adagrad, rmsprop, adam, adamw, adamax or nadam (resuming: the checkpoint's)")->capture_default_str();
-  train_cmd->add_option("--lr", t.lr, "learning rate (default 0.05 for sgd, else PyTorch's: adagrad/rmsprop 0.01, adam/adamw 0.001, adamax/nadam 0.002)")->check(CLI::Range(0.0, 1e3))->capture_default_str();
-  train_cmd->add_option("--momentum", t.momentum, "momentum α in [0, 1): sgd (default 0.9), rmsprop (default 0)")->check(CLI::Range(0.0, 0.9999))->capture_default_str();
-  train_cmd->add_option("--beta1", t.beta1, "adam/adamw/adamax/nadam: first-moment decay β1")->check(CLI::Range(0.0, 0.9999999))->capture_default_str();
-  train_cmd->add_option("--beta2", t.beta2, "adam/adamw/adamax/nadam: second-moment decay β2")->check(CLI::Range(0.0, 0.9999999))->capture_default_str();
-  train_cmd->add_option("--eps", t.eps, "denominator term of the adaptive optimizers (default 1e-8; adagrad 1e-10)")->check(CLI::Range(0.0, 1.0));
+  train_cmd
+      ->add_option("--lr", t.lr,
+                   "learning rate (default 0.05 for sgd, else PyTorch's: adagrad/rmsprop 0.01, "
+                   "adam/adamw 0.001, adamax/nadam 0.002)")
+      ->check(cli::in_range(0, 1e3))
+      ->capture_default_str();
+  train_cmd
+      ->add_option("--momentum", t.momentum, "momentum α: sgd (default 0.9), rmsprop (default 0)")
+      ->check(cli::in_range(0, 1, false, true))
+      ->capture_default_str();
+  train_cmd->add_option("--beta1", t.beta1, "adam/adamw/adamax/nadam: first-moment decay β1")
+      ->check(cli::in_range(0, 1, false, true))
+      ->capture_default_str();
+  train_cmd->add_option("--beta2", t.beta2, "adam/adamw/adamax/nadam: second-moment decay β2")
+      ->check(cli::in_range(0, 1, false, true))
+      ->capture_default_str();
+  train_cmd
+      ->add_option("--eps", t.eps,
+                   "denominator term of the adaptive optimizers (default 1e-8; adagrad 1e-10)")
+      ->check(cli::in_range(0, 1, true, false));
   train_cmd->add_flag("--amsgrad", t.amsgrad, "adam/adamw: AMSGrad variant");
   train_cmd->add_flag("--centered", t.centered, "rmsprop: centered variant");
   train_cmd->add_option("--schedule", t.schedule, "learning-rate schedule per batch, e.g. \"warmup(500),cosine\", \"step(10e,0.1)\", \"multistep(20e;30e,0.1)\", onecycle, \"plateau(0.1,5)\", or constant (see docs/cli.md)")->capture_default_str();
-  train_cmd->add_option("--clip-norm", t.clip_norm, "clip the gradients' total 2-norm to this (0: off)")->check(CLI::Range(0.0, 1e30));
-  train_cmd->add_option("--clip-value", t.clip_value, "clip every gradient element to [-X, X] (0: off)")->check(CLI::Range(0.0, 1e30));
+  train_cmd
+      ->add_option("--clip-norm", t.clip_norm, "clip the gradients' total 2-norm to this (0: off)")
+      ->check(cli::in_range(0, 1e30));
+  train_cmd
+      ->add_option("--clip-value", t.clip_value, "clip every gradient element to [-X, X] (0: off)")
+      ->check(cli::in_range(0, 1e30));
   train_cmd->add_flag("--nesterov", t.nesterov, "Nesterov momentum");
-  train_cmd->add_option("--weight-decay", t.weight_decay, "L2 weight decay (adamw: decoupled, default 0.01)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  train_cmd
+      ->add_option("--weight-decay", t.weight_decay,
+                   "L2 weight decay (adamw: decoupled, default 0.01)")
+      ->check(cli::in_range(0, 1))
+      ->capture_default_str();
   train_cmd->add_option("--batch", t.batch, "batch size")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   train_cmd->add_option("--epochs", t.epochs, "epochs to train (in total, when resuming)")->check(CLI::Range(1, 100000))->capture_default_str();
   train_cmd->add_option("--threads", t.threads, "threads (0: all cores; under mpirun by default 2 or fewer, so that the ranks on a machine do not share cores)")->check(CLI::Range(0, 1024))->capture_default_str();
   train_cmd->add_option("--seed", t.seed, "seed for weights, shuffling and splits")->capture_default_str();
-  train_cmd->add_option("--out", t.out, "where to save the trained model")->capture_default_str();
-  train_cmd->add_option("--log-json", t.log_json, "append one JSON object per epoch to this file");
-  train_cmd->add_option("--checkpoint", t.checkpoint, "save a checkpoint here after every epoch");
-  train_cmd->add_option("--resume", t.resume, "continue from this checkpoint (and keep updating it)");
-  train_cmd->add_option("--normalize", t.normalize, "auto, none, minmax or standardize (statistics from the training set)")->capture_default_str();
-  train_cmd->add_option("--loss", t.loss, "auto, cross_entropy, mse, l1 or huber")->capture_default_str();
-  train_cmd->add_option("--validation", t.validation, "fraction of the training set held out for validation")->check(CLI::Range(0.0, 0.99))->capture_default_str();
-  train_cmd->add_option("--patience", t.patience, "stop after this many epochs without validation improvement")->check(CLI::Range(0, 100000));
-  train_cmd->add_option("--random-crop", t.random_crop, "augment images: pad by N zeros each side and crop back at a random offset")->check(CLI::Range(0, 1024));
-  train_cmd->add_flag("--random-flip", t.random_flip, "augment images: mirror left-right with probability 1/2");
   const CLI::Validator non_empty(
       [](std::string& s) { return s.empty() ? std::string("the path is empty") : std::string(); },
       "PATH");
+  train_cmd
+      ->add_option("--out", t.out,
+                   "where to save the trained model (also when SIGINT or SIGTERM stops the run: it "
+                   "then exits 130 or 143)")
+      ->check(non_empty)
+      ->capture_default_str();
+  train_cmd->add_option("--log-json", t.log_json, "append one JSON object per epoch to this file")
+      ->check(non_empty);
+  train_cmd
+      ->add_option("--checkpoint", t.checkpoint,
+                   "save a checkpoint here after every epoch, and when a signal stops the run")
+      ->check(non_empty);
+  train_cmd
+      ->add_option("--resume", t.resume, "continue from this checkpoint (and keep updating it)")
+      ->check(non_empty);
+  train_cmd->add_option("--normalize", t.normalize, "auto, none, minmax or standardize (statistics from the training set)")->capture_default_str();
+  train_cmd->add_option("--loss", t.loss, "auto, cross_entropy, mse, l1 or huber")->capture_default_str();
+  train_cmd
+      ->add_option("--validation", t.validation,
+                   "fraction of the training set held out for validation (0: none)")
+      ->check(cli::in_range(0, 1, false, true))
+      ->capture_default_str();
+  train_cmd->add_option("--patience", t.patience, "stop after this many epochs without validation improvement")->check(CLI::Range(0, 100000));
+  train_cmd->add_option("--random-crop", t.random_crop, "augment images: pad by N zeros each side and crop back at a random offset")->check(CLI::Range(0, 1024));
+  train_cmd->add_flag("--random-flip", t.random_flip,
+                      "augment images: mirror left-right with probability 1/2");
   train_cmd->add_option("--plot", t.plot_dir, "after training, write loss.svg and, for a classifier, accuracy.svg and confusion_<set>.svg to this directory (created if needed)")->check(non_empty);
   train_cmd->add_option("--report", t.report, "after training, write an HTML report (settings, per-epoch table, curves, confusion matrices) to this file")->check(non_empty);
   train_cmd->add_flag("-q,--quiet", t.quiet, "no progress output");
@@ -596,7 +804,9 @@ int main(int argc, char** argv) {
   gc_cmd->add_option("--input-shape", gc_shape, "one sample's shape, e.g. 1,28,28")->required();
   gc_cmd->add_option("--samples", gc_samples, "elements checked per tensor (0: all)")->check(CLI::Range(0, 1 << 30))->capture_default_str();
   gc_cmd->add_option("--seed", gc_seed, "seed")->capture_default_str();
-  gc_cmd->add_option("--eps", gc_eps, "finite-difference step")->check(CLI::Range(1e-6, 1.0))->capture_default_str();
+  gc_cmd->add_option("--eps", gc_eps, "finite-difference step")
+      ->check(cli::in_range(1e-6, 1))
+      ->capture_default_str();
 
   cli::PaperArgs paper_args;
   CLI::App* paper_cmd = cli::add_paper_command(app, paper_args);
@@ -608,11 +818,15 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"fast", "reference"}))
         ->capture_default_str();
 
+  // Bad command lines get the same one-line "error: ..." as every other failure, and exit 2.
+  app.failure_message(
+      [](const CLI::App*, const CLI::Error& e) { return fmt::format("error: {}\n", e.what()); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app.exit(e) == 0 ? 0 : 2;  // --help and --version end here too, with 0
   }
+  int code = 0;
   try {
     set_backend(backend_name == "reference" ? Backend::reference : Backend::fast);
     if (*train_cmd) {
@@ -623,20 +837,24 @@ int main(int argc, char** argv) {
       t.weight_decay_given = train_cmd->count("--weight-decay") > 0;
       t.threads_given = train_cmd->count("--threads") > 0;
       t.flags = cli::option_settings(*train_cmd, argc, argv);
-      return run_train(t);
+      code = run_train(t);
+    } else if (*eval_cmd) {
+      code = run_eval(model_file, eval_data, eval_threads);
+    } else if (*predict_cmd) {
+      code = run_predict(model_file, predict_input, predict_data);
+    } else if (*info_cmd) {
+      code = run_info(model_file);
+    } else if (*gc_cmd) {
+      code = run_gradcheck(gc_model, gc_shape, gc_samples, gc_seed, gc_eps);
+    } else if (*paper_cmd) {
+      code = cli::run_paper(paper_args);
     }
-    if (*eval_cmd) return run_eval(model_file, eval_data, eval_threads);
-    if (*predict_cmd) return run_predict(model_file, predict_input, predict_data);
-    if (*info_cmd) return run_info(model_file);
-    if (*gc_cmd) return run_gradcheck(gc_model, gc_shape, gc_samples, gc_seed, gc_eps);
-    if (*paper_cmd) return cli::run_paper(paper_args);
   } catch (const std::exception& e) {
-    const bool oom = dynamic_cast<const std::bad_alloc*>(&e) != nullptr;
+    const std::string message = failure_text(e);
     // One rank of a data-parallel job: the others would wait for it forever, so end them all.
-    if (auto* comm = distributed::Communicator::active())
-      comm->abort(oom ? "out of memory" : e.what());
-    std::fprintf(stderr, "error: %s\n", oom ? "out of memory" : e.what());
-    return 1;
+    if (auto* comm = distributed::Communicator::active()) comm->abort(message);
+    std::fprintf(stderr, "error: %s\n", message.c_str());
+    code = 1;
   }
-  return 0;
+  return check_stdout(code);
 }

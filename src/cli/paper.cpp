@@ -7,6 +7,7 @@
 #include "backprop/error.hpp"
 #include "backprop/paper.hpp"
 #include "backprop/plot.hpp"
+#include "cli/flags.hpp"
 
 namespace bp::cli {
 
@@ -44,18 +45,18 @@ CLI::App* add_paper_command(CLI::App& app, PaperArgs& a) {
   cmd->add_option("--plot", a.plot_dir,
                   "draw the first run's learned weights as SVG Hinton diagrams in DIR");
   cmd->add_option("--lr", a.lr, "learning rate ε (default: the experiment's)")
-      ->check(CLI::Range(0.0, 100.0));
-  cmd->add_option("--momentum", a.momentum, "momentum α in [0, 1) (default: the experiment's)")
-      ->check(CLI::Range(0.0, 0.9999));
+      ->check(in_range(0, 100));
+  cmd->add_option("--momentum", a.momentum, "momentum α (default: the experiment's)")
+      ->check(in_range(0, 1, false, true));
   cmd->add_option("--init-range", a.init_range,
                   "initial weights uniform in ±R (default: the experiment's)")
-      ->check(CLI::Range(1e-6, 100.0));
+      ->check(in_range(1e-6, 100));
   cmd->add_option("--max-sweeps", a.max_sweeps, "give up after this many sweeps")
       ->check(CLI::Range(1, 100000000));
   cmd->add_option(
          "--tolerance", a.tolerance,
          "converged when every output is within this of its target (0.5: right side of 0.5)")
-      ->check(CLI::Range(1e-6, 0.5));
+      ->check(in_range(1e-6, 0.5));
   cmd->add_option("--hidden", a.hidden,
                   "hidden units (t-c: feature maps; default: the experiment's)")
       ->check(CLI::Range(1, 1000));

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backprop/error.hpp"
+#include "io/json.hpp"
 
 namespace bp::cli {
 
@@ -60,27 +61,27 @@ nlohmann::json history_to_json(const std::vector<train::EpochStats>& history) {
 }
 
 std::vector<train::EpochStats> history_from_json(const nlohmann::json& history) {
+  const std::string what = "--resume: the checkpoint's training history is malformed";
+  BP_CHECK(history.is_array(), "{}: expected an array, got {}", what, history.type_name());
   std::vector<train::EpochStats> out;
-  try {
-    for (const auto& e : history) {
-      train::EpochStats s;
-      s.epoch = e.at("epoch").get<int64_t>();
-      s.train_loss = e.at("train_loss").get<double>();
-      s.train_accuracy = e.at("train_accuracy").get<double>();
-      s.seconds = e.at("seconds").get<double>();
-      s.samples_per_sec = e.at("samples_per_sec").get<double>();
-      s.lr = e.at("lr").get<double>();
-      for (const auto& v : e.at("evals")) {
-        train::Metrics m;
-        m.loss = v.at("loss").get<double>();
-        m.accuracy = v.at("accuracy").get<double>();
-        m.samples = v.at("samples").get<int64_t>();
-        s.evals.emplace_back(v.at("name").get<std::string>(), std::move(m));
-      }
-      out.push_back(std::move(s));
+  for (const auto& e : history) {
+    train::EpochStats s;
+    s.epoch = io::json_field<int64_t>(e, "epoch", what);
+    s.train_loss = io::json_field<double>(e, "train_loss", what);
+    s.train_accuracy = io::json_field<double>(e, "train_accuracy", what);
+    s.seconds = io::json_field<double>(e, "seconds", what);
+    s.samples_per_sec = io::json_field<double>(e, "samples_per_sec", what);
+    s.lr = io::json_field<double>(e, "lr", what);
+    BP_CHECK(e.contains("evals") && e["evals"].is_array(), "{}: field 'evals' must be an array",
+             what);
+    for (const auto& v : e["evals"]) {
+      train::Metrics m;
+      m.loss = io::json_field<double>(v, "loss", what);
+      m.accuracy = io::json_field<double>(v, "accuracy", what);
+      m.samples = io::json_field<int64_t>(v, "samples", what);
+      s.evals.emplace_back(io::json_field<std::string>(v, "name", what), std::move(m));
     }
-  } catch (const nlohmann::json::exception& e) {
-    fail("--resume: the checkpoint's training history is malformed ({})", e.what());
+    out.push_back(std::move(s));
   }
   return out;
 }
@@ -96,7 +97,7 @@ std::string settings_text(const nlohmann::json& settings) {
     else if (value.is_string())
       out += value.get<std::string>();
     else
-      out += value.dump();
+      out += io::dump_json(value);
   }
   return out;
 }

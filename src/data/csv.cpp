@@ -201,6 +201,56 @@ float number_or_fail(const Field& f, int64_t column, const std::string& name, co
   fail("read_csv: unreachable");
 }
 
+// Offset of the first byte of `s` that does not belong to a well-formed UTF-8 sequence, or npos.
+size_t invalid_utf8_at(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    // The sequence length and the range of the second byte (which excludes overlong forms,
+    // surrogates and code points past U+10FFFF).
+    size_t length = 0;
+    unsigned low = 0x80, high = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+      length = 2;
+    else if (c == 0xE0)
+      length = 3, low = 0xA0;
+    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
+      length = 3;
+    else if (c == 0xED)
+      length = 3, high = 0x9F;
+    else if (c == 0xF0)
+      length = 4, low = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3)
+      length = 4;
+    else if (c == 0xF4)
+      length = 4, high = 0x8F;
+    else
+      return i;
+    if (i + length > n || p[i + 1] < low || p[i + 1] > high) return i;
+    for (size_t k = 2; k < length; ++k)
+      if (p[i + k] < 0x80 || p[i + k] > 0xBF) return i;
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
+// Labels and column names become JSON strings in model files and reports: they must be text.
+void check_utf8(const Field& f, std::string_view text, int64_t column, const std::string& name,
+                const char* what) {
+  const size_t at = invalid_utf8_at(text);
+  if (at == std::string_view::npos) return;
+  fail(
+      "read_csv: {}: line {}, column {}: the {} is not valid UTF-8 (byte 0x{:02x} at offset {} "
+      "of the field)",
+      name, f.line, column, what, static_cast<unsigned char>(text[at]), at);
+}
+
 std::string label_text(const Field& f) {
   return f.quoted ? f.text : std::string(trim(f.text));
 }
@@ -257,6 +307,10 @@ Dataset read_csv_string(std::string_view text, const CsvOptions& options, const 
     }
   }
 
+  if (header)
+    for (size_t c = 0; c < first.size(); ++c)
+      check_utf8(first[c], first[c].text, static_cast<int64_t>(c) + 1, name, "column name");
+
   std::vector<float> features;
   std::vector<float> targets;
   std::vector<std::string> raw_labels;
@@ -275,6 +329,7 @@ Dataset read_csv_string(std::string_view text, const CsvOptions& options, const 
           std::string l = label_text(f);
           BP_CHECK(!l.empty(), "read_csv: {}: line {}, column {}: empty label", name, f.line,
                    c + 1);
+          check_utf8(f, l, c + 1, name, "label");
           raw_labels.push_back(std::move(l));
           label_lines.push_back(f.line);
         }

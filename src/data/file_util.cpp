@@ -11,31 +11,55 @@
 
 namespace bp::data::detail {
 
+const char* file_kind(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
 std::vector<uint8_t> read_file_bytes(const std::string& path, const char* op, uint64_t max_bytes) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("{}: cannot open {}: {}", op, path, std::strerror(errno));
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer before fstat could refuse it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    fail("{}: cannot open {}: {}", op, path,
+         errno == ENOENT ? "no such file" : std::strerror(errno));
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
   struct stat st {};
   if (::fstat(fd, &st) != 0) fail("{}: cannot stat {}: {}", op, path, std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) fail("{}: {} is a directory, not a file", op, path);
-  // The size from fstat only sizes the first read; the loop trusts what read() returns.
-  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > max_bytes)
-    fail("{}: {} is {} bytes, over the {}-byte limit", op, path, st.st_size, max_bytes);
-  std::vector<uint8_t> bytes;
-  bytes.reserve(S_ISREG(st.st_mode) ? static_cast<size_t>(st.st_size) : 0);
-  uint8_t buffer[1 << 16];
-  while (true) {
-    const ssize_t got = ::read(fd, buffer, sizeof buffer);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      fail("{}: cannot read {}: {}", op, path, std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    fail("{}: {} is {}, not a regular file", op, path, file_kind(st.st_mode));
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (size > max_bytes)
+    fail("{}: {} is {} bytes, over the limit of {} bytes", op, path, size, max_bytes);
+  // The size from fstat sizes the buffer; the loops still trust only what read() returns: a file
+  // that shrinks ends early, one that grows is read on, up to the limit.
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  size_t done = 0;
+  auto read_some = [&](uint8_t* into, size_t room) {
+    while (true) {
+      const ssize_t got = ::read(fd, into, room);
+      if (got >= 0) return static_cast<size_t>(got);
+      if (errno != EINTR) fail("{}: cannot read {}: {}", op, path, std::strerror(errno));
     }
+  };
+  while (done < bytes.size()) {
+    const size_t got = read_some(bytes.data() + done, bytes.size() - done);
     if (got == 0) break;
-    bytes.insert(bytes.end(), buffer, buffer + got);
-    if (bytes.size() > max_bytes) fail("{}: {} is over the {}-byte limit", op, path, max_bytes);
+    done += got;
+  }
+  bytes.resize(done);
+  uint8_t more[1 << 16];
+  while (const size_t got = read_some(more, sizeof more)) {
+    if (bytes.size() + got > max_bytes)
+      fail("{}: {} grew past the limit of {} bytes while being read", op, path, max_bytes);
+    bytes.insert(bytes.end(), more, more + got);
   }
   return bytes;
 }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 
 #include "backprop/data.hpp"
 #include "backprop/error.hpp"
@@ -20,57 +21,6 @@ constexpr size_t kInflateChunk = size_t{1} << 20;
 
 bool is_gzip(std::span<const uint8_t> bytes) {
   return bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
-}
-
-// Inflates one or more concatenated gzip members. Output grows only as real data comes out of
-// the decompressor, so a lying header cannot make us allocate; kMaxIdxBytes bounds the total.
-std::vector<uint8_t> gunzip(std::span<const uint8_t> in, const std::string& name) {
-  std::vector<uint8_t> out;
-  z_stream zs{};
-  if (inflateInit2(&zs, 15 + 16) != Z_OK) fail("read_idx: {}: cannot initialise zlib", name);
-  struct Guard {
-    z_stream* z;
-    ~Guard() { inflateEnd(z); }
-  } guard{&zs};
-
-  size_t consumed = 0;  // compressed bytes handed to zlib so far
-  while (true) {
-    // zlib counts in uInt; feed at most 1 GiB at a time.
-    const size_t avail = std::min<size_t>(in.size() - consumed, size_t{1} << 30);
-    zs.next_in = const_cast<Bytef*>(in.data() + consumed);
-    zs.avail_in = static_cast<uInt>(avail);
-    if (out.size() >= kMaxIdxBytes)
-      fail("read_idx: {}: decompressed data exceeds the {}-byte limit", name, kMaxIdxBytes);
-    const size_t before = out.size();
-    const size_t room = std::min<size_t>(kInflateChunk, kMaxIdxBytes - before);
-    out.resize(before + room);
-    zs.next_out = out.data() + before;
-    zs.avail_out = static_cast<uInt>(room);
-    const int rc = inflate(&zs, Z_NO_FLUSH);
-    consumed += avail - zs.avail_in;
-    out.resize(before + (room - zs.avail_out));
-    if (rc == Z_STREAM_END) {
-      if (consumed == in.size()) break;
-      // Another gzip member may follow (as `cat a.gz b.gz` makes); anything else is garbage.
-      if (!is_gzip(in.subspan(consumed)))
-        fail("read_idx: {}: {} bytes of trailing garbage after the gzip stream at offset {}", name,
-             in.size() - consumed, consumed);
-      if (inflateReset(&zs) != Z_OK) fail("read_idx: {}: cannot reset zlib", name);
-      continue;
-    }
-    if (rc == Z_NEED_DICT || rc == Z_DATA_ERROR || rc == Z_STREAM_ERROR || rc == Z_MEM_ERROR)
-      fail("read_idx: {}: corrupt gzip data near compressed offset {}: {}", name, consumed,
-           zs.msg != nullptr ? zs.msg : "unknown zlib error");
-    // Z_OK or Z_BUF_ERROR: zlib wants more input; with none left the stream was cut short.
-    if (consumed == in.size() && zs.avail_out != 0)
-      fail(
-          "read_idx: {}: truncated gzip stream: all {} compressed bytes used before the end of "
-          "the stream",
-          name, in.size());
-    if (rc == Z_BUF_ERROR && consumed < in.size())
-      fail("read_idx: {}: gzip stream stalled at compressed offset {}", name, consumed);
-  }
-  return out;
 }
 
 uint32_t read_be32(const uint8_t* p) {
@@ -110,6 +60,85 @@ const char* type_name(IdxType t) {
       return "double";
   }
   return "?";
+}
+
+// How many decompressed bytes an IDX stream may hold, judged from those that came out so far: the
+// magic's 4, then the header's size, then header and payload as the header declares them.
+// nullopt when the magic is already wrong: inflating more cannot help (parse_header names the
+// problem). Throws when the declared size is over kMaxIdxBytes.
+std::optional<uint64_t> idx_bytes_expected(std::span<const uint8_t> b, const std::string& name) {
+  if (b.size() < 4) return 4;
+  if (b[0] != 0 || b[1] != 0 || element_size(b[2]) == 0) return std::nullopt;
+  const size_t header = 4 + 4 * size_t{b[3]};
+  if (b.size() < header) return header;
+  uint64_t total = element_size(b[2]);
+  bool overflow = false;
+  for (size_t d = 0; d < b[3]; ++d)
+    overflow =
+        overflow || __builtin_mul_overflow(total, uint64_t{read_be32(&b[4 + 4 * d])}, &total);
+  overflow = overflow || __builtin_add_overflow(total, uint64_t{header}, &total);
+  BP_CHECK(!overflow && total <= kMaxIdxBytes,
+           "read_idx: {}: its header declares {} bytes of data, over the limit of {} bytes", name,
+           overflow ? std::string("more than 2^64") : std::to_string(total), kMaxIdxBytes);
+  return total;
+}
+
+// Inflates one or more concatenated gzip members. Output grows only as real data comes out of
+// the decompressor, so a lying header cannot make us allocate; and it stops as soon as the output
+// goes one byte past what the IDX header declares (idx_bytes_expected), so neither can a stream
+// that inflates to far more than its header says.
+std::vector<uint8_t> gunzip(std::span<const uint8_t> in, const std::string& name) {
+  std::vector<uint8_t> out;
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 16) != Z_OK) fail("read_idx: {}: cannot initialise zlib", name);
+  struct Guard {
+    z_stream* z;
+    ~Guard() { inflateEnd(z); }
+  } guard{&zs};
+
+  size_t consumed = 0;  // compressed bytes handed to zlib so far
+  while (true) {
+    const std::optional<uint64_t> expected = idx_bytes_expected(out, name);
+    if (!expected) break;
+    BP_CHECK(out.size() <= *expected,
+             "read_idx: {}: trailing bytes after the payload ends at offset {}: the decompressed "
+             "data runs past the size its header declares (decompression stopped there)",
+             name, *expected);
+    // zlib counts in uInt; feed at most 1 GiB at a time.
+    const size_t avail = std::min<size_t>(in.size() - consumed, size_t{1} << 30);
+    zs.next_in = const_cast<Bytef*>(in.data() + consumed);
+    zs.avail_in = static_cast<uInt>(avail);
+    const size_t before = out.size();
+    // One byte more than expected: enough to notice a stream that goes on.
+    const size_t room = std::min<size_t>(kInflateChunk, *expected + 1 - before);
+    out.resize(before + room);
+    zs.next_out = out.data() + before;
+    zs.avail_out = static_cast<uInt>(room);
+    const int rc = inflate(&zs, Z_NO_FLUSH);
+    consumed += avail - zs.avail_in;
+    out.resize(before + (room - zs.avail_out));
+    if (rc == Z_STREAM_END) {
+      if (consumed == in.size()) break;
+      // Another gzip member may follow (as `cat a.gz b.gz` makes); anything else is garbage.
+      if (!is_gzip(in.subspan(consumed)))
+        fail("read_idx: {}: {} bytes of trailing garbage after the gzip stream at offset {}", name,
+             in.size() - consumed, consumed);
+      if (inflateReset(&zs) != Z_OK) fail("read_idx: {}: cannot reset zlib", name);
+      continue;
+    }
+    if (rc == Z_NEED_DICT || rc == Z_DATA_ERROR || rc == Z_STREAM_ERROR || rc == Z_MEM_ERROR)
+      fail("read_idx: {}: corrupt gzip data near compressed offset {}: {}", name, consumed,
+           zs.msg != nullptr ? zs.msg : "unknown zlib error");
+    // Z_OK or Z_BUF_ERROR: zlib wants more input; with none left the stream was cut short.
+    if (consumed == in.size() && zs.avail_out != 0)
+      fail(
+          "read_idx: {}: truncated gzip stream: all {} compressed bytes used before the end of "
+          "the stream",
+          name, in.size());
+    if (rc == Z_BUF_ERROR && consumed < in.size())
+      fail("read_idx: {}: gzip stream stalled at compressed offset {}", name, consumed);
+  }
+  return out;
 }
 
 // Checks the header of decompressed IDX bytes against their length and returns it (type and

@@ -37,12 +37,24 @@ Communicator* world_ptr = nullptr;
 // MPI counts are ints: large arrays go in pieces.
 constexpr int64_t kMaxCount = int64_t{1} << 30;
 
+// An MPI call's failure as a bp::Error naming the operation. MPI_ERRORS_RETURN is set once MPI
+// starts, so that calls return their error instead of aborting the job with MPI's own message.
+void check_mpi(int rc, const char* operation) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  if (MPI_Error_string(rc, text, &length) != MPI_SUCCESS) length = 0;
+  fail("data-parallel training: {} failed (MPI error {}{}{})", operation, rc, length ? ": " : "",
+       std::string(text, static_cast<size_t>(length)));
+}
+
 template <class T>
 void allreduce_sum(Communicator& comm, T* data, int64_t n, MPI_Datatype type) {
   const double start = now_seconds();
   for (int64_t done = 0; done < n; done += kMaxCount) {
     const int count = static_cast<int>(std::min(kMaxCount, n - done));
-    MPI_Allreduce(MPI_IN_PLACE, data + done, count, type, MPI_SUM, MPI_COMM_WORLD);
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + done, count, type, MPI_SUM, MPI_COMM_WORLD),
+              "summing over the ranks");
   }
   comm.add_wait_seconds(now_seconds() - start);
 }
@@ -84,14 +96,16 @@ Communicator& Communicator::world() {
       ::setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
       // Only this thread calls MPI; OpenMP threads do the arithmetic in between.
       int provided = 0;
-      MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+      check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "starting MPI");
       std::atexit(finalize_mpi);
     }
-    MPI_Comm_rank(MPI_COMM_WORLD, &c->rank_);
-    MPI_Comm_size(MPI_COMM_WORLD, &c->size_);
+    check_mpi(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "setting up MPI");
+    check_mpi(MPI_Comm_rank(MPI_COMM_WORLD, &c->rank_), "finding this rank");
+    check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &c->size_), "counting the ranks");
     MPI_Comm local;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
-    MPI_Comm_size(local, &c->local_size_);
+    check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local),
+              "grouping the ranks by machine");
+    check_mpi(MPI_Comm_size(local, &c->local_size_), "counting the ranks on this machine");
     MPI_Comm_free(&local);
 #else
     const int size = launcher_job_size();
@@ -120,7 +134,8 @@ void Communicator::broadcast([[maybe_unused]] std::span<float> values, int root)
   const double start = now_seconds();
   for (size_t done = 0; done < values.size(); done += kMaxCount) {
     const int count = static_cast<int>(std::min<size_t>(kMaxCount, values.size() - done));
-    MPI_Bcast(values.data() + done, count, MPI_FLOAT, root, MPI_COMM_WORLD);
+    check_mpi(MPI_Bcast(values.data() + done, count, MPI_FLOAT, root, MPI_COMM_WORLD),
+              "broadcasting the parameters");
   }
   add_wait_seconds(now_seconds() - start);
 #endif

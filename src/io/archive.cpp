@@ -6,18 +6,15 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 
 #include "backprop/error.hpp"
+#include "data/file_util.hpp"
 
 namespace bp::io {
 
 namespace {
 
 constexpr char kMagic[8] = {'B', 'A', 'C', 'K', 'P', 'R', 'O', 'P'};
-// Refuse absurd files before reading them into memory.
-constexpr uint64_t kMaxArchiveBytes = uint64_t{16} << 30;
 
 class Writer {
  public:
@@ -181,17 +178,7 @@ void save_archive(const std::string& path, const Archive& archive) {
 }
 
 Archive load_archive(const std::string& path) {
-  std::error_code ec;
-  BP_CHECK(std::filesystem::is_regular_file(path, ec), "cannot read '{}': no such file", path);
-  uint64_t size = std::filesystem::file_size(path, ec);
-  BP_CHECK(!ec && size <= kMaxArchiveBytes, "cannot read '{}': {}", path,
-           ec ? ec.message() : "file too large");
-  std::ifstream in(path, std::ios::binary);
-  BP_CHECK(in, "cannot read '{}': {}", path, std::strerror(errno));
-  std::vector<unsigned char> bytes(size);
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
-  BP_CHECK(in.gcount() == static_cast<std::streamsize>(size), "cannot read '{}': short read", path);
-  return parse_archive(bytes, path);
+  return parse_archive(data::detail::read_file_bytes(path, "model file", kMaxArchiveBytes), path);
 }
 
 }  // namespace bp::io

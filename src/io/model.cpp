@@ -2,8 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 #include "backprop/error.hpp"
 #include "backprop/io.hpp"
+#include "io/json.hpp"
 
 namespace bp {
 
@@ -50,8 +53,9 @@ io::Archive model_archive(const Model& model, const char* kind) {
   meta["num_outputs"] = model.num_outputs;
   meta["label_names"] = model.label_names;
   meta["normalization"] = norm_name(model.normalizer.kind());
-  meta["info"] = json::parse(model.info_json.empty() ? "{}" : model.info_json);
-  a.meta_json = meta.dump();
+  meta["info"] =
+      io::parse_json(model.info_json.empty() ? "{}" : model.info_json, "save_model: info");
+  a.meta_json = io::dump_json(meta);
   for (auto& [name, p] : model.network->named_parameters())
     a.tensors.emplace_back(kParamPrefix + name, p);
   for (auto& [name, b] : model.network->named_buffers())
@@ -61,21 +65,53 @@ io::Archive model_archive(const Model& model, const char* kind) {
   return a;
 }
 
+// Refuses a file whose tensors hold NaN or infinity: such weights only ever produce NaN outputs,
+// and a run resumed from them would train on garbage without a word.
+void check_finite(const io::Archive& a, const std::string& path) {
+  for (const auto& [name, t] : a.tensors) {
+    const float* p = t.data();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      BP_CHECK(std::isfinite(p[i]), "{}: tensor '{}' holds a non-finite value ({}) at element {}",
+               path, name, p[i], i);
+  }
+}
+
+// The model's description from the metadata (everything but the weights).
+Model model_from_meta(const json& meta, const std::string& path) {
+  const std::string what = path + ": malformed model metadata";
+  Model m;
+  const auto kind = io::json_field<std::string>(meta, "kind", what);
+  BP_CHECK(kind == "model" || kind == "checkpoint", "{}: not a model file (kind '{}')", path, kind);
+  m.spec = nn::parse_model_spec(io::json_field<std::string>(meta, "spec", what));
+  m.input_shape = io::json_field<Shape>(meta, "input_shape", what);
+  for (int64_t d : m.input_shape) BP_CHECK(d > 0 && d < (1 << 30), "{}: bad input shape", path);
+  const auto task = io::json_field<std::string>(meta, "task", what);
+  BP_CHECK(task == "classification" || task == "regression", "{}: unknown task '{}'", path, task);
+  m.task = task == "classification" ? data::Task::classification : data::Task::regression;
+  m.num_outputs = io::json_field<int64_t>(meta, "num_outputs", what);
+  m.label_names = io::json_field<std::vector<std::string>>(meta, "label_names", what);
+  m.info_json = meta.contains("info") ? io::dump_json(meta["info"]) : "{}";
+  return m;
+}
+
+// Copies the stored tensors named prefix + name into `into` (parameters or buffers).
+void copy_stored(const io::Archive& a, const std::string& path, const char* prefix,
+                 const std::vector<std::pair<std::string, Tensor>>& into, const char* what) {
+  for (const auto& [name, t] : into) {
+    const Tensor& stored = a.tensor(prefix + name);
+    BP_CHECK(stored.shape() == t.shape(), "{}: {} '{}' has shape {}, the spec needs {}", path, what,
+             name, to_string(stored.shape()), to_string(t.shape()));
+    Tensor target = t;
+    target.copy_(stored);
+  }
+}
+
 Model model_from_archive(const io::Archive& a, const std::string& path, json& meta) {
   try {
-    meta = json::parse(a.meta_json);
-    Model m;
-    std::string kind = meta.at("kind").get<std::string>();
-    BP_CHECK(kind == "model" || kind == "checkpoint", "{}: not a model file (kind '{}')", path, kind);
-    m.spec = nn::parse_model_spec(meta.at("spec").get<std::string>());
-    m.input_shape = meta.at("input_shape").get<Shape>();
-    for (int64_t d : m.input_shape) BP_CHECK(d > 0 && d < (1 << 30), "{}: bad input shape", path);
-    std::string task = meta.at("task").get<std::string>();
-    BP_CHECK(task == "classification" || task == "regression", "{}: unknown task '{}'", path, task);
-    m.task = task == "classification" ? data::Task::classification : data::Task::regression;
-    m.num_outputs = meta.at("num_outputs").get<int64_t>();
-    m.label_names = meta.at("label_names").get<std::vector<std::string>>();
-    m.info_json = meta.contains("info") ? meta["info"].dump() : "{}";
+    const std::string what = path + ": malformed model metadata";
+    meta = io::parse_json(a.meta_json, what);
+    check_finite(a, path);
+    Model m = model_from_meta(meta, path);
     // The spec comes from the file: build no more parameters than the file holds.
     double stored_parameters = 0;
     for (const auto& [name, t] : a.tensors)
@@ -83,30 +119,18 @@ Model model_from_archive(const io::Archive& a, const std::string& path, json& me
     Generator gen(0);
     m.network = nn::build_model(m.spec, m.input_shape, gen,
                                 static_cast<int64_t>(stored_parameters));
-    for (auto& [name, p] : m.network->named_parameters()) {
-      const Tensor& stored = a.tensor(kParamPrefix + name);
-      BP_CHECK(stored.shape() == p.shape(), "{}: parameter '{}' has shape {}, the spec needs {}",
-               path, name, to_string(stored.shape()), to_string(p.shape()));
-      p.copy_(stored);
-    }
-    for (auto& [name, b] : m.network->named_buffers()) {
-      const Tensor& stored = a.tensor(kBufferPrefix + name);
-      BP_CHECK(stored.shape() == b.shape(), "{}: buffer '{}' has shape {}, the spec needs {}", path,
-               name, to_string(stored.shape()), to_string(b.shape()));
-      b.copy_(stored);
-    }
+    copy_stored(a, path, kParamPrefix, m.network->named_parameters(), "parameter");
+    copy_stored(a, path, kBufferPrefix, m.network->named_buffers(), "buffer");
     const Tensor& offset = a.tensor("norm/offset");
     const Tensor& scale = a.tensor("norm/scale");
     m.normalizer = data::Normalizer::from_stats(
-        norm_kind(meta.at("normalization").get<std::string>(), path), offset.to_vector(),
-        scale.to_vector());
+        norm_kind(io::json_field<std::string>(meta, "normalization", what), path),
+        offset.to_vector(), scale.to_vector());
     const auto stats = static_cast<int64_t>(m.normalizer.offset().size());
     BP_CHECK(stats == 0 || stats == 1 || stats == numel(m.input_shape),
              "{}: the normalisation has {} values, the input shape {} needs {}", path, stats,
              to_string(m.input_shape), numel(m.input_shape));
     return m;
-  } catch (const json::exception& e) {
-    fail("{}: malformed model metadata: {}", path, e.what());
   } catch (const Error& e) {
     std::string what = e.what();
     if (what.rfind(path, 0) == 0) throw;
@@ -151,13 +175,15 @@ Model load_model(const std::string& path) {
 }
 
 void save_checkpoint(const std::string& path, const Model& model, const optim::Optimizer& optimizer,
-                     int64_t epochs_done, const std::string& trainer_json) {
+                     int64_t epochs_done, const std::string& trainer_json, int64_t batches_done) {
   io::Archive a = model_archive(model, "checkpoint");
-  json meta = json::parse(a.meta_json);
+  json meta = io::parse_json(a.meta_json, "save_checkpoint");
   meta["epochs_done"] = epochs_done;
+  if (batches_done > 0) meta["batches_done"] = batches_done;
   meta["optimizer"] = optimizer.kind();
-  meta["trainer"] = json::parse(trainer_json.empty() ? "{}" : trainer_json);
-  a.meta_json = meta.dump();
+  meta["trainer"] = io::parse_json(trainer_json.empty() ? "{}" : trainer_json,
+                                   "save_checkpoint: trainer settings");
+  a.meta_json = io::dump_json(meta);
   for (auto& [name, t] : optimizer.state()) a.tensors.emplace_back(kOptimPrefix + name, t);
   io::save_archive(path, a);
 }
@@ -167,16 +193,16 @@ Checkpoint load_checkpoint(const std::string& path) {
   json meta;
   Checkpoint c;
   c.model = model_from_archive(a, path, meta);
-  BP_CHECK(meta.value("kind", "") == "checkpoint",
+  BP_CHECK(meta["kind"] == "checkpoint",
            "{}: a model file, not a checkpoint: it holds no optimizer state to resume from", path);
-  try {
-    c.epochs_done = meta.at("epochs_done").get<int64_t>();
-    c.optimizer_kind = meta.at("optimizer").get<std::string>();
-    c.trainer_json = meta.at("trainer").dump();
-  } catch (const json::exception& e) {
-    fail("{}: malformed checkpoint metadata: {}", path, e.what());
-  }
-  BP_CHECK(c.epochs_done >= 0, "{}: negative epoch count", path);
+  const std::string what = path + ": malformed checkpoint metadata";
+  c.epochs_done = io::json_field<int64_t>(meta, "epochs_done", what);
+  c.optimizer_kind = io::json_field<std::string>(meta, "optimizer", what);
+  BP_CHECK(meta.contains("trainer"), "{}: field 'trainer' is missing", what);
+  c.trainer_json = io::dump_json(meta["trainer"]);
+  if (meta.contains("batches_done"))
+    c.batches_done = io::json_field<int64_t>(meta, "batches_done", what);
+  BP_CHECK(c.epochs_done >= 0 && c.batches_done >= 0, "{}: negative epoch or batch count", path);
   const std::string prefix = kOptimPrefix;
   for (auto& [name, t] : a.tensors)
     if (name.rfind(prefix, 0) == 0) c.optimizer_state.emplace_back(name.substr(prefix.size()), t);

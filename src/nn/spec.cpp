@@ -9,8 +9,11 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <string_view>
 
 #include "backprop/error.hpp"
+#include "data/file_util.hpp"
+#include "io/json.hpp"
 #include "nn/spec_internal.hpp"
 
 namespace bp::nn {
@@ -94,22 +97,12 @@ void add_container_layers(LayerTable& k) {
   k["residual"] = {
       "residual(layer, layer, ...)", "x + f(x), f the layers in order (output shape = input shape)",
       [](Args& a, const Shape& in, Generator& gen) -> std::shared_ptr<Module> {
-        if (a.count() == 0) a.error("needs at least one inner layer");
-        std::vector<LayerSpec> inner;
-        for (size_t i = 0; i < a.count(); ++i) {
-          const std::string& text = a.text(i);
-          if (text.find('=') != std::string::npos && text.find('(') == std::string::npos)
-            a.error(fmt::format("takes layers, not the argument '{}'", text));
-          try {
-            for (LayerSpec& l : parse_model_spec(text)) inner.push_back(std::move(l));
-          } catch (const Error& e) {
-            a.error(fmt::format("inner layer {}: {}", i + 1, e.what()));
-          }
-        }
+        // The parser has already checked the inner layers, each once.
+        if (a.layers().empty()) a.error("needs at least one inner layer");
         if (a.dry_run()) return nullptr;
         std::shared_ptr<Sequential> body;
         try {
-          body = build_model(inner, in, gen, a.budget_left());
+          body = build_model(a.layers(), in, gen, a.budget_left());
         } catch (const Error& e) {
           a.error(fmt::format("inner layers: {}", e.what()));
         }
@@ -156,7 +149,8 @@ void check_known(const LayerSpec& spec) {
   if (layer_kinds().count(spec.name)) return;
   std::string names;
   for (const auto& [name, kind] : layer_kinds()) names += (names.empty() ? "" : ", ") + name;
-  fail("model spec: layer {} '{}'{}: unknown layer (known: {})", spec.position, spec.name,
+  const std::string name = spec.name.size() > 40 ? spec.name.substr(0, 40) + "..." : spec.name;
+  fail("model spec: layer {} '{}'{}: unknown layer (known: {})", spec.position, name,
        spec.column ? fmt::format(" (column {})", spec.column) : std::string(), names);
 }
 
@@ -169,84 +163,181 @@ void check_arguments(const LayerSpec& spec) {
   args.finish();
 }
 
-// Parses the text form; the first layer gets position `first_position`.
-std::vector<LayerSpec> parse_text(const std::string& text, size_t first_position) {
-  std::vector<LayerSpec> layers;
-  size_t i = 0;
-  const size_t n = text.size();
-  auto syntax_error = [&](size_t at, const std::string& what) {
-    fail("model spec: {} at column {} of \"{}\"", what, at + 1, text);
-  };
-  auto skip_space = [&] {
-    while (i < n && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-  };
-  skip_space();
-  if (i == n) fail("model spec: the spec is empty");
-  while (true) {
+// The text around column `at` (0-based), quoted, at most about 60 characters: messages stay one
+// short line even for a huge spec.
+std::string excerpt(std::string_view text, size_t at) {
+  constexpr size_t kSide = 30;
+  if (text.size() <= 2 * kSide) return fmt::format("\"{}\"", text);
+  const size_t begin = at > kSide ? at - kSide : 0;
+  const size_t end = std::min(text.size(), at + kSide);
+  return fmt::format("\"{}{}{}\"", begin > 0 ? "..." : "", text.substr(begin, end - begin),
+                     end < text.size() ? "..." : "");
+}
+
+// The text form, read in one pass: each character is looked at a bounded number of times, and a
+// container's inner layers are parsed where they stand (recursion one level per container, at
+// most kMaxSpecNesting deep), never re-read from a copy of their text.
+class TextParser {
+ public:
+  explicit TextParser(std::string_view text) : text_(text) {}
+
+  // The whole text as layers; the first gets position `first_position`, and the layers sit
+  // `depth` containers deep.
+  std::vector<LayerSpec> parse(size_t first_position, size_t depth) {
+    skip_space();
+    if (i_ == text_.size()) fail("model spec: the spec is empty");
+    std::vector<LayerSpec> layers = list(first_position, depth);
+    if (i_ < text_.size()) syntax_error(i_, fmt::format("unexpected '{}'", text_[i_]));
+    return layers;
+  }
+
+ private:
+  // Layers separated by commas, up to the end of the text or a ')' (left for the caller).
+  std::vector<LayerSpec> list(size_t first_position, size_t depth) {
+    std::vector<LayerSpec> layers;
+    while (true) {
+      layers.push_back(layer(first_position + layers.size(), depth));
+      skip_space();
+      if (i_ == text_.size() || text_[i_] != ',') return layers;
+      ++i_;
+    }
+  }
+
+  LayerSpec layer(size_t position, size_t depth) {
     skip_space();
     LayerSpec spec;
-    spec.position = first_position + layers.size();
-    spec.column = i + 1;
-    size_t start = i;
-    while (i < n && is_name_char(text[i])) ++i;
-    if (i == start) syntax_error(i, "expected a layer name");
-    for (size_t j = start; j < i; ++j)
-      spec.name += static_cast<char>(std::tolower(static_cast<unsigned char>(text[j])));
-    skip_space();
-    const bool nests = layer_kinds().count(spec.name) > 0 && layer_kinds().at(spec.name).nests;
-    if (i < n && text[i] == '(') {
-      ++i;
-      while (true) {
-        size_t arg_start = i;
-        // Containers take whole layers as arguments, so their arguments may hold parentheses.
-        int depth = 0;
-        while (i < n) {
-          if (text[i] == '(') {
-            if (!nests) syntax_error(i, "unexpected '('");
-            ++depth;
-          } else if (text[i] == ')') {
-            if (depth == 0) break;
-            --depth;
-          } else if (text[i] == ',' && depth == 0) {
-            break;
-          }
-          ++i;
-        }
-        if (i == n) syntax_error(arg_start, "unclosed '(' in layer '" + spec.name + "'");
-        std::string raw = trim(text.substr(arg_start, i - arg_start));
-        if (raw.empty()) {
-          if (text[i] == ')' && spec.args.empty()) {
-            ++i;
-            break;
-          }
-          syntax_error(arg_start, "empty argument in layer '" + spec.name + "'");
-        }
-        LayerArg arg;
-        // key=value only when the '=' comes before any '(': in residual(dense(4,bias=false)) the
-        // '=' belongs to the inner layer.
-        size_t eq = raw.find('=');
-        if (eq != std::string::npos && raw.find('(') < eq) eq = std::string::npos;
-        if (eq == std::string::npos) {
-          arg.value = raw;
-        } else {
-          arg.key = trim(raw.substr(0, eq));
-          arg.value = trim(raw.substr(eq + 1));
-          if (arg.key.empty() || arg.value.empty())
-            syntax_error(arg_start, "malformed argument '" + raw + "'");
-        }
-        spec.args.push_back(arg);
-        if (text[i++] == ')') break;
-      }
-    }
+    spec.position = position;
+    spec.column = i_ + 1;
+    const size_t start = i_;
+    while (i_ < text_.size() && is_name_char(text_[i_])) ++i_;
+    if (i_ == start) syntax_error(i_, "expected a layer name");
+    for (size_t j = start; j < i_; ++j)
+      spec.name += static_cast<char>(std::tolower(static_cast<unsigned char>(text_[j])));
     check_known(spec);
-    check_arguments(spec);
-    layers.push_back(spec);
     skip_space();
-    if (i == n) break;
-    if (text[i] != ',') syntax_error(i, fmt::format("unexpected '{}'", text[i]));
-    ++i;
+    if (i_ < text_.size() && text_[i_] == '(') {
+      const size_t open = i_++;
+      if (layer_kinds().at(spec.name).nests)
+        inner_layers(spec, depth + 1);
+      else
+        arguments(spec);
+      if (i_ == text_.size()) syntax_error(open + 1, "unclosed '(' in layer '" + spec.name + "'");
+      if (text_[i_] != ')') syntax_error(i_, fmt::format("unexpected '{}'", text_[i_]));
+      ++i_;
+    }
+    check_arguments(spec);
+    return spec;
   }
-  return layers;
+
+  // A container's arguments: layers, one level deeper.
+  void inner_layers(LayerSpec& spec, size_t depth) {
+    if (depth > kMaxSpecNesting)
+      fail(
+          "model spec: layer '{}' at column {} nests containers deeper than the limit of {} "
+          "levels",
+          spec.name, spec.column, kMaxSpecNesting);
+    skip_space();
+    if (i_ < text_.size() && text_[i_] == ')') return;
+    const size_t at = i_;
+    while (i_ < text_.size() && is_name_char(text_[i_])) ++i_;
+    skip_space();
+    if (i_ < text_.size() && text_[i_] == '=')
+      syntax_error(at, "layer '" + spec.name + "' takes layers, not keyword arguments");
+    i_ = at;
+    spec.inner = list(1, depth);
+  }
+
+  // Plain arguments: `value` or `key=value`, separated by commas, up to the ')'.
+  void arguments(LayerSpec& spec) {
+    while (true) {
+      const size_t start = i_;
+      while (i_ < text_.size() && text_[i_] != ',' && text_[i_] != ')') {
+        if (text_[i_] == '(') syntax_error(i_, "unexpected '('");
+        ++i_;
+      }
+      if (i_ == text_.size()) return;  // the caller reports the unclosed '('
+      const std::string raw = trim(std::string(text_.substr(start, i_ - start)));
+      if (raw.empty()) {
+        if (text_[i_] == ')' && spec.args.empty()) return;
+        syntax_error(start, "empty argument in layer '" + spec.name + "'");
+      }
+      LayerArg arg;
+      const size_t eq = raw.find('=');
+      if (eq == std::string::npos) {
+        arg.value = raw;
+      } else {
+        arg.key = trim(raw.substr(0, eq));
+        arg.value = trim(raw.substr(eq + 1));
+        if (arg.key.empty() || arg.value.empty())
+          syntax_error(start, "malformed argument '" + raw + "'");
+      }
+      spec.args.push_back(std::move(arg));
+      if (text_[i_] == ')') return;
+      ++i_;
+    }
+  }
+
+  void skip_space() {
+    while (i_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[i_]))) ++i_;
+  }
+
+  [[noreturn]] void syntax_error(size_t at, const std::string& what) const {
+    fail("model spec: {} at column {} of {}", what, at + 1, excerpt(text_, at));
+  }
+
+  std::string_view text_;
+  size_t i_ = 0;
+};
+
+// Parses the text form; the first layer gets position `first_position`.
+std::vector<LayerSpec> parse_text(const std::string& text, size_t first_position,
+                                  size_t depth = 0) {
+  return TextParser(text).parse(first_position, depth);
+}
+
+// One item of the JSON form's array: a layer in the text form, or an object.
+LayerSpec json_layer(const nlohmann::json& item, size_t position) {
+  LayerSpec spec;
+  spec.position = position;
+  if (item.is_string()) {
+    auto one = parse_text(item.get<std::string>(), position);
+    BP_CHECK(one.size() == 1, "model spec: layer {}: \"{}\" is not a single layer", position,
+             item.get<std::string>());
+    spec = std::move(one[0]);
+    spec.column = 0;
+    return spec;
+  }
+  BP_CHECK(item.is_object() && item.contains("layer") && item["layer"].is_string(),
+           "model spec: layer {}: expected a string or an object with \"layer\", got {}", position,
+           io::dump_json(item).substr(0, 60));
+  for (char ch : item["layer"].get<std::string>())
+    spec.name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  check_known(spec);
+  const bool nests = layer_kinds().at(spec.name).nests;
+  auto text_of = [](const nlohmann::json& v) {
+    return v.is_string() ? v.get<std::string>() : io::dump_json(v);
+  };
+  for (auto it = item.begin(); it != item.end(); ++it) {
+    if (it.key() == "layer") continue;
+    if (it.key() != "args") {
+      if (nests) Args(spec).error("takes layers, not keyword arguments");
+      spec.args.push_back({it.key(), text_of(*it)});
+      continue;
+    }
+    BP_CHECK(it->is_array(), "model spec: layer {} '{}': \"args\" must be an array", position,
+             spec.name);
+    for (const auto& v : *it) {
+      if (!nests) {
+        spec.args.push_back({"", text_of(v)});
+        continue;
+      }
+      if (!v.is_string()) Args(spec).error("its \"args\" must be layers in the text form");
+      for (LayerSpec& l : parse_text(v.get<std::string>(), spec.inner.size() + 1, 1))
+        spec.inner.push_back(std::move(l));
+    }
+  }
+  check_arguments(spec);
+  return spec;
 }
 
 }  // namespace
@@ -254,48 +345,24 @@ std::vector<LayerSpec> parse_text(const std::string& text, size_t first_position
 std::vector<LayerSpec> parse_model_spec(const std::string& text) { return parse_text(text, 1); }
 
 std::vector<LayerSpec> parse_model_spec_json(const std::string& json_text) {
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::exception& e) {
-    fail("model spec: invalid JSON: {}", e.what());
-  }
+  nlohmann::json doc = io::parse_json(json_text, "model spec");
   if (doc.is_object() && doc.contains("layers")) doc = doc["layers"];
   BP_CHECK(doc.is_array() && !doc.empty(),
            "model spec: JSON must be a non-empty array of layers (or {{\"layers\": [...]}})");
   std::vector<LayerSpec> layers;
-  for (const auto& item : doc) {
-    LayerSpec spec;
-    spec.position = layers.size() + 1;
-    if (item.is_string()) {
-      auto one = parse_text(item.get<std::string>(), spec.position);
-      BP_CHECK(one.size() == 1, "model spec: layer {}: \"{}\" is not a single layer", spec.position,
-               item.get<std::string>());
-      spec.name = one[0].name;
-      spec.args = one[0].args;
-    } else if (item.is_object() && item.contains("layer") && item["layer"].is_string()) {
-      for (char ch : item["layer"].get<std::string>())
-        spec.name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      for (auto it = item.begin(); it != item.end(); ++it) {
-        if (it.key() == "layer") continue;
-        if (it.key() == "args") {
-          BP_CHECK(it->is_array(), "model spec: layer {} '{}': \"args\" must be an array",
-                   spec.position, spec.name);
-          for (const auto& v : *it) spec.args.push_back({"", v.is_string() ? v.get<std::string>() : v.dump()});
-        } else {
-          spec.args.push_back(
-              {it.key(), it->is_string() ? it->get<std::string>() : it->dump()});
-        }
-      }
-    } else {
-      fail("model spec: layer {}: expected a string or an object with \"layer\", got {}",
-           spec.position, item.dump());
-    }
-    check_known(spec);
-    check_arguments(spec);
-    layers.push_back(spec);
-  }
+  for (const auto& item : doc) layers.push_back(json_layer(item, layers.size() + 1));
   return layers;
+}
+
+std::vector<LayerSpec> read_model_spec_file(const std::string& path) {
+  const std::vector<uint8_t> bytes =
+      data::detail::read_file_bytes(path, "model spec", kMaxSpecFileBytes);
+  const std::string text(bytes.begin(), bytes.end());
+  try {
+    return parse_model_spec_json(text);
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
+  }
 }
 
 std::string to_string(const std::vector<LayerSpec>& layers) {
@@ -303,10 +370,11 @@ std::string to_string(const std::vector<LayerSpec>& layers) {
   for (const LayerSpec& l : layers) {
     if (!out.empty()) out += ',';
     out += l.name;
-    if (l.args.empty()) continue;
+    if (l.args.empty() && l.inner.empty()) continue;
     out += '(';
+    out += to_string(l.inner);
     for (size_t i = 0; i < l.args.size(); ++i) {
-      if (i) out += ',';
+      if (i || !l.inner.empty()) out += ',';
       if (!l.args[i].key.empty()) out += l.args[i].key + '=';
       out += l.args[i].value;
     }

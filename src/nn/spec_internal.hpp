@@ -37,6 +37,8 @@ class Args {
   int64_t budget_left() const { return budget_ ? static_cast<int64_t>(*budget_) : -1; }
   // Number of arguments given.
   size_t count() const { return spec_.args.size(); }
+  // A container's inner layers, parsed and checked with the spec (empty for other layers).
+  const std::vector<LayerSpec>& layers() const { return spec_.inner; }
   // The raw text of positional argument `index` (marks it used). Requires index < count().
   const std::string& text(size_t index) {
     used_[index] = true;
@@ -130,7 +132,8 @@ struct LayerKind {
   std::string syntax;
   std::string help;
   Builder build;
-  bool nests = false;  // a container: its arguments are layers, e.g. residual(dense(8),relu)
+  bool nests = false;  // a container: its arguments are layers (LayerSpec::inner), e.g.
+                       // residual(dense(8),relu)
 };
 
 using LayerTable = std::map<std::string, LayerKind>;

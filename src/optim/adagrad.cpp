@@ -19,7 +19,7 @@ Adagrad::Adagrad(std::vector<ParamGroup> groups, AdagradOptions options)
   detail::check_finite_at_least("Adagrad", "lr_decay", options.lr_decay, 0);
   detail::check_finite_at_least("Adagrad", "initial_accumulator_value",
                                 options.initial_accumulator_value, 0);
-  detail::check_finite_at_least("Adagrad", "eps", options.eps, 0);
+  detail::check_positive("Adagrad", "eps", options.eps);
 }
 
 void Adagrad::prepare(std::vector<ElementUpdate>& updates) {

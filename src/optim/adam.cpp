@@ -30,7 +30,7 @@ Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options, bool decoupled)
   const char* who = decoupled ? "AdamW" : "Adam";
   detail::check_unit(who, "beta1", options.beta1);
   detail::check_unit(who, "beta2", options.beta2);
-  detail::check_finite_at_least(who, "eps", options.eps, 0);
+  detail::check_positive(who, "eps", options.eps);
 }
 
 void Adam::prepare(std::vector<ElementUpdate>& updates) {

@@ -19,7 +19,7 @@ Adamax::Adamax(std::vector<ParamGroup> groups, AdamaxOptions options)
       state_("Adamax", {"exp_avg", "exp_inf"}, detail::count_params(groups_)) {
   detail::check_unit("Adamax", "beta1", options.beta1);
   detail::check_unit("Adamax", "beta2", options.beta2);
-  detail::check_finite_at_least("Adamax", "eps", options.eps, 0);
+  detail::check_positive("Adamax", "eps", options.eps);
 }
 
 void Adamax::prepare(std::vector<ElementUpdate>& updates) {

@@ -35,6 +35,13 @@ inline void check_finite_at_least(const char* who, const char* what, float value
            who, what, low, value);
 }
 
+// Requires a finite value > 0: what a denominator's eps must be, or a parameter whose gradient is
+// 0 would get 0/0 = NaN.
+inline void check_positive(const char* who, const char* what, float value) {
+  BP_CHECK(std::isfinite(value) && value > 0, "{}: {} must be a finite number > 0 (got {})", who,
+           what, value);
+}
+
 // Requires value in [0, 1).
 inline void check_unit(const char* who, const char* what, float value) {
   BP_CHECK(std::isfinite(value) && value >= 0 && value < 1, "{}: {} must be in [0, 1) (got {})",

@@ -18,7 +18,7 @@ NAdam::NAdam(std::vector<ParamGroup> groups, NAdamOptions options)
       state_("NAdam", {"exp_avg", "exp_avg_sq", "mu_product"}, detail::count_params(groups_)) {
   detail::check_unit("NAdam", "beta1", options.beta1);
   detail::check_unit("NAdam", "beta2", options.beta2);
-  detail::check_finite_at_least("NAdam", "eps", options.eps, 0);
+  detail::check_positive("NAdam", "eps", options.eps);
   detail::check_finite_at_least("NAdam", "momentum_decay", options.momentum_decay, 0);
 }
 

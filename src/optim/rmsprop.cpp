@@ -25,7 +25,7 @@ RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions options)
       state_("RMSprop", rmsprop_buffers(options), detail::count_params(groups_)) {
   BP_CHECK(std::isfinite(options.alpha) && options.alpha >= 0 && options.alpha <= 1,
            "RMSprop: alpha must be in [0, 1] (got {})", options.alpha);
-  detail::check_finite_at_least("RMSprop", "eps", options.eps, 0);
+  detail::check_positive("RMSprop", "eps", options.eps);
   detail::check_unit("RMSprop", "momentum", options.momentum);
 }
 

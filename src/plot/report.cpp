@@ -110,7 +110,9 @@ void make_plot_dir(const std::string& dir) {
   BP_CHECK(!dir.empty(), "--plot: the directory name is empty");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  BP_CHECK(std::filesystem::is_directory(dir), "cannot write plots to '{}': not a directory{}", dir,
+  std::error_code status;
+  BP_CHECK(std::filesystem::is_directory(dir, status),
+           "cannot write plots to '{}': not a directory{}", dir,
            ec ? " (" + ec.message() + ")" : "");
   check_plot_dir(dir);
 }
@@ -184,19 +186,20 @@ std::string html_report(const Report& report) {
 
   if (report.classification && !h.empty()) {
     for (const auto& [name, m] : h.back().evals) {
-      if (m.confusion.empty()) continue;
-      const size_t k = m.confusion.size();
+      if (!m.classification) continue;
+      const size_t k = m.precision.size();
       html +=
           fmt::format("<h2>{}: epoch {}, accuracy {}, loss {}, {} samples</h2>\n", xml_escape(name),
                       h.back().epoch, percent(m.accuracy), number(m.loss), m.samples);
       html += "<div class=\"figures\">\n";
-      html += confusion_matrix(m.confusion, report.class_names, "Confusion matrix: " + name).str();
+      if (!m.confusion.empty())
+        html +=
+            confusion_matrix(m.confusion, report.class_names, "Confusion matrix: " + name).str();
       html +=
           "<table>\n<tr><th class=\"key\">class</th><th>precision</th><th>recall</th>"
           "<th>samples</th></tr>\n";
       for (size_t c = 0; c < k; ++c) {
-        int64_t total = 0;
-        for (int64_t v : m.confusion[c]) total += v;
+        const int64_t total = c < m.support.size() ? m.support[c] : 0;
         const std::string label =
             c < report.class_names.size() ? report.class_names[c] : std::to_string(c);
         html += "<tr><td class=\"key\">" + xml_escape(label) + "</td><td>" +

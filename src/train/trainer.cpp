@@ -3,19 +3,21 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <exception>
-#include <fstream>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "backprop/distributed.hpp"
 #include "backprop/error.hpp"
+#include "backprop/io.hpp"
 #include "backprop/train.hpp"
 #include "core/clock.hpp"
 #include "core/tensor_impl.hpp"
+#include "io/json.hpp"
 #include "kernels/parallel.hpp"
 
 namespace bp::train {
@@ -62,6 +64,67 @@ Tensor batch_loss(Loss loss, const Tensor& outputs, const data::Batch& batch) {
   fail("loss: unknown loss");
 }
 
+namespace {
+
+// Per-class counts of an evaluation, linear in the classes: hits[c] (true and predicted c),
+// actual[c] (true c), predicted[c] (predicted c), and the confusion matrix when it is small
+// enough to keep. All counts live in one vector, so ranks add them up in one call.
+class ClassCounts {
+ public:
+  explicit ClassCounts(int64_t classes)
+      : classes_(static_cast<size_t>(classes)),
+        keep_matrix_(classes <= kMaxConfusionClasses),
+        counts_(2 + 3 * classes_ + (keep_matrix_ ? classes_ * classes_ : 0), 0) {}
+
+  void add(int64_t truth, int64_t predicted) {
+    const auto t = static_cast<size_t>(truth), p = static_cast<size_t>(predicted);
+    counts_[1] += truth == predicted;
+    counts_[2 + t] += truth == predicted;
+    counts_[2 + classes_ + t]++;
+    counts_[2 + 2 * classes_ + p]++;
+    if (keep_matrix_) counts_[2 + 3 * classes_ + t * classes_ + p]++;
+  }
+  void add_samples(int64_t n) { counts_[0] += n; }
+  std::vector<int64_t>& all() { return counts_; }
+  int64_t samples() const { return counts_[0]; }
+
+  // Fills the classification fields of `m` (samples are set by the caller).
+  void fill(Metrics& m) const {
+    m.classification = true;
+    m.accuracy = static_cast<double>(counts_[1]) / static_cast<double>(counts_[0]);
+    m.precision.assign(classes_, 0.0);
+    m.recall.assign(classes_, 0.0);
+    m.support.assign(classes_, 0);
+    for (size_t c = 0; c < classes_; ++c) {
+      const auto hit = static_cast<double>(counts_[2 + c]);
+      const int64_t actual = counts_[2 + classes_ + c], predicted = counts_[2 + 2 * classes_ + c];
+      m.support[c] = actual;
+      if (predicted) m.precision[c] = hit / static_cast<double>(predicted);
+      if (actual) m.recall[c] = hit / static_cast<double>(actual);
+    }
+    if (!keep_matrix_) return;
+    const auto* cell = counts_.data() + 2 + 3 * classes_;
+    m.confusion.assign(classes_, {});
+    for (size_t t = 0; t < classes_; ++t)
+      m.confusion[t].assign(cell + t * classes_, cell + (t + 1) * classes_);
+  }
+
+ private:
+  size_t classes_;
+  bool keep_matrix_;
+  std::vector<int64_t> counts_;  // samples, correct, hits, actual, predicted[, matrix]
+};
+
+// This rank's contiguous share of `dataset` when there are several ranks.
+data::Dataset rank_share(const data::Dataset& dataset, distributed::Communicator& communicator) {
+  const int64_t n = dataset.size(), r = communicator.rank(), ranks = communicator.size();
+  std::vector<int64_t> rows;
+  for (int64_t i = r * n / ranks; i < (r + 1) * n / ranks; ++i) rows.push_back(i);
+  return data::subset(dataset, rows);
+}
+
+}  // namespace
+
 Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int64_t batch_size,
                  distributed::Communicator* communicator) {
   Metrics m;
@@ -69,27 +132,18 @@ Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
-  // Several ranks: this one's contiguous share of the samples; the sums are combined below.
-  const data::Dataset* part = &dataset;
-  data::Dataset shard;
   const int64_t ranks = communicator ? communicator->size() : 1;
-  if (ranks > 1) {
-    const int64_t n = dataset.size(), r = communicator->rank();
-    std::vector<int64_t> rows;
-    for (int64_t i = r * n / ranks; i < (r + 1) * n / ranks; ++i) rows.push_back(i);
-    shard = data::subset(dataset, rows);
-    part = &shard;
-  }
+  data::Dataset shard;
+  if (ranks > 1) shard = rank_share(dataset, *communicator);
+  const data::Dataset& part = ranks > 1 ? shard : dataset;
   const bool classify = dataset.task == data::Task::classification;
-  const auto classes = static_cast<size_t>(dataset.num_classes);
-  if (classify) m.confusion.assign(classes, std::vector<int64_t>(classes, 0));
+  ClassCounts counts(classify ? dataset.num_classes : 0);
   double loss_sum = 0;
-  int64_t correct = 0;
   data::Batch batch;
   try {
     std::optional<data::DataLoader> loader;
-    if (part->size() > 0) {
-      loader.emplace(*part, data::LoaderOptions{.batch_size = batch_size});
+    if (part.size() > 0) {
+      loader.emplace(part, data::LoaderOptions{.batch_size = batch_size});
       loader->start_epoch(0);
     }
     while (loader && loader->next(batch)) {
@@ -102,11 +156,10 @@ Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int
           BP_CHECK(predicted[i] < dataset.num_classes,
                    "evaluate: the model has more outputs ({}) than the data has classes ({})",
                    out.size(-1), dataset.num_classes);
-          m.confusion[static_cast<size_t>(batch.labels[i])][static_cast<size_t>(predicted[i])]++;
-          correct += predicted[i] == batch.labels[i];
+          counts.add(batch.labels[i], predicted[i]);
         }
       }
-      m.samples += batch.size();
+      counts.add_samples(batch.size());
     }
   } catch (...) {
     model.train(was_training);
@@ -115,31 +168,11 @@ Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int
   model.train(was_training);
   if (ranks > 1) {
     communicator->sum(std::span<double>(&loss_sum, 1));
-    std::vector<int64_t> counts{m.samples, correct};
-    for (const auto& row : m.confusion) counts.insert(counts.end(), row.begin(), row.end());
-    communicator->sum(counts);
-    m.samples = counts[0];
-    correct = counts[1];
-    size_t at = 2;
-    for (auto& row : m.confusion)
-      for (int64_t& v : row) v = counts[at++];
+    communicator->sum(counts.all());
   }
+  m.samples = counts.samples();
   m.loss = loss_sum / static_cast<double>(m.samples);
-  if (classify) {
-    m.accuracy = static_cast<double>(correct) / static_cast<double>(m.samples);
-    m.precision.assign(classes, 0.0);
-    m.recall.assign(classes, 0.0);
-    for (size_t c = 0; c < classes; ++c) {
-      int64_t predicted_c = 0, actual_c = 0;
-      for (size_t o = 0; o < classes; ++o) {
-        predicted_c += m.confusion[o][c];
-        actual_c += m.confusion[c][o];
-      }
-      const auto hit = static_cast<double>(m.confusion[c][c]);
-      if (predicted_c) m.precision[c] = hit / static_cast<double>(predicted_c);
-      if (actual_c) m.recall[c] = hit / static_cast<double>(actual_c);
-    }
-  }
+  if (classify) counts.fill(m);
   return m;
 }
 
@@ -203,14 +236,21 @@ std::vector<EpochStats> Trainer::fit(
   }
   std::vector<EpochStats> ran;
   stop_ = false;
-  global_step_ = options_.start_epoch * loader.num_batches();
+  interrupted_.reset();
+  BP_CHECK(options_.start_batch >= 0 &&
+               options_.start_batch < std::max<int64_t>(loader.num_batches(), 1),
+           "trainer: start batch {} is not a batch of an epoch of {}", options_.start_batch,
+           loader.num_batches());
+  global_step_ = options_.start_epoch * loader.num_batches() + options_.start_batch;
   for (auto& cb : callbacks_) cb->on_train_begin(*this);
   for (int64_t epoch = options_.start_epoch + 1; epoch <= options_.epochs && !stop_; ++epoch) {
     for (auto& cb : callbacks_) cb->on_epoch_begin(*this, epoch);
     model_.train();
     loader.start_epoch(epoch - 1);
     const double start = now_seconds();
-    const EpochTotals totals = train_epoch(loader, reducer ? &*reducer : nullptr, epoch);
+    const int64_t skip = epoch == options_.start_epoch + 1 ? options_.start_batch : 0;
+    const EpochTotals totals = train_epoch(loader, reducer ? &*reducer : nullptr, epoch, skip);
+    if (interrupted_) break;  // mid-epoch: nothing to evaluate or report
     double loss_sum = totals.loss_sum;
     int64_t correct = totals.correct, seen = totals.seen;
     if (comm) {
@@ -258,6 +298,46 @@ int Trainer::batch_threads(int64_t batch_size) const {
 }
 
 namespace {
+
+// Index of the first NaN or infinity in p[begin, end), or -1. A value is not finite when its
+// exponent bits are all ones: that test is branch-free and vectorises, so the scan costs about
+// one read of the parameters; only a block that holds a bad value is searched again.
+int64_t first_non_finite(const float* p, int64_t begin, int64_t end) {
+  constexpr int64_t kBlock = 1024;
+  constexpr uint32_t kExponent = 0x7f800000u;
+  for (int64_t b = begin; b < end; b += kBlock) {
+    const int64_t e = std::min(end, b + kBlock);
+    uint32_t bad = 0;
+    for (int64_t i = b; i < e; ++i) bad |= (std::bit_cast<uint32_t>(p[i]) & kExponent) == kExponent;
+    if (bad)
+      for (int64_t i = b; i < e; ++i)
+        if (!std::isfinite(p[i])) return i;
+  }
+  return -1;
+}
+
+// Where an update made a parameter non-finite: parameter k of the optimizer's flattened groups.
+struct NonFinite {
+  size_t param = 0;
+  int64_t element = -1;  // -1: every parameter stayed finite
+};
+
+// Throws the error for `bad`, naming the parameter as the model does, the value, epoch and batch.
+[[noreturn]] void fail_non_finite(nn::Module& model, optim::Optimizer& optimizer,
+                                  const NonFinite& bad, int64_t epoch, int64_t batch) {
+  size_t k = 0;
+  Tensor param;
+  for (const auto& g : optimizer.param_groups())
+    for (const Tensor& p : g.params)
+      if (k++ == bad.param) param = p;
+  std::string name = fmt::format("#{}", bad.param);
+  for (const auto& [n, p] : model.named_parameters())
+    if (p.impl() == param.impl()) name = n;
+  fail(
+      "training stopped: parameter '{}' became {} (element {}) in the update of epoch {}, batch "
+      "{} (try a lower learning rate or a larger eps; the last checkpoint, if any, is intact)",
+      name, param.data()[bad.element], bad.element, epoch, batch);
+}
 
 // Rows [begin, end) of a contiguous (N, ...) tensor, sharing its data.
 Tensor rows(const Tensor& t, int64_t begin, int64_t end) {
@@ -307,7 +387,8 @@ Trainer::StepResult Trainer::forward_backward(const data::Batch& batch, int64_t 
 }
 
 Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
-                                          distributed::GradientReducer* reducer, int64_t epoch) {
+                                          distributed::GradientReducer* reducer, int64_t epoch,
+                                          int64_t skip) {
   const int64_t global_batch = loader.options().batch_size;  // the batch of all ranks together
   const int64_t train_size = loader.dataset().size();
   const int64_t batches = loader.num_batches();
@@ -340,19 +421,36 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
   std::vector<StepResult> results(static_cast<size_t>(team));
   std::vector<std::vector<const float*>> shard_grads(static_cast<size_t>(team));  // per thread
   std::vector<std::exception_ptr> errors(static_cast<size_t>(team));
+  std::vector<NonFinite> non_finite(static_cast<size_t>(team));  // per thread, from the update
   std::exception_ptr failure;
   data::Batch batch;
   EpochTotals totals;
-  int64_t index = 0;   // batches done
+  for (int64_t i = 0; i < skip; ++i) loader.next_without_features(batch);  // the same order
+  int64_t index = skip;                                                    // batches done
   int shards = 1;      // threads the current batch is split across
   // Written by thread 0 in a barrier's serial section, read by every thread after it.
   bool more = true;  // there is a batch to train on (false: the epoch is over, or a step failed)
   const std::vector<optim::ElementUpdate>* updates = nullptr;  // the step's, when split
 
+  // Not split: the whole of every optimized parameter, after the step.
+  auto scan_parameters = [&] {
+    size_t k = 0;
+    for (const auto& g : optimizer_.param_groups())
+      for (const Tensor& p : g.params) {
+        if (const int64_t e = first_non_finite(p.data(), 0, p.numel()); e >= 0)
+          return NonFinite{k, e};
+        ++k;
+      }
+    return NonFinite{};
+  };
   // Thread 0, between the parallel phases: the previous step's end and the next batch.
   auto next_batch = [&] {
     try {
-      if (index > 0) {
+      if (index > skip) {
+        // The update just made must have left every parameter finite: the loss cannot tell
+        // (a NaN weight whose input is always 0, say), and NaN weights would be saved.
+        for (const NonFinite& bad : non_finite)
+          if (bad.element >= 0) fail_non_finite(model_, optimizer_, bad, epoch, index);
         const double loss = totals.last_loss;
         // Samples of all ranks so far (the global batches are the same on every rank).
         const int64_t done = std::min(index * global_batch, train_size);
@@ -360,6 +458,13 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
       }
       more = loader.next_without_features(batch);
       if (!more) return;
+      // Checked once a next batch exists, so that an epoch whose batches are all done ends with
+      // its evaluation and checkpoint, and an interrupted one always has a batch left to resume.
+      if (options_.interrupt != nullptr && *options_.interrupt != 0) {
+        interrupted_ = Position{epoch, index};
+        more = false;
+        return;
+      }
       for (auto& cb : callbacks_) cb->on_batch_begin(*this, index + 1);
       if (!split) optimizer_.zero_grad();
       // The loss is a mean over the batch, so a shard's gradient weighs its share of the samples.
@@ -389,10 +494,12 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
                value, epoch, index + 1);
       if (reducer) reducer->finish();
       for (auto& cb : callbacks_) cb->on_after_backward(*this);
-      if (split)
-        updates = &optimizer_.begin_step();  // applied by the whole team
-      else
+      if (split) {
+        updates = &optimizer_.begin_step();  // applied (and checked) by the whole team
+      } else {
         optimizer_.step();
+        non_finite[0] = scan_parameters();
+      }
       ++global_step_;
       totals.loss_sum += loss_sum;
       totals.correct += correct;
@@ -457,10 +564,14 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
       }
     }
   };
-  // Every thread of a split: its slice of each parameter's update.
+  // Every thread of a split: its slice of each parameter's update, checked while it is in cache.
   auto apply_update = [&](int t) {
-    for (const optim::ElementUpdate& u : *updates)
-      optimizer_.apply(u, u.size * t / team, u.size * (t + 1) / team);
+    NonFinite& bad = non_finite[static_cast<size_t>(t)];
+    for (const optim::ElementUpdate& u : *updates) {
+      const int64_t lo = u.size * t / team, hi = u.size * (t + 1) / team;
+      optimizer_.apply(u, lo, hi);
+      if (bad.element < 0) bad = {u.index, first_non_finite(u.weight, lo, hi)};
+    }
   };
   auto run = [&](int t) {
     barrier->arrive_and_wait(t, next_batch);
@@ -536,12 +647,12 @@ void ProgressPrinter::on_epoch_end(Trainer& trainer, const EpochStats& s) {
   if (tty_) std::fprintf(stderr, "\r\033[K");
   std::string line = fmt::format("epoch {}/{}  train_loss {:.4f}", s.epoch, trainer.options().epochs,
                                  s.train_loss);
-  const bool classify = !s.evals.empty() ? !s.evals.front().second.confusion.empty()
-                                         : s.train_accuracy > 0;
+  const bool classify =
+      !s.evals.empty() ? s.evals.front().second.classification : s.train_accuracy > 0;
   if (classify) line += fmt::format("  train_acc {:.2f}%", 100 * s.train_accuracy);
   for (const auto& [name, m] : s.evals) {
     line += fmt::format("  {}_loss {:.4f}", name, m.loss);
-    if (!m.confusion.empty()) line += fmt::format("  {}_acc {:.2f}%", name, 100 * m.accuracy);
+    if (m.classification) line += fmt::format("  {}_acc {:.2f}%", name, 100 * m.accuracy);
   }
   line += fmt::format("  {:.2f}s  {} samples/s  lr {:g}", s.seconds, format_rate(s.samples_per_sec),
                       s.lr);
@@ -552,8 +663,14 @@ void ProgressPrinter::on_epoch_end(Trainer& trainer, const EpochStats& s) {
 // ---- JsonLogger ----
 
 JsonLogger::JsonLogger(const std::string& path, bool append) : path_(path) {
-  std::ofstream out(path, append ? std::ios::app : std::ios::trunc);
-  BP_CHECK(out.good(), "--log-json: cannot open '{}' for writing", path);
+  try {
+    if (append)
+      io::check_appendable(path);
+    else
+      io::append_to_file(path, "", /*truncate=*/true);
+  } catch (const Error& e) {
+    fail("JSON log: {}", e.what());
+  }
 }
 
 void JsonLogger::on_epoch_end(Trainer&, const EpochStats& s) {
@@ -563,14 +680,17 @@ void JsonLogger::on_epoch_end(Trainer&, const EpochStats& s) {
   j["train_accuracy"] = s.train_accuracy;
   for (const auto& [name, m] : s.evals) {
     j[name + "_loss"] = m.loss;
-    if (!m.confusion.empty()) j[name + "_accuracy"] = m.accuracy;
+    if (m.classification) j[name + "_accuracy"] = m.accuracy;
   }
   j["seconds"] = s.seconds;
   j["samples_per_sec"] = s.samples_per_sec;
   j["lr"] = std::stod(fmt::format("{}", static_cast<float>(s.lr)));  // shortest float form
-  std::ofstream out(path_, std::ios::app);
-  out << j.dump() << '\n';
-  BP_CHECK(out.good(), "--log-json: cannot write to '{}'", path_);
+  // Each line is written and checked at once: a full disk stops the run with an error.
+  try {
+    io::append_to_file(path_, io::dump_json(j) + "\n");
+  } catch (const Error& e) {
+    fail("JSON log: {}", e.what());
+  }
 }
 
 // ---- EarlyStopping ----

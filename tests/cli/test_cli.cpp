@@ -275,7 +275,7 @@ TEST_F(Cli, BadModelSpecs) {
   expect_error({"train", "--data", csv, "--model", "dense(8),dense(4)", "-q"},
                {"outputs [4]", "3 classes", "dense(3)"});
   expect_error({"train", "--data", csv, "--model", "@missing.json", "-q"},
-               {"cannot read", "missing.json"});
+               {"no such file", "missing.json"});
   std::ofstream(path("bad.json")) << "[\"dense(3)\", ";
   expect_error({"train", "--data", csv, "--model", "@bad.json", "-q"}, {"invalid JSON"});
   expect_error({"gradcheck", "--model", "dense(3", "--input-shape", "2"}, {"unclosed '('"});

@@ -93,14 +93,17 @@ TEST_F(CliPaper, BadInputIsOneLineError) {
   EXPECT_EQ(r.out.find("seed"), std::string::npos);  // it says so before training
   for (std::vector<std::string> args : {std::vector<std::string>{"xor", "--seeds", "0"},
                                         {"xor", "--momentum", "1"},
+                                        {"xor", "--momentum", "nan"},
                                         {"xor", "--lr", "-1"},
                                         {"xor", "--tolerance", "0.7"},
                                         {"xor", "--hidden", "0"},
                                         {"xor", "--max-sweeps", "x"}}) {
     r = paper(args);
-    EXPECT_NE(r.exit_code, 0) << args[1];
-    EXPECT_NE(r.err.find(args[1] + ": Value " + args[2] + " not in range"), std::string::npos)
-        << r.err;
+    EXPECT_EQ(r.exit_code, 2) << args[1];
+    // One line naming the flag, the value and (for a number out of range) the valid range.
+    EXPECT_EQ(count(r.err, "\n"), 1u) << r.err;
+    EXPECT_EQ(r.err.rfind("error: " + args[1] + ": ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(args[2]), std::string::npos) << r.err;
   }
 }
 

@@ -109,6 +109,23 @@ TEST(CsvTest, NonNumericNamesLineAndColumn) {
   expect_error([] { read_csv_string("1,2,0\n1,1e99,0\n"); }, "'1e99' is out of the float range");
 }
 
+TEST(CsvTest, LabelsAndColumnNamesMustBeUtf8) {
+  // UTF-8 in any script is fine, in labels and column names.
+  data::Dataset ds = read_csv_string("x,y,\xc3\xa9tiquette\n1,2,caf\xc3\xa9\n3,4,\xe6\x9d\xb1\n");
+  EXPECT_EQ(ds.label_names, (std::vector<std::string>{"caf\xc3\xa9", "\xe6\x9d\xb1"}));
+  expect_error([] { read_csv_string("x,y,label\n1,2,ok\n3,4,ab\xff\n", {}, "u.csv"); },
+               "u.csv: line 3, column 3: the label is not valid UTF-8 (byte 0xff at offset 2 "
+               "of the field)");
+  expect_error(
+      [] { read_csv_string("x,\xc3(,label\n1,2,a\n", {}, "h.csv"); },
+      "h.csv: line 1, column 2: the column name is not valid UTF-8 (byte 0xc3 at offset 0");
+  // Overlong forms, surrogates, code points past U+10FFFF and cut sequences are refused.
+  for (const char* bad :
+       {"\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe6\x9d"})
+    expect_error([&] { read_csv_string(std::string("1,2,a\n3,4,") + bad + "\n"); },
+                 "the label is not valid UTF-8");
+}
+
 TEST(CsvTest, RejectsNaNAndInf) {
   expect_error([] { read_csv_string("1,2,0\nnan,2,0\n", {}, "nan.csv"); },
                "nan.csv: line 2, column 1: value 'nan' is not finite");

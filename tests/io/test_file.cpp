@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -69,6 +72,44 @@ TEST_F(AtomicFile, CheckWritableAnswersBeforeWriting) {
   expect_error([&] { check_writable(path("nope/r.html")); }, "no directory");
   write_file_atomic(path("f"), std::string_view("x"));
   expect_error([&] { check_writable(path("f/r.html")); }, "no directory");
+}
+
+TEST_F(AtomicFile, StaleTemporaryFilesOfDeadWritersAreRemovedAtTheNextWrite) {
+  // A process that has exited: its pid names no live process (until reused, which is rare).
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ASSERT_GT(dead, 0);
+  ::waitpid(dead, nullptr, 0);
+  const std::string d = std::to_string(dead), live = std::to_string(::getppid());
+  for (const std::string& name :
+       {"m.bp.tmp" + d + ".0", "m.bp.tmp" + d + ".17", "m.bp.tmp" + live + ".3",
+        "other.bp.tmp" + d + ".0", "m.bp.tmp" + d + ".x", std::string("m.bp.tmpx.1")})
+    std::ofstream(path(name)) << "partial";
+  write_file_atomic(path("m.bp"), std::string_view("model"));
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir_)) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  // Only this output's files of the dead writer went; a live writer's and strangers' stay.
+  std::vector<std::string> expected{"m.bp", "m.bp.tmp" + d + ".x", "m.bp.tmp" + live + ".3",
+                                    "m.bp.tmpx.1", "other.bp.tmp" + d + ".0"};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(left, expected);
+}
+
+TEST_F(AtomicFile, OutputsThatAreNotRegularFilesAreRefused) {
+  // Renaming over a device would replace it: as root, /dev/null itself.
+  expect_error([] { check_writable("/dev/null"); }, "it is a character device, not a regular file");
+  expect_error([] { write_file_atomic("/dev/null", std::string_view("x")); }, "character device");
+  // A log may be a device: appending is checked.
+  check_appendable("/dev/null");
+  expect_error([] { append_to_file("/dev/full", "line\n"); },
+               "cannot write '/dev/full': No space left on device");
+  append_to_file(path("log"), "a\n");
+  append_to_file(path("log"), "b\n");
+  EXPECT_EQ(read(path("log")), "a\nb\n");
+  append_to_file(path("log"), "c\n", /*truncate=*/true);
+  EXPECT_EQ(read(path("log")), "c\n");
+  expect_error([&] { append_to_file(path("none/log"), "x"); }, "cannot write");
 }
 
 TEST_F(AtomicFile, ArchivesAreWrittenThroughIt) {

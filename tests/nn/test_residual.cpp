@@ -34,7 +34,10 @@ TEST(Residual, NestsInModelSpecs) {
   auto layers = nn::parse_model_spec("flatten, residual(dense(6), relu, dense(6)), dense(2)");
   ASSERT_EQ(layers.size(), 3u);
   EXPECT_EQ(layers[1].name, "residual");
-  EXPECT_EQ(layers[1].args.size(), 3u);
+  EXPECT_TRUE(layers[1].args.empty());
+  ASSERT_EQ(layers[1].inner.size(), 3u);
+  EXPECT_EQ(layers[1].inner[2].name, "dense");
+  EXPECT_EQ(layers[1].inner[2].column, 35u);  // columns count from the start of the whole text
   EXPECT_EQ(nn::to_string(layers), "flatten,residual(dense(6),relu,dense(6)),dense(2)");
   EXPECT_EQ(nn::to_string(nn::parse_model_spec(nn::to_string(layers))), nn::to_string(layers));
   Generator gen(2);
@@ -46,9 +49,10 @@ TEST(Residual, NestsInModelSpecs) {
   EXPECT_EQ(nn::to_string(json), "residual(dense(6),relu)");
   // Keyword arguments of inner layers stay with them; JSON layer names ignore case like text.
   auto keyed = nn::parse_model_spec("residual(dense(6, bias=false), relu)");
-  ASSERT_EQ(keyed[0].args.size(), 2u);
-  EXPECT_EQ(keyed[0].args[0].key, "");
-  EXPECT_EQ(keyed[0].args[0].value, "dense(6, bias=false)");
+  ASSERT_EQ(keyed[0].inner.size(), 2u);
+  ASSERT_EQ(keyed[0].inner[0].args.size(), 2u);
+  EXPECT_EQ(keyed[0].inner[0].args[1].key, "bias");
+  EXPECT_EQ(keyed[0].inner[0].args[1].value, "false");
   EXPECT_EQ(nn::build_model(keyed, {6}, gen)->parameter_count(), 36);
   EXPECT_EQ(nn::parse_model_spec_json(R"([{"layer": "Flatten"}])")[0].name, "flatten");
 }

@@ -246,7 +246,7 @@ TEST(SpecErrors, LayerNotFittingItsInput) {
                   {"layer 1 'dense'", "does not fit its input of shape [0]"});
   expect_error([&] { build_model({}, {3}, gen); }, "no layers");
   // A spec assembled by hand is checked as well.
-  std::vector<LayerSpec> bad{{"conv9", {}, 1, 0}};
+  std::vector<LayerSpec> bad{{"conv9", {}, 1, 0, {}}};
   expect_error([&] { build_model(bad, {3}, gen); }, "unknown layer");
 }
 

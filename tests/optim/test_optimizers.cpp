@@ -61,11 +61,11 @@ double d(float v) {
 // ---- Adagrad ----
 
 TEST(Adagrad, FirstStepsByHand) {
-  // One weight, L = w²/2 + 0 (g = w), w0 = 1, lr 0.1, eps 0:
+  // One weight, L = w²/2 + 0 (g = w), w0 = 1, lr 0.1, eps ~0:
   // t1: g 1, s 1, w = 1 − 0.1·1/1 = 0.9
   // t2: g 0.9, s 1.81, w = 0.9 − 0.1·0.9/√1.81 = 0.833104…
   Tensor w = Tensor::from_data({1.0f}, {1}, true);
-  optim::Adagrad opt({w}, {.lr = 0.1f, .eps = 0.0f});
+  optim::Adagrad opt({w}, {.lr = 0.1f, .eps = 1e-30f});
   auto quad = [&] {
     opt.zero_grad();
     (sum(w * w) * 0.5f).backward();
@@ -135,7 +135,7 @@ Reference rmsprop_ref(const optim::RMSpropOptions& o) {
 TEST(RMSprop, FirstStepByHand) {
   // v = (1 − α)·g², so the first step is lr·g/(√(1−α)·|g| + eps) = lr/√0.01 = 10·lr in size.
   Tensor w = make_weights();
-  optim::RMSprop opt({w}, {.lr = 0.01f, .alpha = 0.99f, .eps = 0.0f});
+  optim::RMSprop opt({w}, {.lr = 0.01f, .alpha = 0.99f, .eps = 1e-30f});
   step(opt, w);
   // g = (0.8, −0.95, 4): every weight moves by 0.1·sign(g) (up to float rounding of 1 − α).
   EXPECT_NEAR(w.data()[0], 0.4, 1e-5);
@@ -277,7 +277,7 @@ Reference adamax_ref(const optim::AdamaxOptions& o) {
 TEST(Adamax, FirstStepByHand) {
   // m̂ = g, u = |g| + eps: Δw = −lr·g/(|g| + eps).
   Tensor w = make_weights();
-  optim::Adamax opt({w}, {.lr = 0.02f, .eps = 0.0f});
+  optim::Adamax opt({w}, {.lr = 0.02f, .eps = 1e-30f});
   step(opt, w);
   EXPECT_NEAR(w.data()[0], 0.48, 1e-6);
   EXPECT_NEAR(w.data()[1], -1.48, 1e-6);
@@ -330,7 +330,7 @@ TEST(NAdam, FirstStepByHand) {
   const double mu2 = 0.9 * (1 - 0.5 * std::pow(0.96, 0.008));
   const double size = 0.01 * (1 + 0.1 * mu2 / (1 - mu1 * mu1 * mu2));
   Tensor w = make_weights();
-  optim::NAdam opt({w}, {.lr = 0.01f, .eps = 0.0f});
+  optim::NAdam opt({w}, {.lr = 0.01f, .eps = 1e-30f});
   step(opt, w);
   EXPECT_NEAR(w.data()[0], 0.5 - size, 1e-6);
   EXPECT_NEAR(w.data()[1], -1.5 + size, 1e-6);
@@ -504,6 +504,12 @@ TEST(AdaptiveOptimizers, ValidatesOptions) {
   expect_error([&] { optim::Adam(p, {.beta1 = 1.0f}); }, "Adam: beta1 must be in [0, 1)");
   expect_error([&] { optim::Adam(p, {.beta2 = -0.1f}); }, "Adam: beta2 must be in [0, 1)");
   expect_error([&] { optim::Adam(p, {.eps = -1e-8f}); }, "Adam: eps must be");
+  // eps 0 would make 0/0 = NaN of every weight whose gradient is 0.
+  expect_error([&] { optim::Adam(p, {.eps = 0.0f}); }, "Adam: eps must be a finite number > 0");
+  expect_error([&] { optim::Adagrad(p, {.eps = 0.0f}); }, "Adagrad: eps must be");
+  expect_error([&] { optim::RMSprop(p, {.eps = 0.0f}); }, "RMSprop: eps must be");
+  expect_error([&] { optim::Adamax(p, {.eps = 0.0f}); }, "Adamax: eps must be");
+  expect_error([&] { optim::NAdam(p, {.eps = 0.0f}); }, "NAdam: eps must be");
   expect_error([&] { optim::Adam(p, {.weight_decay = -1.0f}); }, "weight decay must be >= 0");
   expect_error([&] { optim::Adam(p, {.beta1 = std::nanf("")}); }, "beta1");
   optim::AdamWOptions w;

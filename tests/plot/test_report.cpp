@@ -24,6 +24,7 @@ train::Metrics metrics(double loss, double accuracy, std::vector<std::vector<int
   m.loss = loss;
   m.accuracy = accuracy;
   m.confusion = std::move(confusion);
+  m.classification = !m.confusion.empty();
   for (size_t c = 0; c < m.confusion.size(); ++c) {
     int64_t row = 0, col = 0;
     for (size_t k = 0; k < m.confusion.size(); ++k) {
@@ -31,6 +32,7 @@ train::Metrics metrics(double loss, double accuracy, std::vector<std::vector<int
       col += m.confusion[k][c];
       m.samples += m.confusion[c][k];
     }
+    m.support.push_back(row);
     m.recall.push_back(row ? static_cast<double>(m.confusion[c][c]) / static_cast<double>(row) : 0);
     m.precision.push_back(col ? static_cast<double>(m.confusion[c][c]) / static_cast<double>(col)
                               : 0);

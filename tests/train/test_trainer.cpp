@@ -116,6 +116,8 @@ TEST(Evaluate, MetricsOfAFixedModel) {
     EXPECT_EQ(m.samples, 7);
     const std::vector<std::vector<int64_t>> confusion{{1, 0, 0}, {1, 2, 0}, {1, 0, 2}};
     EXPECT_EQ(m.confusion, confusion);
+    EXPECT_TRUE(m.classification);
+    EXPECT_EQ(m.support, (std::vector<int64_t>{1, 3, 3}));
     int64_t total = 0;
     for (const auto& row : m.confusion)
       for (int64_t v : row) total += v;
@@ -142,6 +144,28 @@ TEST(Evaluate, MetricsOfAFixedModel) {
   EXPECT_EQ(m.precision[3], 0.0);
   EXPECT_EQ(m.recall[3], 0.0);
   EXPECT_EQ(evaluate(net, data::Dataset{}, Loss::cross_entropy).samples, 0);
+}
+
+TEST(Evaluate, ManyClassesKeepPerClassScoresButNoConfusionMatrix) {
+  // Class c is feature c one-hot: an identity network predicts every sample right.
+  const int64_t classes = train::kMaxConfusionClasses + 1;
+  nn::Sequential net({std::make_shared<nn::Linear>(classes, classes, false)});
+  Tensor eye = Tensor::zeros({classes, classes});
+  for (int64_t c = 0; c < classes; ++c) eye.data()[c * classes + c] = 1;
+  dynamic_cast<nn::Linear&>(net[0]).weight().copy_(eye);
+  data::Dataset d;
+  d.num_classes = classes;
+  d.feature_shape = {classes};
+  d.features = eye.clone();
+  for (int64_t c = 0; c < classes; ++c) d.labels.push_back(c);
+  Metrics m = evaluate(net, d, Loss::cross_entropy);
+  EXPECT_TRUE(m.classification);
+  EXPECT_TRUE(m.confusion.empty());  // it would be classes² counts
+  ASSERT_EQ(m.precision.size(), static_cast<size_t>(classes));
+  EXPECT_EQ(m.support, std::vector<int64_t>(static_cast<size_t>(classes), 1));
+  EXPECT_DOUBLE_EQ(m.precision[classes - 1], 1.0);
+  EXPECT_DOUBLE_EQ(m.recall[0], 1.0);
+  EXPECT_DOUBLE_EQ(m.accuracy, 1.0);
 }
 
 TEST(Evaluate, ModelWithMoreOutputsThanClasses) {
@@ -311,7 +335,8 @@ TEST(Callbacks, JsonLoggerWritesOneObjectPerEpoch) {
   }
   EXPECT_EQ(epoch, 4);
   std::filesystem::remove(path);
-  expect_error([] { JsonLogger("/nonexistent_dir_bp/log.jsonl"); }, "cannot open");
+  expect_error([] { JsonLogger("/nonexistent_dir_bp/log.jsonl"); },
+               "JSON log: cannot write '/nonexistent_dir_bp/log.jsonl'");
 }
 
 TEST(Callbacks, CheckpointCallbackSeesEveryEpoch) {

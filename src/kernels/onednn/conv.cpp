@@ -195,16 +195,18 @@ bool run_conv(const ConvKey& key, std::initializer_list<const float*> buffers) {
   dnnl::stream& stream = cpu_stream();
   std::unordered_map<int, memory> args;
   auto buffer = buffers.begin();
-  for (Slot& slot : e->slots) {
-    slot.user.set_data_handle(const_cast<float*>(*buffer++));
-    if (slot.input && slot.reorders) slot.reorder.execute(stream, slot.user, slot.inner);
-    args.emplace(slot.arg, slot.inner);
-  }
-  args.emplace(DNNL_ARG_SCRATCHPAD, e->scratchpad);
-  e->primitive.execute(stream, args);
-  for (Slot& slot : e->slots)
-    if (!slot.input && slot.reorders) slot.reorder.execute(stream, slot.inner, slot.user);
-  stream.wait();
+  checked("convolution", [&] {
+    for (Slot& slot : e->slots) {
+      slot.user.set_data_handle(const_cast<float*>(*buffer++));
+      if (slot.input && slot.reorders) slot.reorder.execute(stream, slot.user, slot.inner);
+      args.emplace(slot.arg, slot.inner);
+    }
+    args.emplace(DNNL_ARG_SCRATCHPAD, e->scratchpad);
+    e->primitive.execute(stream, args);
+    for (Slot& slot : e->slots)
+      if (!slot.input && slot.reorders) slot.reorder.execute(stream, slot.inner, slot.user);
+    stream.wait();
+  });
   return true;
 }
 
@@ -343,8 +345,10 @@ void max_pool2d_forward(const PoolShape& s, const float* x, float* y, void* work
     e->workspace.set_data_handle(workspace);
     args.emplace(DNNL_ARG_WORKSPACE, e->workspace);
   }
-  e->primitive.execute(cpu_stream(), args);
-  cpu_stream().wait();
+  checked("max pooling", [&] {
+    e->primitive.execute(cpu_stream(), args);
+    cpu_stream().wait();
+  });
 }
 
 void max_pool2d_backward(const PoolShape& s, const float* gy, const void* workspace, float* gx) {
@@ -352,11 +356,13 @@ void max_pool2d_backward(const PoolShape& s, const float* gy, const void* worksp
   e->src.set_data_handle(gx);
   e->dst.set_data_handle(const_cast<float*>(gy));
   e->workspace.set_data_handle(const_cast<void*>(workspace));
-  e->primitive.execute(cpu_stream(), {{DNNL_ARG_DIFF_SRC, e->src},
-                                      {DNNL_ARG_DIFF_DST, e->dst},
-                                      {DNNL_ARG_WORKSPACE, e->workspace},
-                                      {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
-  cpu_stream().wait();
+  checked("max pooling backward", [&] {
+    e->primitive.execute(cpu_stream(), {{DNNL_ARG_DIFF_SRC, e->src},
+                                        {DNNL_ARG_DIFF_DST, e->dst},
+                                        {DNNL_ARG_WORKSPACE, e->workspace},
+                                        {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
+    cpu_stream().wait();
+  });
 }
 
 bool avg_pool2d_forward(const PoolShape& s, bool count_include_pad, const float* x, float* y) {
@@ -365,10 +371,12 @@ bool avg_pool2d_forward(const PoolShape& s, bool count_include_pad, const float*
   if (!e) return false;
   e->src.set_data_handle(const_cast<float*>(x));
   e->dst.set_data_handle(y);
-  e->primitive.execute(
-      cpu_stream(),
-      {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_DST, e->dst}, {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
-  cpu_stream().wait();
+  checked("average pooling", [&] {
+    e->primitive.execute(
+        cpu_stream(),
+        {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_DST, e->dst}, {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
+    cpu_stream().wait();
+  });
   return true;
 }
 
@@ -378,10 +386,12 @@ bool avg_pool2d_backward(const PoolShape& s, bool count_include_pad, const float
   if (!e) return false;
   e->src.set_data_handle(gx);
   e->dst.set_data_handle(const_cast<float*>(gy));
-  e->primitive.execute(cpu_stream(), {{DNNL_ARG_DIFF_SRC, e->src},
-                                      {DNNL_ARG_DIFF_DST, e->dst},
-                                      {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
-  cpu_stream().wait();
+  checked("average pooling backward", [&] {
+    e->primitive.execute(cpu_stream(), {{DNNL_ARG_DIFF_SRC, e->src},
+                                        {DNNL_ARG_DIFF_DST, e->dst},
+                                        {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
+    cpu_stream().wait();
+  });
   return true;
 }
 

@@ -4,7 +4,20 @@
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "backprop/error.hpp"
+
 namespace bp::kernels::onednn {
+
+// Runs f(), turning a dnnl::error (oneDNN's failures: out of memory, say) into a bp::Error that
+// names `operation`, so that the library's own text never reaches a user.
+template <class F>
+decltype(auto) checked(const char* operation, F&& f) {
+  try {
+    return f();
+  } catch (const dnnl::error& e) {
+    fail("{}: the oneDNN kernel failed (status {})", operation, static_cast<int>(e.status));
+  }
+}
 
 dnnl::engine& cpu_engine();
 // The calling thread's stream: kernels execute in order on it and wait for it before returning.

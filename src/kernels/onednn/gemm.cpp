@@ -63,14 +63,16 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
   thread_local std::map<Key, Entry> cache;  // see PlanFor
   Key key{trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, planned_threads()};
   auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, make_entry(key)).first;
-  Entry& e = it->second;
-  e.a.set_data_handle(const_cast<float*>(a));
-  e.b.set_data_handle(const_cast<float*>(b));
-  e.c.set_data_handle(c);
-  e.primitive.execute(cpu_stream(),
-                      {{DNNL_ARG_SRC, e.a}, {DNNL_ARG_WEIGHTS, e.b}, {DNNL_ARG_DST, e.c}});
-  cpu_stream().wait();
+  checked("matrix multiply", [&] {
+    if (it == cache.end()) it = cache.emplace(key, make_entry(key)).first;
+    Entry& e = it->second;
+    e.a.set_data_handle(const_cast<float*>(a));
+    e.b.set_data_handle(const_cast<float*>(b));
+    e.c.set_data_handle(c);
+    e.primitive.execute(cpu_stream(),
+                        {{DNNL_ARG_SRC, e.a}, {DNNL_ARG_WEIGHTS, e.b}, {DNNL_ARG_DST, e.c}});
+    cpu_stream().wait();
+  });
 }
 
 }  // namespace bp::kernels::onednn

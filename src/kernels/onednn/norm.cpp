@@ -85,7 +85,9 @@ Entry& entry(const Key& key) {
   auto it = cache.find(key);
   if (it == cache.end()) {
     PlanFor plan(key.threads);
-    it = cache.emplace(key, key.backward ? make_backward(key) : make_forward(key)).first;
+    it = checked("batch normalisation", [&] {
+      return cache.emplace(key, key.backward ? make_backward(key) : make_forward(key)).first;
+    });
   }
   return it->second;
 }
@@ -109,8 +111,10 @@ void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, con
                                        {DNNL_ARG_VARIANCE, bind(cd, var)}};
   if (gamma) args.emplace(DNNL_ARG_SCALE, bind(cd, gamma));
   if (beta) args.emplace(DNNL_ARG_SHIFT, bind(cd, beta));
-  e.primitive.execute(cpu_stream(), args);
-  cpu_stream().wait();
+  checked("batch normalisation", [&] {
+    e.primitive.execute(cpu_stream(), args);
+    cpu_stream().wait();
+  });
 }
 
 bool batch_norm_backward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
@@ -133,8 +137,10 @@ bool batch_norm_backward(int64_t n, int64_t c, int64_t inner, const float* x, co
     args.emplace(DNNL_ARG_SHIFT, bind(cd, e.shift.data()));
     args.emplace(DNNL_ARG_DIFF_SHIFT, bind(cd, gbeta));
   }
-  e.primitive.execute(cpu_stream(), args);
-  cpu_stream().wait();
+  checked("batch normalisation", [&] {
+    e.primitive.execute(cpu_stream(), args);
+    cpu_stream().wait();
+  });
   return true;
 }
 
