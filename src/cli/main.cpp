@@ -99,7 +99,8 @@ data::NormKind parse_norm(const std::string& name, bool from_csv) {
 }
 
 train::Loss parse_loss(const std::string& name, data::Task task) {
-  if (name == "auto") return task == data::Task::classification ? train::Loss::cross_entropy : train::Loss::mse;
+  if (name == "auto")
+    return task == data::Task::classification ? train::Loss::cross_entropy : train::Loss::mse;
   if (name == "cross_entropy") return train::Loss::cross_entropy;
   if (name == "mse") return train::Loss::mse;
   if (name == "l1") return train::Loss::l1;
@@ -114,7 +115,8 @@ void print_metrics(const train::Metrics& m, const std::vector<std::string>& name
   }
   std::printf("%-16s %9s %9s\n", "class", "precision", "recall");
   for (size_t c = 0; c < m.precision.size(); ++c)
-    std::printf("%-16s %8.2f%% %8.2f%%\n", c < names.size() ? names[c].c_str() : std::to_string(c).c_str(),
+    std::printf("%-16s %8.2f%% %8.2f%%\n",
+                c < names.size() ? names[c].c_str() : std::to_string(c).c_str(),
                 100 * m.precision[c], 100 * m.recall[c]);
   if (m.confusion.empty()) {
     std::printf("confusion matrix: not kept for more than %lld classes\n",
@@ -168,15 +170,18 @@ struct TrainArgs {
 
 // The curves and confusion matrices of a finished run (--plot), and its HTML report (--report).
 void write_pictures(const TrainArgs& a, const Model& model,
-                    const std::vector<train::EpochStats>& history, const std::string& settings_json) {
+                    const std::vector<train::EpochStats>& history,
+                    const std::string& settings_json) {
   const bool classifier = model.task == data::Task::classification;
   if (!a.plot_dir.empty()) {
     plot::write_training_plots(a.plot_dir, history, classifier, model.label_names);
     if (!a.quiet) std::printf("plots written to %s\n", a.plot_dir.c_str());
   }
   if (!a.report.empty()) {
-    plot::Report r{.title = "backprop train: " + a.data.source, .settings = a.flags,
-                   .history = history, .classification = classifier,
+    plot::Report r{.title = "backprop train: " + a.data.source,
+                   .settings = a.flags,
+                   .history = history,
+                   .classification = classifier,
                    .class_names = model.label_names};
     r.settings.insert(r.settings.begin() + 1,
                       {{"model", nn::to_string(model.spec)},
@@ -193,10 +198,10 @@ void write_pictures(const TrainArgs& a, const Model& model,
 optim::OptimizerSettings optimizer_settings(const TrainArgs& a, const std::string& kind) {
   optim::OptimizerSettings s;
   const bool sgd = kind == "sgd";
-  s.lr = a.lr_given || sgd                          ? a.lr
-         : kind == "adagrad" || kind == "rmsprop"   ? 0.01f
-         : kind == "adamax" || kind == "nadam"      ? 2e-3f
-                                                    : 1e-3f;
+  s.lr = a.lr_given || sgd                        ? a.lr
+         : kind == "adagrad" || kind == "rmsprop" ? 0.01f
+         : kind == "adamax" || kind == "nadam"    ? 2e-3f
+                                                  : 1e-3f;
   s.momentum = a.momentum_given || sgd ? a.momentum : 0.0f;
   s.weight_decay = a.weight_decay_given ? a.weight_decay : kind == "adamw" ? 0.01f : 0.0f;
   s.eps = a.eps_given ? a.eps : kind == "adagrad" ? 1e-10f : 1e-8f;
@@ -484,7 +489,8 @@ int finish(TrainRun& r, const train::Trainer& trainer, const std::vector<train::
     std::printf("test accuracy: %.2f%% (loss %.4f, %lld samples)\n", 100 * test.accuracy, test.loss,
                 static_cast<long long>(test.samples));
   else
-    std::printf("test loss: %.6f (%lld samples)\n", test.loss, static_cast<long long>(test.samples));
+    std::printf("test loss: %.6f (%lld samples)\n", test.loss,
+                static_cast<long long>(test.samples));
   std::printf("model saved to %s\n", r.a.out.c_str());
   write_pictures(r.a, r.model, full_history(r, trainer), cli::settings_text(r.settings));
   return 0;
@@ -545,14 +551,14 @@ int run_eval(const std::string& model_file, const cli::DataOptions& dopt, int th
   Model model = load_model(model_file);
   data::Dataset test = cli::load_eval(dopt, model.label_names);
   BP_CHECK(test.feature_shape == model.input_shape,
-           "eval: the model takes inputs of shape {}, the data has {}", to_string(model.input_shape),
-           to_string(test.feature_shape));
+           "eval: the model takes inputs of shape {}, the data has {}",
+           to_string(model.input_shape), to_string(test.feature_shape));
   BP_CHECK(model.task != data::Task::classification || test.num_classes <= model.num_outputs,
            "eval: the data has {} classes, the model predicts {}", test.num_classes,
            model.num_outputs);
   if (model.normalizer.kind() != data::NormKind::none) model.normalizer.apply(test);
-  train::Loss loss = model.task == data::Task::classification ? train::Loss::cross_entropy
-                                                              : train::Loss::mse;
+  train::Loss loss =
+      model.task == data::Task::classification ? train::Loss::cross_entropy : train::Loss::mse;
   print_metrics(train::evaluate(*model.network, test, loss), model.label_names);
   return 0;
 }
@@ -574,7 +580,8 @@ int run_predict(const std::string& model_file, const std::string& input,
               '\n';
   } else {
     for (int64_t i = 0; i < n; ++i) {
-      for (int64_t j = 0; j < k; ++j) text += fmt::format("{}{:.6g}", j ? "," : "", out.data()[i * k + j]);
+      for (int64_t j = 0; j < k; ++j)
+        text += fmt::format("{}{:.6g}", j ? "," : "", out.data()[i * k + j]);
       text += '\n';
     }
   }
@@ -627,9 +634,9 @@ int run_gradcheck(const std::string& spec, const std::string& input_shape, int64
   // One tensor at a time, so that the report names the one that fails. gradcheck perturbs the
   // tensor's data in place, which the network reads directly.
   for (size_t k = 0; k < inputs.size(); ++k) {
-    GradcheckResult r = gradcheck([&](const std::vector<Tensor>&) { return network->forward(input); },
-                                  {inputs[k]},
-                                  {.eps = eps, .seed = seed, .max_elements_per_input = samples});
+    GradcheckResult r =
+        gradcheck([&](const std::vector<Tensor>&) { return network->forward(input); }, {inputs[k]},
+                  {.eps = eps, .seed = seed, .max_elements_per_input = samples});
     std::printf("%-20s %-16s checked %4lld  max |error| %.3g  %s\n", names[k].c_str(),
                 to_string(inputs[k].shape()).c_str(), static_cast<long long>(r.checked),
                 r.max_abs_error, r.ok ? "ok" : "FAILED");
@@ -678,17 +685,20 @@ int main(int argc, char** argv) {
   const std::string spec_help =
       "\nModel spec: layers separated by commas, each NAME or NAME(ARG, KEY=VALUE, ...), e.g.\n"
       "  \"flatten,dense(256),relu,dense(128),relu,dense(10)\"\n"
-      "or @FILE.json holding a JSON array of such layers. Layers:\n" + layers;
+      "or @FILE.json holding a JSON array of such layers. Layers:\n" +
+      layers;
 
   TrainArgs t;
   auto add_data = [](CLI::App* cmd, cli::DataOptions& d) {
     cmd->add_option("--data", d.source,
                     "fashion-mnist, a folder with the four MNIST-style IDX files, or a CSV file")
         ->capture_default_str();
-    cmd->add_option("--csv-label", d.csv_label, "CSV label column: a header name or an index (default: last)");
+    cmd->add_option("--csv-label", d.csv_label,
+                    "CSV label column: a header name or an index (default: last)");
     cmd->add_option("--csv-delimiter", d.csv_delimiter, "CSV delimiter (one character or 'tab')")
         ->capture_default_str();
-    cmd->add_option("--csv-header", d.csv_header, "CSV header row: yes, no or auto")->capture_default_str();
+    cmd->add_option("--csv-header", d.csv_header, "CSV header row: yes, no or auto")
+        ->capture_default_str();
     cmd->add_option("--task", d.task, "classification or regression (CSV)")->capture_default_str();
   };
 
@@ -699,9 +709,16 @@ int main(int argc, char** argv) {
       ->add_option("--test-fraction", t.data.test_fraction, "CSV: fraction held out for testing")
       ->check(cli::in_range(0, 1, true, true))
       ->capture_default_str();
-  train_cmd->add_option("--model", t.model, "model spec, or @file.json (auto: " + std::string(kDefaultHidden) + ",dense(classes))")
+  train_cmd
+      ->add_option(
+          "--model", t.model,
+          "model spec, or @file.json (auto: " + std::string(kDefaultHidden) + ",dense(classes))")
       ->capture_default_str();
-  train_cmd->add_option("--optimizer", t.optimizer, "optimizer: sgd, adagrad, rmsprop, adam, adamw, adamax or nadam (resuming: the checkpoint's)")->capture_default_str();
+  train_cmd
+      ->add_option("--optimizer", t.optimizer,
+                   "optimizer: sgd, adagrad, rmsprop, adam, adamw, adamax or nadam (resuming: the "
+                   "checkpoint's)")
+      ->capture_default_str();
   train_cmd
       ->add_option("--lr", t.lr,
                    "learning rate (default 0.05 for sgd, else PyTorch's: adagrad/rmsprop 0.01, "
@@ -724,7 +741,12 @@ int main(int argc, char** argv) {
       ->check(cli::in_range(0, 1, true, false));
   train_cmd->add_flag("--amsgrad", t.amsgrad, "adam/adamw: AMSGrad variant");
   train_cmd->add_flag("--centered", t.centered, "rmsprop: centered variant");
-  train_cmd->add_option("--schedule", t.schedule, "learning-rate schedule per batch, e.g. \"warmup(500),cosine\", \"step(10e,0.1)\", \"multistep(20e;30e,0.1)\", onecycle, \"plateau(0.1,5)\", or constant (see docs/cli.md)")->capture_default_str();
+  train_cmd
+      ->add_option(
+          "--schedule", t.schedule,
+          "learning-rate schedule per batch, e.g. \"warmup(500),cosine\", \"step(10e,0.1)\", "
+          "\"multistep(20e;30e,0.1)\", onecycle, \"plateau(0.1,5)\", or constant (see docs/cli.md)")
+      ->capture_default_str();
   train_cmd
       ->add_option("--clip-norm", t.clip_norm, "clip the gradients' total 2-norm to this (0: off)")
       ->check(cli::in_range(0, 1e30));
@@ -737,10 +759,20 @@ int main(int argc, char** argv) {
                    "L2 weight decay (adamw: decoupled, default 0.01)")
       ->check(cli::in_range(0, 1))
       ->capture_default_str();
-  train_cmd->add_option("--batch", t.batch, "batch size")->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  train_cmd->add_option("--epochs", t.epochs, "epochs to train (in total, when resuming)")->check(CLI::Range(1, 100000))->capture_default_str();
-  train_cmd->add_option("--threads", t.threads, "threads (0: all cores; under mpirun by default 2 or fewer, so that the ranks on a machine do not share cores)")->check(CLI::Range(0, 1024))->capture_default_str();
-  train_cmd->add_option("--seed", t.seed, "seed for weights, shuffling and splits")->capture_default_str();
+  train_cmd->add_option("--batch", t.batch, "batch size")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  train_cmd->add_option("--epochs", t.epochs, "epochs to train (in total, when resuming)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  train_cmd
+      ->add_option("--threads", t.threads,
+                   "threads (0: all cores; under mpirun by default 2 or fewer, so that the ranks "
+                   "on a machine do not share cores)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  train_cmd->add_option("--seed", t.seed, "seed for weights, shuffling and splits")
+      ->capture_default_str();
   const CLI::Validator non_empty(
       [](std::string& s) { return s.empty() ? std::string("the path is empty") : std::string(); },
       "PATH");
@@ -759,19 +791,37 @@ int main(int argc, char** argv) {
   train_cmd
       ->add_option("--resume", t.resume, "continue from this checkpoint (and keep updating it)")
       ->check(non_empty);
-  train_cmd->add_option("--normalize", t.normalize, "auto, none, minmax or standardize (statistics from the training set)")->capture_default_str();
-  train_cmd->add_option("--loss", t.loss, "auto, cross_entropy, mse, l1 or huber")->capture_default_str();
+  train_cmd
+      ->add_option("--normalize", t.normalize,
+                   "auto, none, minmax or standardize (statistics from the training set)")
+      ->capture_default_str();
+  train_cmd->add_option("--loss", t.loss, "auto, cross_entropy, mse, l1 or huber")
+      ->capture_default_str();
   train_cmd
       ->add_option("--validation", t.validation,
                    "fraction of the training set held out for validation (0: none)")
       ->check(cli::in_range(0, 1, false, true))
       ->capture_default_str();
-  train_cmd->add_option("--patience", t.patience, "stop after this many epochs without validation improvement")->check(CLI::Range(0, 100000));
-  train_cmd->add_option("--random-crop", t.random_crop, "augment images: pad by N zeros each side and crop back at a random offset")->check(CLI::Range(0, 1024));
+  train_cmd
+      ->add_option("--patience", t.patience,
+                   "stop after this many epochs without validation improvement")
+      ->check(CLI::Range(0, 100000));
+  train_cmd
+      ->add_option("--random-crop", t.random_crop,
+                   "augment images: pad by N zeros each side and crop back at a random offset")
+      ->check(CLI::Range(0, 1024));
   train_cmd->add_flag("--random-flip", t.random_flip,
                       "augment images: mirror left-right with probability 1/2");
-  train_cmd->add_option("--plot", t.plot_dir, "after training, write loss.svg and, for a classifier, accuracy.svg and confusion_<set>.svg to this directory (created if needed)")->check(non_empty);
-  train_cmd->add_option("--report", t.report, "after training, write an HTML report (settings, per-epoch table, curves, confusion matrices) to this file")->check(non_empty);
+  train_cmd
+      ->add_option("--plot", t.plot_dir,
+                   "after training, write loss.svg and, for a classifier, accuracy.svg and "
+                   "confusion_<set>.svg to this directory (created if needed)")
+      ->check(non_empty);
+  train_cmd
+      ->add_option("--report", t.report,
+                   "after training, write an HTML report (settings, per-epoch table, curves, "
+                   "confusion matrices) to this file")
+      ->check(non_empty);
   train_cmd->add_flag("-q,--quiet", t.quiet, "no progress output");
 
   std::string model_file;
@@ -789,7 +839,8 @@ int main(int argc, char** argv) {
   predict_cmd->add_option("--input", predict_input, "a CSV file or an IDX images file")->required();
   predict_cmd->add_option("--csv-label", predict_data.csv_label, "CSV label column to ignore");
   predict_cmd->add_option("--csv-delimiter", predict_data.csv_delimiter, "CSV delimiter");
-  predict_cmd->add_option("--csv-header", predict_data.csv_header, "CSV header row: yes, no or auto");
+  predict_cmd->add_option("--csv-header", predict_data.csv_header,
+                          "CSV header row: yes, no or auto");
 
   CLI::App* info_cmd = app.add_subcommand("info", "describe a saved model");
   info_cmd->add_option("--model-file", model_file, "model file")->required();
@@ -802,7 +853,9 @@ int main(int argc, char** argv) {
   gc_cmd->footer(spec_help);
   gc_cmd->add_option("--model", gc_model, "model spec, or @file.json")->required();
   gc_cmd->add_option("--input-shape", gc_shape, "one sample's shape, e.g. 1,28,28")->required();
-  gc_cmd->add_option("--samples", gc_samples, "elements checked per tensor (0: all)")->check(CLI::Range(0, 1 << 30))->capture_default_str();
+  gc_cmd->add_option("--samples", gc_samples, "elements checked per tensor (0: all)")
+      ->check(CLI::Range(0, 1 << 30))
+      ->capture_default_str();
   gc_cmd->add_option("--seed", gc_seed, "seed")->capture_default_str();
   gc_cmd->add_option("--eps", gc_eps, "finite-difference step")
       ->check(cli::in_range(1e-6, 1))

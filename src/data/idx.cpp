@@ -273,8 +273,7 @@ IdxArray read_idx_impl(std::span<const uint8_t> bytes, const std::string& name, 
 
 }  // namespace
 
-IdxArray read_idx_bytes(std::span<const uint8_t> bytes, const std::string& name,
-                        IdxValues values) {
+IdxArray read_idx_bytes(std::span<const uint8_t> bytes, const std::string& name, IdxValues values) {
   return read_idx_impl(bytes, name, values, nullptr);
 }
 

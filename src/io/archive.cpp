@@ -51,14 +51,16 @@ class Reader {
   uint32_t u32(const char* field) {
     need(4, field);
     uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(bytes_[at_ + static_cast<size_t>(i)]) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      v |= static_cast<uint32_t>(bytes_[at_ + static_cast<size_t>(i)]) << (8 * i);
     at_ += 4;
     return v;
   }
   uint64_t u64(const char* field) {
     need(8, field);
     uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(bytes_[at_ + static_cast<size_t>(i)]) << (8 * i);
+    for (int i = 0; i < 8; ++i)
+      v |= static_cast<uint64_t>(bytes_[at_ + static_cast<size_t>(i)]) << (8 * i);
     at_ += 8;
     return v;
   }
@@ -130,7 +132,8 @@ Archive parse_archive(const std::vector<unsigned char>& bytes, const std::string
            kArchiveVersion);
   const size_t body = bytes.size() - 4;
   uint32_t stored = 0;
-  for (int i = 0; i < 4; ++i) stored |= static_cast<uint32_t>(bytes[body + static_cast<size_t>(i)]) << (8 * i);
+  for (int i = 0; i < 4; ++i)
+    stored |= static_cast<uint32_t>(bytes[body + static_cast<size_t>(i)]) << (8 * i);
   BP_CHECK(stored == checksum(bytes.data(), body),
            "{}: checksum mismatch: the file is corrupt or truncated", what);
 

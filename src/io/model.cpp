@@ -24,9 +24,12 @@ const char* task_name(data::Task t) {
 
 const char* norm_name(data::NormKind k) {
   switch (k) {
-    case data::NormKind::none: return "none";
-    case data::NormKind::min_max: return "min_max";
-    case data::NormKind::standardize: return "standardize";
+    case data::NormKind::none:
+      return "none";
+    case data::NormKind::min_max:
+      return "min_max";
+    case data::NormKind::standardize:
+      return "standardize";
   }
   return "none";
 }
@@ -117,8 +120,8 @@ Model model_from_archive(const io::Archive& a, const std::string& path, json& me
     for (const auto& [name, t] : a.tensors)
       if (name.rfind(kParamPrefix, 0) == 0) stored_parameters += static_cast<double>(t.numel());
     Generator gen(0);
-    m.network = nn::build_model(m.spec, m.input_shape, gen,
-                                static_cast<int64_t>(stored_parameters));
+    m.network =
+        nn::build_model(m.spec, m.input_shape, gen, static_cast<int64_t>(stored_parameters));
     copy_stored(a, path, kParamPrefix, m.network->named_parameters(), "parameter");
     copy_stored(a, path, kBufferPrefix, m.network->named_buffers(), "buffer");
     const Tensor& offset = a.tensor("norm/offset");
@@ -151,7 +154,8 @@ Model Model::create(std::vector<nn::LayerSpec> spec, const Shape& input_shape, G
 }
 
 Tensor Model::predict(const Tensor& raw_features) const {
-  BP_CHECK(raw_features.defined() && raw_features.dim() == static_cast<int64_t>(input_shape.size()) + 1 &&
+  BP_CHECK(raw_features.defined() &&
+               raw_features.dim() == static_cast<int64_t>(input_shape.size()) + 1 &&
                Shape(raw_features.shape().begin() + 1, raw_features.shape().end()) == input_shape,
            "predict: features of shape {} do not match the model's input shape {} (plus a batch "
            "dimension)",
@@ -159,8 +163,8 @@ Tensor Model::predict(const Tensor& raw_features) const {
            to_string(input_shape));
   NoGradGuard no_grad;
   network->eval();
-  Tensor x = normalizer.kind() == data::NormKind::none ? raw_features
-                                                       : normalizer.transform(raw_features);
+  Tensor x =
+      normalizer.kind() == data::NormKind::none ? raw_features : normalizer.transform(raw_features);
   return network->forward(x);
 }
 

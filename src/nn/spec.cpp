@@ -42,55 +42,55 @@ std::shared_ptr<Module> activation(Args& args, ActivationKind kind, const char* 
 }  // namespace
 
 void add_core_layers(LayerTable& k) {
-    k["dense"] = {"dense(units, bias=true)", "fully connected layer x·Wᵀ + b over the last axis",
-                  [](Args& a, const Shape& in, Generator& gen) -> std::shared_ptr<Module> {
-                    int64_t units = a.positive_int(0, "units", std::nullopt);
-                    bool bias = a.flag(1, "bias", true);
-                    if (a.dry_run()) return nullptr;
-                    if (in.empty()) a.error("needs an input with at least one dimension");
-                    a.reserve_parameters(static_cast<double>(units) *
-                                         static_cast<double>(in.back() + (bias ? 1 : 0)));
-                    return std::make_shared<Linear>(in.back(), units, bias, gen);
-                  }};
-    k["linear"] = k["dense"];
-    k["linear"].syntax = "linear(units, bias=true)";
-    k["linear"].help = "same as dense";
-    k["flatten"] = {"flatten", "flattens each sample to one dimension",
-                    [](Args&, const Shape&, Generator&) -> std::shared_ptr<Module> {
-                      return std::make_shared<Flatten>();
-                    }};
-    auto plain = [&](const char* name, ActivationKind kind, const char* help) {
-      k[name] = {name, help, [kind](Args& a, const Shape&, Generator&) {
-                   return activation(a, kind, nullptr, 0);
-                 }};
-    };
-    plain("relu", ActivationKind::relu, "max(x, 0)");
-    plain("sigmoid", ActivationKind::sigmoid, "1 / (1 + e^-x)");
-    plain("tanh", ActivationKind::tanh, "hyperbolic tangent");
-    plain("selu", ActivationKind::selu, "scaled ELU (self-normalising)");
-    plain("gelu", ActivationKind::gelu, "x·Φ(x)");
-    plain("silu", ActivationKind::silu, "x·sigmoid(x)");
-    plain("swish", ActivationKind::silu, "same as silu");
-    k["leaky_relu"] = {"leaky_relu(slope=0.01)", "x, or slope·x for x < 0",
-                       [](Args& a, const Shape&, Generator&) {
-                         return activation(a, ActivationKind::leaky_relu, "slope", 0.01);
-                       }};
-    k["elu"] = {"elu(alpha=1)", "x, or alpha·(e^x - 1) for x < 0",
-                [](Args& a, const Shape&, Generator&) {
-                  return activation(a, ActivationKind::elu, "alpha", 1.0);
+  k["dense"] = {"dense(units, bias=true)", "fully connected layer x·Wᵀ + b over the last axis",
+                [](Args& a, const Shape& in, Generator& gen) -> std::shared_ptr<Module> {
+                  int64_t units = a.positive_int(0, "units", std::nullopt);
+                  bool bias = a.flag(1, "bias", true);
+                  if (a.dry_run()) return nullptr;
+                  if (in.empty()) a.error("needs an input with at least one dimension");
+                  a.reserve_parameters(static_cast<double>(units) *
+                                       static_cast<double>(in.back() + (bias ? 1 : 0)));
+                  return std::make_shared<Linear>(in.back(), units, bias, gen);
                 }};
-    k["softplus"] = {"softplus(beta=1)", "log(1 + e^(beta·x)) / beta",
+  k["linear"] = k["dense"];
+  k["linear"].syntax = "linear(units, bias=true)";
+  k["linear"].help = "same as dense";
+  k["flatten"] = {"flatten", "flattens each sample to one dimension",
+                  [](Args&, const Shape&, Generator&) -> std::shared_ptr<Module> {
+                    return std::make_shared<Flatten>();
+                  }};
+  auto plain = [&](const char* name, ActivationKind kind, const char* help) {
+    k[name] = {name, help, [kind](Args& a, const Shape&, Generator&) {
+                 return activation(a, kind, nullptr, 0);
+               }};
+  };
+  plain("relu", ActivationKind::relu, "max(x, 0)");
+  plain("sigmoid", ActivationKind::sigmoid, "1 / (1 + e^-x)");
+  plain("tanh", ActivationKind::tanh, "hyperbolic tangent");
+  plain("selu", ActivationKind::selu, "scaled ELU (self-normalising)");
+  plain("gelu", ActivationKind::gelu, "x·Φ(x)");
+  plain("silu", ActivationKind::silu, "x·sigmoid(x)");
+  plain("swish", ActivationKind::silu, "same as silu");
+  k["leaky_relu"] = {"leaky_relu(slope=0.01)", "x, or slope·x for x < 0",
                      [](Args& a, const Shape&, Generator&) {
-                       return activation(a, ActivationKind::softplus, "beta", 1.0);
+                       return activation(a, ActivationKind::leaky_relu, "slope", 0.01);
                      }};
-    k["softmax"] = {"softmax", "softmax over the last axis",
-                    [](Args&, const Shape&, Generator&) -> std::shared_ptr<Module> {
-                      return std::make_shared<Softmax>(false);
-                    }};
-    k["log_softmax"] = {"log_softmax", "log-softmax over the last axis",
-                        [](Args&, const Shape&, Generator&) -> std::shared_ptr<Module> {
-                          return std::make_shared<Softmax>(true);
-                        }};
+  k["elu"] = {"elu(alpha=1)", "x, or alpha·(e^x - 1) for x < 0",
+              [](Args& a, const Shape&, Generator&) {
+                return activation(a, ActivationKind::elu, "alpha", 1.0);
+              }};
+  k["softplus"] = {"softplus(beta=1)", "log(1 + e^(beta·x)) / beta",
+                   [](Args& a, const Shape&, Generator&) {
+                     return activation(a, ActivationKind::softplus, "beta", 1.0);
+                   }};
+  k["softmax"] = {"softmax", "softmax over the last axis",
+                  [](Args&, const Shape&, Generator&) -> std::shared_ptr<Module> {
+                    return std::make_shared<Softmax>(false);
+                  }};
+  k["log_softmax"] = {"log_softmax", "log-softmax over the last axis",
+                      [](Args&, const Shape&, Generator&) -> std::shared_ptr<Module> {
+                        return std::make_shared<Softmax>(true);
+                      }};
 }
 
 void add_container_layers(LayerTable& k) {
@@ -136,7 +136,9 @@ namespace {
 using spec::Args;
 using spec::layer_kinds;
 
-bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool is_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
 
 std::string trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t\r\n");
@@ -342,7 +344,9 @@ LayerSpec json_layer(const nlohmann::json& item, size_t position) {
 
 }  // namespace
 
-std::vector<LayerSpec> parse_model_spec(const std::string& text) { return parse_text(text, 1); }
+std::vector<LayerSpec> parse_model_spec(const std::string& text) {
+  return parse_text(text, 1);
+}
 
 std::vector<LayerSpec> parse_model_spec_json(const std::string& json_text) {
   nlohmann::json doc = io::parse_json(json_text, "model spec");
@@ -405,8 +409,8 @@ std::shared_ptr<Sequential> build_model(const std::vector<LayerSpec>& layers,
       shape = layer->output_shape(shape);
     } catch (const Error& e) {
       if (std::string(e.what()).rfind("model spec:", 0) == 0) throw;
-      args.error(fmt::format("does not fit its input of shape {}: {}", bp::to_string(shape),
-                             e.what()));
+      args.error(
+          fmt::format("does not fit its input of shape {}: {}", bp::to_string(shape), e.what()));
     }
     model->add(layer);
   }

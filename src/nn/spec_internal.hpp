@@ -63,8 +63,9 @@ class Args {
   }
 
   int64_t positive_int(size_t index, const char* key, std::optional<int64_t> fallback) {
-    double v = number(index, key, fallback ? std::optional<double>(static_cast<double>(*fallback))
-                                           : std::nullopt);
+    double v =
+        number(index, key,
+               fallback ? std::optional<double>(static_cast<double>(*fallback)) : std::nullopt);
     if (v != std::floor(v) || v < 1 || v > 1e9)
       error(fmt::format("argument '{}' must be a positive integer, got {}", key, v));
     return static_cast<int64_t>(v);

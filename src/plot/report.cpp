@@ -102,8 +102,9 @@ void check_plot_dir(const std::string& dir) {
   if (ancestor.empty()) ancestor = ".";
   BP_CHECK(fs::is_directory(ancestor, ec), "cannot write plots to '{}': '{}' is not a directory",
            dir, ancestor.string());
-  BP_CHECK(::access(ancestor.c_str(), W_OK) == 0, "cannot write plots to '{}': cannot create it in '{}' ({})",
-           dir, ancestor.string(), std::strerror(errno));
+  BP_CHECK(::access(ancestor.c_str(), W_OK) == 0,
+           "cannot write plots to '{}': cannot create it in '{}' ({})", dir, ancestor.string(),
+           std::strerror(errno));
 }
 
 void make_plot_dir(const std::string& dir) {

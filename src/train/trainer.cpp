@@ -44,7 +44,8 @@ Tensor batch_loss(Loss loss, const Tensor& outputs, const data::Batch& batch) {
   if (loss == Loss::cross_entropy) {
     BP_CHECK(!batch.labels.empty() || batch.size() == 0,
              "loss: cross_entropy needs class labels; the data has regression targets (use mse)");
-    BP_CHECK(outputs.dim() == 2, "loss: cross_entropy needs outputs of shape (batch, classes), got {}; "
+    BP_CHECK(outputs.dim() == 2,
+             "loss: cross_entropy needs outputs of shape (batch, classes), got {}; "
              "end the model with a dense layer of one unit per class",
              to_string(outputs.shape()));
     return cross_entropy(outputs, batch.labels);
@@ -56,10 +57,14 @@ Tensor batch_loss(Loss loss, const Tensor& outputs, const data::Batch& batch) {
            "loss: model outputs of shape {} do not match targets of shape {}",
            to_string(outputs.shape()), to_string(batch.targets.shape()));
   switch (loss) {
-    case Loss::mse: return mse_loss(outputs, batch.targets);
-    case Loss::l1: return l1_loss(outputs, batch.targets);
-    case Loss::huber: return huber_loss(outputs, batch.targets);
-    case Loss::cross_entropy: break;
+    case Loss::mse:
+      return mse_loss(outputs, batch.targets);
+    case Loss::l1:
+      return l1_loss(outputs, batch.targets);
+    case Loss::huber:
+      return huber_loss(outputs, batch.targets);
+    case Loss::cross_entropy:
+      break;
   }
   fail("loss: unknown loss");
 }
@@ -269,8 +274,9 @@ std::vector<EpochStats> Trainer::fit(
     stats.samples_per_sec = stats.seconds > 0 ? static_cast<double>(seen) / stats.seconds : 0.0;
     stats.lr = optimizer_.lr();
     for (const auto& [name, dataset] : evals)
-      if (dataset) stats.evals.emplace_back(name, evaluate(model_, *dataset, options_.loss,
-                                                           options_.eval_batch_size, comm));
+      if (dataset)
+        stats.evals.emplace_back(
+            name, evaluate(model_, *dataset, options_.loss, options_.eval_batch_size, comm));
     history_.push_back(stats);
     ran.push_back(stats);
     for (auto& cb : callbacks_) cb->on_epoch_end(*this, stats);
@@ -427,7 +433,7 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
   EpochTotals totals;
   for (int64_t i = 0; i < skip; ++i) loader.next_without_features(batch);  // the same order
   int64_t index = skip;                                                    // batches done
-  int shards = 1;      // threads the current batch is split across
+  int shards = 1;  // threads the current batch is split across
   // Written by thread 0 in a barrier's serial section, read by every thread after it.
   bool more = true;  // there is a batch to train on (false: the epoch is over, or a step failed)
   const std::vector<optim::ElementUpdate>* updates = nullptr;  // the step's, when split
@@ -533,7 +539,8 @@ Trainer::EpochTotals Trainer::train_epoch(data::DataLoader& loader,
   // Every thread of a split: its slice of each parameter's gradient, summed over the shards.
   auto sum_gradients = [&](int t) {
     for (int s = 0; s < shards; ++s)
-      if (errors[static_cast<size_t>(s)] || !std::isfinite(results[static_cast<size_t>(s)].loss_sum))
+      if (errors[static_cast<size_t>(s)] ||
+          !std::isfinite(results[static_cast<size_t>(s)].loss_sum))
         return;
     std::vector<const float*>& parts = shard_grads[static_cast<size_t>(t)];
     for (size_t i = 0; i < params.size(); ++i) {
@@ -628,9 +635,8 @@ void ProgressPrinter::on_batch_end(Trainer& trainer, int64_t batch, int64_t batc
   last_draw_ = t;
   const double elapsed = t - epoch_start_;
   const double rate = elapsed > 0 ? static_cast<double>(samples_done) / elapsed : 0.0;
-  const double eta = batch > 0 ? elapsed * static_cast<double>(batches - batch) /
-                                     static_cast<double>(batch)
-                               : 0.0;
+  const double eta =
+      batch > 0 ? elapsed * static_cast<double>(batches - batch) / static_cast<double>(batch) : 0.0;
   constexpr int kWidth = 24;
   const auto filled = static_cast<int>(kWidth * batch / std::max<int64_t>(batches, 1));
   std::string bar(static_cast<size_t>(filled), '=');
@@ -645,8 +651,8 @@ void ProgressPrinter::on_batch_end(Trainer& trainer, int64_t batch, int64_t batc
 void ProgressPrinter::on_epoch_end(Trainer& trainer, const EpochStats& s) {
   if (quiet_) return;
   if (tty_) std::fprintf(stderr, "\r\033[K");
-  std::string line = fmt::format("epoch {}/{}  train_loss {:.4f}", s.epoch, trainer.options().epochs,
-                                 s.train_loss);
+  std::string line = fmt::format("epoch {}/{}  train_loss {:.4f}", s.epoch,
+                                 trainer.options().epochs, s.train_loss);
   const bool classify =
       !s.evals.empty() ? s.evals.front().second.classification : s.train_accuracy > 0;
   if (classify) line += fmt::format("  train_acc {:.2f}%", 100 * s.train_accuracy);
@@ -732,9 +738,9 @@ void ScheduleCallback::on_train_begin(Trainer& trainer) {
   const auto& groups = trainer.optimizer().param_groups();
   ratios_.clear();
   for (const auto& g : groups)
-    ratios_.push_back(groups.front().lr > 0 ? static_cast<double>(g.lr) /
-                                                  static_cast<double>(groups.front().lr)
-                                            : 1.0);
+    ratios_.push_back(groups.front().lr > 0
+                          ? static_cast<double>(g.lr) / static_cast<double>(groups.front().lr)
+                          : 1.0);
 }
 
 void ScheduleCallback::on_batch_begin(Trainer& trainer, int64_t) {
@@ -767,8 +773,11 @@ void GradientClipping::on_after_backward(Trainer& trainer) {
   if (max_norm_ > 0) last_norm_ = optim::clip_grad_norm(params, max_norm_);
 }
 
-CheckpointCallback::CheckpointCallback(std::function<void(int64_t)> save) : save_(std::move(save)) {}
+CheckpointCallback::CheckpointCallback(std::function<void(int64_t)> save)
+    : save_(std::move(save)) {}
 
-void CheckpointCallback::on_epoch_end(Trainer&, const EpochStats& stats) { save_(stats.epoch); }
+void CheckpointCallback::on_epoch_end(Trainer&, const EpochStats& stats) {
+  save_(stats.epoch);
+}
 
 }  // namespace bp::train

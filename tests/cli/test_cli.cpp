@@ -92,7 +92,6 @@ class Cli : public CliFixture {
     }
     return p;
   }
-
 };
 
 double accuracy_in(const std::string& text, const std::string& prefix) {
@@ -227,8 +226,8 @@ TEST_F(Cli, ResumedTrainingEqualsUninterruptedTrainingBitForBit) {
            "log.jsonl"}));
   Checkpoint c = load_checkpoint(path("c.bp"));
   EXPECT_EQ(c.epochs_done, 2);
-  ok(with({"train", "--resume", "c.bp", "--epochs", "4", "--out", "a.bp", "--log-json",
-           "log.jsonl", "--plot", "plots", "--report", "run.html"}));
+  ok(with({"train", "--resume", "c.bp", "--epochs", "4", "--out", "a.bp", "--log-json", "log.jsonl",
+           "--plot", "plots", "--report", "run.html"}));
   ok(with({"train", "--epochs", "4", "--out", "b.bp"}));
   expect_same_parameters(path("a.bp"), path("b.bp"));
   // The checkpoint kept being updated, and the log continued with epochs 3 and 4.
@@ -351,9 +350,27 @@ TEST_F(Cli, BadFlagValues) {
 
 TEST_F(Cli, PlotsAndReportAfterTrainingEvenWhenStoppedEarly) {
   const std::string csv = blobs_csv(90);
-  Result t = ok({"train", "--data", csv, "--model", "dense(6),relu,dense(3)", "--epochs", "40",
-                 "--validation", "0.3", "--patience", "2", "--lr", "0.5", "--out", "m.bp",
-                 "--log-json", "log.jsonl", "--plot", "out/plots", "--report", "run.html"});
+  Result t = ok({"train",
+                 "--data",
+                 csv,
+                 "--model",
+                 "dense(6),relu,dense(3)",
+                 "--epochs",
+                 "40",
+                 "--validation",
+                 "0.3",
+                 "--patience",
+                 "2",
+                 "--lr",
+                 "0.5",
+                 "--out",
+                 "m.bp",
+                 "--log-json",
+                 "log.jsonl",
+                 "--plot",
+                 "out/plots",
+                 "--report",
+                 "run.html"});
   EXPECT_NE(t.out.find("plots written to out/plots"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("report written to run.html"), std::string::npos) << t.out;
   const auto epochs = lines_of(read_file(path("log.jsonl"))).size();
@@ -371,9 +388,9 @@ TEST_F(Cli, PlotsAndReportAfterTrainingEvenWhenStoppedEarly) {
   const std::string html = read_file(path("run.html"));
   bp::testing::expect_well_formed(html, ".html");
   EXPECT_EQ(bp::testing::elements(html, "svg").size(), 4u);  // loss, accuracy, val, test
-  for (const char* needle : {"dense(6),relu,dense(3)", ">--patience</th><td class=\"key\">2</td>",
-                             ">--batch</th><td class=\"key\">128 (default)</td>", "precision",
-                             "recall", ">blue</td>"})
+  for (const char* needle :
+       {"dense(6),relu,dense(3)", ">--patience</th><td class=\"key\">2</td>",
+        ">--batch</th><td class=\"key\">128 (default)</td>", "precision", "recall", ">blue</td>"})
     EXPECT_NE(html.find(needle), std::string::npos) << needle;
 }
 
@@ -381,8 +398,8 @@ TEST_F(Cli, BadPlotAndReportPathsAreRefusedBeforeTraining) {
   const std::string csv = blobs_csv(30);
   std::ofstream(path("file")) << "x";
   fs::create_directory(path("dir"));
-  const std::vector<std::string> base{"train", "--data", csv, "--model", "dense(3)", "--out", "m.bp",
-                                      "-q"};
+  const std::vector<std::string> base{"train",    "--data", csv,    "--model",
+                                      "dense(3)", "--out",  "m.bp", "-q"};
   auto with = [&](std::initializer_list<std::string> extra) {
     std::vector<std::string> a = base;
     a.insert(a.end(), extra);
@@ -397,9 +414,9 @@ TEST_F(Cli, BadPlotAndReportPathsAreRefusedBeforeTraining) {
   EXPECT_FALSE(fs::exists(path("m.bp")));  // refused before training, not after
   EXPECT_EQ(read_file(path("file")), "x");
   // A run that fails after the checks (here, loading its data) leaves no plot directory behind.
-  expect_error({"train", "--data", path("missing.csv"), "--out", "m.bp", "-q", "--plot",
-                "later/plots"},
-               {"missing.csv"});
+  expect_error(
+      {"train", "--data", path("missing.csv"), "--out", "m.bp", "-q", "--plot", "later/plots"},
+      {"missing.csv"});
   EXPECT_FALSE(fs::exists(path("later")));
 }
 

@@ -45,7 +45,8 @@ TEST(Residual, NestsInModelSpecs) {
   EXPECT_EQ(model->output_shape({6}), (Shape{2}));
   EXPECT_EQ(model->parameter_count(), 2 * (6 * 6 + 6) + 6 * 2 + 2);
   // The same from JSON.
-  auto json = nn::parse_model_spec_json(R"json([{"layer": "residual", "args": ["dense(6)", "relu"]}])json");
+  auto json =
+      nn::parse_model_spec_json(R"json([{"layer": "residual", "args": ["dense(6)", "relu"]}])json");
   EXPECT_EQ(nn::to_string(json), "residual(dense(6),relu)");
   // Keyword arguments of inner layers stay with them; JSON layer names ignore case like text.
   auto keyed = nn::parse_model_spec("residual(dense(6, bias=false), relu)");
