@@ -6,7 +6,7 @@
 #   build   compiling the library and the program, and the Fashion-MNIST data it trains on
 #   test    build + the test suite: GoogleTest, clang and its sanitizer runtimes (the sanitizer and
 #           fuzz builds), MPI (data-parallel tests), Google Benchmark, Python (test helpers),
-#           pkg-config (the consumer projects)
+#           pkg-config (the consumer projects), clang-format (the formatting check)
 #   mpi     build + data-parallel training across processes (OpenMPI)
 #   package build + what cpack needs for the Debian package (dpkg-shlibdeps, file)
 #   bench   build + the side-by-side benchmarks: Google Benchmark, MPI, PyTorch and its fastest BLAS
@@ -29,6 +29,7 @@ test=(
   clang libclang-rt-14-dev libomp-dev     # the clang build (sanitizers, fuzzers; LLVM's OpenMP)
   libbenchmark-dev "${mpi[@]}"
   python3 pkg-config
+  clang-format                            # scripts/check-format.sh
 )
 package=(dpkg-dev file)
 bench=(

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need (scripts/install-deps.sh test) and runs the whole test suite:
+#  0. the formatting check (scripts/check-format.sh: every C++ file as .clang-format says);
 #  1. the Release build with GCC and the shared library (the tree scripts/run.sh builds), its tests,
 #     and projects that use the library as users' projects do (tests/consumers: installed with
 #     find_package and pkg-config, and add_subdirectory);
@@ -29,6 +30,9 @@ section "dependencies"
 bash scripts/install-deps.sh test
 
 failed=()
+
+section "formatting"
+bash scripts/check-format.sh || failed+=("formatting")
 
 section "Release build (GCC, shared library) in $BUILD_DIR"
 bash scripts/configure.sh "$BUILD_DIR" -DBP_BUILD_TESTS=ON -DBP_BUILD_BENCH=ON -DBP_BUILD_EXAMPLES=ON \
