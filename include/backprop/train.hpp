@@ -195,6 +195,8 @@ class BP_API ProgressPrinter : public Callback {
   void on_batch_end(Trainer&, int64_t batch, int64_t batches, double loss,
                     int64_t samples_done) override;
   void on_epoch_end(Trainer&, const EpochStats& stats) override;
+  // Clears a bar left by an epoch that did not finish (an interrupted run).
+  void on_train_end(Trainer&) override;
 
  private:
   bool quiet_, tty_;

@@ -230,7 +230,7 @@ bool same_file(const std::string& a, const std::string& b) {
 // Every file a training run writes, checked before any data is read, so that a bad path fails in
 // a second, not after hours of training: each one's folder exists and takes a new file, none is a
 // folder (or, but for the log, a device), and no two are the same file.
-void check_outputs(const TrainArgs& a, const std::string& checkpoint) {
+void check_output_paths(const TrainArgs& a, const std::string& checkpoint) {
   struct Output {
     const char* flag;
     std::string path;
@@ -512,7 +512,7 @@ int run_train(const TrainArgs& a) {
            fmt::join(kinds, ", "));
   r.checkpoint = a.checkpoint.empty() ? a.resume : a.checkpoint;
   // Output paths are checked before a long run, not after it (only rank 0 writes).
-  if (r.lead) check_outputs(a, r.checkpoint);
+  if (r.lead) check_output_paths(a, r.checkpoint);
   load_data(r);
   make_model(r);
   if (!r.quiet) print_summary(r.model);

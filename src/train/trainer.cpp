@@ -666,6 +666,13 @@ void ProgressPrinter::on_epoch_end(Trainer& trainer, const EpochStats& s) {
   std::fflush(stdout);
 }
 
+void ProgressPrinter::on_train_end(Trainer&) {
+  if (!quiet_ && tty_) {
+    std::fprintf(stderr, "\r\033[K");
+    std::fflush(stderr);
+  }
+}
+
 // ---- JsonLogger ----
 
 JsonLogger::JsonLogger(const std::string& path, bool append) : path_(path) {

@@ -46,6 +46,9 @@ class Hostile : public CliFixture {
  protected:
   // Starts the program in the test's folder with stdout and stderr going to files.
   pid_t start(const std::vector<std::string>& args) {
+    // Gone before the child starts, so that nothing reads the last run's output as this one's.
+    fs::remove(path(".stdout"));
+    fs::remove(path(".stderr"));
     started_ = std::chrono::steady_clock::now();
     const pid_t pid = ::fork();
     if (pid == 0) {
