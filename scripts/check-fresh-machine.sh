@@ -16,7 +16,8 @@
 #
 # Environment: BP_FRESH_CACHE (default /var/cache/backprop-fresh) keeps the bootstrapped base as a
 # tarball between runs (delete it to bootstrap anew); BP_FRESH_MIRROR (default
-# http://deb.debian.org/debian); BP_FRESH_TAIL (default 12) lines shown per step.
+# http://deb.debian.org/debian); BP_FRESH_TAIL (default 12) lines shown per step; BP_FRESH_LOGS
+# (default /tmp/bp-fresh-logs) keeps the whole log of each step that failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$PWD
@@ -37,6 +38,8 @@ fi
   echo "check-fresh-machine: note: uncommitted changes are not checked, only commit ${commit:0:12}"
 
 work=$(mktemp -d /tmp/bp-fresh-XXXXXX)
+logs=${BP_FRESH_LOGS:-/tmp/bp-fresh-logs}
+rm -rf "$logs"
 mounts=()
 
 cleanup() {
@@ -112,6 +115,10 @@ step() {
   in_root "$root" "$command" >"$log" 2>&1 || status=$?
   local took=$((SECONDS - started))
   tail -n "$tail_lines" "$log" | sed 's/^/    /'
+  if ((status != 0)); then  # the whole log outlives the roots, for a look at what failed
+    mkdir -p "$logs" && cp "$log" "$logs/step-${#results[@]}.log"
+    echo "    (whole log: $logs/step-${#results[@]}.log)"
+  fi
   results+=("$(printf '%-52s %5d s  %s' "$title" "$took" "$( ((status == 0)) && echo ok || echo "FAILED (exit $status)")")")
   ((status == 0)) || failures=$((failures + 1))
   return $status
@@ -139,7 +146,7 @@ if ((quick == 0)); then
     cp "$work/machine/root/backprop/build/$deb" "$work/package/root/"
     cp -r "$work/machine/root/backprop/tests/consumers" "$work/package/root/consumers"
     step "apt-get install ./$deb (pristine root)" package \
-      "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ./$deb g++ cmake make pkg-config && backprop --version" &&
+      "cd /root && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ./$deb g++ cmake make pkg-config && backprop --version" &&
       step "consumers of the installed package" package \
         "cd /root/consumers && cmake -S find_package -B /tmp/fp && cmake --build /tmp/fp && /tmp/fp/consumer && bash pkg_config/build.sh /usr /tmp/pc" ||
       true

@@ -71,6 +71,12 @@ fi
 
 section "done"
 if ((${#failed[@]})); then
+  for dir in "$BUILD_DIR" "$ASAN_BUILD_DIR"; do
+    list=$dir/Testing/Temporary/LastTestsFailed.log
+    if [[ -s $list ]]; then
+      printf 'failed tests in %s: %s\n' "$dir" "$(cut -d: -f2 "$list" | xargs)" >&2
+    fi
+  done
   printf 'FAILED: %s\n' "${failed[@]}" >&2
   exit 1
 fi
