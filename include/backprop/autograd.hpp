@@ -7,21 +7,23 @@
 #include <string_view>
 #include <vector>
 
+#include "backprop/activation.hpp"
 #include "backprop/export.hpp"
 #include "backprop/tensor.hpp"
 
 namespace bp::autograd {
 
-// The one list of differentiable operations, in groups by op family. Every Node carries one of
-// these kinds, and the test suite fails when a kind has no gradient check, so an op cannot be added
-// without one.
+// The one list of differentiable operations, in groups by op family; a macro passed to it takes
+// (name, ...), since some rows carry more. Every Node carries one of these kinds, and the test
+// suite fails when a kind has no gradient check, so an op cannot be added without one.
 // clang-format off
 #define BP_CORE_OPS(X)                                                                           \
   X(add) X(sub) X(mul) X(div) X(pow) X(pow_scalar) X(neg) X(exp) X(log) X(sqrt) X(abs) X(clamp)  \
   X(matmul) X(linear) X(sum) X(max) X(broadcast_to) X(reshape) X(permute) X(concat) X(slice)     \
-  X(index_select) X(sigmoid) X(tanh) X(relu) X(leaky_relu) X(elu) X(selu) X(gelu) X(softplus)     \
-  X(silu) X(softmax) X(log_softmax) X(huber) X(smooth_l1) X(binary_cross_entropy)                 \
+  X(index_select) X(softmax) X(log_softmax) X(huber) X(smooth_l1) X(binary_cross_entropy)        \
   X(binary_cross_entropy_with_logits) X(cross_entropy) X(nll_loss)
+// One kind per activation (activation.hpp); X receives the list row's further arguments too.
+#define BP_ACTIVATION_OPS(X) BP_ACTIVATIONS(X, X)
 // Convolution and pooling (conv.hpp).
 #define BP_CONV_OPS(X) X(conv2d) X(conv_transpose2d) X(max_pool2d) X(avg_pool2d) X(global_avg_pool)
 // Normalisation, dropout and embeddings (norm.hpp).
@@ -30,11 +32,11 @@ namespace bp::autograd {
 #define BP_RECURRENT_OPS(X)
 
 #define BP_DIFFERENTIABLE_OPS(X) \
-  BP_CORE_OPS(X) BP_CONV_OPS(X) BP_NORM_OPS(X) BP_RECURRENT_OPS(X)
+  BP_CORE_OPS(X) BP_ACTIVATION_OPS(X) BP_CONV_OPS(X) BP_NORM_OPS(X) BP_RECURRENT_OPS(X)
 
 // clang-format on
 enum class OpKind {
-#define BP_OP_ENUM(name) name,
+#define BP_OP_ENUM(name, ...) name,
   BP_DIFFERENTIABLE_OPS(BP_OP_ENUM)
 #undef BP_OP_ENUM
 };

@@ -1,6 +1,7 @@
 // Umbrella header: everything in the public API.
 #pragma once
 
+#include "backprop/activation.hpp"
 #include "backprop/autograd.hpp"
 #include "backprop/conv.hpp"
 #include "backprop/data.hpp"

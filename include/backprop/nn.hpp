@@ -82,12 +82,12 @@ class BP_API Linear : public Module {
   Tensor weight_, bias_;
 };
 
-// A parameter-free elementwise activation.
-enum class ActivationKind { sigmoid, tanh, relu, leaky_relu, elu, selu, gelu, softplus, silu };
+// An elementwise activation (activation.hpp lists them).
+using bp::ActivationKind;
 class BP_API Activation : public Module {
  public:
-  // `parameter` is the leaky_relu slope (default 0.01), the elu alpha (default 1) or the softplus
-  // beta (default 1, must be > 0); other kinds ignore it. Throws bp::Error if it is not finite.
+  // `parameter` is the unit's (the leaky_relu slope, the elu alpha, the softplus beta), its default
+  // when absent; kinds without one ignore it. Throws bp::Error if the unit does not accept it.
   explicit Activation(ActivationKind kind, std::optional<float> parameter = std::nullopt);
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
@@ -99,15 +99,13 @@ class BP_API Activation : public Module {
   ActivationKind kind_;
   float parameter_;
 };
-BP_API std::shared_ptr<Activation> Sigmoid();
-BP_API std::shared_ptr<Activation> Tanh();
-BP_API std::shared_ptr<Activation> ReLU();
-BP_API std::shared_ptr<Activation> LeakyReLU(float negative_slope = 0.01f);
-BP_API std::shared_ptr<Activation> ELU(float alpha = 1.0f);
-BP_API std::shared_ptr<Activation> SELU();
-BP_API std::shared_ptr<Activation> GELU();
-BP_API std::shared_ptr<Activation> Softplus(float beta = 1.0f);
-BP_API std::shared_ptr<Activation> SiLU();
+// One factory per activation: Sigmoid(), ReLU(), LeakyReLU(slope = 0.01f), ELU(alpha = 1.0f), ...
+#define BP_ACTIVATION_MODULE(name, Module) BP_API std::shared_ptr<Activation> Module();
+#define BP_ACTIVATION_MODULE_WITH(name, Module, param) \
+  BP_API std::shared_ptr<Activation> Module(float param = activation::name::default_parameter);
+BP_ACTIVATIONS(BP_ACTIVATION_MODULE, BP_ACTIVATION_MODULE_WITH)
+#undef BP_ACTIVATION_MODULE
+#undef BP_ACTIVATION_MODULE_WITH
 
 // Softmax or log-softmax over the last axis.
 class BP_API Softmax : public Module {

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
+#include "backprop/activation.hpp"
 #include "backprop/export.hpp"
 #include "backprop/tensor.hpp"
 
@@ -80,15 +82,19 @@ BP_API Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, i
 BP_API Tensor index_select(const Tensor& x, int64_t axis, std::span<const int64_t> indices);
 
 // ---- activations ----
-BP_API Tensor sigmoid(const Tensor& x);
-BP_API Tensor tanh(const Tensor& x);
-BP_API Tensor relu(const Tensor& x);
-BP_API Tensor leaky_relu(const Tensor& x, float negative_slope = 0.01f);
-BP_API Tensor elu(const Tensor& x, float alpha = 1.0f);
-BP_API Tensor selu(const Tensor& x);
-BP_API Tensor gelu(const Tensor& x);  // exact: x·Φ(x)
-BP_API Tensor softplus(const Tensor& x, float beta = 1.0f, float threshold = 20.0f);
-BP_API Tensor silu(const Tensor& x);  // x·sigmoid(x), also called swish
+// One function per row of BP_ACTIVATIONS (activation.hpp, where each formula and derivative is):
+// sigmoid(x), relu(x), leaky_relu(x, slope = 0.01f), elu(x, alpha = 1.0f), gelu(x) (exact,
+// x·Φ(x)), softplus(x, beta = 1.0f), silu(x), ... A parameter outside what the unit accepts throws
+// bp::Error.
+#define BP_ACTIVATION_OP(name, Module) BP_API Tensor name(const Tensor& x);
+#define BP_ACTIVATION_OP_WITH(name, Module, param) \
+  BP_API Tensor name(const Tensor& x, float param = activation::name::default_parameter);
+BP_ACTIVATIONS(BP_ACTIVATION_OP, BP_ACTIVATION_OP_WITH)
+#undef BP_ACTIVATION_OP
+#undef BP_ACTIVATION_OP_WITH
+// The activation `kind` by value; `parameter` defaults to the unit's default (ignored by those
+// without one).
+BP_API Tensor activate(const Tensor& x, ActivationKind kind, std::optional<float> parameter = {});
 inline Tensor swish(const Tensor& x) {
   return silu(x);
 }

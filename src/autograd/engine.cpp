@@ -12,12 +12,12 @@ namespace bp::autograd {
 
 namespace {
 constexpr std::array kAllOps = {
-#define BP_OP_VALUE(name) OpKind::name,
+#define BP_OP_VALUE(name, ...) OpKind::name,
     BP_DIFFERENTIABLE_OPS(BP_OP_VALUE)
 #undef BP_OP_VALUE
 };
 constexpr std::array<std::string_view, kAllOps.size()> kOpNames = {
-#define BP_OP_NAME(name) #name,
+#define BP_OP_NAME(name, ...) #name,
     BP_DIFFERENTIABLE_OPS(BP_OP_NAME)
 #undef BP_OP_NAME
 };

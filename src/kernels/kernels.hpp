@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <span>
 
+#include "backprop/activation.hpp"
 #include "backprop/shape.hpp"
 #include "backprop/tensor.hpp"
 
@@ -27,20 +28,15 @@ using GemmKernel = void(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
                         const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
                         float* c, int64_t ldc);
 
-// Elementwise functions y = f(x); `alpha`/`beta` are the parameters some of them take.
-// clang-format off
+// Elementwise functions y = f(x): the math functions, then every activation (activation.hpp).
+// `alpha` is pow's exponent, clamp's lower bound or an activation's parameter; `beta` is clamp's
+// upper bound. Each is a unit (kernels/reference/eltwise.cpp).
+#define BP_MATH_FUNCTIONS(X) X(neg) X(exp) X(log) X(sqrt) X(abs) X(pow) X(clamp)
 enum class Unary {
-  neg, exp, log, sqrt, abs,
-  pow,         // x^alpha
-  clamp,       // to [alpha, beta]
-  sigmoid, tanh, relu,
-  leaky_relu,  // slope alpha
-  elu,         // alpha
-  selu, gelu,
-  softplus,    // beta alpha, threshold beta
-  silu,
+#define BP_UNARY(name, ...) name,
+  BP_MATH_FUNCTIONS(BP_UNARY) BP_ACTIVATIONS(BP_UNARY, BP_UNARY)
+#undef BP_UNARY
 };
-// clang-format on
 using UnaryForwardKernel = void(Unary op, float alpha, float beta, const float* x, float* y,
                                 int64_t n);
 // gx = gy·f'(x); y = f(x) as computed by unary_forward (some derivatives use it).

@@ -91,94 +91,32 @@ Shape Linear::output_shape(const Shape& input_shape) const {
 
 // ---- activations ----
 
-namespace {
-float default_parameter(ActivationKind kind) {
-  return kind == ActivationKind::leaky_relu ? 0.01f : 1.0f;
-}
-}  // namespace
-
 Activation::Activation(ActivationKind kind, std::optional<float> parameter)
-    : kind_(kind), parameter_(parameter.value_or(default_parameter(kind))) {
-  BP_CHECK(std::isfinite(parameter_), "Activation: parameter must be finite (got {})", parameter_);
-  if (kind == ActivationKind::softplus)
-    BP_CHECK(parameter_ > 0, "Softplus: beta must be positive (got {})", parameter_);
+    : kind_(kind), parameter_(parameter.value_or(activation_info(kind).default_parameter)) {
+  check_activation_parameter(kind, parameter_);
 }
 
 Tensor Activation::forward(const Tensor& x) {
-  switch (kind_) {
-    case ActivationKind::sigmoid:
-      return sigmoid(x);
-    case ActivationKind::tanh:
-      return tanh(x);
-    case ActivationKind::relu:
-      return relu(x);
-    case ActivationKind::leaky_relu:
-      return leaky_relu(x, parameter_);
-    case ActivationKind::elu:
-      return elu(x, parameter_);
-    case ActivationKind::selu:
-      return selu(x);
-    case ActivationKind::gelu:
-      return gelu(x);
-    case ActivationKind::softplus:
-      return softplus(x, parameter_);
-    case ActivationKind::silu:
-      return silu(x);
-  }
-  fail("Activation: unknown kind");
+  return activate(x, kind_, parameter_);
 }
 
 std::string Activation::name() const {
-  switch (kind_) {
-    case ActivationKind::sigmoid:
-      return "Sigmoid";
-    case ActivationKind::tanh:
-      return "Tanh";
-    case ActivationKind::relu:
-      return "ReLU";
-    case ActivationKind::leaky_relu:
-      return fmt::format("LeakyReLU({:g})", parameter_);
-    case ActivationKind::elu:
-      return fmt::format("ELU({:g})", parameter_);
-    case ActivationKind::selu:
-      return "SELU";
-    case ActivationKind::gelu:
-      return "GELU";
-    case ActivationKind::softplus:
-      return fmt::format("Softplus({:g})", parameter_);
-    case ActivationKind::silu:
-      return "SiLU";
-  }
-  return "Activation";
+  const ActivationInfo& a = activation_info(kind_);
+  if (a.parameter.empty()) return std::string(a.module);
+  return fmt::format("{}({:g})", a.module, parameter_);
 }
 
-std::shared_ptr<Activation> Sigmoid() {
-  return std::make_shared<Activation>(ActivationKind::sigmoid);
-}
-std::shared_ptr<Activation> Tanh() {
-  return std::make_shared<Activation>(ActivationKind::tanh);
-}
-std::shared_ptr<Activation> ReLU() {
-  return std::make_shared<Activation>(ActivationKind::relu);
-}
-std::shared_ptr<Activation> LeakyReLU(float slope) {
-  return std::make_shared<Activation>(ActivationKind::leaky_relu, slope);
-}
-std::shared_ptr<Activation> ELU(float alpha) {
-  return std::make_shared<Activation>(ActivationKind::elu, alpha);
-}
-std::shared_ptr<Activation> SELU() {
-  return std::make_shared<Activation>(ActivationKind::selu);
-}
-std::shared_ptr<Activation> GELU() {
-  return std::make_shared<Activation>(ActivationKind::gelu);
-}
-std::shared_ptr<Activation> Softplus(float beta) {
-  return std::make_shared<Activation>(ActivationKind::softplus, beta);
-}
-std::shared_ptr<Activation> SiLU() {
-  return std::make_shared<Activation>(ActivationKind::silu);
-}
+#define BP_ACTIVATION_MODULE(name, Module)                     \
+  std::shared_ptr<Activation> Module() {                       \
+    return std::make_shared<Activation>(ActivationKind::name); \
+  }
+#define BP_ACTIVATION_MODULE_WITH(name, Module, param)                \
+  std::shared_ptr<Activation> Module(float param) {                   \
+    return std::make_shared<Activation>(ActivationKind::name, param); \
+  }
+BP_ACTIVATIONS(BP_ACTIVATION_MODULE, BP_ACTIVATION_MODULE_WITH)
+#undef BP_ACTIVATION_MODULE
+#undef BP_ACTIVATION_MODULE_WITH
 
 Tensor Softmax::forward(const Tensor& x) {
   return log_ ? log_softmax(x, -1) : softmax(x, -1);

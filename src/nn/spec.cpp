@@ -59,30 +59,19 @@ void add_core_layers(LayerTable& k) {
                   [](Args&, const Shape&, Generator&) -> std::shared_ptr<Module> {
                     return std::make_shared<Flatten>();
                   }};
-  auto plain = [&](const char* name, ActivationKind kind, const char* help) {
-    k[name] = {name, help, [kind](Args& a, const Shape&, Generator&) {
-                 return activation(a, kind, nullptr, 0);
+  for (const ActivationInfo& info : activations()) {
+    std::string name(info.name), key(info.parameter);
+    std::string syntax =
+        key.empty() ? name : fmt::format("{}({}={:g})", name, key, info.default_parameter);
+    k[name] = {syntax, std::string(info.formula),
+               [kind = info.kind, key, fallback = info.default_parameter](Args& a, const Shape&,
+                                                                          Generator&) {
+                 return activation(a, kind, key.empty() ? nullptr : key.c_str(), fallback);
                }};
-  };
-  plain("relu", ActivationKind::relu, "max(x, 0)");
-  plain("sigmoid", ActivationKind::sigmoid, "1 / (1 + e^-x)");
-  plain("tanh", ActivationKind::tanh, "hyperbolic tangent");
-  plain("selu", ActivationKind::selu, "scaled ELU (self-normalising)");
-  plain("gelu", ActivationKind::gelu, "x·Φ(x)");
-  plain("silu", ActivationKind::silu, "x·sigmoid(x)");
-  plain("swish", ActivationKind::silu, "same as silu");
-  k["leaky_relu"] = {"leaky_relu(slope=0.01)", "x, or slope·x for x < 0",
-                     [](Args& a, const Shape&, Generator&) {
-                       return activation(a, ActivationKind::leaky_relu, "slope", 0.01);
-                     }};
-  k["elu"] = {"elu(alpha=1)", "x, or alpha·(e^x - 1) for x < 0",
-              [](Args& a, const Shape&, Generator&) {
-                return activation(a, ActivationKind::elu, "alpha", 1.0);
-              }};
-  k["softplus"] = {"softplus(beta=1)", "log(1 + e^(beta·x)) / beta",
-                   [](Args& a, const Shape&, Generator&) {
-                     return activation(a, ActivationKind::softplus, "beta", 1.0);
-                   }};
+  }
+  k["swish"] = k["silu"];
+  k["swish"].syntax = "swish";
+  k["swish"].help = "same as silu";
   k["softmax"] = {"softmax", "softmax over the last axis",
                   [](Args&, const Shape&, Generator&) -> std::shared_ptr<Module> {
                     return std::make_shared<Softmax>(false);

@@ -1,5 +1,6 @@
-// Elementwise math and activation functions. The formulas and their derivatives sit side by side
-// in kernels/reference/eltwise.cpp; here each op runs the forward kernel and records the backward.
+// Elementwise math and activation functions. Their formulas and derivatives are units
+// (backprop/activation.hpp, kernels/reference/eltwise.cpp); here each op checks its arguments,
+// runs the forward kernel and records the backward.
 #include <cmath>
 
 #include "ops/common.hpp"
@@ -16,11 +17,11 @@ Tensor unary(OpKind kind, kernels::Unary op, const Tensor& x, const char* name, 
   Tensor y = make_tensor(x.shape());
   kernels::unary_forward(op, alpha, beta, x.data(), y.data(), x.numel());
   if (!autograd::any_requires_grad({x})) return y;
-  Tensor dx = x.detach(), dy = y.detach();
+  Tensor x_saved = x.detach(), y_saved = y.detach();
   return record(kind, y, {x}, [=](const Tensor& gy) -> std::vector<Tensor> {
-    Tensor gx = make_tensor(dx.shape());
-    kernels::unary_backward(op, alpha, beta, dx.data(), dy.data(), gy.data(), gx.data(),
-                            dx.numel());
+    Tensor gx = make_tensor(x_saved.shape());
+    kernels::unary_backward(op, alpha, beta, x_saved.data(), y_saved.data(), gy.data(), gx.data(),
+                            x_saved.numel());
     return {gx};
   });
 }
@@ -58,43 +59,81 @@ Tensor clamp(const Tensor& x, float low, float high) {
   return unary(OpKind::clamp, kernels::Unary::clamp, x, "clamp", low, high);
 }
 
-Tensor sigmoid(const Tensor& x) {
-  return unary(OpKind::sigmoid, kernels::Unary::sigmoid, x, "sigmoid");
-}
-Tensor tanh(const Tensor& x) {
-  return unary(OpKind::tanh, kernels::Unary::tanh, x, "tanh");
-}
-Tensor relu(const Tensor& x) {
-  return unary(OpKind::relu, kernels::Unary::relu, x, "relu");
+// ---- activations: one op per row of BP_ACTIVATIONS ----
+
+namespace {
+
+constexpr ActivationInfo kActivations[] = {
+#define BP_INFO(name, Module) \
+  {ActivationKind::name, #name, #Module, activation::name::formula, "", 0.0f, ""},
+#define BP_INFO_WITH(name, Module, param)                                  \
+  {ActivationKind::name,      #name,  #Module,                             \
+   activation::name::formula, #param, activation::name::default_parameter, \
+   activation::name::accepts},
+    BP_ACTIVATIONS(BP_INFO, BP_INFO_WITH)
+#undef BP_INFO
+#undef BP_INFO_WITH
+};
+
+bool accepts(ActivationKind kind, float parameter) {
+  switch (kind) {
+#define BP_NO_PARAMETER(name, Module) \
+  case ActivationKind::name:          \
+    return true;
+#define BP_VALID(name, Module, param) \
+  case ActivationKind::name:          \
+    return activation::name::valid(parameter);
+    BP_ACTIVATIONS(BP_NO_PARAMETER, BP_VALID)
+#undef BP_NO_PARAMETER
+#undef BP_VALID
+  }
+  return false;
 }
 
-Tensor leaky_relu(const Tensor& x, float negative_slope) {
-  BP_CHECK(std::isfinite(negative_slope), "leaky_relu: the slope must be finite (got {})",
-           negative_slope);
-  return unary(OpKind::leaky_relu, kernels::Unary::leaky_relu, x, "leaky_relu", negative_slope);
+}  // namespace
+
+std::span<const ActivationInfo> activations() {
+  return kActivations;
 }
 
-Tensor elu(const Tensor& x, float alpha) {
-  BP_CHECK(std::isfinite(alpha) && alpha >= 0, "elu: alpha must be finite and >= 0 (got {})",
-           alpha);
-  return unary(OpKind::elu, kernels::Unary::elu, x, "elu", alpha);
+const ActivationInfo& activation_info(ActivationKind kind) {
+  const auto i = static_cast<size_t>(kind);
+  BP_CHECK(i < std::size(kActivations), "activation_info: unknown activation kind {}", i);
+  return kActivations[i];
 }
 
-Tensor selu(const Tensor& x) {
-  return unary(OpKind::selu, kernels::Unary::selu, x, "selu");
-}
-Tensor gelu(const Tensor& x) {
-  return unary(OpKind::gelu, kernels::Unary::gelu, x, "gelu");
-}
-
-Tensor softplus(const Tensor& x, float beta, float threshold) {
-  BP_CHECK(std::isfinite(beta) && beta > 0 && std::isfinite(threshold) && threshold > 0,
-           "softplus: beta and threshold must be positive (got {} and {})", beta, threshold);
-  return unary(OpKind::softplus, kernels::Unary::softplus, x, "softplus", beta, threshold);
+void check_activation_parameter(ActivationKind kind, float parameter) {
+  const ActivationInfo& a = activation_info(kind);
+  BP_CHECK(accepts(kind, parameter), "{}: {} must be {} (got {})", a.name, a.parameter, a.accepts,
+           parameter);
 }
 
-Tensor silu(const Tensor& x) {
-  return unary(OpKind::silu, kernels::Unary::silu, x, "silu");
+#define BP_ACTIVATION_OP(name, Module)                          \
+  Tensor name(const Tensor& x) {                                \
+    return unary(OpKind::name, kernels::Unary::name, x, #name); \
+  }
+#define BP_ACTIVATION_OP_WITH(name, Module, param)                     \
+  Tensor name(const Tensor& x, float param) {                          \
+    check_activation_parameter(ActivationKind::name, param);           \
+    return unary(OpKind::name, kernels::Unary::name, x, #name, param); \
+  }
+BP_ACTIVATIONS(BP_ACTIVATION_OP, BP_ACTIVATION_OP_WITH)
+#undef BP_ACTIVATION_OP
+#undef BP_ACTIVATION_OP_WITH
+
+Tensor activate(const Tensor& x, ActivationKind kind, std::optional<float> parameter) {
+  switch (kind) {
+#define BP_CALL(name, Module) \
+  case ActivationKind::name:  \
+    return name(x);
+#define BP_CALL_WITH(name, Module, param) \
+  case ActivationKind::name:              \
+    return name(x, parameter.value_or(activation::name::default_parameter));
+    BP_ACTIVATIONS(BP_CALL, BP_CALL_WITH)
+#undef BP_CALL
+#undef BP_CALL_WITH
+  }
+  fail("activate: unknown activation kind {}", static_cast<int>(kind));
 }
 
 }  // namespace bp

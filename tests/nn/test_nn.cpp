@@ -291,9 +291,34 @@ TEST(ActivationModules, ZeroParameterSelectsTheDefault) {
 }
 
 TEST(ActivationModules, Errors) {
-  expect_error([] { (void)nn::Softplus(-1.0f); }, "Softplus: beta must be positive");
-  expect_error([] { (void)nn::LeakyReLU(NAN); }, "Activation: parameter must be finite");
-  expect_error([] { (void)nn::ELU(INFINITY); }, "finite");
+  expect_error([] { (void)nn::Softplus(-1.0f); }, "softplus: beta must be finite and > 0 (got -1)");
+  expect_error([] { (void)nn::LeakyReLU(NAN); }, "leaky_relu: slope must be finite");
+  expect_error([] { (void)nn::ELU(INFINITY); }, "elu: alpha must be finite and >= 0");
+  expect_error([] { (void)nn::ELU(-0.5f); }, "elu: alpha must be finite and >= 0");
+}
+
+// Every row of the activation list is an op, a module and a spec layer that agree.
+TEST(ActivationModules, EveryListedActivationIsAnOpAModuleAndASpecLayer) {
+  Generator gen(15);
+  Tensor x = Tensor::uniform({3, 4}, -3, 3, gen);
+  ASSERT_GE(activations().size(), 9u);
+  for (const ActivationInfo& info : activations()) {
+    SCOPED_TRACE(std::string(info.name));
+    EXPECT_EQ(&activation_info(info.kind), &info);
+    nn::Activation module(info.kind);
+    EXPECT_FLOAT_EQ(module.parameter(), info.default_parameter);
+    EXPECT_EQ(module.name(), info.parameter.empty()
+                                 ? std::string(info.module)
+                                 : fmt::format("{}({:g})", info.module, info.default_parameter));
+    Tensor y = module(x);
+    expect_same_values(y, activate(x, info.kind));
+    auto net = nn::build_model(nn::parse_model_spec(std::string(info.name)), {4}, gen);
+    auto& layer = dynamic_cast<nn::Activation&>((*net)[0]);
+    EXPECT_EQ(layer.kind(), info.kind);
+    expect_same_values(layer(x), y);
+    // Not the identity: each activation changes some value of x.
+    EXPECT_FALSE(allclose(y, x)) << info.name;
+  }
 }
 
 TEST(SoftmaxModule, MatchesFunctions) {
