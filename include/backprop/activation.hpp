@@ -122,6 +122,25 @@ struct silu {
   }
 };
 
+// x·tanh(softplus(x));  d = tanh(sp) + x·σ(x)·(1 - tanh²(sp)), sp = log(1 + e^x)
+struct mish {
+  static constexpr const char* formula = "x·tanh(log(1 + e^x))";
+  static float forward(float x) { return x * std::tanh(std::log1p(std::exp(x))); }
+  static float backward(float x, float, float gy) {
+    const float t = std::tanh(std::log1p(std::exp(x)));
+    return gy * (t + x * stable_sigmoid(x) * (1.0f - t * t));
+  }
+};
+
+// x·min(max(x + 3, 0), 6)/6;  d = 0 below -3, (2x + 3)/6 on [-3, 3], 1 above
+struct hardswish {
+  static constexpr const char* formula = "x·min(max(x + 3, 0), 6) / 6";
+  static float forward(float x) { return x * std::fmin(std::fmax(x + 3.0f, 0.0f), 6.0f) / 6.0f; }
+  static float backward(float x, float, float gy) {
+    return x < -3.0f ? 0.0f : (x <= 3.0f ? gy * (x / 3.0f + 0.5f) : gy);
+  }
+};
+
 }  // namespace bp::activation
 
 // The one list of activations, in the order of ActivationKind: X(name, Module) for a function
@@ -130,7 +149,8 @@ struct silu {
 // clang-format off
 #define BP_ACTIVATIONS(X, P)                                                                \
   X(sigmoid, Sigmoid) X(tanh, Tanh) X(relu, ReLU) P(leaky_relu, LeakyReLU, slope)           \
-  P(elu, ELU, alpha) X(selu, SELU) X(gelu, GELU) P(softplus, Softplus, beta) X(silu, SiLU)
+  P(elu, ELU, alpha) X(selu, SELU) X(gelu, GELU) P(softplus, Softplus, beta) X(silu, SiLU)      \
+  X(mish, Mish) X(hardswish, Hardswish)
 // clang-format on
 
 namespace bp {

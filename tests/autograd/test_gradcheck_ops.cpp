@@ -100,6 +100,10 @@ void core_cases(bp::testing::GradcheckCases& c) {
       OpKind::softplus, "softplus", [](auto& x) { return softplus(x[0], 2.0f); }, plain(-3, 3));
   unary(
       OpKind::silu, "silu", [](auto& x) { return silu(x[0]); }, plain(-3, 3));
+  unary(
+      OpKind::mish, "mish", [](auto& x) { return mish(x[0]); }, plain(-3, 3));
+  unary(
+      OpKind::hardswish, "hardswish", [](auto& x) { return hardswish(x[0]); }, kinked({-3, 3}));
 
   // Linear algebra.
   c[OpKind::matmul].push_back({"matmul 2-D",

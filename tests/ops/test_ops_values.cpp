@@ -1,5 +1,6 @@
 // Forward values of every op family against hand-computed results or formulas evaluated in double,
 // and every error path.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <functional>
@@ -488,6 +489,10 @@ TEST(Activations, MatchTheirFormulas) {
                 map(x, [](double v) { return std::log1p(std::exp(2 * v)) / 2; }), a, r);
   expect_values(silu(x), s, map(x, [](double v) { return v * sigmoid_d(v); }), a, r);
   expect_values(swish(x), s, map(x, [](double v) { return v * sigmoid_d(v); }), a, r);
+  expect_values(mish(x), s, map(x, [](double v) { return v * std::tanh(std::log1p(std::exp(v))); }),
+                a, r);
+  expect_values(hardswish(x), s,
+                map(x, [](double v) { return v * std::clamp(v + 3, 0.0, 6.0) / 6; }), a, r);
 }
 
 TEST(Activations, SpecificValues) {
