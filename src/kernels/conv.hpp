@@ -71,28 +71,21 @@ void max_pool2d_forward(PoolImpl impl, const PoolShape& s, const float* x, float
 void max_pool2d_backward(PoolImpl impl, const PoolShape& s, const float* gy, const void* workspace,
                          float* gx);
 
+#define BP_CONV_KERNELS(FAST, REF)                                 \
+  FAST(conv2d_forward, Conv2dForwardKernel<void>)                  \
+  FAST(conv2d_backward_data, Conv2dBackwardDataKernel<void>)       \
+  FAST(conv2d_backward_weights, Conv2dBackwardWeightsKernel<void>) \
+  FAST(avg_pool2d_forward, AvgPool2dForwardKernel<void>)           \
+  FAST(avg_pool2d_backward, AvgPool2dBackwardKernel<void>)         \
+  REF(channel_sum, ChannelSumKernel) REF(add_channel_bias, AddChannelBiasKernel)
+BP_DECLARE_KERNELS(BP_CONV_KERNELS)
+
 namespace reference {
-Conv2dForwardKernel<void> conv2d_forward;
-Conv2dBackwardDataKernel<void> conv2d_backward_data;
-Conv2dBackwardWeightsKernel<void> conv2d_backward_weights;
-ChannelSumKernel channel_sum;
-AddChannelBiasKernel add_channel_bias;
-AvgPool2dForwardKernel<void> avg_pool2d_forward;
-AvgPool2dBackwardKernel<void> avg_pool2d_backward;
-// workspace: one int32 per output, the index h·w-plane offset of its maximum in x.
+// Max pooling's dispatcher (above) takes the implementation; the reference's workspace holds one
+// int32 per output, the h·w-plane offset of its maximum in x.
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, int32_t* workspace);
 void max_pool2d_backward(const PoolShape& s, const float* gy, const int32_t* workspace, float* gx);
 }  // namespace reference
-
-// With a fast path (dispatch_conv.cpp).
-Conv2dForwardKernel<void> conv2d_forward;
-Conv2dBackwardDataKernel<void> conv2d_backward_data;
-Conv2dBackwardWeightsKernel<void> conv2d_backward_weights;
-AvgPool2dForwardKernel<void> avg_pool2d_forward;
-AvgPool2dBackwardKernel<void> avg_pool2d_backward;
-// The reference only.
-using reference::add_channel_bias;
-using reference::channel_sum;
 
 namespace onednn {
 // Primitives are created once per configuration and cached.

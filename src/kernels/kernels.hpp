@@ -1,11 +1,11 @@
 // The kernel interface: the only code that touches raw buffers in bulk. Ops call the functions in
 // bp::kernels. bp::kernels::reference holds the plain C++ loops that define what every kernel
 // means; a kernel with a fast path (oneDNN, SIMD) dispatches at run time between it and the
-// reference (the dispatch_*.cpp files), and the fast one is tested against the reference. A kernel
+// reference (the dispatch*.cpp files), and the fast one is tested against the reference. A kernel
 // without one is the reference itself, named into bp::kernels by a using-declaration.
 //
-// Each kernel's signature is written once, as a function type (GemmKernel, ...): the reference, the
-// dispatcher and the fast backends declare their functions with it. Internal.
+// Each kernel's signature is written once, as a function type (GemmKernel, ...), and each family
+// lists its kernels once (BP_CORE_KERNELS; conv.hpp and norm.hpp have theirs). Internal.
 #pragma once
 
 #include <cstdint>
@@ -66,27 +66,24 @@ using SoftmaxForwardKernel = void(bool log, int64_t outer, int64_t axis, int64_t
 using SoftmaxBackwardKernel = void(bool log, int64_t outer, int64_t axis, int64_t inner,
                                    const float* y, const float* gy, float* gx);
 
-namespace reference {
-GemmKernel gemm;
-UnaryForwardKernel unary_forward;
-UnaryBackwardKernel unary_backward;
-BinaryKernel binary;
-ReduceSumKernel reduce_sum;
-StridedCopyKernel strided_copy;
-SoftmaxForwardKernel softmax_forward;
-SoftmaxBackwardKernel softmax_backward;
-}  // namespace reference
+// Each family lists its kernels once, FAST(name, Type) for one with a fast path and REF(name, Type)
+// for one without, and BP_DECLARE_KERNELS declares them all in reference:: and, for bp::kernels,
+// a dispatcher (dispatch*.cpp) for each FAST one and a using-declaration for each REF one.
+#define BP_KERNEL_DECLARATION(name, ...) __VA_ARGS__ name;
+#define BP_KERNEL_REFERENCE(name, ...) using reference::name;
+#define BP_DECLARE_KERNELS(LIST)                     \
+  namespace reference {                              \
+  LIST(BP_KERNEL_DECLARATION, BP_KERNEL_DECLARATION) \
+  }                                                  \
+  LIST(BP_KERNEL_DECLARATION, BP_KERNEL_REFERENCE)
 
-// With a fast path (dispatch.cpp).
-GemmKernel gemm;
-// The reference only.
-using reference::binary;
-using reference::reduce_sum;
-using reference::softmax_backward;
-using reference::softmax_forward;
-using reference::strided_copy;
-using reference::unary_backward;
-using reference::unary_forward;
+#define BP_CORE_KERNELS(FAST, REF)                                          \
+  FAST(gemm, GemmKernel)                                                    \
+  REF(unary_forward, UnaryForwardKernel)                                    \
+  REF(unary_backward, UnaryBackwardKernel) REF(binary, BinaryKernel)        \
+      REF(reduce_sum, ReduceSumKernel) REF(strided_copy, StridedCopyKernel) \
+          REF(softmax_forward, SoftmaxForwardKernel) REF(softmax_backward, SoftmaxBackwardKernel)
+BP_DECLARE_KERNELS(BP_CORE_KERNELS)
 
 namespace simd {
 // True when this CPU runs the kernels below (AVX-512F).

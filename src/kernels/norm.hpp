@@ -45,27 +45,15 @@ using EmbeddingForwardKernel = void(int64_t count, int64_t dim, const int64_t* i
 using EmbeddingBackwardKernel = void(int64_t count, int64_t dim, const int64_t* index,
                                      const float* gy, float* gweight);
 
-namespace reference {
-BatchNormStatsKernel batch_norm_stats;
-BatchNormForwardKernel batch_norm_forward;
-BatchNormBackwardKernel batch_norm_backward;
-LayerNormForwardKernel layer_norm_forward;
-LayerNormBackwardKernel layer_norm_backward;
-DropoutMaskKernel dropout_mask;
-EmbeddingForwardKernel embedding_forward;
-EmbeddingBackwardKernel embedding_backward;
-}  // namespace reference
-
-// With a fast path (dispatch_norm.cpp).
-BatchNormForwardKernel batch_norm_forward;
-BatchNormBackwardKernel batch_norm_backward;
-// The reference only.
-using reference::batch_norm_stats;
-using reference::dropout_mask;
-using reference::embedding_backward;
-using reference::embedding_forward;
-using reference::layer_norm_backward;
-using reference::layer_norm_forward;
+#define BP_NORM_KERNELS(FAST, REF)                                                           \
+  FAST(batch_norm_forward, BatchNormForwardKernel)                                           \
+  FAST(batch_norm_backward, BatchNormBackwardKernel)                                         \
+  REF(batch_norm_stats, BatchNormStatsKernel)                                                \
+  REF(layer_norm_forward, LayerNormForwardKernel)                                            \
+      REF(layer_norm_backward, LayerNormBackwardKernel) REF(dropout_mask, DropoutMaskKernel) \
+          REF(embedding_forward, EmbeddingForwardKernel)                                     \
+              REF(embedding_backward, EmbeddingBackwardKernel)
+BP_DECLARE_KERNELS(BP_NORM_KERNELS)
 
 namespace onednn {
 // Through a cached oneDNN primitive per shape.
