@@ -247,19 +247,22 @@ TEST(ParseSchedule, Errors) {
   expect_error([] { parse_schedule("cosnie", ctx()); },
                "schedule piece 'cosnie': unknown schedule 'cosnie' (known: constant, step");
   expect_error([] { parse_schedule("step(10,x)", ctx()); },
-               "schedule piece 'step(10,x)': gamma 'x' is not a number");
+               "schedule piece 'step(10,x)': argument 'gamma' must be a number, got 'x'");
   expect_error([] { parse_schedule("step(ten)", ctx()); },
-               "size 'ten' is not a whole number of steps");
-  expect_error([] { parse_schedule("step", ctx()); }, "schedule piece 'step': step needs size");
+               "argument 'size' must be a whole number of steps");
+  expect_error([] { parse_schedule("step", ctx()); },
+               "schedule piece 'step': missing argument 'size'");
   expect_error([] { parse_schedule("step(1,2,3)", ctx()); }, "takes at most 2 arguments");
   expect_error([] { parse_schedule("step(10, decay=0.5)", ctx()); },
-               "step has no argument 'decay' (it takes size, gamma)");
+               "unknown argument 'decay' (step takes size, gamma)");
   expect_error([] { parse_schedule("step(10, size=4)", ctx()); }, "'size' given twice");
   expect_error([] { parse_schedule("step(gamma=0.5, 10)", ctx()); },
                "positional argument '10' after");
-  expect_error([] { parse_schedule("step(10,0.5", ctx()); }, "unbalanced '('");
-  expect_error([] { parse_schedule("step(10,0.5))", ctx()); }, "unbalanced ')'");
-  expect_error([] { parse_schedule("warmup(5),,cosine", ctx()); }, "empty piece at position 2");
+  expect_error([] { parse_schedule("step(10,0.5", ctx()); },
+               "unclosed '(' in schedule 'step' at column 6");
+  expect_error([] { parse_schedule("step(10,0.5))", ctx()); }, "unexpected ')' at column 13");
+  expect_error([] { parse_schedule("warmup(5),,cosine", ctx()); },
+               "expected a schedule name at column 11");
   expect_error([] { parse_schedule("step(10,2)", ctx()); },
                "schedule piece 'step(10,2)': step: gamma must be in (0, 1]");
   expect_error([] { parse_schedule("exponential(0.9),cosine", ctx()); },
@@ -272,7 +275,7 @@ TEST(ParseSchedule, Errors) {
   expect_error([] { parse_schedule("warmup(100),cosine", ctx(0.1, 100)); },
                "take 100 of the 100 training steps, leaving none");
   expect_error([] { parse_schedule("onecycle(anneal=cubic)", ctx()); },
-               "'onecycle(anneal=cubic)': anneal must be cos or linear");
+               "'onecycle(anneal=cubic)': argument 'anneal' must be one of cos, cosine, linear");
   expect_error([] { parse_schedule("plateau(2)", ctx()); }, "plateau: factor must be in (0, 1)");
   expect_error([] { parse_schedule("cosine", ctx(-1.0)); }, "learning rate must be");
 }
