@@ -44,6 +44,16 @@ int64_t dilated(int64_t kernel, int64_t dilation) {
   return dilation * (kernel - 1) + 1;
 }
 
+// Checks that x and weight are 4-D; returns `a` with the input channels and the kernel they hold.
+ConvArgs with_tensors(const char* op, const Tensor& x, const Tensor& weight,
+                      const char* weight_layout, ConvArgs a) {
+  check_4d(op, x);
+  check_4d(op, weight, "weight", weight_layout);
+  a.in_channels = x.size(1);
+  a.kernel = {weight.size(2), weight.size(3)};
+  return a;
+}
+
 // `s` with the window of `a`: its stride, padding, dilation and groups.
 kernels::ConvShape with_window(kernels::ConvShape s, const ConvArgs& a) {
   s.stride_h = a.stride.h;
@@ -116,14 +126,10 @@ namespace {
 kernels::ConvShape conv2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                 const ConvArgs& args) {
   const char* op = "conv2d";
-  check_4d(op, x);
-  check_4d(op, weight, "weight", "(O, C/groups, kH, kW)");
+  ConvArgs a = with_tensors(op, x, weight, "(O, C/groups, kH, kW)", args);
   const Shape& xs = x.shape();
   const Shape& ws = weight.shape();
-  ConvArgs a = args;
-  a.in_channels = xs[1];
   a.out_channels = ws[0];
-  a.kernel = {ws[2], ws[3]};
   check_conv2d_args(op, a);
   BP_CHECK(ws[1] == xs[1] / a.groups,
            "conv2d: weight {} expects {} input channels per group, but input {} with groups={} "
@@ -191,13 +197,10 @@ namespace {
 kernels::ConvShape conv_transpose2d_shape(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                           const ConvArgs& args) {
   const char* op = "conv_transpose2d";
-  check_4d(op, x);
-  check_4d(op, weight, "weight", "(C, O/groups, kH, kW)");
+  // The output channels, ws[1]·groups, are a multiple of groups: only the input's are checked.
+  const ConvArgs a = with_tensors(op, x, weight, "(C, O/groups, kH, kW)", args);
   const Shape& xs = x.shape();
   const Shape& ws = weight.shape();
-  ConvArgs a = args;
-  a.in_channels = xs[1];  // the output channels, ws[1]·groups, are a multiple of groups
-  a.kernel = {ws[2], ws[3]};
   check_conv_transpose2d_args(op, a);
   BP_CHECK(ws[0] == xs[1],
            "conv_transpose2d: weight {} expects {} input channels, but input {} has {}",

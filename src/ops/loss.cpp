@@ -151,12 +151,11 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
                 reduction);
 }
 
-Tensor cross_entropy(const Tensor& logits, std::span<const int64_t> targets, Reduction reduction) {
-  check_targets(logits, targets, "cross_entropy");
-  const int64_t n = logits.size(0), c = logits.size(1);
-  BP_CHECK(n > 0 || reduction != Reduction::mean, "cross_entropy: the mean of an empty batch");
-  Tensor log_probs = make_tensor(logits.shape());
-  kernels::softmax_forward(true, n, c, 1, logits.data(), log_probs.data());
+namespace {
+
+// -log_probs[i, target i] per sample, reduced; log_probs is (n, c).
+Tensor picked_nll(const Tensor& log_probs, std::span<const int64_t> targets, Reduction reduction) {
+  const int64_t n = log_probs.size(0), c = log_probs.size(1);
   Tensor y = Tensor::zeros(reduced_shape(reduction, n));
   for (int64_t i = 0; i < n; ++i) {
     float loss = -log_probs.data()[i * c + targets[static_cast<size_t>(i)]];
@@ -166,6 +165,18 @@ Tensor cross_entropy(const Tensor& logits, std::span<const int64_t> targets, Red
       y.data()[0] += loss;
   }
   if (reduction == Reduction::mean) y.data()[0] /= static_cast<float>(n);
+  return y;
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, std::span<const int64_t> targets, Reduction reduction) {
+  check_targets(logits, targets, "cross_entropy");
+  const int64_t n = logits.size(0), c = logits.size(1);
+  BP_CHECK(n > 0 || reduction != Reduction::mean, "cross_entropy: the mean of an empty batch");
+  Tensor log_probs = make_tensor(logits.shape());
+  kernels::softmax_forward(true, n, c, 1, logits.data(), log_probs.data());
+  Tensor y = picked_nll(log_probs, targets, reduction);
   // d CE/d logits = (softmax - onehot(target)) · upstream
   std::vector<int64_t> labels(targets.begin(), targets.end());
   const float scale = reduction_scale(reduction, n);
@@ -186,15 +197,7 @@ Tensor nll_loss(const Tensor& log_probabilities, std::span<const int64_t> target
   check_targets(log_probabilities, targets, "nll_loss");
   const int64_t n = log_probabilities.size(0), c = log_probabilities.size(1);
   BP_CHECK(n > 0 || reduction != Reduction::mean, "nll_loss: the mean of an empty batch");
-  Tensor y = Tensor::zeros(reduced_shape(reduction, n));
-  for (int64_t i = 0; i < n; ++i) {
-    float loss = -log_probabilities.data()[i * c + targets[static_cast<size_t>(i)]];
-    if (reduction == Reduction::none)
-      y.data()[i] = loss;
-    else
-      y.data()[0] += loss;
-  }
-  if (reduction == Reduction::mean) y.data()[0] /= static_cast<float>(n);
+  Tensor y = picked_nll(log_probabilities, targets, reduction);
   // d NLL/d input = -1 at the target class · upstream
   std::vector<int64_t> labels(targets.begin(), targets.end());
   const float scale = reduction_scale(reduction, n);
