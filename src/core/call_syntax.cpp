@@ -94,8 +94,8 @@ class Parser {
     while (i_ < text_.size() && is_name_char(text_[i_])) ++i_;
     skip_space();
     if (i_ < text_.size() && text_[i_] == '=')
-      syntax_error(at, fmt::format("{} '{}' takes {}s, not keyword arguments", g_.noun, c.name,
-                                   g_.noun));
+      syntax_error(
+          at, fmt::format("{} '{}' takes {}s, not keyword arguments", g_.noun, c.name, g_.noun));
     i_ = at;
     c.inner = list(1, depth);
   }
@@ -164,8 +164,7 @@ std::optional<double> parse_number(std::string_view text) {
   double value = 0;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(value))
-    return std::nullopt;
+  if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(value)) return std::nullopt;
   return value;
 }
 
@@ -251,10 +250,10 @@ void CallArgs::finish() const {
     if (!a.key.empty())
       error(fmt::format("unknown argument '{}' ({} takes {})", a.key, name_, parameter_list()));
     const size_t most = params_.size();
-    error(most == 0 ? fmt::format("unexpected argument '{}' ({} takes no arguments)", a.value,
-                                  name_)
-                    : fmt::format("unexpected argument '{}' ({} takes at most {} argument{}: {})",
-                                  a.value, name_, most, most == 1 ? "" : "s", parameter_list()));
+    error(most == 0
+              ? fmt::format("unexpected argument '{}' ({} takes no arguments)", a.value, name_)
+              : fmt::format("unexpected argument '{}' ({} takes at most {} argument{}: {})",
+                            a.value, name_, most, most == 1 ? "" : "s", parameter_list()));
   }
 }
 

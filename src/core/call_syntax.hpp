@@ -32,10 +32,10 @@ struct Call {
 
 // What differs between the texts written in the grammar.
 struct Grammar {
-  std::string what;               // the text's name, first in every error: "model spec"
-  std::string noun;               // what one call is: "layer"
-  size_t max_depth = 0;           // nesting calls nest at most this deep
-  bool keywords_last = false;     // refuse a positional argument after a keyword one
+  std::string what;            // the text's name, first in every error: "model spec"
+  std::string noun;            // what one call is: "layer"
+  size_t max_depth = 0;        // nesting calls nest at most this deep
+  bool keywords_last = false;  // refuse a positional argument after a keyword one
   // Called once a call's name is read, with its 1-based position in its list: whether its
   // arguments are calls. It may throw (an unknown name). Null: no call nests.
   std::function<bool(const Call&, size_t position)> nests = nullptr;

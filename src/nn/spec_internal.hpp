@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "backprop/error.hpp"
 #include "backprop/spec.hpp"
