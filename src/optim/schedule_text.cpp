@@ -99,9 +99,9 @@ int64_t ScheduleArgs::to_duration(const char* key, std::string_view text) const 
              steps && *steps >= 0) {
     return *steps;
   }
-  error(fmt::format(
-      "argument '{}' must be a whole number of steps (or of epochs, like 2e), got '{}'", key,
-      text));
+  error(
+      fmt::format("argument '{}' must be a whole number of steps (or of epochs, like 2e), got '{}'",
+                  key, text));
 }
 
 std::unique_ptr<Schedule> parse_schedule(const std::string& text, const ScheduleContext& ctx) {
@@ -123,6 +123,13 @@ std::unique_ptr<Schedule> parse_schedule(const std::string& text, const Schedule
   }
   if (pieces.size() == 1) return std::move(pieces.front());
   return std::make_unique<SequentialSchedule>(std::move(pieces));
+}
+
+std::vector<std::string> schedule_help() {
+  std::vector<std::string> lines;
+  for (const ScheduleKind& kind : schedule_kinds())
+    lines.push_back(fmt::format("{:<26} {}", kind.syntax, kind.help));
+  return lines;
 }
 
 }  // namespace bp::optim

@@ -242,6 +242,25 @@ TEST(ParseSchedule, ThreePieces) {
   expect_sequence(*s, {1, 1, 1, 0.5, 0.75, 1, 0.5, 0.25});
 }
 
+TEST(ParseSchedule, HelpNamesEveryScheduleItParses) {
+  const std::vector<std::string> help = schedule_help();
+  ASSERT_FALSE(help.empty());
+  for (const std::string& line : help) {
+    const std::string name = line.substr(0, line.find_first_of("([ "));
+    try {
+      parse_schedule(name, ctx());
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).find("unknown schedule"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ParseSchedule, NamesAndKeysInAnyCase) {
+  EXPECT_EQ(parse_schedule("STEP(+10, Gamma=0.5)", ctx())->to_string(), "step(10,0.5)");
+  EXPECT_EQ(parse_schedule("onecycle(anneal=LINEAR)", ctx())->to_string(),
+            "onecycle(0.1,100,0.3,linear,25,10000)");
+}
+
 TEST(ParseSchedule, Errors) {
   expect_error([] { parse_schedule("", ctx()); }, "empty specification");
   expect_error([] { parse_schedule("cosnie", ctx()); },
