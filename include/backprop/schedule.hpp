@@ -207,4 +207,7 @@ struct BP_API ScheduleContext {
 BP_API std::unique_ptr<Schedule> parse_schedule(const std::string& text,
                                                 const ScheduleContext& ctx);
 
+// One line per schedule of the text form: its syntax and what it does (for --help and the docs).
+BP_API std::vector<std::string> schedule_help();
+
 }  // namespace bp::optim

@@ -14,11 +14,11 @@ namespace bp::kernels {
 // (c_out, c_in/groups, kh, kw) -> y (n, c_out, oh, ow), where
 // oh = (h + 2·pad_h - dil_h·(kh - 1) - 1) / stride_h + 1 (floor) and likewise ow.
 struct ConvShape {
-  int64_t n, c_in, h, w;
-  int64_t c_out, kh, kw;
-  int64_t oh, ow;
-  int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
-  int64_t groups;
+  int64_t n = 0, c_in = 0, h = 0, w = 0;
+  int64_t c_out = 0, kh = 0, kw = 0;
+  int64_t oh = 0, ow = 0;
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
+  int64_t groups = 1;
 };
 
 // Convolution kernels; the oneDNN ones return bool (R = bool): false, doing nothing, when oneDNN

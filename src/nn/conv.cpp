@@ -4,6 +4,7 @@
 
 #include "backprop/conv.hpp"
 #include "backprop/error.hpp"
+#include "ops/conv_args.hpp"
 
 namespace bp::nn {
 
@@ -31,8 +32,10 @@ std::string pair_arg(const char* key, Size2d v, Size2d fallback) {
   return v == fallback ? std::string() : fmt::format(", {}={}", key, to_string(v));
 }
 
-void check_positive(const char* layer, const char* what, Size2d v) {
-  BP_CHECK(v.h >= 1 && v.w >= 1, "{}: {} must be positive (got {})", layer, what, to_string(v));
+// PyTorch's initialisation of convolutions: U(-b, b) with b = 1/√fan_in.
+Tensor uniform_init(const Shape& shape, int64_t fan_in, Generator& gen) {
+  const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
+  return Tensor::uniform(shape, -bound, bound, gen);
 }
 
 }  // namespace
@@ -48,22 +51,17 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2d kernel, Size2d 
       padding_(padding),
       dilation_(dilation),
       groups_(groups) {
-  BP_CHECK(in_channels > 0 && out_channels > 0,
-           "Conv2d: channel counts must be positive (got in={}, out={})", in_channels,
-           out_channels);
-  check_positive("Conv2d", "kernel", kernel);
-  check_positive("Conv2d", "stride", stride);
-  check_positive("Conv2d", "dilation", dilation);
-  BP_CHECK(padding.h >= 0 && padding.w >= 0, "Conv2d: padding must be non-negative (got {})",
-           to_string(padding));
-  BP_CHECK(groups > 0 && in_channels % groups == 0 && out_channels % groups == 0,
-           "Conv2d: groups={} must divide both in={} and out={}", groups, in_channels,
-           out_channels);
+  ops::check_conv2d_args("Conv2d", {.in_channels = in_channels,
+                                    .out_channels = out_channels,
+                                    .kernel = kernel,
+                                    .stride = stride,
+                                    .padding = padding,
+                                    .dilation = dilation,
+                                    .groups = groups});
   const int64_t fan_in = in_channels / groups * kernel.h * kernel.w;
-  const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
-  weight_ = register_parameter(
-      "weight", Tensor::uniform({out_, in_ / groups, kernel.h, kernel.w}, -bound, bound, gen));
-  if (bias) bias_ = register_parameter("bias", Tensor::uniform({out_}, -bound, bound, gen));
+  weight_ = register_parameter("weight",
+                               uniform_init({out_, in_ / groups, kernel.h, kernel.w}, fan_in, gen));
+  if (bias) bias_ = register_parameter("bias", uniform_init({out_}, fan_in, gen));
 }
 
 Tensor Conv2d::forward(const Tensor& input) {
@@ -97,24 +95,19 @@ ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size
       output_padding_(output_padding),
       dilation_(dilation),
       groups_(groups) {
-  BP_CHECK(in_channels > 0 && out_channels > 0,
-           "ConvTranspose2d: channel counts must be positive (got in={}, out={})", in_channels,
-           out_channels);
-  check_positive("ConvTranspose2d", "kernel", kernel);
-  check_positive("ConvTranspose2d", "stride", stride);
-  check_positive("ConvTranspose2d", "dilation", dilation);
-  BP_CHECK(padding.h >= 0 && padding.w >= 0 && output_padding.h >= 0 && output_padding.w >= 0,
-           "ConvTranspose2d: padding and output_padding must be non-negative (got {} and {})",
-           to_string(padding), to_string(output_padding));
-  BP_CHECK(groups > 0 && in_channels % groups == 0 && out_channels % groups == 0,
-           "ConvTranspose2d: groups={} must divide both in={} and out={}", groups, in_channels,
-           out_channels);
+  ops::check_conv_transpose2d_args("ConvTranspose2d", {.in_channels = in_channels,
+                                                       .out_channels = out_channels,
+                                                       .kernel = kernel,
+                                                       .stride = stride,
+                                                       .padding = padding,
+                                                       .output_padding = output_padding,
+                                                       .dilation = dilation,
+                                                       .groups = groups});
   // PyTorch computes fan_in from the weight's second axis: out/groups·kH·kW.
   const int64_t fan_in = out_channels / groups * kernel.h * kernel.w;
-  const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
-  weight_ = register_parameter(
-      "weight", Tensor::uniform({in_, out_ / groups, kernel.h, kernel.w}, -bound, bound, gen));
-  if (bias) bias_ = register_parameter("bias", Tensor::uniform({out_}, -bound, bound, gen));
+  weight_ = register_parameter("weight",
+                               uniform_init({in_, out_ / groups, kernel.h, kernel.w}, fan_in, gen));
+  if (bias) bias_ = register_parameter("bias", uniform_init({out_}, fan_in, gen));
 }
 
 Tensor ConvTranspose2d::forward(const Tensor& input) {
@@ -142,12 +135,7 @@ Shape ConvTranspose2d::output_shape(const Shape& input_shape) const {
 
 MaxPool2d::MaxPool2d(Size2d kernel, std::optional<Size2d> stride, Size2d padding)
     : kernel_(kernel), stride_(stride.value_or(kernel)), padding_(padding) {
-  check_positive("MaxPool2d", "kernel", kernel_);
-  check_positive("MaxPool2d", "stride", stride_);
-  BP_CHECK(
-      padding.h >= 0 && padding.w >= 0 && 2 * padding.h <= kernel.h && 2 * padding.w <= kernel.w,
-      "MaxPool2d: padding {} must be between 0 and half the kernel {}", to_string(padding),
-      to_string(kernel));
+  ops::check_pool2d_args("MaxPool2d", kernel_, stride_, padding_);
 }
 
 Tensor MaxPool2d::forward(const Tensor& input) {
@@ -170,12 +158,7 @@ AvgPool2d::AvgPool2d(Size2d kernel, std::optional<Size2d> stride, Size2d padding
       stride_(stride.value_or(kernel)),
       padding_(padding),
       count_include_pad_(count_include_pad) {
-  check_positive("AvgPool2d", "kernel", kernel_);
-  check_positive("AvgPool2d", "stride", stride_);
-  BP_CHECK(
-      padding.h >= 0 && padding.w >= 0 && 2 * padding.h <= kernel.h && 2 * padding.w <= kernel.w,
-      "AvgPool2d: padding {} must be between 0 and half the kernel {}", to_string(padding),
-      to_string(kernel));
+  ops::check_pool2d_args("AvgPool2d", kernel_, stride_, padding_);
 }
 
 Tensor AvgPool2d::forward(const Tensor& input) {

@@ -3,11 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cctype>
-#include <charconv>
 #include <cmath>
-#include <functional>
 #include <limits>
-#include <map>
 #include <optional>
 #include <string_view>
 
@@ -105,6 +102,28 @@ void add_container_layers(LayerTable& k) {
       /*nests=*/true};
 }
 
+namespace {
+
+std::vector<syntax::ArgView> views(const std::vector<LayerArg>& args) {
+  std::vector<syntax::ArgView> out;
+  out.reserve(args.size());
+  for (const LayerArg& a : args) out.push_back({a.key, a.value});
+  return out;
+}
+
+}  // namespace
+
+std::string where(size_t position, std::string_view name, size_t column) {
+  return fmt::format("model spec: layer {} '{}'{}", position, name,
+                     column ? fmt::format(" (column {})", column) : std::string());
+}
+
+Args::Args(const LayerSpec& spec, bool dry_run, double* budget)
+    : syntax::CallArgs(views(spec.args), spec.name, where(spec.position, spec.name, spec.column)),
+      spec_(spec),
+      dry_run_(dry_run),
+      budget_(budget) {}
+
 const LayerTable& layer_kinds() {
   static const LayerTable table = [] {
     LayerTable t;
@@ -124,25 +143,15 @@ namespace {
 
 using spec::Args;
 using spec::layer_kinds;
+using spec::where;
 
-bool is_name_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-}
-
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
-void check_known(const LayerSpec& spec) {
-  if (layer_kinds().count(spec.name)) return;
+void check_known(std::string_view name, size_t position, size_t column) {
+  if (layer_kinds().count(std::string(name))) return;
   std::string names;
-  for (const auto& [name, kind] : layer_kinds()) names += (names.empty() ? "" : ", ") + name;
-  const std::string name = spec.name.size() > 40 ? spec.name.substr(0, 40) + "..." : spec.name;
-  fail("model spec: layer {} '{}'{}: unknown layer (known: {})", spec.position, name,
-       spec.column ? fmt::format(" (column {})", spec.column) : std::string(), names);
+  for (const auto& [known, kind] : layer_kinds()) names += (names.empty() ? "" : ", ") + known;
+  const std::string shown =
+      name.size() > 40 ? std::string(name.substr(0, 40)) + "..." : std::string(name);
+  fail("{}: unknown layer (known: {})", where(position, shown, column), names);
 }
 
 // Checks a layer's arguments without building it: runs its builder in dry-run mode (which reads
@@ -154,136 +163,46 @@ void check_arguments(const LayerSpec& spec) {
   args.finish();
 }
 
-// The text around column `at` (0-based), quoted, at most about 60 characters: messages stay one
-// short line even for a huge spec.
-std::string excerpt(std::string_view text, size_t at) {
-  constexpr size_t kSide = 30;
-  if (text.size() <= 2 * kSide) return fmt::format("\"{}\"", text);
-  const size_t begin = at > kSide ? at - kSide : 0;
-  const size_t end = std::min(text.size(), at + kSide);
-  return fmt::format("\"{}{}{}\"", begin > 0 ? "..." : "", text.substr(begin, end - begin),
-                     end < text.size() ? "..." : "");
+// The text form in the grammar of calls: a layer is a call, a container's arguments are layers.
+const syntax::Grammar& text_grammar() {
+  static const syntax::Grammar grammar{.what = "model spec",
+                                       .noun = "layer",
+                                       .max_depth = kMaxSpecNesting,
+                                       .nests = [](const syntax::Call& call, size_t position) {
+                                         check_known(call.name, position, call.begin + 1);
+                                         return layer_kinds().at(call.name).nests;
+                                       }};
+  return grammar;
 }
 
-// The text form, read in one pass: each character is looked at a bounded number of times, and a
-// container's inner layers are parsed where they stand (recursion one level per container, at
-// most kMaxSpecNesting deep), never re-read from a copy of their text.
-class TextParser {
- public:
-  explicit TextParser(std::string_view text) : text_(text) {}
+std::vector<LayerSpec> to_layers(std::vector<syntax::Call>&& calls, size_t first_position);
 
-  // The whole text as layers; the first gets position `first_position`, and the layers sit
-  // `depth` containers deep.
-  std::vector<LayerSpec> parse(size_t first_position, size_t depth) {
-    skip_space();
-    if (i_ == text_.size()) fail("model spec: the spec is empty");
-    std::vector<LayerSpec> layers = list(first_position, depth);
-    if (i_ < text_.size()) syntax_error(i_, fmt::format("unexpected '{}'", text_[i_]));
-    return layers;
-  }
+// A parsed call as a layer, its arguments checked after those of its inner layers.
+LayerSpec to_layer(syntax::Call&& call, size_t position) {
+  LayerSpec spec;
+  spec.name = std::move(call.name);
+  spec.position = position;
+  spec.column = call.begin + 1;
+  for (syntax::Arg& a : call.args) spec.args.push_back({std::move(a.key), std::move(a.value)});
+  spec.inner = to_layers(std::move(call.inner), 1);
+  check_arguments(spec);
+  return spec;
+}
 
- private:
-  // Layers separated by commas, up to the end of the text or a ')' (left for the caller).
-  std::vector<LayerSpec> list(size_t first_position, size_t depth) {
-    std::vector<LayerSpec> layers;
-    while (true) {
-      layers.push_back(layer(first_position + layers.size(), depth));
-      skip_space();
-      if (i_ == text_.size() || text_[i_] != ',') return layers;
-      ++i_;
-    }
-  }
+std::vector<LayerSpec> to_layers(std::vector<syntax::Call>&& calls, size_t first_position) {
+  std::vector<LayerSpec> layers;
+  layers.reserve(calls.size());
+  for (syntax::Call& call : calls)
+    layers.push_back(to_layer(std::move(call), first_position + layers.size()));
+  return layers;
+}
 
-  LayerSpec layer(size_t position, size_t depth) {
-    skip_space();
-    LayerSpec spec;
-    spec.position = position;
-    spec.column = i_ + 1;
-    const size_t start = i_;
-    while (i_ < text_.size() && is_name_char(text_[i_])) ++i_;
-    if (i_ == start) syntax_error(i_, "expected a layer name");
-    for (size_t j = start; j < i_; ++j)
-      spec.name += static_cast<char>(std::tolower(static_cast<unsigned char>(text_[j])));
-    check_known(spec);
-    skip_space();
-    if (i_ < text_.size() && text_[i_] == '(') {
-      const size_t open = i_++;
-      if (layer_kinds().at(spec.name).nests)
-        inner_layers(spec, depth + 1);
-      else
-        arguments(spec);
-      if (i_ == text_.size()) syntax_error(open + 1, "unclosed '(' in layer '" + spec.name + "'");
-      if (text_[i_] != ')') syntax_error(i_, fmt::format("unexpected '{}'", text_[i_]));
-      ++i_;
-    }
-    check_arguments(spec);
-    return spec;
-  }
-
-  // A container's arguments: layers, one level deeper.
-  void inner_layers(LayerSpec& spec, size_t depth) {
-    if (depth > kMaxSpecNesting)
-      fail(
-          "model spec: layer '{}' at column {} nests containers deeper than the limit of {} "
-          "levels",
-          spec.name, spec.column, kMaxSpecNesting);
-    skip_space();
-    if (i_ < text_.size() && text_[i_] == ')') return;
-    const size_t at = i_;
-    while (i_ < text_.size() && is_name_char(text_[i_])) ++i_;
-    skip_space();
-    if (i_ < text_.size() && text_[i_] == '=')
-      syntax_error(at, "layer '" + spec.name + "' takes layers, not keyword arguments");
-    i_ = at;
-    spec.inner = list(1, depth);
-  }
-
-  // Plain arguments: `value` or `key=value`, separated by commas, up to the ')'.
-  void arguments(LayerSpec& spec) {
-    while (true) {
-      const size_t start = i_;
-      while (i_ < text_.size() && text_[i_] != ',' && text_[i_] != ')') {
-        if (text_[i_] == '(') syntax_error(i_, "unexpected '('");
-        ++i_;
-      }
-      if (i_ == text_.size()) return;  // the caller reports the unclosed '('
-      const std::string raw = trim(std::string(text_.substr(start, i_ - start)));
-      if (raw.empty()) {
-        if (text_[i_] == ')' && spec.args.empty()) return;
-        syntax_error(start, "empty argument in layer '" + spec.name + "'");
-      }
-      LayerArg arg;
-      const size_t eq = raw.find('=');
-      if (eq == std::string::npos) {
-        arg.value = raw;
-      } else {
-        arg.key = trim(raw.substr(0, eq));
-        arg.value = trim(raw.substr(eq + 1));
-        if (arg.key.empty() || arg.value.empty())
-          syntax_error(start, "malformed argument '" + raw + "'");
-      }
-      spec.args.push_back(std::move(arg));
-      if (text_[i_] == ')') return;
-      ++i_;
-    }
-  }
-
-  void skip_space() {
-    while (i_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[i_]))) ++i_;
-  }
-
-  [[noreturn]] void syntax_error(size_t at, const std::string& what) const {
-    fail("model spec: {} at column {} of {}", what, at + 1, excerpt(text_, at));
-  }
-
-  std::string_view text_;
-  size_t i_ = 0;
-};
-
-// Parses the text form; the first layer gets position `first_position`.
+// Parses the text form; the first layer gets position `first_position`, and the layers sit
+// `depth` containers deep.
 std::vector<LayerSpec> parse_text(const std::string& text, size_t first_position,
                                   size_t depth = 0) {
-  return TextParser(text).parse(first_position, depth);
+  return to_layers(syntax::parse_calls(text, text_grammar(), first_position, depth),
+                   first_position);
 }
 
 // One item of the JSON form's array: a layer in the text form, or an object.
@@ -303,7 +222,7 @@ LayerSpec json_layer(const nlohmann::json& item, size_t position) {
            io::dump_json(item).substr(0, 60));
   for (char ch : item["layer"].get<std::string>())
     spec.name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  check_known(spec);
+  check_known(spec.name, position, 0);
   const bool nests = layer_kinds().at(spec.name).nests;
   auto text_of = [](const nlohmann::json& v) {
     return v.is_string() ? v.get<std::string>() : io::dump_json(v);
@@ -389,7 +308,7 @@ std::shared_ptr<Sequential> build_model(const std::vector<LayerSpec>& layers,
   Shape shape = input_shape;
   double budget = static_cast<double>(max_parameters);
   for (const LayerSpec& spec : layers) {
-    check_known(spec);
+    check_known(spec.name, spec.position, spec.column);
     Args args(spec, false, max_parameters >= 0 ? &budget : nullptr);
     std::shared_ptr<Module> layer;
     try {

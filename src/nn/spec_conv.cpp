@@ -1,111 +1,100 @@
-// Convolution and pooling layers in model specs. Every one of them takes (C, H, W) inputs.
+// Convolution and pooling layers in model specs. Every one of them takes (C, H, W) inputs; their
+// arguments are checked by the same functions as the modules' and the ops' (ops/conv_args.hpp).
 #include "backprop/conv.hpp"
 #include "nn/spec_internal.hpp"
+#include "ops/conv_args.hpp"
 
 namespace bp::nn::spec {
 
 namespace {
-
-int64_t non_negative_int(Args& a, size_t index, const char* key, int64_t fallback) {
-  double v = a.number(index, key, static_cast<double>(fallback));
-  if (v != std::floor(v) || v < 0 || v > 1e9)
-    a.error(fmt::format("argument '{}' must be a non-negative integer, got {}", key, v));
-  return static_cast<int64_t>(v);
-}
 
 void require_chw(Args& a, const Shape& in) {
   if (in.size() != 3)
     a.error(fmt::format("needs inputs of shape (C, H, W), got {}", bp::to_string(in)));
 }
 
-// Layers that own no parameters are cheap to build, so a dry run builds them too: the
-// constructor then checks the arguments' ranges in the one place that defines them.
-template <typename Make>
-std::shared_ptr<Module> checked(Args& a, Make make) {
+// Runs `check` (or builds a layer), reporting its error as this layer's.
+template <typename Check>
+auto checked(Args& a, Check check) {
   try {
-    return make();
+    return check();
   } catch (const Error& e) {
     a.error(e.what());
   }
 }
 
+// The input channels once the input is known (not in a dry run).
+void take_input(Args& a, const Shape& in, ops::ConvArgs& c) {
+  if (a.dry_run()) return;
+  require_chw(a, in);
+  c.in_channels = in[0];
+}
+
+std::shared_ptr<Module> conv(Args& a, const Shape& in, Generator& gen) {
+  ops::ConvArgs c{.out_channels = a.positive_int(0, "filters", std::nullopt),
+                  .kernel = a.positive_int(1, "kernel", std::nullopt),
+                  .stride = a.positive_int(2, "stride", 1),
+                  .padding = a.non_negative_int(3, "pad", 0),
+                  .dilation = a.positive_int(4, "dilation", 1),
+                  .groups = a.positive_int(5, "groups", 1)};
+  const bool bias = a.flag(6, "bias", true);
+  take_input(a, in, c);
+  checked(a, [&] { ops::check_conv2d_args("Conv2d", c); });
+  if (a.dry_run()) return nullptr;
+  const double in_per_group = static_cast<double>(*c.in_channels / c.groups);
+  const double k = static_cast<double>(c.kernel.h);
+  a.reserve_parameters(static_cast<double>(*c.out_channels) *
+                       (in_per_group * k * k + (bias ? 1 : 0)));
+  return std::make_shared<Conv2d>(*c.in_channels, *c.out_channels, c.kernel, c.stride, c.padding,
+                                  c.dilation, c.groups, bias, gen);
+}
+
+std::shared_ptr<Module> conv_transpose(Args& a, const Shape& in, Generator& gen) {
+  ops::ConvArgs c{.out_channels = a.positive_int(0, "filters", std::nullopt),
+                  .kernel = a.positive_int(1, "kernel", std::nullopt),
+                  .stride = a.positive_int(2, "stride", 1),
+                  .padding = a.non_negative_int(3, "pad", 0),
+                  .output_padding = a.non_negative_int(4, "output_pad", 0),
+                  .dilation = a.positive_int(5, "dilation", 1),
+                  .groups = a.positive_int(6, "groups", 1)};
+  const bool bias = a.flag(7, "bias", true);
+  take_input(a, in, c);
+  checked(a, [&] { ops::check_conv_transpose2d_args("ConvTranspose2d", c); });
+  if (a.dry_run()) return nullptr;
+  const double out_per_group = static_cast<double>(*c.out_channels / c.groups);
+  const double k = static_cast<double>(c.kernel.h);
+  a.reserve_parameters(static_cast<double>(*c.in_channels) * out_per_group * k * k +
+                       (bias ? static_cast<double>(*c.out_channels) : 0.0));
+  return std::make_shared<ConvTranspose2d>(*c.in_channels, *c.out_channels, c.kernel, c.stride,
+                                           c.padding, c.output_padding, c.dilation, c.groups, bias,
+                                           gen);
+}
+
+// Pooling layers own no parameters, so a dry run builds them too: the constructor checks.
+template <typename Pool>
+std::shared_ptr<Module> pool(Args& a, const Shape& in, Generator&) {
+  const int64_t kernel = a.positive_int(0, "kernel", std::nullopt);
+  const int64_t stride = a.positive_int(1, "stride", kernel);
+  const int64_t pad = a.non_negative_int(2, "pad", 0);
+  auto layer = checked(a, [&] { return std::make_shared<Pool>(kernel, stride, pad); });
+  if (!a.dry_run()) require_chw(a, in);
+  return layer;
+}
+
 }  // namespace
 
 void add_conv_layers(LayerTable& k) {
-  k["conv"] = {
-      "conv(filters, kernel, stride=1, pad=0, dilation=1, groups=1, bias=true)",
-      "2-D convolution over (C, H, W) inputs, square kernel",
-      [](Args& a, const Shape& in, Generator& gen) -> std::shared_ptr<Module> {
-        int64_t filters = a.positive_int(0, "filters", std::nullopt);
-        int64_t kernel = a.positive_int(1, "kernel", std::nullopt);
-        int64_t stride = a.positive_int(2, "stride", 1);
-        int64_t pad = non_negative_int(a, 3, "pad", 0);
-        int64_t dilation = a.positive_int(4, "dilation", 1);
-        int64_t groups = a.positive_int(5, "groups", 1);
-        bool bias = a.flag(6, "bias", true);
-        if (filters % groups != 0)
-          a.error(fmt::format("groups={} does not divide filters={}", groups, filters));
-        if (a.dry_run()) return nullptr;
-        require_chw(a, in);
-        if (in[0] % groups != 0)
-          a.error(fmt::format("groups={} does not divide the {} input channels", groups, in[0]));
-        a.reserve_parameters(static_cast<double>(filters) *
-                             (static_cast<double>(in[0] / groups) * static_cast<double>(kernel) *
-                                  static_cast<double>(kernel) +
-                              (bias ? 1 : 0)));
-        return std::make_shared<Conv2d>(in[0], filters, kernel, stride, pad, dilation, groups, bias,
-                                        gen);
-      }};
+  k["conv"] = {"conv(filters, kernel, stride=1, pad=0, dilation=1, groups=1, bias=true)",
+               "2-D convolution over (C, H, W) inputs, square kernel", conv};
   k["conv_transpose"] = {
       "conv_transpose(filters, kernel, stride=1, pad=0, output_pad=0, dilation=1, groups=1, "
       "bias=true)",
-      "2-D transposed convolution (upsampling) over (C, H, W) inputs",
-      [](Args& a, const Shape& in, Generator& gen) -> std::shared_ptr<Module> {
-        int64_t filters = a.positive_int(0, "filters", std::nullopt);
-        int64_t kernel = a.positive_int(1, "kernel", std::nullopt);
-        int64_t stride = a.positive_int(2, "stride", 1);
-        int64_t pad = non_negative_int(a, 3, "pad", 0);
-        int64_t output_pad = non_negative_int(a, 4, "output_pad", 0);
-        int64_t dilation = a.positive_int(5, "dilation", 1);
-        int64_t groups = a.positive_int(6, "groups", 1);
-        bool bias = a.flag(7, "bias", true);
-        if (filters % groups != 0)
-          a.error(fmt::format("groups={} does not divide filters={}", groups, filters));
-        if (output_pad >= stride && output_pad >= dilation)
-          a.error(fmt::format("output_pad={} must be smaller than stride={} or dilation={}",
-                              output_pad, stride, dilation));
-        if (a.dry_run()) return nullptr;
-        require_chw(a, in);
-        if (in[0] % groups != 0)
-          a.error(fmt::format("groups={} does not divide the {} input channels", groups, in[0]));
-        a.reserve_parameters(static_cast<double>(in[0]) * static_cast<double>(filters / groups) *
-                                 static_cast<double>(kernel) * static_cast<double>(kernel) +
-                             (bias ? static_cast<double>(filters) : 0.0));
-        return std::make_shared<ConvTranspose2d>(in[0], filters, kernel, stride, pad, output_pad,
-                                                 dilation, groups, bias, gen);
-      }};
+      "2-D transposed convolution (upsampling) over (C, H, W) inputs", conv_transpose};
   k["maxpool"] = {"maxpool(kernel, stride=kernel, pad=0)",
-                  "maximum over kernel×kernel windows of (C, H, W) inputs",
-                  [](Args& a, const Shape& in, Generator&) -> std::shared_ptr<Module> {
-                    int64_t kernel = a.positive_int(0, "kernel", std::nullopt);
-                    int64_t stride = a.positive_int(1, "stride", kernel);
-                    int64_t pad = non_negative_int(a, 2, "pad", 0);
-                    auto layer = checked(
-                        a, [&] { return std::make_shared<MaxPool2d>(kernel, stride, pad); });
-                    if (!a.dry_run()) require_chw(a, in);
-                    return layer;
-                  }};
+                  "maximum over kernel×kernel windows of (C, H, W) inputs", pool<MaxPool2d>};
   k["avgpool"] = {"avgpool(kernel, stride=kernel, pad=0)",
                   "mean over kernel×kernel windows of (C, H, W) inputs (padding counts)",
-                  [](Args& a, const Shape& in, Generator&) -> std::shared_ptr<Module> {
-                    int64_t kernel = a.positive_int(0, "kernel", std::nullopt);
-                    int64_t stride = a.positive_int(1, "stride", kernel);
-                    int64_t pad = non_negative_int(a, 2, "pad", 0);
-                    auto layer = checked(
-                        a, [&] { return std::make_shared<AvgPool2d>(kernel, stride, pad); });
-                    if (!a.dry_run()) require_chw(a, in);
-                    return layer;
-                  }};
+                  pool<AvgPool2d>};
   k["global_avgpool"] = {"global_avgpool", "mean over H and W: (C, H, W) -> (C)",
                          [](Args& a, const Shape& in, Generator&) -> std::shared_ptr<Module> {
                            if (!a.dry_run()) require_chw(a, in);

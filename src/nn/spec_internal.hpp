@@ -2,25 +2,23 @@
 // module. Each op family registers its layers in its own spec_*.cpp. Internal.
 #pragma once
 
-#include <charconv>
-#include <cmath>
 #include <functional>
-#include <initializer_list>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
+#include <string_view>
 
 #include "backprop/error.hpp"
 #include "backprop/spec.hpp"
+#include "core/call_syntax.hpp"
 
 namespace bp::nn::spec {
 
-// Reads the arguments of one layer by name, checking each is used and well-typed.
-class Args {
+// Reads the arguments of one layer (the reader every call of the grammar uses), and what a layer's
+// builder needs besides: whether this is only a check, the parameter budget, the inner layers.
+class Args : public syntax::CallArgs {
  public:
-  explicit Args(const LayerSpec& spec, bool dry_run = false, double* budget = nullptr)
-      : spec_(spec), used_(spec.args.size(), false), dry_run_(dry_run), budget_(budget) {}
+  explicit Args(const LayerSpec& spec, bool dry_run = false, double* budget = nullptr);
 
   // True when only the arguments are checked: builders then return nullptr without allocating.
   bool dry_run() const { return dry_run_; }
@@ -35,93 +33,11 @@ class Args {
 
   // Parameters still allowed (-1: no limit); containers pass it on to their inner layers.
   int64_t budget_left() const { return budget_ ? static_cast<int64_t>(*budget_) : -1; }
-  // Number of arguments given.
-  size_t count() const { return spec_.args.size(); }
   // A container's inner layers, parsed and checked with the spec (empty for other layers).
   const std::vector<LayerSpec>& layers() const { return spec_.inner; }
-  // The raw text of positional argument `index` (marks it used). Requires index < count().
-  const std::string& text(size_t index) {
-    used_[index] = true;
-    return spec_.args[index].value;
-  }
-
-  // The positional argument `index`, or the keyword `key`; `fallback` when absent (nullopt means
-  // required).
-  double number(size_t index, const char* key, std::optional<double> fallback) {
-    const LayerArg* arg = find(index, key);
-    if (!arg) {
-      if (!fallback) error(fmt::format("missing argument '{}'", key));
-      return *fallback;
-    }
-    double value = 0;
-    const char* begin = arg->value.data();
-    const char* end = begin + arg->value.size();
-    auto [ptr, ec] = std::from_chars(begin, end, value);
-    if (ec != std::errc() || ptr != end || !std::isfinite(value))
-      error(fmt::format("argument '{}' must be a number, got '{}'", key, arg->value));
-    return value;
-  }
-
-  int64_t positive_int(size_t index, const char* key, std::optional<int64_t> fallback) {
-    double v =
-        number(index, key,
-               fallback ? std::optional<double>(static_cast<double>(*fallback)) : std::nullopt);
-    if (v != std::floor(v) || v < 1 || v > 1e9)
-      error(fmt::format("argument '{}' must be a positive integer, got {}", key, v));
-    return static_cast<int64_t>(v);
-  }
-
-  bool flag(size_t index, const char* key, bool fallback) {
-    const LayerArg* arg = find(index, key);
-    if (!arg) return fallback;
-    if (arg->value == "true" || arg->value == "1") return true;
-    if (arg->value == "false" || arg->value == "0") return false;
-    error(fmt::format("argument '{}' must be true or false, got '{}'", key, arg->value));
-  }
-
-  // The argument as a word, one of `choices`; `fallback` when absent.
-  std::string choice(size_t index, const char* key, const char* fallback,
-                     std::initializer_list<const char*> choices) {
-    const LayerArg* arg = find(index, key);
-    if (!arg) return fallback;
-    std::string list;
-    for (const char* c : choices) {
-      if (arg->value == c) return arg->value;
-      list += (list.empty() ? "" : ", ") + std::string(c);
-    }
-    error(fmt::format("argument '{}' must be one of {}, got '{}'", key, list, arg->value));
-  }
-
-  // Every argument must have been consumed: anything left is a typo or too many arguments.
-  void finish() const {
-    for (size_t i = 0; i < used_.size(); ++i)
-      if (!used_[i]) {
-        const LayerArg& a = spec_.args[i];
-        error(a.key.empty() ? fmt::format("unexpected argument '{}'", a.value)
-                            : fmt::format("unknown argument '{}'", a.key));
-      }
-  }
-
-  [[noreturn]] void error(const std::string& what) const {
-    fail("model spec: layer {} '{}'{}: {}", spec_.position, spec_.name,
-         spec_.column ? fmt::format(" (column {})", spec_.column) : std::string(), what);
-  }
 
  private:
-  const LayerArg* find(size_t index, const char* key) {
-    size_t positional = 0;
-    for (size_t i = 0; i < spec_.args.size(); ++i) {
-      const LayerArg& a = spec_.args[i];
-      if (a.key.empty() ? positional++ == index : a.key == key) {
-        used_[i] = true;
-        return &a;
-      }
-    }
-    return nullptr;
-  }
-
   const LayerSpec& spec_;
-  std::vector<bool> used_;
   bool dry_run_;
   double* budget_;
 };
@@ -145,6 +61,9 @@ void add_container_layers(LayerTable& table);  // spec.cpp: residual
 void add_conv_layers(LayerTable& table);       // spec_conv.cpp
 void add_norm_layers(LayerTable& table);       // spec_norm.cpp
 void add_recurrent_layers(LayerTable& table);  // spec_recurrent.cpp
+
+// Where a layer's errors point: "model spec: layer 3 'dense' (column 12)" (column 0: none).
+std::string where(size_t position, std::string_view name, size_t column);
 
 // The complete table.
 const LayerTable& layer_kinds();

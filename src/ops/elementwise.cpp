@@ -69,37 +69,42 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = binary_forward(kernels::Binary::mul, a, b, "mul");
   // d(ab) = b, a
-  Tensor da = a.detach(), db = b.detach();
-  bool ga = a.requires_grad(), gb = b.requires_grad();
-  return record(OpKind::mul, y, {a, b}, [da, db, ga, gb](const Tensor& gy) -> std::vector<Tensor> {
-    return {ga ? sum_to(mul(gy, db), da.shape()) : Tensor(),
-            gb ? sum_to(mul(gy, da), db.shape()) : Tensor()};
-  });
+  Tensor a_saved = a.detach(), b_saved = b.detach();
+  bool want_a = a.requires_grad(), want_b = b.requires_grad();
+  return record(OpKind::mul, y, {a, b},
+                [a_saved, b_saved, want_a, want_b](const Tensor& gy) -> std::vector<Tensor> {
+                  return {want_a ? sum_to(mul(gy, b_saved), a_saved.shape()) : Tensor(),
+                          want_b ? sum_to(mul(gy, a_saved), b_saved.shape()) : Tensor()};
+                });
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = binary_forward(kernels::Binary::div, a, b, "div");
   // d(a/b) = 1/b, -a/b² = -y/b
-  Tensor db = b.detach(), dy = y.detach();
+  Tensor b_saved = b.detach(), y_saved = y.detach();
   Shape sa = a.shape();
-  bool ga = a.requires_grad(), gb = b.requires_grad();
-  return record(OpKind::div, y, {a, b},
-                [db, dy, sa, ga, gb](const Tensor& gy) -> std::vector<Tensor> {
-                  return {ga ? sum_to(div(gy, db), sa) : Tensor(),
-                          gb ? sum_to(neg(div(mul(gy, dy), db)), db.shape()) : Tensor()};
-                });
+  bool want_a = a.requires_grad(), want_b = b.requires_grad();
+  return record(
+      OpKind::div, y, {a, b},
+      [b_saved, y_saved, sa, want_a, want_b](const Tensor& gy) -> std::vector<Tensor> {
+        return {want_a ? sum_to(div(gy, b_saved), sa) : Tensor(),
+                want_b ? sum_to(neg(div(mul(gy, y_saved), b_saved)), b_saved.shape()) : Tensor()};
+      });
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor y = binary_forward(kernels::Binary::pow, a, b, "pow");
   // d a^b = b·a^(b-1), a^b·ln a
-  Tensor da = a.detach(), db = b.detach(), dy = y.detach();
-  bool ga = a.requires_grad(), gb = b.requires_grad();
+  Tensor a_saved = a.detach(), b_saved = b.detach(), y_saved = y.detach();
+  bool want_a = a.requires_grad(), want_b = b.requires_grad();
   return record(
-      OpKind::pow, y, {a, b}, [da, db, dy, ga, gb](const Tensor& gy) -> std::vector<Tensor> {
-        return {ga ? sum_to(mul(gy, mul(db, pow(da, sub(db, Tensor::scalar(1))))), da.shape())
-                   : Tensor(),
-                gb ? sum_to(mul(gy, mul(dy, log(da))), db.shape()) : Tensor()};
+      OpKind::pow, y, {a, b},
+      [a_saved, b_saved, y_saved, want_a, want_b](const Tensor& gy) -> std::vector<Tensor> {
+        return {want_a
+                    ? sum_to(mul(gy, mul(b_saved, pow(a_saved, sub(b_saved, Tensor::scalar(1))))),
+                             a_saved.shape())
+                    : Tensor(),
+                want_b ? sum_to(mul(gy, mul(y_saved, log(a_saved))), b_saved.shape()) : Tensor()};
       });
 }
 

@@ -27,16 +27,16 @@ Tensor pointwise_loss(OpKind kind, const Tensor& input, const Tensor& target, Lo
   const float* x = input.data();
   const float* t = target.data();
   for (int64_t i = 0; i < input.numel(); ++i) y.data()[i] = loss(x[i], t[i]);
-  Tensor dx = input.detach(), dt = target.detach();
-  bool gx = input.requires_grad(), gt = target.requires_grad();
+  Tensor x_saved = input.detach(), t_saved = target.detach();
+  bool want_x = input.requires_grad(), want_t = target.requires_grad();
   return record(kind, y, {input, target}, [=](const Tensor& gy) -> std::vector<Tensor> {
     std::vector<Tensor> grads(2);
-    if (gx) grads[0] = make_tensor(dx.shape());
-    if (gt) grads[1] = make_tensor(dx.shape());
-    for (int64_t i = 0; i < dx.numel(); ++i) {
-      float xi = dx.data()[i], ti = dt.data()[i], g = gy.data()[i];
-      if (gx) grads[0].data()[i] = g * slope(xi, ti);
-      if (gt) grads[1].data()[i] = g * target_slope(xi, ti);
+    if (want_x) grads[0] = make_tensor(x_saved.shape());
+    if (want_t) grads[1] = make_tensor(x_saved.shape());
+    for (int64_t i = 0; i < x_saved.numel(); ++i) {
+      float xi = x_saved.data()[i], ti = t_saved.data()[i], g = gy.data()[i];
+      if (want_x) grads[0].data()[i] = g * slope(xi, ti);
+      if (want_t) grads[1].data()[i] = g * target_slope(xi, ti);
     }
     return grads;
   });
@@ -151,12 +151,11 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
                 reduction);
 }
 
-Tensor cross_entropy(const Tensor& logits, std::span<const int64_t> targets, Reduction reduction) {
-  check_targets(logits, targets, "cross_entropy");
-  const int64_t n = logits.size(0), c = logits.size(1);
-  BP_CHECK(n > 0 || reduction != Reduction::mean, "cross_entropy: the mean of an empty batch");
-  Tensor log_probs = make_tensor(logits.shape());
-  kernels::softmax_forward(true, n, c, 1, logits.data(), log_probs.data());
+namespace {
+
+// -log_probs[i, target i] per sample, reduced; log_probs is (n, c).
+Tensor picked_nll(const Tensor& log_probs, std::span<const int64_t> targets, Reduction reduction) {
+  const int64_t n = log_probs.size(0), c = log_probs.size(1);
   Tensor y = Tensor::zeros(reduced_shape(reduction, n));
   for (int64_t i = 0; i < n; ++i) {
     float loss = -log_probs.data()[i * c + targets[static_cast<size_t>(i)]];
@@ -166,6 +165,18 @@ Tensor cross_entropy(const Tensor& logits, std::span<const int64_t> targets, Red
       y.data()[0] += loss;
   }
   if (reduction == Reduction::mean) y.data()[0] /= static_cast<float>(n);
+  return y;
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, std::span<const int64_t> targets, Reduction reduction) {
+  check_targets(logits, targets, "cross_entropy");
+  const int64_t n = logits.size(0), c = logits.size(1);
+  BP_CHECK(n > 0 || reduction != Reduction::mean, "cross_entropy: the mean of an empty batch");
+  Tensor log_probs = make_tensor(logits.shape());
+  kernels::softmax_forward(true, n, c, 1, logits.data(), log_probs.data());
+  Tensor y = picked_nll(log_probs, targets, reduction);
   // d CE/d logits = (softmax - onehot(target)) · upstream
   std::vector<int64_t> labels(targets.begin(), targets.end());
   const float scale = reduction_scale(reduction, n);
@@ -186,15 +197,7 @@ Tensor nll_loss(const Tensor& log_probabilities, std::span<const int64_t> target
   check_targets(log_probabilities, targets, "nll_loss");
   const int64_t n = log_probabilities.size(0), c = log_probabilities.size(1);
   BP_CHECK(n > 0 || reduction != Reduction::mean, "nll_loss: the mean of an empty batch");
-  Tensor y = Tensor::zeros(reduced_shape(reduction, n));
-  for (int64_t i = 0; i < n; ++i) {
-    float loss = -log_probabilities.data()[i * c + targets[static_cast<size_t>(i)]];
-    if (reduction == Reduction::none)
-      y.data()[i] = loss;
-    else
-      y.data()[0] += loss;
-  }
-  if (reduction == Reduction::mean) y.data()[0] /= static_cast<float>(n);
+  Tensor y = picked_nll(log_probabilities, targets, reduction);
   // d NLL/d input = -1 at the target class · upstream
   std::vector<int64_t> labels(targets.begin(), targets.end());
   const float scale = reduction_scale(reduction, n);

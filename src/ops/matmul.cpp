@@ -55,13 +55,15 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
            to_string(b.shape()));
   Tensor y = batched_matmul(a, b, false, false);
   // d(AB) = G·Bᵀ, Aᵀ·G (summed over broadcast batch axes)
-  Tensor da = a.detach(), db = b.detach();
-  bool ga = a.requires_grad(), gb = b.requires_grad();
-  return record(OpKind::matmul, y, {a, b},
-                [da, db, ga, gb](const Tensor& gy) -> std::vector<Tensor> {
-                  return {ga ? sum_to(batched_matmul(gy, db, false, true), da.shape()) : Tensor(),
-                          gb ? sum_to(batched_matmul(da, gy, true, false), db.shape()) : Tensor()};
-                });
+  Tensor a_saved = a.detach(), b_saved = b.detach();
+  bool want_a = a.requires_grad(), want_b = b.requires_grad();
+  return record(
+      OpKind::matmul, y, {a, b},
+      [a_saved, b_saved, want_a, want_b](const Tensor& gy) -> std::vector<Tensor> {
+        return {
+            want_a ? sum_to(batched_matmul(gy, b_saved, false, true), a_saved.shape()) : Tensor(),
+            want_b ? sum_to(batched_matmul(a_saved, gy, true, false), b_saved.shape()) : Tensor()};
+      });
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -92,22 +94,22 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                 weight.data(), in_features, beta, y.data(), out_features);
 
   // d(xWᵀ+b) = G·W, Gᵀ·x, Σ_rows G
-  Tensor dx = x.detach(), dw = weight.detach();
-  bool gx = x.requires_grad(), gw = weight.requires_grad();
-  bool gb = bias.defined() && bias.requires_grad();
+  Tensor x_saved = x.detach(), w_saved = weight.detach();
+  bool want_x = x.requires_grad(), want_w = weight.requires_grad();
+  bool want_b = bias.defined() && bias.requires_grad();
   return record(OpKind::linear, y, {x, weight, bias}, [=](const Tensor& gy) -> std::vector<Tensor> {
     std::vector<Tensor> grads(3);
-    if (gx) {
-      grads[0] = make_tensor(dx.shape());
+    if (want_x) {
+      grads[0] = make_tensor(x_saved.shape());
       kernels::gemm(false, false, rows, in_features, out_features, 1.0f, gy.data(), out_features,
-                    dw.data(), in_features, 0.0f, grads[0].data(), in_features);
+                    w_saved.data(), in_features, 0.0f, grads[0].data(), in_features);
     }
-    if (gw) {
-      grads[1] = make_tensor(dw.shape());
+    if (want_w) {
+      grads[1] = make_tensor(w_saved.shape());
       kernels::gemm(true, false, out_features, in_features, rows, 1.0f, gy.data(), out_features,
-                    dx.data(), in_features, 0.0f, grads[1].data(), in_features);
+                    x_saved.data(), in_features, 0.0f, grads[1].data(), in_features);
     }
-    if (gb) grads[2] = sum_to(gy.reshape({rows, out_features}), {out_features});
+    if (want_b) grads[2] = sum_to(gy.reshape({rows, out_features}), {out_features});
     return grads;
   });
 }

@@ -75,18 +75,18 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   kernels::batch_norm_forward(n, c, inner, x.data(), mean.data(), var.data(), data_or_null(weight),
                               data_or_null(bias), eps, y.data());
   if (!autograd::any_requires_grad({x, weight, bias})) return y;
-  Tensor dx = x.detach(), dw = weight.defined() ? weight.detach() : Tensor();
+  Tensor x_saved = x.detach(), w_saved = weight.defined() ? weight.detach() : Tensor();
   const bool want_x = x.requires_grad(), want_w = weight.defined() && weight.requires_grad(),
              want_b = bias.defined() && bias.requires_grad();
   return record(OpKind::batch_norm, y, {x, weight, bias},
                 [=](const Tensor& gy) -> std::vector<Tensor> {
                   std::vector<Tensor> grads(3);
-                  if (want_x) grads[0] = make_tensor(dx.shape());
+                  if (want_x) grads[0] = make_tensor(x_saved.shape());
                   if (want_w) grads[1] = make_tensor(channels);
                   if (want_b) grads[2] = make_tensor(channels);
                   kernels::batch_norm_backward(
-                      training, n, c, inner, dx.data(), mean.data(), var.data(), data_or_null(dw),
-                      eps, gy.data(), want_x ? grads[0].data() : nullptr,
+                      training, n, c, inner, x_saved.data(), mean.data(), var.data(),
+                      data_or_null(w_saved), eps, gy.data(), want_x ? grads[0].data() : nullptr,
                       want_w ? grads[1].data() : nullptr, want_b ? grads[2].data() : nullptr);
                   return grads;
                 });
@@ -115,18 +115,18 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     kernels::layer_norm_forward(rows, cols, x.data(), data_or_null(weight), data_or_null(bias), eps,
                                 y.data(), mean.data(), rstd.data());
   if (!autograd::any_requires_grad({x, weight, bias})) return y;
-  Tensor dx = x.detach(), dw = weight.defined() ? weight.detach() : Tensor();
+  Tensor x_saved = x.detach(), w_saved = weight.defined() ? weight.detach() : Tensor();
   const bool want_x = x.requires_grad(), want_w = weight.defined() && weight.requires_grad(),
              want_b = bias.defined() && bias.requires_grad();
   return record(OpKind::layer_norm, y, {x, weight, bias},
                 [=](const Tensor& gy) -> std::vector<Tensor> {
                   std::vector<Tensor> grads(3);
-                  if (want_x) grads[0] = Tensor::zeros(dx.shape());
+                  if (want_x) grads[0] = Tensor::zeros(x_saved.shape());
                   if (want_w) grads[1] = Tensor::zeros(normalized_shape);
                   if (want_b) grads[2] = Tensor::zeros(normalized_shape);
                   if (cols > 0)
                     kernels::layer_norm_backward(
-                        rows, cols, dx.data(), mean.data(), rstd.data(), data_or_null(dw),
+                        rows, cols, x_saved.data(), mean.data(), rstd.data(), data_or_null(w_saved),
                         gy.data(), want_x ? grads[0].data() : nullptr,
                         want_w ? grads[1].data() : nullptr, want_b ? grads[2].data() : nullptr);
                   return grads;
@@ -144,7 +144,7 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   Tensor y = make_tensor(x.shape());
   for (int64_t i = 0; i < y.numel(); ++i) y.data()[i] = x.data()[i] * mask.data()[i];
   if (!autograd::any_requires_grad({x})) return y;
-  // dx = dy · mask (mask already holds the 1/(1 - p) scale)
+  // gx = gy · mask (mask already holds the 1/(1 - p) scale)
   return record(OpKind::dropout, y, {x}, [mask](const Tensor& gy) -> std::vector<Tensor> {
     Tensor gx = make_tensor(mask.shape());
     for (int64_t i = 0; i < gx.numel(); ++i) gx.data()[i] = gy.data()[i] * mask.data()[i];
@@ -175,7 +175,7 @@ Tensor embedding(const Tensor& indices, const Tensor& weight) {
   kernels::embedding_forward(count, dim, index.data(), weight.data(), y.data());
   if (!autograd::any_requires_grad({weight})) return y;
   const Shape weight_shape = weight.shape();
-  // dW[index[i]] += dy[i] (the indices themselves get no gradient)
+  // gW[index[i]] += gy[i] (the indices themselves get no gradient)
   return record(OpKind::embedding, y, {weight}, [=](const Tensor& gy) -> std::vector<Tensor> {
     Tensor gw = Tensor::zeros(weight_shape);
     kernels::embedding_backward(count, dim, index.data(), gy.data(), gw.data());

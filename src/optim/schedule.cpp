@@ -1,11 +1,11 @@
 #include "backprop/schedule.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <numbers>
 
 #include "backprop/error.hpp"
+#include "optim/schedule_table.hpp"
 
 namespace bp::optim {
 
@@ -13,11 +13,6 @@ namespace {
 
 void check_step(const char* who, int64_t step) {
   BP_CHECK(step >= 0, "{}: step must be >= 0 (got {})", who, step);
-}
-
-void check_base(const char* who, double base) {
-  BP_CHECK(std::isfinite(base) && base >= 0,
-           "{}: learning rate must be a finite number >= 0 (got {})", who, base);
 }
 
 void check_gamma(const char* who, double gamma) {
@@ -30,7 +25,41 @@ std::string num(double v) {
   return fmt::format("{}", v);
 }
 
+std::unique_ptr<Schedule> exponential(ScheduleArgs& a) {
+  const double gamma = a.number(0, "gamma", std::nullopt);
+  a.finish();
+  return std::make_unique<ExponentialLR>(a.base_lr(), gamma);
+}
+
+std::unique_ptr<Schedule> onecycle(ScheduleArgs& a) {
+  OneCycleOptions o;
+  o.max_lr = a.number(0, "max_lr", a.base_lr());
+  o.total_steps = a.duration_or_rest(1, "total_steps", "total_steps");
+  o.pct_start = a.number(2, "pct_start", o.pct_start);
+  o.cosine = a.choice(3, "anneal", "cos", {"cos", "cosine", "linear"}) != "linear";
+  o.div_factor = a.number(4, "div_factor", o.div_factor);
+  o.final_div_factor = a.number(5, "final_div_factor", o.final_div_factor);
+  a.finish();
+  return std::make_unique<OneCycleLR>(o);
+}
+
+std::unique_ptr<Schedule> plateau(ScheduleArgs& a) {
+  PlateauOptions o;
+  o.factor = a.number(0, "factor", o.factor);
+  o.patience = a.duration(1, "patience", o.patience);
+  o.threshold = a.number(2, "threshold", o.threshold);
+  o.cooldown = a.duration(3, "cooldown", o.cooldown);
+  o.min_lr = a.number(4, "min_lr", o.min_lr);
+  a.finish();
+  return std::make_unique<ReduceOnPlateau>(a.base_lr(), o);
+}
+
 }  // namespace
+
+void check_base_lr(const char* who, double base) {
+  BP_CHECK(std::isfinite(base) && base >= 0,
+           "{}: learning rate must be a finite number >= 0 (got {})", who, base);
+}
 
 void Schedule::load_state(std::span<const double> state) {
   BP_CHECK(state.empty(), "schedule {}: has no state, got {} values", to_string(), state.size());
@@ -39,7 +68,7 @@ void Schedule::load_state(std::span<const double> state) {
 // ---- ConstantLR ----
 
 ConstantLR::ConstantLR(double value, int64_t length) : value_(value), length_(length) {
-  check_base("constant", value);
+  check_base_lr("constant", value);
   BP_CHECK(length >= 0, "constant: length must be >= 0 (got {})", length);
 }
 
@@ -56,7 +85,7 @@ std::string ConstantLR::to_string() const {
 
 StepLR::StepLR(double base, int64_t step_size, double gamma)
     : base_(base), gamma_(gamma), step_size_(step_size) {
-  check_base("step", base);
+  check_base_lr("step", base);
   BP_CHECK(step_size >= 1, "step: size must be >= 1 (got {})", step_size);
   check_gamma("step", gamma);
 }
@@ -74,7 +103,7 @@ std::string StepLR::to_string() const {
 
 MultiStepLR::MultiStepLR(double base, std::vector<int64_t> milestones, double gamma)
     : base_(base), gamma_(gamma), milestones_(std::move(milestones)) {
-  check_base("multistep", base);
+  check_base_lr("multistep", base);
   check_gamma("multistep", gamma);
   BP_CHECK(!milestones_.empty(), "multistep: needs at least one milestone");
   for (size_t i = 0; i < milestones_.size(); ++i)
@@ -97,7 +126,7 @@ std::string MultiStepLR::to_string() const {
 // ---- ExponentialLR ----
 
 ExponentialLR::ExponentialLR(double base, double gamma) : base_(base), gamma_(gamma) {
-  check_base("exponential", base);
+  check_base_lr("exponential", base);
   check_gamma("exponential", gamma);
 }
 
@@ -114,7 +143,7 @@ std::string ExponentialLR::to_string() const {
 
 CosineLR::CosineLR(double base, int64_t t_max, double eta_min)
     : base_(base), eta_min_(eta_min), t_max_(t_max) {
-  check_base("cosine", base);
+  check_base_lr("cosine", base);
   BP_CHECK(t_max >= 1, "cosine: T_max must be >= 1 (got {})", t_max);
   BP_CHECK(std::isfinite(eta_min) && eta_min >= 0, "cosine: eta_min must be >= 0 (got {})",
            eta_min);
@@ -134,7 +163,7 @@ std::string CosineLR::to_string() const {
 
 WarmupLR::WarmupLR(double base, int64_t steps, double start_factor)
     : base_(base), start_factor_(start_factor), steps_(steps) {
-  check_base("warmup", base);
+  check_base_lr("warmup", base);
   BP_CHECK(steps >= 1, "warmup: steps must be >= 1 (got {})", steps);
   BP_CHECK(std::isfinite(start_factor) && start_factor > 0 && start_factor <= 1,
            "warmup: start_factor must be in (0, 1] (got {})", start_factor);
@@ -153,7 +182,7 @@ std::string WarmupLR::to_string() const {
 // ---- OneCycleLR ----
 
 OneCycleLR::OneCycleLR(OneCycleOptions o) : options_(o) {
-  check_base("onecycle", o.max_lr);
+  check_base_lr("onecycle", o.max_lr);
   BP_CHECK(o.total_steps >= 2, "onecycle: total_steps must be >= 2 (got {})", o.total_steps);
   BP_CHECK(std::isfinite(o.pct_start) && o.pct_start > 0 && o.pct_start < 1,
            "onecycle: pct_start must be in (0, 1) (got {})", o.pct_start);
@@ -191,7 +220,7 @@ std::string OneCycleLR::to_string() const {
 // ---- ReduceOnPlateau ----
 
 ReduceOnPlateau::ReduceOnPlateau(double base, PlateauOptions o) : options_(o), lr_(base) {
-  check_base("plateau", base);
+  check_base_lr("plateau", base);
   BP_CHECK(std::isfinite(o.factor) && o.factor > 0 && o.factor < 1,
            "plateau: factor must be in (0, 1) (got {})", o.factor);
   BP_CHECK(o.patience >= 0, "plateau: patience must be >= 0 (got {})", o.patience);
@@ -317,292 +346,56 @@ std::string SequentialSchedule::to_string() const {
   return fmt::format("{}", fmt::join(parts, ","));
 }
 
-// ---- the text form ----
+// ---- the table of the text form ----
 
-namespace {
-
-std::string trim(const std::string& s) {
-  size_t a = 0, b = s.size();
-  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
-  return s.substr(a, b - a);
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// Splits at commas outside parentheses; throws on unbalanced parentheses.
-std::vector<std::string> split_top(const std::string& text, const std::string& whole) {
-  std::vector<std::string> parts;
-  std::string cur;
-  int depth = 0;
-  for (char c : text) {
-    if (c == '(') ++depth;
-    if (c == ')') --depth;
-    BP_CHECK(depth >= 0, "schedule '{}': unbalanced ')'", whole);
-    if (c == ',' && depth == 0) {
-      parts.push_back(trim(cur));
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  BP_CHECK(depth == 0, "schedule '{}': unbalanced '('", whole);
-  parts.push_back(trim(cur));
-  return parts;
-}
-
-// One piece: its name and arguments, matched to parameter names by position or key.
-class Piece {
- public:
-  Piece(const std::string& text, const ScheduleContext& ctx) : text_(text), ctx_(ctx) {
-    const size_t open = text.find('(');
-    name_ = lower(trim(text.substr(0, open)));
-    BP_CHECK(!name_.empty(), "schedule: empty piece '{}'", text);
-    if (open == std::string::npos) return;
-    BP_CHECK(text.back() == ')', "schedule piece '{}': expected ')' at the end", text);
-    const std::string inner = text.substr(open + 1, text.size() - open - 2);
-    if (trim(inner).empty()) return;
-    for (const std::string& arg : split_top(inner, text)) {
-      BP_CHECK(!arg.empty(), "schedule piece '{}': empty argument", text);
-      const size_t eq = arg.find('=');
-      if (eq == std::string::npos) {
-        BP_CHECK(keyed_.empty(),
-                 "schedule piece '{}': positional argument '{}' after a keyword one", text, arg);
-        positional_.push_back(arg);
-      } else {
-        keyed_.emplace_back(lower(trim(arg.substr(0, eq))), trim(arg.substr(eq + 1)));
-      }
-    }
-  }
-
-  const std::string& name() const { return name_; }
-
-  // Declares the parameters in positional order; throws on extra or unknown arguments.
-  void expect(std::vector<std::string> params) {
-    params_ = std::move(params);
-    BP_CHECK(positional_.size() <= params_.size(),
-             "schedule piece '{}': {} takes at most {} arguments ({}), got {}", text_, name_,
-             params_.size(), fmt::join(params_, ", "), positional_.size());
-    for (const auto& [key, value] : keyed_) {
-      BP_CHECK(std::find(params_.begin(), params_.end(), key) != params_.end(),
-               "schedule piece '{}': {} has no argument '{}' (it takes {})", text_, name_, key,
-               fmt::join(params_, ", "));
-      const auto pos =
-          static_cast<size_t>(std::find(params_.begin(), params_.end(), key) - params_.begin());
-      size_t times = 0;
-      for (const auto& kv : keyed_) times += kv.first == key;
-      BP_CHECK(pos >= positional_.size() && times == 1, "schedule piece '{}': '{}' given twice",
-               text_, key);
-    }
-  }
-
-  // The raw text of a parameter, or empty when absent.
-  std::string raw(const std::string& param) const {
-    const auto pos =
-        static_cast<size_t>(std::find(params_.begin(), params_.end(), param) - params_.begin());
-    if (pos < positional_.size()) return positional_[pos];
-    for (const auto& [key, value] : keyed_)
-      if (key == param) return value;
-    return "";
-  }
-  bool has(const std::string& param) const { return !raw(param).empty(); }
-
-  double number(const std::string& param, double fallback) const {
-    const std::string s = raw(param);
-    if (s.empty()) return fallback;
-    return to_number(param, s);
-  }
-
-  double required_number(const std::string& param) const {
-    BP_CHECK(has(param), "schedule piece '{}': {} needs {}", text_, name_, param);
-    return number(param, 0);
-  }
-
-  // A count of steps: an integer, or a number of epochs followed by 'e'.
-  int64_t duration(const std::string& param, int64_t fallback) const {
-    const std::string s = raw(param);
-    if (s.empty()) return fallback;
-    return to_duration(param, s);
-  }
-
-  int64_t required_duration(const std::string& param) const {
-    BP_CHECK(has(param), "schedule piece '{}': {} needs {}", text_, name_, param);
-    return duration(param, 0);
-  }
-
-  std::vector<int64_t> durations(const std::string& param) const {
-    BP_CHECK(has(param), "schedule piece '{}': {} needs {}", text_, name_, param);
-    std::vector<int64_t> out;
-    const std::string s = raw(param);
-    size_t start = 0;
-    while (true) {
-      const size_t semi = s.find(';', start);
-      out.push_back(to_duration(param, trim(s.substr(start, semi - start))));
-      if (semi == std::string::npos) break;
-      start = semi + 1;
-    }
-    return out;
-  }
-
-  std::string word(const std::string& param, const std::string& fallback) const {
-    const std::string s = raw(param);
-    return s.empty() ? fallback : lower(s);
-  }
-
-  const std::string& text() const { return text_; }
-
- private:
-  double to_number(const std::string& param, const std::string& s) const {
-    double v = 0;
-    size_t used = 0;
-    try {
-      v = std::stod(s, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    BP_CHECK(used == s.size() && std::isfinite(v), "schedule piece '{}': {} '{}' is not a number",
-             text_, param, s);
-    return v;
-  }
-
-  int64_t to_duration(const std::string& param, const std::string& s) const {
-    BP_CHECK(!s.empty(), "schedule piece '{}': empty {}", text_, param);
-    if (s.back() == 'e' || s.back() == 'E') {
-      const double epochs = to_number(param, s.substr(0, s.size() - 1));
-      BP_CHECK(ctx_.steps_per_epoch > 0,
-               "schedule piece '{}': {} '{}' is in epochs, but the steps per epoch are unknown",
-               text_, param, s);
-      BP_CHECK(epochs >= 0 && epochs < 1e12, "schedule piece '{}': {} '{}' is out of range", text_,
-               param, s);
-      return std::llround(epochs * static_cast<double>(ctx_.steps_per_epoch));
-    }
-    long long v = 0;
-    size_t used = 0;
-    try {
-      v = std::stoll(s, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    BP_CHECK(used == s.size() && v >= 0,
-             "schedule piece '{}': {} '{}' is not a whole number of steps (or of epochs, like 2e)",
-             text_, param, s);
-    return v;
-  }
-
-  std::string text_, name_;
-  const ScheduleContext& ctx_;
-  std::vector<std::string> positional_, params_;
-  std::vector<std::pair<std::string, std::string>> keyed_;
-};
-
-// Steps left for an open-ended length: what ctx.total_steps leaves after `used`.
-int64_t remaining(const Piece& p, const ScheduleContext& ctx, int64_t used, bool last,
-                  const std::string& param) {
-  BP_CHECK(last, "schedule piece '{}': give {} when another piece follows", p.text(), param);
-  BP_CHECK(ctx.total_steps > 0,
-           "schedule piece '{}': give {}; the number of training steps is unknown here", p.text(),
-           param);
-  BP_CHECK(ctx.total_steps > used,
-           "schedule piece '{}': the pieces before it take {} of the {} training steps, leaving "
-           "none",
-           p.text(), used, ctx.total_steps);
-  return ctx.total_steps - used;
-}
-
-std::unique_ptr<Schedule> make_piece(Piece& p, const ScheduleContext& ctx, int64_t used,
-                                     bool last) {
-  const double base = ctx.base_lr;
-  const std::string& n = p.name();
-  try {
-    if (n == "constant") {
-      p.expect({"steps"});
-      return std::make_unique<ConstantLR>(base, p.duration("steps", 0));
-    }
-    if (n == "step") {
-      p.expect({"size", "gamma"});
-      return std::make_unique<StepLR>(base, p.required_duration("size"), p.number("gamma", 0.1));
-    }
-    if (n == "multistep") {
-      p.expect({"milestones", "gamma"});
-      return std::make_unique<MultiStepLR>(base, p.durations("milestones"), p.number("gamma", 0.1));
-    }
-    if (n == "exponential" || n == "exp") {
-      p.expect({"gamma"});
-      return std::make_unique<ExponentialLR>(base, p.required_number("gamma"));
-    }
-    if (n == "cosine") {
-      p.expect({"t_max", "eta_min"});
-      const int64_t t_max =
-          p.has("t_max") ? p.duration("t_max", 0) : remaining(p, ctx, used, last, "T_max");
-      return std::make_unique<CosineLR>(base, t_max, p.number("eta_min", 0));
-    }
-    if (n == "warmup") {
-      p.expect({"steps", "start_factor"});
-      return std::make_unique<WarmupLR>(base, p.required_duration("steps"),
-                                        p.number("start_factor", 0.01));
-    }
-    if (n == "onecycle") {
-      p.expect({"max_lr", "total_steps", "pct_start", "anneal", "div_factor", "final_div_factor"});
-      OneCycleOptions o;
-      o.max_lr = p.number("max_lr", base);
-      o.total_steps = p.has("total_steps") ? p.duration("total_steps", 0)
-                                           : remaining(p, ctx, used, last, "total_steps");
-      o.pct_start = p.number("pct_start", o.pct_start);
-      const std::string anneal = p.word("anneal", "cos");
-      BP_CHECK(anneal == "cos" || anneal == "cosine" || anneal == "linear",
-               "anneal must be cos or linear, got '{}'", anneal);
-      o.cosine = anneal != "linear";
-      o.div_factor = p.number("div_factor", o.div_factor);
-      o.final_div_factor = p.number("final_div_factor", o.final_div_factor);
-      return std::make_unique<OneCycleLR>(o);
-    }
-    if (n == "plateau") {
-      p.expect({"factor", "patience", "threshold", "cooldown", "min_lr"});
-      PlateauOptions o;
-      o.factor = p.number("factor", o.factor);
-      o.patience = p.duration("patience", o.patience);
-      o.threshold = p.number("threshold", o.threshold);
-      o.cooldown = p.duration("cooldown", o.cooldown);
-      o.min_lr = p.number("min_lr", o.min_lr);
-      return std::make_unique<ReduceOnPlateau>(base, o);
-    }
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    if (what.rfind("schedule", 0) == 0) throw;
-    fail("schedule piece '{}': {}", p.text(), what);
-  }
-  fail(
-      "schedule piece '{}': unknown schedule '{}' (known: constant, step, multistep, exponential, "
-      "cosine, warmup, onecycle, plateau)",
-      p.text(), n);
-}
-
-}  // namespace
-
-std::unique_ptr<Schedule> parse_schedule(const std::string& text, const ScheduleContext& ctx) {
-  BP_CHECK(!trim(text).empty(), "schedule: empty specification");
-  check_base("schedule", ctx.base_lr);
-  BP_CHECK(ctx.total_steps >= 0 && ctx.steps_per_epoch >= 0, "schedule: step counts must be >= 0");
-  const std::vector<std::string> parts = split_top(text, text);
-  std::vector<std::unique_ptr<Schedule>> pieces;
-  int64_t used = 0;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    BP_CHECK(!parts[i].empty(), "schedule '{}': empty piece at position {}", text, i + 1);
-    Piece piece(parts[i], ctx);
-    const bool last = i + 1 == parts.size();
-    pieces.push_back(make_piece(piece, ctx, used, last));
-    const int64_t n = pieces.back()->length();
-    BP_CHECK(last || n > 0,
-             "schedule piece '{}': {} runs open-ended, so it can only be the last piece{}",
-             parts[i], piece.name(),
-             piece.name() == "constant" ? " (give constant(steps) a length)" : "");
-    used += n;
-  }
-  if (pieces.size() == 1) return std::move(pieces.front());
-  return std::make_unique<SequentialSchedule>(std::move(pieces));
+const std::vector<ScheduleKind>& schedule_kinds() {
+  using Built = std::unique_ptr<Schedule>;
+  static const std::vector<ScheduleKind> kinds = {
+      {"constant", "constant[(steps)]", "the base rate; `steps` long when a piece follows",
+       [](ScheduleArgs& a) -> Built {
+         const int64_t steps = a.duration(0, "steps", 0);
+         a.finish();
+         return std::make_unique<ConstantLR>(a.base_lr(), steps);
+       }},
+      {"step", "step(size, gamma=0.1)", "base·gamma^⌊t/size⌋",
+       [](ScheduleArgs& a) -> Built {
+         const int64_t size = a.duration(0, "size");
+         const double gamma = a.number(1, "gamma", 0.1);
+         a.finish();
+         return std::make_unique<StepLR>(a.base_lr(), size, gamma);
+       }},
+      {"multistep", "multistep(m1;m2;..., gamma=0.1)", "base·gamma^(milestones passed)",
+       [](ScheduleArgs& a) -> Built {
+         std::vector<int64_t> milestones = a.durations(0, "milestones");
+         const double gamma = a.number(1, "gamma", 0.1);
+         a.finish();
+         return std::make_unique<MultiStepLR>(a.base_lr(), std::move(milestones), gamma);
+       }},
+      {"exponential", "exponential(gamma)", "base·gamma^t", exponential},
+      {"exp", "exp(gamma)", "same as exponential", exponential},
+      {"cosine", "cosine[(T_max, eta_min=0)]",
+       "half a cosine from base to eta_min over T_max steps (default: the rest of the run)",
+       [](ScheduleArgs& a) -> Built {
+         const int64_t t_max = a.duration_or_rest(0, "t_max", "T_max");
+         const double eta_min = a.number(1, "eta_min", 0);
+         a.finish();
+         return std::make_unique<CosineLR>(a.base_lr(), t_max, eta_min);
+       }},
+      {"warmup", "warmup(steps, start_factor=0.01)", "linear from start_factor·base to base",
+       [](ScheduleArgs& a) -> Built {
+         const int64_t steps = a.duration(0, "steps");
+         const double start_factor = a.number(1, "start_factor", 0.01);
+         a.finish();
+         return std::make_unique<WarmupLR>(a.base_lr(), steps, start_factor);
+       }},
+      {"onecycle",
+       "onecycle[(max_lr=base, total_steps=rest, pct_start=0.3, anneal=cos|linear, "
+       "div_factor=25, final_div_factor=1e4)]",
+       "the 1cycle policy: up to max_lr, then down far below the start", onecycle},
+      {"plateau", "plateau[(factor=0.1, patience=10, threshold=1e-4, cooldown=0, min_lr=0)]",
+       "multiplies by factor when the monitored loss stops improving", plateau},
+  };
+  return kinds;
 }
 
 }  // namespace bp::optim

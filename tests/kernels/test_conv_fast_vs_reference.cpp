@@ -25,22 +25,22 @@ int64_t out_extent(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t d
 
 // n, c_in, h, w, c_out, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups
 kernels::ConvShape conv_shape(std::array<int64_t, 14> a) {
-  return {a[0],
-          a[1],
-          a[2],
-          a[3],
-          a[4],
-          a[5],
-          a[6],
-          out_extent(a[2], a[5], a[7], a[9], a[11]),
-          out_extent(a[3], a[6], a[8], a[10], a[12]),
-          a[7],
-          a[8],
-          a[9],
-          a[10],
-          a[11],
-          a[12],
-          a[13]};
+  return {.n = a[0],
+          .c_in = a[1],
+          .h = a[2],
+          .w = a[3],
+          .c_out = a[4],
+          .kh = a[5],
+          .kw = a[6],
+          .oh = out_extent(a[2], a[5], a[7], a[9], a[11]),
+          .ow = out_extent(a[3], a[6], a[8], a[10], a[12]),
+          .stride_h = a[7],
+          .stride_w = a[8],
+          .pad_h = a[9],
+          .pad_w = a[10],
+          .dil_h = a[11],
+          .dil_w = a[12],
+          .groups = a[13]};
 }
 
 TEST(FastConvKernels, ConvolutionMatchesReference) {
@@ -101,8 +101,18 @@ TEST(FastConvKernels, ConvolutionMatchesReference) {
 
 kernels::PoolShape pool_shape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw,
                               int64_t sh, int64_t sw, int64_t ph, int64_t pw) {
-  return {n,  c,  h,  w, kh, kw, out_extent(h, kh, sh, ph, 1), out_extent(w, kw, sw, pw, 1),
-          sh, sw, ph, pw};
+  return {.n = n,
+          .c = c,
+          .h = h,
+          .w = w,
+          .kh = kh,
+          .kw = kw,
+          .oh = out_extent(h, kh, sh, ph, 1),
+          .ow = out_extent(w, kw, sw, pw, 1),
+          .stride_h = sh,
+          .stride_w = sw,
+          .pad_h = ph,
+          .pad_w = pw};
 }
 
 TEST(FastConvKernels, PoolingMatchesReference) {
@@ -190,7 +200,17 @@ TEST(FastConvKernels, OpsAgreeAcrossBackends) {
 TEST(FastConvKernels, UnsupportedConfigurationFallsBack) {
   // Transposed convolution with output_padding >= stride (allowed because it is below the
   // dilation) is a convolution whose size formula oneDNN does not accept.
-  const kernels::ConvShape s{1, 2, 6, 6, 1, 2, 2, 3, 3, 1, 1, 0, 0, 2, 2, 1};
+  const kernels::ConvShape s{.n = 1,
+                             .c_in = 2,
+                             .h = 6,
+                             .w = 6,
+                             .c_out = 1,
+                             .kh = 2,
+                             .kw = 2,
+                             .oh = 3,
+                             .ow = 3,
+                             .dil_h = 2,
+                             .dil_w = 2};
   std::vector<float> gy(9, 1.0f), w(8, 1.0f), gx(72, 5.0f);
   EXPECT_FALSE(kernels::onednn::conv2d_backward_data(s, gy.data(), w.data(), gx.data()));
   EXPECT_EQ(gx[0], 5.0f);  // untouched

@@ -69,14 +69,14 @@ TEST(ConvModules, RejectBadArgumentsAndShapes) {
   expect_error([] { Conv2d(0, 4, 3); },
                "Conv2d: channel counts must be positive (got in=0, out=4)");
   expect_error([] { Conv2d(4, 6, 3, 1, 0, 1, 4); },
-               "Conv2d: groups=4 must divide both in=4 and out=6");
+               "Conv2d: groups=4 does not divide the 6 output channels");
   expect_error([] { Conv2d(4, 6, 0); }, "Conv2d: kernel must be positive (got 0)");
   expect_error([] { Conv2d(4, 6, 3, 0); }, "Conv2d: stride must be positive (got 0)");
   expect_error([] { Conv2d(4, 6, 3, 1, -1); }, "Conv2d: padding must be non-negative (got -1)");
   expect_error([] { ConvTranspose2d(4, 6, 3, 1, 0, -1); },
-               "ConvTranspose2d: padding and output_padding must be non-negative");
+               "ConvTranspose2d: output_padding must be non-negative (got -1)");
   expect_error([] { MaxPool2d(2, Size2d(2), 2); },
-               "MaxPool2d: padding 2 must be between 0 and half the kernel 2");
+               "MaxPool2d: padding 2 must be at most half the kernel 2");
   expect_error([] { AvgPool2d(2, Size2d(0)); }, "AvgPool2d: stride must be positive (got 0)");
   Conv2d conv(3, 4, 3);
   expect_error([&] { conv.output_shape({784}); },
@@ -158,16 +158,17 @@ TEST(ConvSpec, FailsClearly) {
       },
       "groups=2 does not divide the 3 input channels");
   expect_error([] { parse_model_spec("conv(6,3,groups=4)"); },
-               "groups=4 does not divide filters=6");
+               "Conv2d: groups=4 does not divide the 6 output channels");
   expect_error([] { parse_model_spec("conv(4)"); }, "missing argument 'kernel'");
   expect_error([] { parse_model_spec("conv(4,3,pad=-1)"); },
                "argument 'pad' must be a non-negative integer, got -1");
   expect_error([] { parse_model_spec("conv(4,3,stride=0)"); },
                "argument 'stride' must be a positive integer, got 0");
   expect_error([] { parse_model_spec("maxpool(2,pad=2)"); },
-               "MaxPool2d: padding 2 must be between 0 and half the kernel 2");
-  expect_error([] { parse_model_spec("conv_transpose(4,3,stride=2,output_pad=2)"); },
-               "output_pad=2 must be smaller than stride=2 or dilation=1");
+               "MaxPool2d: padding 2 must be at most half the kernel 2");
+  expect_error(
+      [] { parse_model_spec("conv_transpose(4,3,stride=2,output_pad=2)"); },
+      "ConvTranspose2d: output_padding 2 must be smaller than the stride 2 or the dilation 1");
   expect_error([] { parse_model_spec("global_avgpool(2)"); }, "unexpected argument '2'");
   expect_error([] { parse_model_spec("avgpool(2,size=3)"); }, "unknown argument 'size'");
 }

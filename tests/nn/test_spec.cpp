@@ -59,6 +59,10 @@ TEST(Spec, ParsesKeywordsSpacesAndUpperCase) {
   EXPECT_EQ(layers[2].position, 3u);
   // An empty argument list is the same as none.
   EXPECT_TRUE(parse_model_spec("relu()")[0].args.empty());
+  // Keys are case-insensitive like names; a keyword may come before a positional argument.
+  auto keyed = parse_model_spec("dense(BIAS=false, 4)");
+  EXPECT_EQ(keyed[0].args[0].key, "bias");
+  EXPECT_EQ(to_string(keyed), "dense(bias=false,4)");
 }
 
 TEST(Spec, ToStringRoundTrips) {
@@ -187,11 +191,14 @@ TEST(SpecErrors, BadArgumentsNameTheLayerAndTheValue) {
   expect_contains(error_of([] { parse_model_spec("dense(4, bias=maybe)"); }),
                   {"'bias' must be true or false", "'maybe'"});
   expect_contains(error_of([] { parse_model_spec("dense(4, bais=false)"); }),
-                  {"layer 1 'dense'", "unknown argument 'bais'"});
-  expect_contains(error_of([] { parse_model_spec("tanh,relu(3)"); }),
-                  {"layer 2 'relu'", "column 6", "unexpected argument '3'"});
+                  {"layer 1 'dense'", "unknown argument 'bais' (dense takes units, bias)"});
+  expect_contains(
+      error_of([] { parse_model_spec("tanh,relu(3)"); }),
+      {"layer 2 'relu'", "column 6", "unexpected argument '3' (relu takes no arguments)"});
   expect_contains(error_of([] { parse_model_spec("dense(4, true, 7)"); }),
-                  {"unexpected argument '7'"});
+                  {"unexpected argument '7' (dense takes at most 2 arguments: units, bias)"});
+  expect_contains(error_of([] { parse_model_spec("dense(4, units=5)"); }),
+                  {"layer 1 'dense'", "argument 'units' given twice"});
   expect_contains(error_of([] { parse_model_spec("leaky_relu(1e300)"); }),
                   {"'slope'", "out of range"});
 }

@@ -390,13 +390,12 @@ TEST(ConvOps, Conv2dRejectsBadArguments) {
       [&] {
         conv2d(x, Tensor::zeros({6, 1, 3, 3}), Tensor(), 1, 0, 1, 3);
       },
-      "conv2d: input [2, 4, 5, 5] has 4 channels, not divisible by groups=3");
+      "conv2d: groups=3 does not divide the 4 input channels");
   expect_error(
       [&] {
         conv2d(x, Tensor::zeros({5, 2, 3, 3}), Tensor(), 1, 0, 1, 2);
       },
-      "conv2d: weight [5, 2, 3, 3] has 5 output channels, not a positive multiple of "
-      "groups=2");
+      "conv2d: groups=2 does not divide the 5 output channels");
   expect_error(
       [&] {
         conv2d(x, Tensor::zeros({6, 3, 3, 3}));
@@ -417,7 +416,7 @@ TEST(ConvOps, Conv2dRejectsBadArguments) {
       [&] {
         conv2d(x, Tensor::zeros({6, 4, 0, 3}));
       },
-      "conv2d: weight [6, 4, 0, 3] has an empty kernel");
+      "conv2d: kernel must be positive (got (0, 3))");
   // A kernel that fits once padding is added is fine.
   EXPECT_EQ(conv2d(x, Tensor::zeros({6, 4, 7, 7}), Tensor(), 1, 1).shape(), (Shape{2, 6, 1, 1}));
 }
@@ -442,7 +441,7 @@ TEST(ConvOps, ConvTranspose2dRejectsBadArguments) {
       [&] {
         conv_transpose2d(x, Tensor::zeros({4, 1, 3, 3}), Tensor(), 1, 0, 0, 1, 3);
       },
-      "conv_transpose2d: input [1, 4, 3, 3] has 4 channels, not divisible by groups=3");
+      "conv_transpose2d: groups=3 does not divide the 4 input channels");
   expect_error(
       [&] {
         conv_transpose2d(x, Tensor::zeros({3, 2, 3, 3}));

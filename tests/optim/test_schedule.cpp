@@ -242,24 +242,46 @@ TEST(ParseSchedule, ThreePieces) {
   expect_sequence(*s, {1, 1, 1, 0.5, 0.75, 1, 0.5, 0.25});
 }
 
+TEST(ParseSchedule, HelpNamesEveryScheduleItParses) {
+  const std::vector<std::string> help = schedule_help();
+  ASSERT_FALSE(help.empty());
+  for (const std::string& line : help) {
+    const std::string name = line.substr(0, line.find_first_of("([ "));
+    try {
+      parse_schedule(name, ctx());
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).find("unknown schedule"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ParseSchedule, NamesAndKeysInAnyCase) {
+  EXPECT_EQ(parse_schedule("STEP(+10, Gamma=0.5)", ctx())->to_string(), "step(10,0.5)");
+  EXPECT_EQ(parse_schedule("onecycle(anneal=LINEAR)", ctx())->to_string(),
+            "onecycle(0.1,100,0.3,linear,25,10000)");
+}
+
 TEST(ParseSchedule, Errors) {
   expect_error([] { parse_schedule("", ctx()); }, "empty specification");
   expect_error([] { parse_schedule("cosnie", ctx()); },
                "schedule piece 'cosnie': unknown schedule 'cosnie' (known: constant, step");
   expect_error([] { parse_schedule("step(10,x)", ctx()); },
-               "schedule piece 'step(10,x)': gamma 'x' is not a number");
+               "schedule piece 'step(10,x)': argument 'gamma' must be a number, got 'x'");
   expect_error([] { parse_schedule("step(ten)", ctx()); },
-               "size 'ten' is not a whole number of steps");
-  expect_error([] { parse_schedule("step", ctx()); }, "schedule piece 'step': step needs size");
+               "argument 'size' must be a whole number of steps");
+  expect_error([] { parse_schedule("step", ctx()); },
+               "schedule piece 'step': missing argument 'size'");
   expect_error([] { parse_schedule("step(1,2,3)", ctx()); }, "takes at most 2 arguments");
   expect_error([] { parse_schedule("step(10, decay=0.5)", ctx()); },
-               "step has no argument 'decay' (it takes size, gamma)");
+               "unknown argument 'decay' (step takes size, gamma)");
   expect_error([] { parse_schedule("step(10, size=4)", ctx()); }, "'size' given twice");
   expect_error([] { parse_schedule("step(gamma=0.5, 10)", ctx()); },
                "positional argument '10' after");
-  expect_error([] { parse_schedule("step(10,0.5", ctx()); }, "unbalanced '('");
-  expect_error([] { parse_schedule("step(10,0.5))", ctx()); }, "unbalanced ')'");
-  expect_error([] { parse_schedule("warmup(5),,cosine", ctx()); }, "empty piece at position 2");
+  expect_error([] { parse_schedule("step(10,0.5", ctx()); },
+               "unclosed '(' in schedule 'step' at column 6");
+  expect_error([] { parse_schedule("step(10,0.5))", ctx()); }, "unexpected ')' at column 13");
+  expect_error([] { parse_schedule("warmup(5),,cosine", ctx()); },
+               "expected a schedule name at column 11");
   expect_error([] { parse_schedule("step(10,2)", ctx()); },
                "schedule piece 'step(10,2)': step: gamma must be in (0, 1]");
   expect_error([] { parse_schedule("exponential(0.9),cosine", ctx()); },
@@ -272,7 +294,7 @@ TEST(ParseSchedule, Errors) {
   expect_error([] { parse_schedule("warmup(100),cosine", ctx(0.1, 100)); },
                "take 100 of the 100 training steps, leaving none");
   expect_error([] { parse_schedule("onecycle(anneal=cubic)", ctx()); },
-               "'onecycle(anneal=cubic)': anneal must be cos or linear");
+               "'onecycle(anneal=cubic)': argument 'anneal' must be one of cos, cosine, linear");
   expect_error([] { parse_schedule("plateau(2)", ctx()); }, "plateau: factor must be in (0, 1)");
   expect_error([] { parse_schedule("cosine", ctx(-1.0)); }, "learning rate must be");
 }
