@@ -171,8 +171,10 @@ Svg line_chart(const std::vector<Series>& series, const ChartOptions& options) {
   return svg;
 }
 
-Svg confusion_matrix(const std::vector<std::vector<int64_t>>& confusion,
-                     const std::vector<std::string>& class_names, const std::string& title) {
+namespace {
+
+void check_confusion(const std::vector<std::vector<int64_t>>& confusion,
+                     const std::vector<std::string>& class_names) {
   const size_t k = confusion.size();
   BP_CHECK(k > 0, "confusion matrix: no classes");
   BP_CHECK(k <= 1000, "confusion matrix: {} classes are too many to draw", k);
@@ -184,6 +186,31 @@ Svg confusion_matrix(const std::vector<std::vector<int64_t>>& confusion,
   }
   BP_CHECK(class_names.empty() || class_names.size() == k,
            "confusion matrix: {} classes but {} names", k, class_names.size());
+}
+
+// A cell of side `cell` at (x, y) holding `count`, shaded by its share of the row's `total`:
+// white (0) to dark blue (1).
+void draw_cell(Svg& svg, double x, double y, double cell, double font, int64_t count,
+               int64_t total) {
+  const double f = total > 0 ? static_cast<double>(count) / static_cast<double>(total) : 0.0;
+  auto mix = [f](int from, int to) {
+    return static_cast<int>(std::lround(from + (to - from) * f));
+  };
+  const std::string fill =
+      fmt::format("#{:02x}{:02x}{:02x}", mix(255, 8), mix(255, 48), mix(255, 107));
+  svg.rect(x, y, cell, cell, fill, "cell", "#ccc", 0.5);
+  const std::string label = std::to_string(count);
+  const double size = std::min(font, 0.9 * cell / (0.6 * static_cast<double>(label.size())));
+  svg.text(x + cell / 2, y + cell / 2, label,
+           {.size = size, .anchor = "middle", .fill = f > 0.5 ? "#fff" : "#000", .centered = true});
+}
+
+}  // namespace
+
+Svg confusion_matrix(const std::vector<std::vector<int64_t>>& confusion,
+                     const std::vector<std::string>& class_names, const std::string& title) {
+  check_confusion(confusion, class_names);
+  const size_t k = confusion.size();
   std::vector<std::string> names = class_names;
   for (size_t i = names.size(); i < k; ++i) names.push_back(std::to_string(i));
 
@@ -212,23 +239,8 @@ Svg confusion_matrix(const std::vector<std::vector<int64_t>>& confusion,
     for (int64_t c : confusion[r]) total += c;
     const double y = gy + cell * static_cast<double>(r);
     svg.text(gx - 6, y + cell / 2, names[r], {.size = font, .anchor = "end", .centered = true});
-    for (size_t c = 0; c < k; ++c) {
-      const double x = gx + cell * static_cast<double>(c);
-      const int64_t count = confusion[r][c];
-      // Shade by the share of the row, white (0) to dark blue (1).
-      const double f = total > 0 ? static_cast<double>(count) / static_cast<double>(total) : 0.0;
-      auto mix = [f](int from, int to) {
-        return static_cast<int>(std::lround(from + (to - from) * f));
-      };
-      const std::string fill =
-          fmt::format("#{:02x}{:02x}{:02x}", mix(255, 8), mix(255, 48), mix(255, 107));
-      svg.rect(x, y, cell, cell, fill, "cell", "#ccc", 0.5);
-      const std::string label = std::to_string(count);
-      const double size = std::min(font, 0.9 * cell / (0.6 * static_cast<double>(label.size())));
-      svg.text(
-          x + cell / 2, y + cell / 2, label,
-          {.size = size, .anchor = "middle", .fill = f > 0.5 ? "#fff" : "#000", .centered = true});
-    }
+    for (size_t c = 0; c < k; ++c)
+      draw_cell(svg, gx + cell * static_cast<double>(c), y, cell, font, confusion[r][c], total);
   }
   for (size_t c = 0; c < k; ++c) {
     const double x = gx + cell * (static_cast<double>(c) + 0.5);
