@@ -95,49 +95,63 @@ data::Dataset rank_share(const data::Dataset& dataset, distributed::Communicator
   return data::subset(dataset, rows);
 }
 
+// Puts a model in eval mode for a scope, and back in its mode after (an error included).
+class EvalMode {
+ public:
+  explicit EvalMode(nn::Module& model) : model_(model), was_training_(model.is_training()) {
+    model.eval();
+  }
+  ~EvalMode() { model_.train(was_training_); }
+  EvalMode(const EvalMode&) = delete;
+  EvalMode& operator=(const EvalMode&) = delete;
+
+ private:
+  nn::Module& model_;
+  bool was_training_;
+};
+
+// Runs `model` over `part` of `dataset` in batches; returns the loss summed over its samples, and
+// counts them in `counts` (with their classes, when the task is classification).
+double score(nn::Module& model, const data::Dataset& dataset, const data::Dataset& part, Loss loss,
+             int64_t batch_size, ClassCounts& counts) {
+  const bool classify = dataset.task == data::Task::classification;
+  EvalMode eval(model);
+  NoGradGuard no_grad;
+  double loss_sum = 0;
+  if (part.size() == 0) return loss_sum;
+  data::DataLoader loader(part, data::LoaderOptions{.batch_size = batch_size});
+  loader.start_epoch(0);
+  data::Batch batch;
+  while (loader.next(batch)) {
+    Tensor out = model.forward(batch.features);
+    loss_sum += static_cast<double>(batch_loss(loss, out, batch).item()) *
+                static_cast<double>(batch.size());
+    if (classify) {
+      std::vector<int64_t> predicted = argmax(out, -1);
+      for (size_t i = 0; i < predicted.size(); ++i) {
+        BP_CHECK(predicted[i] < dataset.num_classes,
+                 "evaluate: the model has more outputs ({}) than the data has classes ({})",
+                 out.size(-1), dataset.num_classes);
+        counts.add(batch.labels[i], predicted[i]);
+      }
+    }
+    counts.add_samples(batch.size());
+  }
+  return loss_sum;
+}
+
 }  // namespace
 
 Metrics evaluate(nn::Module& model, const data::Dataset& dataset, Loss loss, int64_t batch_size,
                  distributed::Communicator* communicator) {
   Metrics m;
   if (dataset.size() == 0) return m;
-  const bool was_training = model.is_training();
-  model.eval();
-  NoGradGuard no_grad;
   const int64_t ranks = communicator ? communicator->size() : 1;
   data::Dataset shard;
   if (ranks > 1) shard = rank_share(dataset, *communicator);
-  const data::Dataset& part = ranks > 1 ? shard : dataset;
   const bool classify = dataset.task == data::Task::classification;
   ClassCounts counts(classify ? dataset.num_classes : 0);
-  double loss_sum = 0;
-  data::Batch batch;
-  try {
-    std::optional<data::DataLoader> loader;
-    if (part.size() > 0) {
-      loader.emplace(part, data::LoaderOptions{.batch_size = batch_size});
-      loader->start_epoch(0);
-    }
-    while (loader && loader->next(batch)) {
-      Tensor out = model.forward(batch.features);
-      loss_sum += static_cast<double>(batch_loss(loss, out, batch).item()) *
-                  static_cast<double>(batch.size());
-      if (classify) {
-        std::vector<int64_t> predicted = argmax(out, -1);
-        for (size_t i = 0; i < predicted.size(); ++i) {
-          BP_CHECK(predicted[i] < dataset.num_classes,
-                   "evaluate: the model has more outputs ({}) than the data has classes ({})",
-                   out.size(-1), dataset.num_classes);
-          counts.add(batch.labels[i], predicted[i]);
-        }
-      }
-      counts.add_samples(batch.size());
-    }
-  } catch (...) {
-    model.train(was_training);
-    throw;
-  }
-  model.train(was_training);
+  double loss_sum = score(model, dataset, ranks > 1 ? shard : dataset, loss, batch_size, counts);
   if (ranks > 1) {
     communicator->sum(std::span<double>(&loss_sum, 1));
     communicator->sum(counts.all());
