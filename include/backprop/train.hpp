@@ -66,6 +66,10 @@ struct BP_API EpochStats {
 };
 
 class Trainer;
+namespace detail {
+class Epoch;
+struct EpochTotals;
+}  // namespace detail
 
 // Hooks into the loop. Each may call trainer.request_stop().
 class BP_API Callback {
@@ -153,26 +157,13 @@ class BP_API Trainer {
   const std::vector<EpochStats>& history() const { return history_; }
 
  private:
-  struct StepResult {
-    double loss_sum = 0;  // the loss summed over the rows
-    int64_t correct = 0;  // classification: rows whose argmax is the label
-  };
-  struct EpochTotals {
-    double loss_sum = 0;
-    int64_t correct = 0;
-    int64_t seen = 0;
-    double last_loss = 0;  // the last batch's mean loss
-  };
-  // One epoch of `loader`'s batches: forward, backward, the update, the batch callbacks.
-  // With options.interrupt set, it may return early, having set interrupted_. `skip`: batches at
-  // the start of the epoch already done (a resumed interrupted run).
-  EpochTotals train_epoch(data::DataLoader& loader, distributed::GradientReducer* reducer,
-                          int64_t epoch, int64_t skip);
-  // Forward and backward of rows [begin, end) of `batch`, weighted by their share of the batch.
-  // With `leaf_grads` (the parameters on entry), their gradients are returned there instead of
-  // being added into the parameters' .grad.
-  StepResult forward_backward(const data::Batch& batch, int64_t begin, int64_t end,
-                              std::vector<Tensor>* leaf_grads);
+  // The loop of one epoch, internal to the library, updates the state below.
+  friend class detail::Epoch;
+  // The end of a whole epoch begun at time `start`: its statistics over the ranks, its
+  // evaluations, the epoch callbacks and the ranks' agreement to stop.
+  EpochStats end_epoch(int64_t epoch, const detail::EpochTotals& totals, double start,
+                       const std::vector<std::pair<std::string, const data::Dataset*>>& evals,
+                       distributed::Communicator* comm);
 
   nn::Module& model_;
   optim::Optimizer& optimizer_;

@@ -118,30 +118,13 @@ void accumulate_leaf(const Tensor& handle, TensorImpl& leaf, const Tensor& g) {
   for (int64_t i = 0; i < leaf.count; ++i) dst[i] += src[i];
 }
 
-}  // namespace
-
-void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
-  BP_CHECK(root.requires_grad(),
-           "backward: the tensor does not require a gradient (no input had requires_grad, or it "
-           "was computed under NoGradGuard)");
-  NoGradGuard no_grad;
-  // Into a LeafGradientSink the gradients do not reach .grad: nothing to report.
-  const std::function<void(const Tensor&)>* on_ready =
-      current_hook && !current_sink ? &current_hook->on_ready_ : nullptr;
-  if (!root.grad_fn()) {
-    accumulate_leaf(root, *root.impl(), grad);
-    if (on_ready) (*on_ready)(root);
-    return;
-  }
-
-  if (root.impl()->retains_grad) accumulate_leaf(root, *root.impl(), grad);
-
-  // Depth-first post-order from the root gives a topological order with the root last. `order`
-  // holds owning pointers: freeing a node's inputs below may drop the last other reference.
+// Depth-first post-order from the root gives a topological order with the root last. It holds
+// owning pointers: freeing a node's inputs may drop the last other reference.
+std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>& root) {
   std::vector<std::shared_ptr<Node>> order;
   std::unordered_map<Node*, bool> visited;
-  std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root.grad_fn(), 0}};
-  visited[root.grad_fn().get()] = true;
+  std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root, 0}};
+  visited[root.get()] = true;
   while (!stack.empty()) {
     auto& [node, next] = stack.back();
     if (next < node->inputs.size()) {
@@ -157,58 +140,95 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       stack.pop_back();
     }
   }
+  return order;
+}
 
-  // With a GradReadyHook: how many nodes still to visit take each leaf as an input. A leaf's
-  // gradient is final once the last of them has been visited, whether or not it ran.
-  std::unordered_map<TensorImpl*, int64_t> leaf_uses;
-  auto is_leaf_input = [](const Tensor& t) {
-    return t.defined() && t.requires_grad() && !t.impl()->grad_fn;
-  };
-  if (on_ready)
-    for (const auto& node : order)
-      for (const Tensor& input : node->inputs)
-        if (is_leaf_input(input)) ++leaf_uses[input.impl().get()];
-  auto visited_node = [&](const Node& node) {
-    if (!on_ready) return;
+// With a GradReadyHook: tells it when a leaf's gradient is final, that is once the last of the
+// nodes still to visit that take the leaf as an input has been visited, whether or not it ran.
+class LeafReadiness {
+ public:
+  LeafReadiness(const std::function<void(const Tensor&)>* on_ready,
+                const std::vector<std::shared_ptr<Node>>& order)
+      : on_ready_(on_ready) {
+    if (on_ready_)
+      for (const auto& node : order)
+        for (const Tensor& input : node->inputs)
+          if (is_leaf_input(input)) ++uses_[input.impl().get()];
+  }
+
+  void visited(const Node& node) {
+    if (!on_ready_) return;
     for (const Tensor& input : node.inputs)
-      if (is_leaf_input(input) && --leaf_uses[input.impl().get()] == 0) (*on_ready)(input);
-  };
+      if (is_leaf_input(input) && --uses_[input.impl().get()] == 0) (*on_ready_)(input);
+  }
 
+ private:
+  static bool is_leaf_input(const Tensor& t) {
+    return t.defined() && t.requires_grad() && !t.impl()->grad_fn;
+  }
+
+  const std::function<void(const Tensor&)>* on_ready_;
+  std::unordered_map<TensorImpl*, int64_t> uses_;
+};
+
+// Runs `node`'s backward on the gradient pending for its output, if one reached it (else returns
+// false), and hands each input its gradient: pending for the node that made it, or into a leaf.
+bool backpropagate(Node& node, std::unordered_map<Node*, Tensor>& pending) {
+  auto found = pending.find(&node);
+  if (found == pending.end()) return false;
+  Tensor grad_output = std::move(found->second);
+  pending.erase(found);
+  BP_CHECK(node.backward,
+           "backward: the graph through '{}' was already freed by an earlier backward(); pass "
+           "retain_graph=true to the first call to backpropagate twice",
+           op_name(node.kind));
+  std::vector<Tensor> grads = node.backward(grad_output);
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    const Tensor& input = node.inputs[i];
+    if (!input.defined() || !input.requires_grad() || i >= grads.size() || !grads[i].defined())
+      continue;
+    BP_CHECK(grads[i].shape() == input.shape(),
+             "backward: internal error in '{}': gradient of shape {} for input {} of shape {}",
+             op_name(node.kind), to_string(grads[i].shape()), i, to_string(input.shape()));
+    TensorImpl& impl = *input.impl();
+    if (impl.grad_fn) {
+      accumulate(pending[impl.grad_fn.get()], grads[i]);
+      if (impl.retains_grad) accumulate_leaf(input, impl, grads[i]);
+    } else {
+      accumulate_leaf(input, impl, grads[i]);
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  BP_CHECK(root.requires_grad(),
+           "backward: the tensor does not require a gradient (no input had requires_grad, or it "
+           "was computed under NoGradGuard)");
+  NoGradGuard no_grad;
+  // Into a LeafGradientSink the gradients do not reach .grad: nothing to report.
+  const std::function<void(const Tensor&)>* on_ready =
+      current_hook && !current_sink ? &current_hook->on_ready_ : nullptr;
+  if (!root.grad_fn()) {
+    accumulate_leaf(root, *root.impl(), grad);
+    if (on_ready) (*on_ready)(root);
+    return;
+  }
+  if (root.impl()->retains_grad) accumulate_leaf(root, *root.impl(), grad);
+
+  const std::vector<std::shared_ptr<Node>> order = topological_order(root.grad_fn());
+  LeafReadiness readiness(on_ready, order);
   std::unordered_map<Node*, Tensor> pending;
   pending[order.back().get()] = grad;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    Node* node = it->get();
-    auto found = pending.find(node);
-    if (found == pending.end()) {
-      visited_node(*node);
-      continue;
-    }
-    Tensor grad_output = std::move(found->second);
-    pending.erase(found);
-    BP_CHECK(node->backward,
-             "backward: the graph through '{}' was already freed by an earlier backward(); pass "
-             "retain_graph=true to the first call to backpropagate twice",
-             op_name(node->kind));
-    std::vector<Tensor> grads = node->backward(grad_output);
-    for (size_t i = 0; i < node->inputs.size(); ++i) {
-      const Tensor& input = node->inputs[i];
-      if (!input.defined() || !input.requires_grad() || i >= grads.size() || !grads[i].defined())
-        continue;
-      BP_CHECK(grads[i].shape() == input.shape(),
-               "backward: internal error in '{}': gradient of shape {} for input {} of shape {}",
-               op_name(node->kind), to_string(grads[i].shape()), i, to_string(input.shape()));
-      TensorImpl& impl = *input.impl();
-      if (impl.grad_fn) {
-        accumulate(pending[impl.grad_fn.get()], grads[i]);
-        if (impl.retains_grad) accumulate_leaf(input, impl, grads[i]);
-      } else {
-        accumulate_leaf(input, impl, grads[i]);
-      }
-    }
-    visited_node(*node);
-    if (!retain_graph) {
-      node->backward = nullptr;
-      node->inputs.clear();
+    Node& node = **it;
+    const bool ran = backpropagate(node, pending);
+    readiness.visited(node);
+    if (ran && !retain_graph) {
+      node.backward = nullptr;
+      node.inputs.clear();
     }
   }
 }

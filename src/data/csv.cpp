@@ -255,146 +255,172 @@ std::string label_text(const Field& f) {
   return f.quoted ? f.text : std::string(trim(f.text));
 }
 
-}  // namespace
+// Where the label and the features are, from the first record and the options.
+struct Layout {
+  int64_t columns = 0;
+  int64_t label = -1;  // the label's column; -1: every column is a feature
+  int64_t features = 0;
+  bool header = false;  // the first record names the columns
+};
 
-Dataset read_csv_string(std::string_view text, const CsvOptions& options, const std::string& name) {
+void check_options(const CsvOptions& options, const std::string& name) {
   const char delim = options.delimiter;
   BP_CHECK(delim != '"' && delim != '\n' && delim != '\r' && delim != '\0',
            "read_csv: {}: the delimiter cannot be a quote, a line break or NUL", name);
   BP_CHECK(options.header != CsvHeader::no || options.label_column.empty(),
            "read_csv: {}: label_column '{}' needs a header row, but header is 'no'", name,
            options.label_column);
-  const bool regression = options.task == Task::regression;
+}
 
-  Tokenizer tok(text, delim, name);
-  std::vector<Field> first;
-  BP_CHECK(tok.next(first), "read_csv: {}: the file is empty", name);
+// The column named options.label_column in the header `first`.
+int64_t label_column_named(const std::vector<Field>& first, const CsvOptions& options,
+                           const std::string& name) {
   const auto ncols = static_cast<int64_t>(first.size());
-
-  // Resolve the label column, by name (needs the header) or by index.
   int64_t label = -1;
-  bool header = options.header == CsvHeader::yes;
-  if (!options.has_label) {
-    // Every column is a feature.
-  } else if (!options.label_column.empty()) {
-    header = true;
-    for (int64_t c = 0; c < ncols; ++c)
-      if (label_text(first[static_cast<size_t>(c)]) == options.label_column) label = c;
-    if (label < 0) {
-      std::string columns;
-      for (int64_t c = 0; c < ncols && c < 20; ++c)
-        columns += (c ? ", " : "") + quote_for_message(label_text(first[static_cast<size_t>(c)]));
-      fail("read_csv: {}: label column '{}' not found in the header (columns: {})", name,
-           options.label_column, columns);
-    }
-  } else {
-    label = options.label_index < 0 ? ncols + options.label_index : options.label_index;
-    BP_CHECK(label >= 0 && label < ncols,
+  for (int64_t c = 0; c < ncols; ++c)
+    if (label_text(first[static_cast<size_t>(c)]) == options.label_column) label = c;
+  if (label >= 0) return label;
+  std::string columns;
+  for (int64_t c = 0; c < ncols && c < 20; ++c)
+    columns += (c ? ", " : "") + quote_for_message(label_text(first[static_cast<size_t>(c)]));
+  fail("read_csv: {}: label column '{}' not found in the header (columns: {})", name,
+       options.label_column, columns);
+}
+
+// A header is detected when a column holds something other than a number, except a class label
+// (a string label does not make a header).
+bool looks_like_header(const std::vector<Field>& first, int64_t label, bool regression) {
+  float v = 0.0f;
+  bool header = false;
+  for (size_t c = 0; c < first.size(); ++c) {
+    if (static_cast<int64_t>(c) == label && !regression) continue;
+    if (parse_number(first[c].text, v) != NumberStatus::ok) header = true;
+  }
+  return header;
+}
+
+// Resolves the label column, by name (which needs the header) or by index, and the header.
+Layout read_layout(const std::vector<Field>& first, const CsvOptions& options,
+                   const std::string& name) {
+  Layout layout{.columns = static_cast<int64_t>(first.size()),
+                .header = options.header == CsvHeader::yes};
+  const int64_t ncols = layout.columns;
+  if (options.has_label && !options.label_column.empty()) {
+    layout.header = true;
+    layout.label = label_column_named(first, options, name);
+  } else if (options.has_label) {
+    layout.label = options.label_index < 0 ? ncols + options.label_index : options.label_index;
+    BP_CHECK(layout.label >= 0 && layout.label < ncols,
              "read_csv: {}: label column index {} is out of range for {} columns", name,
              options.label_index, ncols);
   }
-  const int64_t nfeatures = options.has_label ? ncols - 1 : ncols;
-  BP_CHECK(nfeatures >= 1,
+  layout.features = options.has_label ? ncols - 1 : ncols;
+  BP_CHECK(layout.features >= 1,
            "read_csv: {}: line {}: need a label column and at least one feature "
            "column, found {} column(s)",
            name, first[0].line, ncols);
-
-  if (options.header == CsvHeader::autodetect && !header) {
-    float v = 0.0f;
-    for (int64_t c = 0; c < ncols; ++c) {
-      if (c == label && !regression) continue;  // a string label does not make a header
-      if (parse_number(first[static_cast<size_t>(c)].text, v) != NumberStatus::ok) header = true;
-    }
-  }
-
-  if (header)
+  if (options.header == CsvHeader::autodetect && !layout.header)
+    layout.header = looks_like_header(first, layout.label, options.task == Task::regression);
+  if (layout.header)
     for (size_t c = 0; c < first.size(); ++c)
       check_utf8(first[c], first[c].text, static_cast<int64_t>(c) + 1, name, "column name");
+  return layout;
+}
 
+// The values of the data rows, as the layout places them.
+struct Columns {
   std::vector<float> features;
-  std::vector<float> targets;
-  std::vector<std::string> raw_labels;
-  std::vector<int64_t> label_lines;
-  std::vector<Field> fields;
-  auto take_row = [&](const std::vector<Field>& row) {
-    BP_CHECK(static_cast<int64_t>(row.size()) == ncols,
+  std::vector<float> targets;           // regression
+  std::vector<std::string> raw_labels;  // classification: the label texts
+  std::vector<int64_t> label_lines;     // and where each was
+
+  void take_row(const std::vector<Field>& row, const Layout& layout, bool regression,
+                const std::string& name) {
+    BP_CHECK(static_cast<int64_t>(row.size()) == layout.columns,
              "read_csv: {}: line {}: ragged row: expected {} fields, found {}", name, row[0].line,
-             ncols, row.size());
-    for (int64_t c = 0; c < ncols; ++c) {
+             layout.columns, row.size());
+    for (int64_t c = 0; c < layout.columns; ++c) {
       const Field& f = row[static_cast<size_t>(c)];
-      if (c == label) {
-        if (regression) {
-          targets.push_back(number_or_fail(f, c + 1, name, "target"));
-        } else {
-          std::string l = label_text(f);
-          BP_CHECK(!l.empty(), "read_csv: {}: line {}, column {}: empty label", name, f.line,
-                   c + 1);
-          check_utf8(f, l, c + 1, name, "label");
-          raw_labels.push_back(std::move(l));
-          label_lines.push_back(f.line);
-        }
-      } else {
+      if (c != layout.label) {
         features.push_back(number_or_fail(f, c + 1, name, "value"));
+      } else if (regression) {
+        targets.push_back(number_or_fail(f, c + 1, name, "target"));
+      } else {
+        std::string l = label_text(f);
+        BP_CHECK(!l.empty(), "read_csv: {}: line {}, column {}: empty label", name, f.line, c + 1);
+        check_utf8(f, l, c + 1, name, "label");
+        raw_labels.push_back(std::move(l));
+        label_lines.push_back(f.line);
       }
     }
-  };
-  if (!header) take_row(first);
-  while (tok.next(fields)) take_row(fields);
-
-  const auto n = !options.has_label
-                     ? static_cast<int64_t>(features.size()) / nfeatures
-                     : static_cast<int64_t>(regression ? targets.size() : raw_labels.size());
-  BP_CHECK(n > 0, "read_csv: {}: no data rows{}", name, header ? " after the header" : "");
-
-  Dataset ds;
-  ds.task = options.task;
-  ds.feature_shape = {nfeatures};
-  ds.features = Tensor::from_data(features, {n, nfeatures});
-  if (!options.has_label) return ds;
-  if (regression) {
-    ds.targets = Tensor::from_data(targets, {n, 1});
-    return ds;
   }
+};
 
+// The distinct labels, sorted so that the mapping does not depend on row order: numerically when
+// every label is a number (so 2 < 10), otherwise bytewise.
+std::vector<std::string> sorted_label_names(const std::vector<std::string>& raw_labels) {
+  std::vector<std::string> distinct = raw_labels;
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  std::vector<std::pair<float, std::string>> numeric;
+  for (const std::string& s : distinct) {
+    float v = 0.0f;
+    if (parse_number(s, v) != NumberStatus::ok) return distinct;
+    numeric.emplace_back(v, s);
+  }
+  std::sort(numeric.begin(), numeric.end());
+  for (size_t i = 0; i < numeric.size(); ++i) distinct[i] = numeric[i].second;
+  return distinct;
+}
+
+// Class indices of the labels: into options.label_names when given, else into the sorted
+// distinct labels.
+void set_labels(Dataset& ds, const Columns& columns, int64_t label, const CsvOptions& options,
+                const std::string& name) {
+  ds.label_names =
+      options.label_names.empty() ? sorted_label_names(columns.raw_labels) : options.label_names;
   std::unordered_map<std::string, int64_t> index;
-  if (!options.label_names.empty()) {
-    for (size_t i = 0; i < options.label_names.size(); ++i)
-      index.emplace(options.label_names[i], static_cast<int64_t>(i));
-    ds.label_names = options.label_names;
-  } else {
-    // Sorted, so that the mapping does not depend on row order: numerically when every label is
-    // a number (so 2 < 10), otherwise bytewise.
-    std::vector<std::string> distinct = raw_labels;
-    std::sort(distinct.begin(), distinct.end());
-    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-    std::vector<std::pair<float, std::string>> numeric;
-    bool all_numbers = true;
-    for (const std::string& s : distinct) {
-      float v = 0.0f;
-      if (parse_number(s, v) != NumberStatus::ok) {
-        all_numbers = false;
-        break;
-      }
-      numeric.emplace_back(v, s);
-    }
-    if (all_numbers) {
-      std::sort(numeric.begin(), numeric.end());
-      for (size_t i = 0; i < numeric.size(); ++i) distinct[i] = numeric[i].second;
-    }
-    for (size_t i = 0; i < distinct.size(); ++i)
-      index.emplace(distinct[i], static_cast<int64_t>(i));
-    ds.label_names = std::move(distinct);
-  }
+  for (size_t i = 0; i < ds.label_names.size(); ++i)
+    index.emplace(ds.label_names[i], static_cast<int64_t>(i));
   ds.num_classes = static_cast<int64_t>(ds.label_names.size());
-  ds.labels.resize(raw_labels.size());
-  for (size_t i = 0; i < raw_labels.size(); ++i) {
-    auto it = index.find(raw_labels[i]);
+  ds.labels.resize(columns.raw_labels.size());
+  for (size_t i = 0; i < columns.raw_labels.size(); ++i) {
+    auto it = index.find(columns.raw_labels[i]);
     BP_CHECK(it != index.end(),
              "read_csv: {}: line {}, column {}: label {} is not one of the {} given label names",
-             name, label_lines[i], label + 1, quote_for_message(raw_labels[i]),
+             name, columns.label_lines[i], label + 1, quote_for_message(columns.raw_labels[i]),
              options.label_names.size());
     ds.labels[i] = it->second;
   }
+}
+
+}  // namespace
+
+Dataset read_csv_string(std::string_view text, const CsvOptions& options, const std::string& name) {
+  check_options(options, name);
+  const bool regression = options.task == Task::regression;
+  Tokenizer tok(text, options.delimiter, name);
+  std::vector<Field> fields;
+  BP_CHECK(tok.next(fields), "read_csv: {}: the file is empty", name);
+  const Layout layout = read_layout(fields, options, name);
+  Columns columns;
+  if (!layout.header) columns.take_row(fields, layout, regression, name);
+  while (tok.next(fields)) columns.take_row(fields, layout, regression, name);
+
+  const auto n = !options.has_label
+                     ? static_cast<int64_t>(columns.features.size()) / layout.features
+                 : regression ? static_cast<int64_t>(columns.targets.size())
+                              : static_cast<int64_t>(columns.raw_labels.size());
+  BP_CHECK(n > 0, "read_csv: {}: no data rows{}", name, layout.header ? " after the header" : "");
+  Dataset ds;
+  ds.task = options.task;
+  ds.feature_shape = {layout.features};
+  ds.features = Tensor::from_data(columns.features, {n, layout.features});
+  if (!options.has_label) return ds;
+  if (regression)
+    ds.targets = Tensor::from_data(columns.targets, {n, 1});
+  else
+    set_labels(ds, columns, layout.label, options, name);
   return ds;
 }
 

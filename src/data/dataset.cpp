@@ -224,6 +224,67 @@ std::vector<Dataset> split(const Dataset& dataset, std::span<const double> fract
 
 // ---- Normalizer ----
 
+namespace {
+
+// Throws naming the first feature of `train` that is not finite.
+void check_finite_features(const Dataset& train) {
+  const int64_t row = train.sample_numel();
+  for_each_block(train, [&](const float* x, int64_t first, int64_t count) {
+    for (int64_t i = 0; i < count * row; ++i)
+      BP_CHECK(std::isfinite(x[i]), "Normalizer::fit: feature {} of sample {} is not finite ({})",
+               i % row, first + i / row, x[i]);
+  });
+}
+
+// A normalizer's statistics before they become floats: each feature's (or, not per feature, all
+// features') offset and spread.
+struct Stats {
+  std::vector<double> offset, spread;
+};
+
+// Which statistic the i-th value of a block of samples of `row` features counts towards.
+struct StatIndex {
+  int64_t row;
+  bool per_feature;
+  size_t operator()(int64_t i) const { return static_cast<size_t>(per_feature ? i % row : 0); }
+};
+
+// Offset: the minimum; spread: the range.
+Stats min_and_range(const Dataset& train, StatIndex stat, size_t count_stats) {
+  Stats s{std::vector<double>(count_stats, std::numeric_limits<double>::infinity()),
+          std::vector<double>(count_stats, -std::numeric_limits<double>::infinity())};
+  for_each_block(train, [&](const float* x, int64_t, int64_t count) {
+    for (int64_t i = 0; i < count * stat.row; ++i) {
+      s.offset[stat(i)] = std::min(s.offset[stat(i)], static_cast<double>(x[i]));
+      s.spread[stat(i)] = std::max(s.spread[stat(i)], static_cast<double>(x[i]));
+    }
+  });
+  for (size_t j = 0; j < count_stats; ++j) s.spread[j] -= s.offset[j];
+  return s;
+}
+
+// Offset: the mean; spread: the population standard deviation. Two passes (mean, then squared
+// deviations) keep the variance accurate.
+Stats mean_and_std(const Dataset& train, StatIndex stat, size_t count_stats) {
+  Stats s{std::vector<double>(count_stats), std::vector<double>(count_stats)};
+  const double count_per_stat =
+      static_cast<double>(train.size() * stat.row / static_cast<int64_t>(count_stats));
+  for_each_block(train, [&](const float* x, int64_t, int64_t count) {
+    for (int64_t i = 0; i < count * stat.row; ++i) s.offset[stat(i)] += x[i];
+  });
+  for (double& m : s.offset) m /= count_per_stat;
+  for_each_block(train, [&](const float* x, int64_t, int64_t count) {
+    for (int64_t i = 0; i < count * stat.row; ++i) {
+      const double d = x[i] - s.offset[stat(i)];
+      s.spread[stat(i)] += d * d;
+    }
+  });
+  for (double& v : s.spread) v = std::sqrt(v / count_per_stat);
+  return s;
+}
+
+}  // namespace
+
 Normalizer Normalizer::fit(const Dataset& train, NormKind kind, bool per_feature, float min_scale) {
   BP_CHECK(std::isfinite(min_scale) && min_scale >= 0.0f,
            "Normalizer::fit: min_scale must be finite and >= 0, got {}", min_scale);
@@ -234,45 +295,16 @@ Normalizer Normalizer::fit(const Dataset& train, NormKind kind, bool per_feature
   const int64_t n = train.size();
   const int64_t row = train.sample_numel();
   BP_CHECK(n > 0 && row > 0, "Normalizer::fit: the training set is empty");
-  const int64_t stats = per_feature ? row : 1;
-  for_each_block(train, [&](const float* x, int64_t first, int64_t count) {
-    for (int64_t i = 0; i < count * row; ++i)
-      BP_CHECK(std::isfinite(x[i]), "Normalizer::fit: feature {} of sample {} is not finite ({})",
-               i % row, first + i / row, x[i]);
-  });
-
-  std::vector<double> a(static_cast<size_t>(stats)), b(static_cast<size_t>(stats));
-  auto stat = [&](int64_t i) { return static_cast<size_t>(per_feature ? i % row : 0); };
-  if (kind == NormKind::min_max) {
-    std::fill(a.begin(), a.end(), std::numeric_limits<double>::infinity());
-    std::fill(b.begin(), b.end(), -std::numeric_limits<double>::infinity());
-    for_each_block(train, [&](const float* x, int64_t, int64_t count) {
-      for (int64_t i = 0; i < count * row; ++i) {
-        a[stat(i)] = std::min(a[stat(i)], static_cast<double>(x[i]));
-        b[stat(i)] = std::max(b[stat(i)], static_cast<double>(x[i]));
-      }
-    });
-    for (size_t j = 0; j < a.size(); ++j) b[j] -= a[j];  // b = range
-  } else {
-    // Two passes (mean, then squared deviations) keep the variance accurate.
-    const double count_per_stat = static_cast<double>(n * row / stats);
-    for_each_block(train, [&](const float* x, int64_t, int64_t count) {
-      for (int64_t i = 0; i < count * row; ++i) a[stat(i)] += x[i];
-    });
-    for (double& m : a) m /= count_per_stat;
-    for_each_block(train, [&](const float* x, int64_t, int64_t count) {
-      for (int64_t i = 0; i < count * row; ++i) {
-        const double d = x[i] - a[stat(i)];
-        b[stat(i)] += d * d;
-      }
-    });
-    for (double& v : b) v = std::sqrt(v / count_per_stat);  // b = population std
-  }
-  norm.offset_.resize(a.size());
-  norm.scale_.resize(b.size());
-  for (size_t j = 0; j < a.size(); ++j) {
-    norm.offset_[j] = static_cast<float>(a[j]);
-    auto spread = static_cast<float>(b[j]);
+  check_finite_features(train);
+  const StatIndex stat{row, per_feature};
+  const auto count_stats = static_cast<size_t>(per_feature ? row : 1);
+  const Stats s = kind == NormKind::min_max ? min_and_range(train, stat, count_stats)
+                                            : mean_and_std(train, stat, count_stats);
+  norm.offset_.resize(count_stats);
+  norm.scale_.resize(count_stats);
+  for (size_t j = 0; j < count_stats; ++j) {
+    norm.offset_[j] = static_cast<float>(s.offset[j]);
+    auto spread = static_cast<float>(s.spread[j]);
     norm.scale_[j] = spread >= min_scale && spread > 0.0f && std::isfinite(spread) ? spread : 1.0f;
   }
   return norm;

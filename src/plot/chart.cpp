@@ -50,6 +50,99 @@ std::string tick_label(double v, double step) {
   return fmt::format("{:.6g}", v);
 }
 
+// The box the finite points of every series span, checking the series on the way.
+struct DataBox {
+  double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+  bool integer_x = true;
+  bool empty() const { return !(xmin <= xmax); }
+};
+
+DataBox data_box(const std::vector<Series>& series) {
+  DataBox box;
+  for (const auto& s : series) {
+    BP_CHECK(s.x.size() == s.y.size(), "line chart: series '{}' has {} x values but {} y values",
+             s.name, s.x.size(), s.y.size());
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      BP_CHECK(std::isfinite(s.x[i]), "line chart: series '{}': x[{}] is {}", s.name, i, s.x[i]);
+      if (!std::isfinite(s.y[i])) continue;
+      box.xmin = std::min(box.xmin, s.x[i]);
+      box.xmax = std::max(box.xmax, s.x[i]);
+      box.ymin = std::min(box.ymin, s.y[i]);
+      box.ymax = std::max(box.ymax, s.y[i]);
+      box.integer_x = box.integer_x && s.x[i] == std::round(s.x[i]);
+    }
+  }
+  return box;
+}
+
+// Where the plot goes, in pixels: inside the margins, below the title, left of the legend.
+struct PlotArea {
+  double left, right, top, bottom;
+};
+
+PlotArea plot_area(const std::vector<Series>& series, const ChartOptions& options) {
+  double legend_w = 0;
+  for (const auto& s : series) legend_w = std::max(legend_w, text_width(s.name, 12) + 34);
+  const PlotArea area{.left = 72,
+                      .right = options.width - 16 - legend_w,
+                      .top = options.title.empty() ? 16.0 : 40.0,
+                      .bottom = options.height - 48};
+  BP_CHECK(area.right - area.left >= 60, "line chart: {} pixels are too narrow for the legend",
+           options.width);
+  return area;
+}
+
+// Grid, ticks, tick labels, axes and their labels.
+void draw_axes(Svg& svg, const PlotArea& p, const Axis& ax, const Axis& ay,
+               const ChartOptions& options) {
+  for (double v : ay.ticks()) {
+    const double y = ay.at(v, p.bottom, p.top);
+    svg.line(p.left, y, p.right, y, "#e4e4e4");
+    svg.line(p.left - 5, y, p.left, y, "#333");
+    svg.text(p.left - 8, y, tick_label(v, ay.step),
+             {.size = 11, .anchor = "end", .centered = true});
+  }
+  for (double v : ax.ticks()) {
+    const double x = ax.at(v, p.left, p.right);
+    svg.line(x, p.top, x, p.bottom, "#e4e4e4");
+    svg.line(x, p.bottom, x, p.bottom + 5, "#333");
+    svg.text(x, p.bottom + 18, tick_label(v, ax.step), {.size = 11, .anchor = "middle"});
+  }
+  svg.line(p.left, p.bottom, p.right, p.bottom, "#333");
+  svg.line(p.left, p.top, p.left, p.bottom, "#333");
+  if (!options.x_label.empty())
+    svg.text((p.left + p.right) / 2, options.height - 10, options.x_label,
+             {.size = 12, .anchor = "middle"});
+  if (!options.y_label.empty())
+    svg.text(16, (p.top + p.bottom) / 2, options.y_label,
+             {.size = 12, .anchor = "middle", .centered = true, .rotate = -90});
+}
+
+// Series number k: its line, broken where y is not finite, its points when there are few, and
+// its legend entry.
+void draw_series(Svg& svg, const PlotArea& p, const Axis& ax, const Axis& ay, const Series& s,
+                 size_t k) {
+  const char* colour = kPalette[k % std::size(kPalette)];
+  std::vector<std::pair<double, double>> run;
+  auto flush = [&] {
+    if (run.size() > 1) svg.polyline(run, colour, 2, "series");
+    run.clear();
+  };
+  for (size_t i = 0; i < s.x.size(); ++i) {
+    if (!std::isfinite(s.y[i])) {
+      flush();
+      continue;
+    }
+    const double x = ax.at(s.x[i], p.left, p.right), y = ay.at(s.y[i], p.bottom, p.top);
+    run.emplace_back(x, y);
+    if (s.x.size() <= 60) svg.circle(x, y, 2.5, colour, "point");
+  }
+  flush();
+  const double ly = p.top + 8 + 20 * static_cast<double>(k);
+  svg.line(p.right + 12, ly, p.right + 36, ly, colour, 2.5);
+  svg.text(p.right + 42, ly, s.name, {.size = 12, .centered = true});
+}
+
 }  // namespace
 
 Svg line_chart(const std::vector<Series>& series, const ChartOptions& options) {
@@ -57,91 +150,31 @@ Svg line_chart(const std::vector<Series>& series, const ChartOptions& options) {
                options.height >= 150 && options.width <= 20000 && options.height <= 20000,
            "line chart: size {}x{} must be between 200x150 and 20000x20000", options.width,
            options.height);
-  double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
-  bool integer_x = true;
-  for (const auto& s : series) {
-    BP_CHECK(s.x.size() == s.y.size(), "line chart: series '{}' has {} x values but {} y values",
-             s.name, s.x.size(), s.y.size());
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      BP_CHECK(std::isfinite(s.x[i]), "line chart: series '{}': x[{}] is {}", s.name, i, s.x[i]);
-      if (!std::isfinite(s.y[i])) continue;
-      xmin = std::min(xmin, s.x[i]);
-      xmax = std::max(xmax, s.x[i]);
-      ymin = std::min(ymin, s.y[i]);
-      ymax = std::max(ymax, s.y[i]);
-      integer_x = integer_x && s.x[i] == std::round(s.x[i]);
-    }
-  }
-  const bool empty = !(xmin <= xmax);
-  if (empty) xmin = 0, xmax = 1, ymin = 0, ymax = 1;
-  if (std::isfinite(options.y_min)) ymin = std::min(ymin, options.y_min);
-  if (std::isfinite(options.y_max)) ymax = std::max(ymax, options.y_max);
-  const Axis ax = nice_axis(xmin, xmax, integer_x);
-  const Axis ay = nice_axis(ymin, ymax, false);
+  DataBox box = data_box(series);
+  const bool empty = box.empty();
+  if (empty) box = {.xmin = 0, .xmax = 1, .ymin = 0, .ymax = 1};
+  if (std::isfinite(options.y_min)) box.ymin = std::min(box.ymin, options.y_min);
+  if (std::isfinite(options.y_max)) box.ymax = std::max(box.ymax, options.y_max);
+  const Axis ax = nice_axis(box.xmin, box.xmax, box.integer_x);
+  const Axis ay = nice_axis(box.ymin, box.ymax, false);
+  const PlotArea area = plot_area(series, options);
 
-  double legend_w = 0;
-  for (const auto& s : series) legend_w = std::max(legend_w, text_width(s.name, 12) + 34);
-  const double left = 72, right = options.width - 16 - legend_w;
-  const double top = options.title.empty() ? 16 : 40, bottom = options.height - 48;
-  BP_CHECK(right - left >= 60, "line chart: {} pixels are too narrow for the legend",
-           options.width);
   Svg svg(options.width, options.height);
   svg.rect(0, 0, options.width, options.height, "#fff");
   if (!options.title.empty())
     svg.text(options.width / 2, 24, options.title, {.size = 15, .anchor = "middle", .bold = true});
-
-  // Grid, ticks and tick labels.
-  for (double v : ay.ticks()) {
-    const double y = ay.at(v, bottom, top);
-    svg.line(left, y, right, y, "#e4e4e4");
-    svg.line(left - 5, y, left, y, "#333");
-    svg.text(left - 8, y, tick_label(v, ay.step), {.size = 11, .anchor = "end", .centered = true});
-  }
-  for (double v : ax.ticks()) {
-    const double x = ax.at(v, left, right);
-    svg.line(x, top, x, bottom, "#e4e4e4");
-    svg.line(x, bottom, x, bottom + 5, "#333");
-    svg.text(x, bottom + 18, tick_label(v, ax.step), {.size = 11, .anchor = "middle"});
-  }
-  svg.line(left, bottom, right, bottom, "#333");
-  svg.line(left, top, left, bottom, "#333");
-  if (!options.x_label.empty())
-    svg.text((left + right) / 2, options.height - 10, options.x_label,
-             {.size = 12, .anchor = "middle"});
-  if (!options.y_label.empty())
-    svg.text(16, (top + bottom) / 2, options.y_label,
-             {.size = 12, .anchor = "middle", .centered = true, .rotate = -90});
+  draw_axes(svg, area, ax, ay, options);
   if (empty)
-    svg.text((left + right) / 2, (top + bottom) / 2, "no data",
+    svg.text((area.left + area.right) / 2, (area.top + area.bottom) / 2, "no data",
              {.size = 13, .anchor = "middle", .fill = "#888"});
-
-  for (size_t k = 0; k < series.size(); ++k) {
-    const Series& s = series[k];
-    const char* colour = kPalette[k % std::size(kPalette)];
-    std::vector<std::pair<double, double>> run;
-    auto flush = [&] {
-      if (run.size() > 1) svg.polyline(run, colour, 2, "series");
-      run.clear();
-    };
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.y[i])) {
-        flush();
-        continue;
-      }
-      const double x = ax.at(s.x[i], left, right), y = ay.at(s.y[i], bottom, top);
-      run.emplace_back(x, y);
-      if (s.x.size() <= 60) svg.circle(x, y, 2.5, colour, "point");
-    }
-    flush();
-    const double ly = top + 8 + 20 * static_cast<double>(k);
-    svg.line(right + 12, ly, right + 36, ly, colour, 2.5);
-    svg.text(right + 42, ly, s.name, {.size = 12, .centered = true});
-  }
+  for (size_t k = 0; k < series.size(); ++k) draw_series(svg, area, ax, ay, series[k], k);
   return svg;
 }
 
-Svg confusion_matrix(const std::vector<std::vector<int64_t>>& confusion,
-                     const std::vector<std::string>& class_names, const std::string& title) {
+namespace {
+
+void check_confusion(const std::vector<std::vector<int64_t>>& confusion,
+                     const std::vector<std::string>& class_names) {
   const size_t k = confusion.size();
   BP_CHECK(k > 0, "confusion matrix: no classes");
   BP_CHECK(k <= 1000, "confusion matrix: {} classes are too many to draw", k);
@@ -153,6 +186,31 @@ Svg confusion_matrix(const std::vector<std::vector<int64_t>>& confusion,
   }
   BP_CHECK(class_names.empty() || class_names.size() == k,
            "confusion matrix: {} classes but {} names", k, class_names.size());
+}
+
+// A cell of side `cell` at (x, y) holding `count`, shaded by its share of the row's `total`:
+// white (0) to dark blue (1).
+void draw_cell(Svg& svg, double x, double y, double cell, double font, int64_t count,
+               int64_t total) {
+  const double f = total > 0 ? static_cast<double>(count) / static_cast<double>(total) : 0.0;
+  auto mix = [f](int from, int to) {
+    return static_cast<int>(std::lround(from + (to - from) * f));
+  };
+  const std::string fill =
+      fmt::format("#{:02x}{:02x}{:02x}", mix(255, 8), mix(255, 48), mix(255, 107));
+  svg.rect(x, y, cell, cell, fill, "cell", "#ccc", 0.5);
+  const std::string label = std::to_string(count);
+  const double size = std::min(font, 0.9 * cell / (0.6 * static_cast<double>(label.size())));
+  svg.text(x + cell / 2, y + cell / 2, label,
+           {.size = size, .anchor = "middle", .fill = f > 0.5 ? "#fff" : "#000", .centered = true});
+}
+
+}  // namespace
+
+Svg confusion_matrix(const std::vector<std::vector<int64_t>>& confusion,
+                     const std::vector<std::string>& class_names, const std::string& title) {
+  check_confusion(confusion, class_names);
+  const size_t k = confusion.size();
   std::vector<std::string> names = class_names;
   for (size_t i = names.size(); i < k; ++i) names.push_back(std::to_string(i));
 
@@ -181,23 +239,8 @@ Svg confusion_matrix(const std::vector<std::vector<int64_t>>& confusion,
     for (int64_t c : confusion[r]) total += c;
     const double y = gy + cell * static_cast<double>(r);
     svg.text(gx - 6, y + cell / 2, names[r], {.size = font, .anchor = "end", .centered = true});
-    for (size_t c = 0; c < k; ++c) {
-      const double x = gx + cell * static_cast<double>(c);
-      const int64_t count = confusion[r][c];
-      // Shade by the share of the row, white (0) to dark blue (1).
-      const double f = total > 0 ? static_cast<double>(count) / static_cast<double>(total) : 0.0;
-      auto mix = [f](int from, int to) {
-        return static_cast<int>(std::lround(from + (to - from) * f));
-      };
-      const std::string fill =
-          fmt::format("#{:02x}{:02x}{:02x}", mix(255, 8), mix(255, 48), mix(255, 107));
-      svg.rect(x, y, cell, cell, fill, "cell", "#ccc", 0.5);
-      const std::string label = std::to_string(count);
-      const double size = std::min(font, 0.9 * cell / (0.6 * static_cast<double>(label.size())));
-      svg.text(
-          x + cell / 2, y + cell / 2, label,
-          {.size = size, .anchor = "middle", .fill = f > 0.5 ? "#fff" : "#000", .centered = true});
-    }
+    for (size_t c = 0; c < k; ++c)
+      draw_cell(svg, gx + cell * static_cast<double>(c), y, cell, font, confusion[r][c], total);
   }
   for (size_t c = 0; c < k; ++c) {
     const double x = gx + cell * (static_cast<double>(c) + 0.5);
