@@ -12,8 +12,8 @@ namespace {
 //   w ← w − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + eps).
 // Adam adds λ·w to g (L2); AdamW first shrinks the weight, w ← w·(1 − lr·λ), and keeps g as it is.
 struct AdamStep {
-  float beta1, beta2, eps;
-  float one_minus_beta1, one_minus_beta2;
+  detail::Moments moments;
+  float eps;
   float step_size;  // lr/(1−β₁ᵗ)
   float bc2_sqrt;   // √(1−β₂ᵗ)
   float decay;      // λ
@@ -25,8 +25,8 @@ struct AdamStep {
     if constexpr (kDecoupled) wi *= shrink;
     float gi = g[i];
     if constexpr (kL2) gi += decay * wi;
-    m[i] = m[i] * beta1 + one_minus_beta1 * gi;
-    v[i] = v[i] * beta2 + one_minus_beta2 * gi * gi;
+    m[i] = moments.first(m[i], gi);
+    v[i] = moments.second(v[i], gi);
     float second = v[i];
     if constexpr (kAmsgrad) second = vmax[i] = std::max(vmax[i], v[i]);
     const float denom = std::sqrt(second) / bc2_sqrt + eps;
@@ -63,17 +63,15 @@ Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options, bool decoupled)
 Adam::~Adam() = default;
 
 void Adam::prepare(std::vector<ElementUpdate>& updates) {
+  const auto moments = detail::Moments::of(options_.beta1, options_.beta2);
   const auto beta1 = static_cast<double>(options_.beta1);
   const auto beta2 = static_cast<double>(options_.beta2);
   state_->begin(groups_, updates, [&](const ParamGroup& group, int64_t step, size_t) {
     // Scalars in double, as PyTorch computes them in Python.
     const auto t = static_cast<double>(step), lr = static_cast<double>(group.lr);
     return AdamStep{
-        .beta1 = options_.beta1,
-        .beta2 = options_.beta2,
+        .moments = moments,
         .eps = options_.eps,
-        .one_minus_beta1 = static_cast<float>(1.0 - beta1),
-        .one_minus_beta2 = static_cast<float>(1.0 - beta2),
         .step_size = static_cast<float>(lr / (1.0 - std::pow(beta1, t))),
         .bc2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(beta2, t))),
         .decay = group.weight_decay,

@@ -10,8 +10,8 @@ namespace {
 // One parameter's Adamax step: m ← β₁·m + (1−β₁)·g, u ← max(β₂·u, |g| + eps) (the decayed
 // ∞-norm), w ← w − lr/(1−β₁ᵗ) · m/u.
 struct AdamaxStep {
-  float beta1, beta2, eps;
-  float one_minus_beta1;
+  detail::Moments moments;  // m's; u decays by β₂
+  float eps;
   float clr;    // lr/(1−β₁ᵗ)
   float decay;  // λ (L2)
 
@@ -19,8 +19,8 @@ struct AdamaxStep {
   void update(int64_t i, float* w, const float* g, float* m, float* inf_norm, float*) const {
     float gi = g[i];
     if constexpr (kL2) gi += decay * w[i];
-    m[i] = m[i] * beta1 + one_minus_beta1 * gi;
-    inf_norm[i] = std::max(inf_norm[i] * beta2, std::fabs(gi) + eps);
+    m[i] = moments.first(m[i], gi);
+    inf_norm[i] = std::max(inf_norm[i] * moments.beta2, std::fabs(gi) + eps);
     w[i] += -clr * (m[i] / inf_norm[i]);
   }
 };
@@ -45,13 +45,12 @@ Adamax::Adamax(std::vector<ParamGroup> groups, AdamaxOptions options)
 Adamax::~Adamax() = default;
 
 void Adamax::prepare(std::vector<ElementUpdate>& updates) {
+  const auto moments = detail::Moments::of(options_.beta1, options_.beta2);
   const auto beta1 = static_cast<double>(options_.beta1);
   state_->begin(groups_, updates, [&](const ParamGroup& group, int64_t t, size_t) {
     const double bias_correction1 = 1.0 - std::pow(beta1, static_cast<double>(t));
-    return AdamaxStep{.beta1 = options_.beta1,
-                      .beta2 = options_.beta2,
+    return AdamaxStep{.moments = moments,
                       .eps = options_.eps,
-                      .one_minus_beta1 = static_cast<float>(1.0 - beta1),
                       .clr = static_cast<float>(static_cast<double>(group.lr) / bias_correction1),
                       .decay = group.weight_decay};
   });

@@ -47,4 +47,17 @@ inline void check_unit(const char* who, const char* what, float value) {
            who, what, value);
 }
 
+// The moving averages of the Adam family, m ← β₁·m + (1−β₁)·g and v ← β₂·v + (1−β₂)·g², with
+// 1−β rounded to float once, as PyTorch does.
+struct Moments {
+  float beta1, beta2, one_minus_beta1, one_minus_beta2;
+
+  static Moments of(float beta1, float beta2) {
+    return {beta1, beta2, static_cast<float>(1.0 - static_cast<double>(beta1)),
+            static_cast<float>(1.0 - static_cast<double>(beta2))};
+  }
+  float first(float m, float g) const { return m * beta1 + one_minus_beta1 * g; }
+  float second(float v, float g) const { return v * beta2 + one_minus_beta2 * g * g; }
+};
+
 }  // namespace bp::optim::detail

@@ -9,8 +9,8 @@ namespace {
 // One parameter's NAdam step, as PyTorch 1.13 computes it: m and v as Adam, d = √(v/(1−β₂ᵗ)) + eps,
 //   w ← w − lr·(1−μₜ)/(1−Πₜ) · g/d − lr·μₜ₊₁/(1 − Πₜ·μₜ·μₜ₊₁) · m/d.
 struct NAdamStep {
-  float beta1, beta2, eps;
-  float one_minus_beta1, one_minus_beta2;
+  detail::Moments moments;
+  float eps;
   float grad_coef;         // −lr·(1−μₜ)/(1−Πₜ)
   float avg_coef;          // −lr·μₜ₊₁/(1 − Πₜ·μₜ·μₜ₊₁)
   float bias_correction2;  // 1−β₂ᵗ
@@ -20,8 +20,8 @@ struct NAdamStep {
   void update(int64_t i, float* w, const float* g, float* m, float* v, float*) const {
     float gi = g[i];
     if constexpr (kL2) gi += decay * w[i];
-    m[i] = m[i] * beta1 + one_minus_beta1 * gi;
-    v[i] = v[i] * beta2 + one_minus_beta2 * gi * gi;
+    m[i] = moments.first(m[i], gi);
+    v[i] = moments.second(v[i], gi);
     const float denom = std::sqrt(v[i] / bias_correction2) + eps;
     w[i] += grad_coef * (gi / denom);
     w[i] += avg_coef * (m[i] / denom);
@@ -54,6 +54,7 @@ NAdam::NAdam(std::vector<ParamGroup> groups, NAdamOptions options)
 NAdam::~NAdam() = default;
 
 void NAdam::prepare(std::vector<ElementUpdate>& updates) {
+  const auto moments = detail::Moments::of(options_.beta1, options_.beta2);
   const auto beta1 = static_cast<double>(options_.beta1);
   const auto beta2 = static_cast<double>(options_.beta2);
   const auto psi = static_cast<double>(options_.momentum_decay);
@@ -67,11 +68,8 @@ void NAdam::prepare(std::vector<ElementUpdate>& updates) {
     const float mu_product_next =
         mu_product * static_cast<float>(mu) * static_cast<float>(mu_next);  // 1.13's formula
     return NAdamStep{
-        .beta1 = options_.beta1,
-        .beta2 = options_.beta2,
+        .moments = moments,
         .eps = options_.eps,
-        .one_minus_beta1 = static_cast<float>(1.0 - beta1),
-        .one_minus_beta2 = static_cast<float>(1.0 - beta2),
         .grad_coef = static_cast<float>(-lr * (1.0 - mu) / (1.0 - static_cast<double>(mu_product))),
         .avg_coef =
             static_cast<float>(-lr * mu_next / (1.0 - static_cast<double>(mu_product_next))),

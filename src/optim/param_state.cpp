@@ -102,10 +102,11 @@ void ParamState::check_whole(size_t k, const std::vector<Tensor>& buffers, int64
     any = any || t.defined();
     all = all && t.defined();
   }
+  if (!any || all) return;
   std::vector<std::string> names;
   for (const Buffer& b : specs_) names.push_back(b.name);
-  BP_CHECK(!any || all, "{}::load_state: parameter {} has only part of its state (step and {})",
-           owner_, k, fmt::join(names, ", "));
+  fail("{}::load_state: parameter {} has only part of its state (step and {})", owner_, k,
+       fmt::join(names, ", "));
 }
 
 }  // namespace bp::optim::detail
