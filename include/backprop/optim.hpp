@@ -122,7 +122,8 @@ class BP_API SGD : public Optimizer {
 // stated otherwise; the learning rate and weight decay come from the parameter's group. The
 // constructors throw bp::Error naming the optimizer and the option when a value is out of range
 // (negative or non-finite lr or weight decay; eps not > 0, which would make 0/0 = NaN wherever a
-// gradient is 0; a β outside [0, 1)).
+// gradient is 0; a β outside [0, 1)). state() holds, for each parameter k updated at least once,
+// its count "step.<k>" (one value) and each of its buffers "<buffer>.<k>" (named with each class).
 
 struct BP_API AdagradOptions {
   float lr = 0.01f;
