@@ -27,7 +27,7 @@ struct BP_API ElementUpdate {
   float* weight = nullptr;
   const float* grad = nullptr;
   std::array<float*, 3> state{};   // the optimizer's buffers for this parameter (unused: nullptr)
-  std::array<float, 6> scalars{};  // per-step constants (learning rate, decay, bias corrections...)
+  std::array<float, 6> scalars{};  // per-step constants, for an optimizer that keeps them here
 };
 
 class BP_API Optimizer {
@@ -99,6 +99,7 @@ class BP_API SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, SGDOptions options);
   SGD(std::vector<ParamGroup> groups, SGDOptions options);
+  ~SGD() override;
   void apply(const ElementUpdate& update, int64_t begin, int64_t end) const override;
   std::string kind() const override { return "sgd"; }
   std::vector<std::pair<std::string, Tensor>> state() const override;
@@ -108,40 +109,12 @@ class BP_API SGD : public Optimizer {
   std::vector<Tensor>& velocity() { return velocity_; }
 
  private:
+  struct State;  // the constants of the last begin_step()
   void prepare(std::vector<ElementUpdate>& updates) override;
   SGDOptions options_;
   std::vector<Tensor> velocity_;
+  std::unique_ptr<State> state_;
 };
-
-namespace detail {
-// Per-parameter state of the adaptive optimizers: an update count and a fixed list of named
-// buffers, indexed by the parameter's position in the flattened groups. state() names each entry
-// "<buffer>.<k>" and the count "step.<k>" (a 1-element tensor), for parameters updated at least
-// once.
-class BP_API ParamState {
- public:
-  ParamState(std::string owner, std::vector<std::string> buffer_names, size_t params);
-  bool started(size_t k) const { return steps_[k] > 0; }
-  // Counts one more update of parameter k and returns the new count, first creating each of its
-  // buffers that is still undefined as a tensor of `shape` filled with `fill`.
-  int64_t advance(size_t k, const Shape& shape, float fill = 0.0f);
-  size_t buffers() const { return names_.size(); }
-  Tensor& buffer(size_t k, size_t b) { return buffers_[k][b]; }
-  const Tensor& buffer(size_t k, size_t b) const { return buffers_[k][b]; }
-  std::vector<std::pair<std::string, Tensor>> save() const;
-  // Replaces the whole state. Throws bp::Error on an unknown name, an index or shape that does
-  // not fit `params`, a step that is not a whole number >= 1, or a parameter with some but not
-  // all of its entries.
-  void load(const std::vector<std::pair<std::string, Tensor>>& state,
-            const std::vector<Tensor>& params);
-
- private:
-  std::string owner_;
-  std::vector<std::string> names_;
-  std::vector<int64_t> steps_;
-  std::vector<std::vector<Tensor>> buffers_;
-};
-}  // namespace detail
 
 // ---- adaptive optimizers: each follows PyTorch 1.13's update, element for element ----
 // All of them: a parameter's update count starts at 0 and rises by one on each step() (each
@@ -149,7 +122,8 @@ class BP_API ParamState {
 // stated otherwise; the learning rate and weight decay come from the parameter's group. The
 // constructors throw bp::Error naming the optimizer and the option when a value is out of range
 // (negative or non-finite lr or weight decay; eps not > 0, which would make 0/0 = NaN wherever a
-// gradient is 0; a β outside [0, 1)).
+// gradient is 0; a β outside [0, 1)). state() holds, for each parameter k updated at least once,
+// its count "step.<k>" (one value) and each of its buffers "<buffer>.<k>" (named with each class).
 
 struct BP_API AdagradOptions {
   float lr = 0.01f;
@@ -164,16 +138,18 @@ class BP_API Adagrad : public Optimizer {
  public:
   Adagrad(std::vector<Tensor> params, AdagradOptions options);
   Adagrad(std::vector<ParamGroup> groups, AdagradOptions options);
+  ~Adagrad() override;
   void apply(const ElementUpdate& update, int64_t begin, int64_t end) const override;
   std::string kind() const override { return "adagrad"; }
-  std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
+  std::vector<std::pair<std::string, Tensor>> state() const override;
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
   const AdagradOptions& options() const { return options_; }
 
  private:
   void prepare(std::vector<ElementUpdate>& updates) override;
   AdagradOptions options_;
-  detail::ParamState state_;  // buffers: sum
+  struct State;  // update counts, last steps; buffers sum
+  std::unique_ptr<State> state_;
 };
 
 struct BP_API RMSpropOptions {
@@ -191,16 +167,18 @@ class BP_API RMSprop : public Optimizer {
  public:
   RMSprop(std::vector<Tensor> params, RMSpropOptions options);
   RMSprop(std::vector<ParamGroup> groups, RMSpropOptions options);
+  ~RMSprop() override;
   void apply(const ElementUpdate& update, int64_t begin, int64_t end) const override;
   std::string kind() const override { return "rmsprop"; }
-  std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
+  std::vector<std::pair<std::string, Tensor>> state() const override;
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
   const RMSpropOptions& options() const { return options_; }
 
  private:
   void prepare(std::vector<ElementUpdate>& updates) override;
   RMSpropOptions options_;
-  detail::ParamState state_;  // buffers: square_avg [, momentum_buffer] [, grad_avg]
+  struct State;  // update counts, last steps; buffers square_avg [, momentum_buffer] [, grad_avg]
+  std::unique_ptr<State> state_;
 };
 
 struct BP_API AdamOptions {
@@ -218,9 +196,10 @@ class BP_API Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, AdamOptions options);
   Adam(std::vector<ParamGroup> groups, AdamOptions options);
+  ~Adam() override;
   void apply(const ElementUpdate& update, int64_t begin, int64_t end) const override;
   std::string kind() const override { return decoupled_ ? "adamw" : "adam"; }
-  std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
+  std::vector<std::pair<std::string, Tensor>> state() const override;
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
   const AdamOptions& options() const { return options_; }
 
@@ -231,7 +210,8 @@ class BP_API Adam : public Optimizer {
   void prepare(std::vector<ElementUpdate>& updates) override;
   AdamOptions options_;
   bool decoupled_;
-  detail::ParamState state_;  // buffers: exp_avg, exp_avg_sq [, max_exp_avg_sq]
+  struct State;  // update counts, last steps; buffers exp_avg, exp_avg_sq [, max_exp_avg_sq]
+  std::unique_ptr<State> state_;
 };
 
 // AdamW (Loshchilov & Hutter, 2019): Adam whose weight decay is applied to the weight, not added
@@ -261,16 +241,18 @@ class BP_API Adamax : public Optimizer {
  public:
   Adamax(std::vector<Tensor> params, AdamaxOptions options);
   Adamax(std::vector<ParamGroup> groups, AdamaxOptions options);
+  ~Adamax() override;
   void apply(const ElementUpdate& update, int64_t begin, int64_t end) const override;
   std::string kind() const override { return "adamax"; }
-  std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
+  std::vector<std::pair<std::string, Tensor>> state() const override;
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
   const AdamaxOptions& options() const { return options_; }
 
  private:
   void prepare(std::vector<ElementUpdate>& updates) override;
   AdamaxOptions options_;
-  detail::ParamState state_;  // buffers: exp_avg, exp_inf
+  struct State;  // update counts, last steps; buffers exp_avg, exp_inf
+  std::unique_ptr<State> state_;
 };
 
 struct BP_API NAdamOptions {
@@ -290,16 +272,18 @@ class BP_API NAdam : public Optimizer {
  public:
   NAdam(std::vector<Tensor> params, NAdamOptions options);
   NAdam(std::vector<ParamGroup> groups, NAdamOptions options);
+  ~NAdam() override;
   void apply(const ElementUpdate& update, int64_t begin, int64_t end) const override;
   std::string kind() const override { return "nadam"; }
-  std::vector<std::pair<std::string, Tensor>> state() const override { return state_.save(); }
+  std::vector<std::pair<std::string, Tensor>> state() const override;
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state) override;
   const NAdamOptions& options() const { return options_; }
 
  private:
   void prepare(std::vector<ElementUpdate>& updates) override;
   NAdamOptions options_;
-  detail::ParamState state_;  // buffers: exp_avg, exp_avg_sq, mu_product (1 element)
+  struct State;  // update counts, last steps; buffers exp_avg, exp_avg_sq, mu_product
+  std::unique_ptr<State> state_;
 };
 
 // ---- building an optimizer by name ----

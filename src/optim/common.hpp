@@ -1,9 +1,8 @@
-// Helpers shared by the optimizers (internal).
+// Helpers shared by the optimizers (internal): their parameters and the checks of their options.
 #pragma once
 
 #include <cmath>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "backprop/error.hpp"
@@ -11,7 +10,7 @@
 
 namespace bp::optim::detail {
 
-// The parameters of all groups, in order (the index k of ParamState).
+// The parameters of all groups, in order: parameter k of the optimizer.
 inline std::vector<Tensor> flat_params(const std::vector<ParamGroup>& groups) {
   std::vector<Tensor> out;
   for (const ParamGroup& g : groups) out.insert(out.end(), g.params.begin(), g.params.end());
@@ -48,46 +47,17 @@ inline void check_unit(const char* who, const char* what, float value) {
            who, what, value);
 }
 
-// Calls f(group, param, grad, k) for every parameter that has a gradient, k being its position in
-// the flattened groups (Optimizer::begin_step has checked the gradients' shapes).
-template <class F>
-void for_each_with_grad(std::vector<ParamGroup>& groups, F&& f) {
-  size_t k = 0;
-  for (ParamGroup& group : groups) {
-    for (Tensor& p : group.params) {
-      const size_t index = k++;
-      Tensor grad = p.grad();
-      if (grad.defined()) f(group, p, grad, index);
-    }
+// The moving averages of the Adam family, m ← β₁·m + (1−β₁)·g and v ← β₂·v + (1−β₂)·g², with
+// 1−β rounded to float once, as PyTorch does.
+struct Moments {
+  float beta1, beta2, one_minus_beta1, one_minus_beta2;
+
+  static Moments of(float beta1, float beta2) {
+    return {beta1, beta2, static_cast<float>(1.0 - static_cast<double>(beta1)),
+            static_cast<float>(1.0 - static_cast<double>(beta2))};
   }
-}
-
-// The update of parameter k, `p`, from its gradient, with no state or scalars yet.
-inline ElementUpdate element_update(size_t k, Tensor& p, Tensor& grad) {
-  ElementUpdate u;
-  u.index = k;
-  u.size = p.numel();
-  u.weight = p.data();
-  u.grad = grad.data();
-  return u;
-}
-
-// The same, pointing at the first `buffers` buffers of the parameter's state.
-inline ElementUpdate element_update(size_t k, Tensor& p, Tensor& grad, ParamState& state,
-                                    size_t buffers) {
-  ElementUpdate u = element_update(k, p, grad);
-  for (size_t b = 0; b < buffers; ++b) u.state[b] = state.buffer(k, b).data();
-  return u;
-}
-
-// Calls f(std::true_type{}) or f(std::false_type{}) as `flag` says, so that an option constant for
-// the step picks a loop variant once, outside the loop (each variant then vectorises).
-template <class F>
-void with_flag(bool flag, F&& f) {
-  if (flag)
-    f(std::true_type{});
-  else
-    f(std::false_type{});
-}
+  float first(float m, float g) const { return m * beta1 + one_minus_beta1 * g; }
+  float second(float v, float g) const { return v * beta2 + one_minus_beta2 * g * g; }
+};
 
 }  // namespace bp::optim::detail

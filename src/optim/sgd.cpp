@@ -1,57 +1,68 @@
 #include "optim/common.hpp"
+#include "optim/step.hpp"
 
 namespace bp::optim {
 
 namespace {
-// ElementUpdate::scalars of SGD.
-enum : size_t { kLr, kDecay };
+// One parameter's SGD step (Rumelhart, Hinton & Williams, 1986), g = ∂E/∂w + λ·w:
+//   Δw(t) = α·Δw(t−1) − ε·g, w ← w + Δw(t); Nesterov: w ← w + α·Δw(t) − ε·g; no momentum: w ← w −
+//   ε·g.
+// One branch-free loop per variant, so that each vectorises.
+struct SGDStep {
+  float lr;        // ε
+  float decay;     // λ
+  float momentum;  // α
+
+  template <bool kMomentum, bool kNesterov>
+  void update(int64_t i, float* w, const float* g, float* velocity, float*, float*) const {
+    if constexpr (!kMomentum) {
+      w[i] -= lr * (g[i] + decay * w[i]);
+    } else if constexpr (kNesterov) {
+      const float gi = g[i] + decay * w[i];
+      velocity[i] = momentum * velocity[i] - lr * gi;
+      w[i] += momentum * velocity[i] - lr * gi;
+    } else {
+      velocity[i] = momentum * velocity[i] - lr * (g[i] + decay * w[i]);
+      w[i] += velocity[i];
+    }
+  }
+};
 }  // namespace
+
+struct SGD::State : detail::Steps<SGDStep> {
+  using Steps::Steps;
+};
 
 SGD::SGD(std::vector<Tensor> params, SGDOptions options)
     : SGD(detail::one_group(std::move(params), options), options) {}
 
 SGD::SGD(std::vector<ParamGroup> groups, SGDOptions options)
-    : Optimizer(std::move(groups)), options_(options) {
+    : Optimizer(std::move(groups)),
+      options_(options),
+      velocity_(detail::count_params(groups_)),
+      state_(std::make_unique<State>(velocity_.size())) {
   BP_CHECK(options.momentum >= 0 && options.momentum < 1,
            "SGD: momentum must be in [0, 1) (got {})", options.momentum);
   BP_CHECK(!options.nesterov || options.momentum > 0, "SGD: Nesterov needs a positive momentum");
-  velocity_.resize(detail::count_params(groups_));
 }
+
+SGD::~SGD() = default;
 
 void SGD::prepare(std::vector<ElementUpdate>& updates) {
   const bool momentum = options_.momentum > 0;
-  detail::for_each_with_grad(groups_, [&](ParamGroup& group, Tensor& p, Tensor& grad, size_t k) {
-    ElementUpdate& u = updates.emplace_back(detail::element_update(k, p, grad));
+  state_->begin(groups_, updates, [&](const ParamGroup& group, const Tensor& p, ElementUpdate& u) {
     if (momentum) {
-      Tensor& velocity = velocity_[k];
+      Tensor& velocity = velocity_[u.index];
       if (!velocity.defined()) velocity = Tensor::zeros(p.shape());
       u.state[0] = velocity.data();
     }
-    u.scalars[kLr] = group.lr;
-    u.scalars[kDecay] = group.weight_decay;
+    return SGDStep{.lr = group.lr, .decay = group.weight_decay, .momentum = options_.momentum};
   });
 }
 
 void SGD::apply(const ElementUpdate& u, int64_t begin, int64_t end) const {
-  float* __restrict w = u.weight;
-  const float* __restrict g = u.grad;
-  float* __restrict v = u.state[0];
-  const float alpha = options_.momentum, lr = u.scalars[kLr], decay = u.scalars[kDecay];
-  // One branch-free loop per variant, so that each vectorises.
-  if (alpha == 0) {
-    for (int64_t i = begin; i < end; ++i) w[i] -= lr * (g[i] + decay * w[i]);
-  } else if (options_.nesterov) {
-    for (int64_t i = begin; i < end; ++i) {
-      const float gi = g[i] + decay * w[i];
-      v[i] = alpha * v[i] - lr * gi;  // Δw(t) = α·Δw(t−1) − ε·g
-      w[i] += alpha * v[i] - lr * gi;
-    }
-  } else {
-    for (int64_t i = begin; i < end; ++i) {
-      v[i] = alpha * v[i] - lr * (g[i] + decay * w[i]);  // Δw(t) = α·Δw(t−1) − ε·g
-      w[i] += v[i];
-    }
-  }
+  detail::update_elements((*state_)[u.index], u, begin, end, options_.momentum != 0,
+                          options_.nesterov);
 }
 
 std::vector<std::pair<std::string, Tensor>> SGD::state() const {
@@ -65,18 +76,10 @@ void SGD::load_state(const std::vector<std::pair<std::string, Tensor>>& state) {
   const std::vector<Tensor> params = detail::flat_params(groups_);
   std::vector<Tensor> loaded(velocity_.size());
   for (const auto& [name, t] : state) {
-    size_t k = 0;
-    bool ok = name.rfind("velocity.", 0) == 0;
-    if (ok) {
-      try {
-        size_t used = 0;
-        k = std::stoul(name.substr(9), &used);
-        ok = used == name.size() - 9 && k < params.size();
-      } catch (const std::exception&) {
-        ok = false;
-      }
-    }
-    BP_CHECK(ok, "SGD::load_state: unexpected state entry '{}'", name);
+    const auto split = detail::split_entry_name(name, params.size());
+    BP_CHECK(split && split->first == "velocity", "SGD::load_state: unexpected state entry '{}'",
+             name);
+    const size_t k = split->second;
     BP_CHECK(t.defined() && t.shape() == params[k].shape(),
              "SGD::load_state: '{}' has shape {}, the parameter has {}", name,
              t.defined() ? to_string(t.shape()) : "undefined", to_string(params[k].shape()));

@@ -498,6 +498,30 @@ TEST(AdaptiveOptimizers, LoadStateRejectsBadEntries) {
   EXPECT_EQ(kept.state().size(), good.size());
 }
 
+// NAdam's mu_product is one value per parameter, starting at 1; the other buffers have the
+// parameter's shape.
+TEST(AdaptiveOptimizers, SingleValueBufferKeepsItsShape) {
+  Tensor w = make_weights();
+  optim::NAdam nadam({w}, {});
+  step(nadam, w);
+  auto good = nadam.state();
+  std::vector<std::string> names;
+  for (const auto& [name, t] : good) names.push_back(name);
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"step.0", "exp_avg.0", "exp_avg_sq.0", "mu_product.0"}));
+  EXPECT_EQ(good[3].second.shape(), (Shape{1}));
+  EXPECT_FLOAT_EQ(good[3].second.item(), 0.9f * (1.0f - 0.5f * std::pow(0.96f, 0.004f)));
+  optim::NAdam fresh({make_weights()}, {});
+  auto wrong = good;
+  wrong[3].second = Tensor::ones({3});
+  expect_error([&] { fresh.load_state(wrong); }, "'mu_product.0' has shape [3], expected [1]");
+  wrong = good;
+  wrong[1].second = Tensor::ones({1});
+  expect_error([&] { fresh.load_state(wrong); }, "'exp_avg.0' has shape [1], expected [3]");
+  fresh.load_state(good);
+  EXPECT_EQ(fresh.state()[3].second.item(), good[3].second.item());
+}
+
 TEST(AdaptiveOptimizers, ValidatesOptions) {
   std::vector<Tensor> p{make_weights()};
   expect_error([&] { optim::Adam(p, {.lr = -1.0f}); }, "learning rate must be >= 0");
