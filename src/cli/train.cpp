@@ -188,21 +188,19 @@ void note_command_line(TrainArgs& t, const CLI::App& cmd, int argc, const char* 
 
 // ---- Checks and choices before training ---------------------------------------------------------
 
-// Checks that the network's output fits the data: one value per class, or per target.
+// The network's outputs per sample the data needs: one per class, or one per target.
+int64_t outputs_needed(const data::Dataset& train) {
+  return train.task == data::Task::classification ? train.num_classes : train.targets.size(1);
+}
+
 void check_outputs(const Model& model, const data::Dataset& train) {
-  Shape out = model.network->output_shape(model.input_shape);
-  if (train.task == data::Task::classification) {
-    BP_CHECK(out.size() == 1 && out[0] == train.num_classes,
-             "--model: the network outputs {} per sample but the data has {} classes; end the spec "
-             "with dense({})",
-             to_string(out), train.num_classes, train.num_classes);
-  } else {
-    const int64_t k = train.targets.size(1);
-    BP_CHECK(out.size() == 1 && out[0] == k,
-             "--model: the network outputs {} per sample but the data has {} target(s); end the "
-             "spec with dense({})",
-             to_string(out), k, k);
-  }
+  const Shape out = model.network->output_shape(model.input_shape);
+  const int64_t k = outputs_needed(train);
+  BP_CHECK(out.size() == 1 && out[0] == k,
+           "--model: the network outputs {} per sample but the data has {} {}; end the spec with "
+           "dense({})",
+           to_string(out), k, train.task == data::Task::classification ? "classes" : "target(s)",
+           k);
 }
 
 data::NormKind parse_norm(const std::string& name, bool from_csv) {
@@ -384,11 +382,7 @@ void new_model(TrainRun& r) {
   const TrainArgs& a = r.a;
   const data::Dataset& train = r.d.train;
   std::string spec = a.model;
-  if (spec == "auto") {
-    int64_t outputs =
-        train.task == data::Task::classification ? train.num_classes : train.targets.size(1);
-    spec = fmt::format("{},dense({})", kDefaultHidden, outputs);
-  }
+  if (spec == "auto") spec = fmt::format("{},dense({})", kDefaultHidden, outputs_needed(train));
   Generator gen(a.seed);
   r.model = Model::create(parse_spec_argument(spec), train.feature_shape, gen);
   r.model.task = train.task;
