@@ -1,0 +1,48 @@
+#include "cli/common.hpp"
+
+#include <cstdio>
+
+namespace bp::cli {
+
+std::vector<nn::LayerSpec> parse_spec_argument(const std::string& text) {
+  if (!text.empty() && text[0] == '@') return nn::read_model_spec_file(text.substr(1));
+  return nn::parse_model_spec(text);
+}
+
+std::string spec_help() {
+  std::string layers;
+  for (const std::string& line : nn::layer_help()) layers += "  " + line + "\n";
+  return "\nModel spec: layers separated by commas, each NAME or NAME(ARG, KEY=VALUE, ...), e.g.\n"
+         "  \"flatten,dense(256),relu,dense(128),relu,dense(10)\"\n"
+         "or @FILE.json holding a JSON array of such layers. Layers:\n" +
+         layers;
+}
+
+void print_summary(const Model& model) {
+  std::printf("%-28s %-16s %12s\n", "Layer", "Output shape", "Params");
+  Shape shape = model.input_shape;
+  for (size_t i = 0; i < model.network->size(); ++i) {
+    nn::Module& layer = (*model.network)[i];
+    shape = layer.output_shape(shape);
+    std::printf("%-28s %-16s %12lld\n", nn::to_string({model.spec[i]}).c_str(),
+                to_string(shape).c_str(), static_cast<long long>(layer.parameter_count()));
+  }
+  std::printf("Total parameters: %lld (input %s)\n",
+              static_cast<long long>(model.network->parameter_count()),
+              to_string(model.input_shape).c_str());
+}
+
+void add_data_options(CLI::App& cmd, DataOptions& data) {
+  cmd.add_option("--data", data.source,
+                 "fashion-mnist, a folder with the four MNIST-style IDX files, or a CSV file")
+      ->capture_default_str();
+  cmd.add_option("--csv-label", data.csv_label,
+                 "CSV label column: a header name or an index (default: last)");
+  cmd.add_option("--csv-delimiter", data.csv_delimiter, "CSV delimiter (one character or 'tab')")
+      ->capture_default_str();
+  cmd.add_option("--csv-header", data.csv_header, "CSV header row: yes, no or auto")
+      ->capture_default_str();
+  cmd.add_option("--task", data.task, "classification or regression (CSV)")->capture_default_str();
+}
+
+}  // namespace bp::cli

@@ -1,0 +1,27 @@
+// What several commands share: the model spec argument and its help, the model summary, and the
+// options naming the data.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "backprop/backprop.hpp"
+#include "cli/data_source.hpp"
+
+namespace bp::cli {
+
+// "--model SPEC" or "--model @file.json".
+std::vector<nn::LayerSpec> parse_spec_argument(const std::string& text);
+
+// The footer of the commands that take a model spec: its grammar and every layer.
+std::string spec_help();
+
+// The table of layers, output shapes and parameter counts, and the total.
+void print_summary(const Model& model);
+
+// --data, --csv-label, --csv-delimiter, --csv-header and --task, filling `data`.
+void add_data_options(CLI::App& cmd, DataOptions& data);
+
+}  // namespace bp::cli

@@ -1,0 +1,62 @@
+// `backprop predict`: one line per input row, the predicted class name or the predicted values.
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+
+#include "backprop/backprop.hpp"
+#include "cli/commands.hpp"
+#include "cli/data_source.hpp"
+
+namespace bp::cli {
+
+namespace {
+
+struct PredictArgs {
+  std::string model_file;
+  std::string input;
+  DataOptions data;
+};
+
+// The predictions as text, one line per sample: a class name (or index), or comma-separated values.
+std::string prediction_text(const Model& model, const Tensor& out) {
+  const int64_t n = out.size(0), k = out.numel() / std::max<int64_t>(n, 1);
+  std::string text;
+  if (model.task == data::Task::classification) {
+    for (int64_t c : argmax(out.reshape({n, k}), 1))
+      text += (static_cast<size_t>(c) < model.label_names.size()
+                   ? model.label_names[static_cast<size_t>(c)]
+                   : std::to_string(c)) +
+              '\n';
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < k; ++j)
+        text += fmt::format("{}{:.6g}", j ? "," : "", out.data()[i * k + j]);
+      text += '\n';
+    }
+  }
+  return text;
+}
+
+int run_predict(const PredictArgs& a) {
+  Model model = load_model(a.model_file);
+  Tensor features = load_features(a.input, numel(model.input_shape), a.data);
+  Shape shape{features.size(0)};
+  shape.insert(shape.end(), model.input_shape.begin(), model.input_shape.end());
+  std::fputs(prediction_text(model, model.predict(features.reshape(shape))).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace
+
+Command add_predict_command(CLI::App& app) {
+  auto a = std::make_shared<PredictArgs>();
+  CLI::App* cmd = app.add_subcommand("predict", "print one prediction per input row");
+  cmd->add_option("--model-file", a->model_file, "model file")->required();
+  cmd->add_option("--input", a->input, "a CSV file or an IDX images file")->required();
+  cmd->add_option("--csv-label", a->data.csv_label, "CSV label column to ignore");
+  cmd->add_option("--csv-delimiter", a->data.csv_delimiter, "CSV delimiter");
+  cmd->add_option("--csv-header", a->data.csv_header, "CSV header row: yes, no or auto");
+  return {cmd, [a] { return run_predict(*a); }};
+}
+
+}  // namespace bp::cli
