@@ -222,6 +222,34 @@ BENCHMARK(BM_optimizer_step)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
+// One activation's forward and backward (through autograd) over n elements: first arg the
+// function, as listed by bp::activations(), second the backend (0 reference, 1 fast), third n.
+// Reports elements/s.
+void BM_activation(benchmark::State& state) {
+  const bp::ActivationInfo& info = bp::activations()[static_cast<size_t>(state.range(0))];
+  const bp::Backend saved = bp::backend();
+  bp::set_backend(state.range(1) ? bp::Backend::fast : bp::Backend::reference);
+  const int64_t n = state.range(2);
+  bp::Generator gen(5);
+  bp::Tensor x = bp::Tensor::uniform({n}, -4.0f, 4.0f, gen, true);
+  bp::Tensor gy = bp::Tensor::uniform({n}, -1.0f, 1.0f, gen);
+  for (auto _ : state) {
+    bp::Tensor y = bp::activate(x, info.kind);
+    y.backward(gy);
+    benchmark::DoNotOptimize(x.grad().data());
+  }
+  bp::set_backend(saved);
+  state.SetLabel(std::string(info.name));
+  state.counters["elements"] =
+      benchmark::Counter(static_cast<double>(n) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_activation)
+    ->ArgNames({"fn", "fast", "n"})
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 10, 1), {0, 1}, {8192, 1 << 17, 1 << 20}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
 // Consumes our own flags (--name=value) and leaves the rest for Google Benchmark.
 bool take_flag(const char* arg, const char* name, std::string& value) {
   const size_t len = std::strlen(name);

@@ -75,14 +75,14 @@ struct elu {
   }
 };
 
-// scale·elu(x, α) with the self-normalising constants;  d = scale, or scale·α·e^x
+// scale·elu(x, α) with the self-normalising constants;  d = scale, or scale·α·e^x = y + scale·α
 struct selu {
   static constexpr const char* formula = "scaled ELU (self-normalising)";
   static constexpr float alpha = 1.6732632423543772f;
   static constexpr float scale = 1.0507009873554805f;
   static float forward(float x) { return scale * (x > 0 ? x : alpha * std::expm1(x)); }
-  static float backward(float x, float, float gy) {
-    return gy * scale * (x > 0 ? 1.0f : alpha * std::exp(x));
+  static float backward(float x, float y, float gy) {
+    return gy * (x > 0 ? scale : y + scale * alpha);
   }
 };
 
@@ -135,7 +135,9 @@ struct mish {
 // x·min(max(x + 3, 0), 6)/6;  d = 0 below -3, (2x + 3)/6 on [-3, 3], 1 above
 struct hardswish {
   static constexpr const char* formula = "x·min(max(x + 3, 0), 6) / 6";
-  static float forward(float x) { return x * std::fmin(std::fmax(x + 3.0f, 0.0f), 6.0f) / 6.0f; }
+  static float forward(float x) {
+    return x <= -3.0f ? 0.0f : (x >= 3.0f ? x : x * (x + 3.0f) / 6.0f);
+  }
   static float backward(float x, float, float gy) {
     return x < -3.0f ? 0.0f : (x <= 3.0f ? gy * (x / 3.0f + 0.5f) : gy);
   }

@@ -71,13 +71,16 @@ void max_pool2d_forward(PoolImpl impl, const PoolShape& s, const float* x, float
 void max_pool2d_backward(PoolImpl impl, const PoolShape& s, const float* gy, const void* workspace,
                          float* gx);
 
+// clang-format off
 #define BP_CONV_KERNELS(FAST, REF)                                 \
   FAST(conv2d_forward, Conv2dForwardKernel<void>)                  \
   FAST(conv2d_backward_data, Conv2dBackwardDataKernel<void>)       \
   FAST(conv2d_backward_weights, Conv2dBackwardWeightsKernel<void>) \
   FAST(avg_pool2d_forward, AvgPool2dForwardKernel<void>)           \
   FAST(avg_pool2d_backward, AvgPool2dBackwardKernel<void>)         \
-  REF(channel_sum, ChannelSumKernel) REF(add_channel_bias, AddChannelBiasKernel)
+  REF(channel_sum, ChannelSumKernel)                               \
+  REF(add_channel_bias, AddChannelBiasKernel)
+// clang-format on
 BP_DECLARE_KERNELS(BP_CONV_KERNELS)
 
 namespace reference {

@@ -77,12 +77,17 @@ using SoftmaxBackwardKernel = void(bool log, int64_t outer, int64_t axis, int64_
   }                                                  \
   LIST(BP_KERNEL_DECLARATION, BP_KERNEL_REFERENCE)
 
-#define BP_CORE_KERNELS(FAST, REF)                                          \
-  FAST(gemm, GemmKernel)                                                    \
-  REF(unary_forward, UnaryForwardKernel)                                    \
-  REF(unary_backward, UnaryBackwardKernel) REF(binary, BinaryKernel)        \
-      REF(reduce_sum, ReduceSumKernel) REF(strided_copy, StridedCopyKernel) \
-          REF(softmax_forward, SoftmaxForwardKernel) REF(softmax_backward, SoftmaxBackwardKernel)
+// clang-format off
+#define BP_CORE_KERNELS(FAST, REF)             \
+  FAST(gemm, GemmKernel)                       \
+  FAST(unary_forward, UnaryForwardKernel)      \
+  FAST(unary_backward, UnaryBackwardKernel)    \
+  REF(binary, BinaryKernel)                    \
+  REF(reduce_sum, ReduceSumKernel)             \
+  REF(strided_copy, StridedCopyKernel)         \
+  REF(softmax_forward, SoftmaxForwardKernel)   \
+  REF(softmax_backward, SoftmaxBackwardKernel)
+// clang-format on
 BP_DECLARE_KERNELS(BP_CORE_KERNELS)
 
 namespace simd {
@@ -97,6 +102,11 @@ bool gemv(bool trans_a, bool trans_b, int64_t n, int64_t k, float alpha, const f
 namespace onednn {
 // Through a cached oneDNN matmul primitive per shape.
 GemmKernel gemm;
+// Through oneDNN's eltwise primitives (vector code, agreeing with the reference to within a few
+// units in the last place); return false, doing nothing, for a function oneDNN lacks.
+bool unary_forward(Unary op, float alpha, float beta, const float* x, float* y, int64_t n);
+bool unary_backward(Unary op, float alpha, float beta, const float* x, const float* y,
+                    const float* gy, float* gx, int64_t n);
 }  // namespace onednn
 
 }  // namespace bp::kernels

@@ -45,14 +45,17 @@ using EmbeddingForwardKernel = void(int64_t count, int64_t dim, const int64_t* i
 using EmbeddingBackwardKernel = void(int64_t count, int64_t dim, const int64_t* index,
                                      const float* gy, float* gweight);
 
-#define BP_NORM_KERNELS(FAST, REF)                                                           \
-  FAST(batch_norm_forward, BatchNormForwardKernel)                                           \
-  FAST(batch_norm_backward, BatchNormBackwardKernel)                                         \
-  REF(batch_norm_stats, BatchNormStatsKernel)                                                \
-  REF(layer_norm_forward, LayerNormForwardKernel)                                            \
-      REF(layer_norm_backward, LayerNormBackwardKernel) REF(dropout_mask, DropoutMaskKernel) \
-          REF(embedding_forward, EmbeddingForwardKernel)                                     \
-              REF(embedding_backward, EmbeddingBackwardKernel)
+// clang-format off
+#define BP_NORM_KERNELS(FAST, REF)                   \
+  FAST(batch_norm_forward, BatchNormForwardKernel)   \
+  FAST(batch_norm_backward, BatchNormBackwardKernel) \
+  REF(batch_norm_stats, BatchNormStatsKernel)        \
+  REF(layer_norm_forward, LayerNormForwardKernel)    \
+  REF(layer_norm_backward, LayerNormBackwardKernel)  \
+  REF(dropout_mask, DropoutMaskKernel)               \
+  REF(embedding_forward, EmbeddingForwardKernel)     \
+  REF(embedding_backward, EmbeddingBackwardKernel)
+// clang-format on
 BP_DECLARE_KERNELS(BP_NORM_KERNELS)
 
 namespace onednn {

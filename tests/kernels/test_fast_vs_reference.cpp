@@ -110,5 +110,68 @@ TEST(FastKernels, BackendIsSelectableAtRunTime) {
   EXPECT_EQ(backend(), Backend::fast);
 }
 
+// Inputs for an elementwise function: uniform over its interesting range, plus the kinks, zero
+// and values where the formulas switch branches or saturate.
+std::vector<float> eltwise_inputs(kernels::Unary op, Generator& gen, int64_t n) {
+  const bool positive = op == kernels::Unary::log;
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) v = positive ? gen.uniform(1e-3f, 50.0f) : gen.uniform(-12.0f, 12.0f);
+  const float special[] = {0.0f, -3.0f, 3.0f, 20.0f, -20.0f, 30.0f, -30.0f, 80.0f, -80.0f, 1e-8f};
+  for (size_t i = 0; i < std::size(special); ++i)
+    x[i] = positive ? std::fabs(special[i]) + 1e-3f : special[i];
+  return x;
+}
+
+// The fast elementwise kernels agree with the reference to within kEltwiseAbs + kEltwiseRel·|ref|,
+// forward and backward, for every function they take (the bound docs/performance.md states).
+constexpr double kEltwiseAbs = 1e-6, kEltwiseRel = 1e-5;
+
+void expect_close(const std::vector<float>& got, const std::vector<float>& want,
+                  const std::vector<float>& x) {
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double err = std::fabs(static_cast<double>(got[i]) - want[i]);
+    const double bound = kEltwiseAbs + kEltwiseRel * std::fabs(static_cast<double>(want[i]));
+    worst = std::max(worst, err / bound);
+    ASSERT_LE(err, bound) << "x = " << x[i] << ": fast " << got[i] << ", reference " << want[i];
+  }
+  ::testing::Test::RecordProperty("worst_error_over_bound", std::to_string(worst));
+}
+
+TEST(FastKernels, EltwiseMatchesReferenceWithinTheStatedBound) {
+  using kernels::Unary;
+  Generator gen(21);
+  const int64_t n = 5000;
+  int covered = 0;
+  const Unary ops[] = {
+#define BP_UNARY(name, ...) Unary::name,
+      BP_MATH_FUNCTIONS(BP_UNARY) BP_ACTIVATIONS(BP_UNARY, BP_UNARY)
+#undef BP_UNARY
+  };
+  for (Unary op : ops)
+    for (float alpha : {1.0f, 0.2f}) {
+      SCOPED_TRACE(fmt::format("function {} alpha {}", static_cast<int>(op), alpha));
+      const float beta = op == Unary::clamp ? 2.0f : 0.0f;
+      std::vector<float> x = eltwise_inputs(op, gen, n), y_ref(x.size()), y(x.size());
+      kernels::reference::unary_forward(op, alpha, beta, x.data(), y_ref.data(), n);
+      if (kernels::onednn::unary_forward(op, alpha, beta, x.data(), y.data(), n)) {
+        ++covered;
+        expect_close(y, y_ref, x);
+      }
+      std::vector<float> gy(x.size()), gx_ref(x.size()), gx(x.size());
+      for (float& v : gy) v = gen.uniform(-2.0f, 2.0f);
+      kernels::reference::unary_backward(op, alpha, beta, x.data(), y_ref.data(), gy.data(),
+                                         gx_ref.data(), n);
+      if (kernels::onednn::unary_backward(op, alpha, beta, x.data(), y_ref.data(), gy.data(),
+                                          gx.data(), n)) {
+        ++covered;
+        expect_close(gx, gx_ref, x);
+      }
+    }
+  // What calls libm: forward, exp, sigmoid, tanh, elu, selu, gelu, silu and mish; backward, gelu,
+  // softplus (beta = 1 only), silu and mish.
+  EXPECT_EQ(covered, 2 * 8 + 2 * 4 - 1);
+}
+
 }  // namespace
 }  // namespace bp

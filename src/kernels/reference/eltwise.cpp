@@ -83,18 +83,25 @@ float backward_of(float x, float y, float gy, float alpha, float beta) {
     return U::backward(x, y, gy, alpha, beta);
 }
 
-// Every operand is loaded unconditionally, so a unit's selects vectorise instead of branching.
+// Every operand is loaded unconditionally, so a unit's selects vectorise instead of branching; the
+// parameters are locals of the loop, which the stores could otherwise be thought to overwrite.
 template <typename U>
-void map_forward(float alpha, float beta, const float* x, float* y, int64_t n) {
-  parallel_for(n, n > kParallelGrain, [=](int64_t i) { y[i] = forward_of<U>(x[i], alpha, beta); });
+void map_forward(const float alpha, const float beta, const float* x, float* y, int64_t n) {
+  parallel_ranges(n, n > kParallelGrain, [=](int64_t begin, int64_t end) {
+    const float a = alpha, b = beta;
+    for (int64_t i = begin; i < end; ++i) y[i] = forward_of<U>(x[i], a, b);
+  });
 }
 
 template <typename U>
-void map_backward(float alpha, float beta, const float* x, const float* y, const float* gy,
-                  float* gx, int64_t n) {
-  parallel_for(n, n > kParallelGrain, [=](int64_t i) {
-    const float xi = x[i], yi = y[i], gyi = gy[i];
-    gx[i] = backward_of<U>(xi, yi, gyi, alpha, beta);
+void map_backward(const float alpha, const float beta, const float* x, const float* y,
+                  const float* gy, float* gx, int64_t n) {
+  parallel_ranges(n, n > kParallelGrain, [=](int64_t begin, int64_t end) {
+    const float a = alpha, b = beta;
+    for (int64_t i = begin; i < end; ++i) {
+      const float xi = x[i], yi = y[i], gyi = gy[i];
+      gx[i] = backward_of<U>(xi, yi, gyi, a, b);
+    }
   });
 }
 
