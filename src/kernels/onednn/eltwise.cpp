@@ -112,9 +112,8 @@ void run(const Key& key, const float* a, const float* b, float* c) {
     e.b.set_data_handle(const_cast<float*>(b));
     if (key.backward) {
       e.c.set_data_handle(c);
-      e.primitive.execute(cpu_stream(), {{DNNL_ARG_SRC, e.a},
-                                         {DNNL_ARG_DIFF_DST, e.b},
-                                         {DNNL_ARG_DIFF_SRC, e.c}});
+      e.primitive.execute(
+          cpu_stream(), {{DNNL_ARG_SRC, e.a}, {DNNL_ARG_DIFF_DST, e.b}, {DNNL_ARG_DIFF_SRC, e.c}});
     } else {
       e.primitive.execute(cpu_stream(), {{DNNL_ARG_SRC, e.a}, {DNNL_ARG_DST, e.b}});
     }
