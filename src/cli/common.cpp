@@ -18,6 +18,16 @@ std::string spec_help() {
          layers;
 }
 
+std::string schedule_help() {
+  std::string pieces;
+  for (const std::string& line : optim::schedule_help()) pieces += "  " + line + "\n";
+  return "\nSchedule: pieces separated by commas, one after another (every piece but the last "
+         "needs "
+         "a length;\nthe last runs to the end), e.g. \"warmup(500),cosine\"; durations in steps "
+         "(batches), or\nepochs with a trailing e (\"10e\"). Pieces:\n" +
+         pieces;
+}
+
 void print_summary(const Model& model) {
   std::printf("%-28s %-16s %12s\n", "Layer", "Output shape", "Params");
   Shape shape = model.input_shape;

@@ -16,6 +16,8 @@ namespace bp::cli {
 std::vector<nn::LayerSpec> parse_spec_argument(const std::string& text);
 
 // The footer of the commands that take a model spec: its grammar and every layer.
+// The schedule pieces, for train's --help.
+std::string schedule_help();
 std::string spec_help();
 
 // The table of layers, output shapes and parameter counts, and the total.

@@ -100,7 +100,7 @@ void add_optimizer_options(CLI::App& cmd, TrainArgs& t) {
   cmd.add_option("--schedule", t.schedule,
                  "learning-rate schedule per batch, e.g. \"warmup(500),cosine\", "
                  "\"step(10e,0.1)\", \"multistep(20e;30e,0.1)\", onecycle, \"plateau(0.1,5)\", or "
-                 "constant (see docs/cli.md)")
+                 "constant (listed below; see docs/cli.md)")
       ->capture_default_str();
   cmd.add_option("--clip-norm", t.clip_norm, "clip the gradients' total 2-norm to this (0: off)")
       ->check(in_range(0, 1e30));
@@ -608,7 +608,7 @@ int run_train(const TrainArgs& a) {
 Command add_train_command(CLI::App& app, int argc, const char* const* argv) {
   auto t = std::make_shared<TrainArgs>();
   CLI::App* cmd = app.add_subcommand("train", "train a model and save it");
-  cmd->footer(spec_help());
+  cmd->footer(spec_help() + schedule_help());
   add_data_options(*cmd, t->data);
   cmd->add_option("--test-fraction", t->data.test_fraction, "CSV: fraction held out for testing")
       ->check(in_range(0, 1, true, true))

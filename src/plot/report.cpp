@@ -89,7 +89,7 @@ std::vector<Series> accuracy_series(const std::vector<train::EpochStats>& histor
 
 void check_plot_dir(const std::string& dir) {
   namespace fs = std::filesystem;
-  BP_CHECK(!dir.empty(), "--plot: the directory name is empty");
+  BP_CHECK(!dir.empty(), "cannot write plots: the directory name is empty");
   std::error_code ec;
   if (fs::exists(dir, ec)) {
     BP_CHECK(fs::is_directory(dir, ec), "cannot write plots to '{}': not a directory", dir);
@@ -108,7 +108,7 @@ void check_plot_dir(const std::string& dir) {
 }
 
 void make_plot_dir(const std::string& dir) {
-  BP_CHECK(!dir.empty(), "--plot: the directory name is empty");
+  BP_CHECK(!dir.empty(), "cannot write plots: the directory name is empty");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   std::error_code status;

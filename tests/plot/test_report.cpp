@@ -120,7 +120,8 @@ TEST_F(Plots, PlotDirectoryIsCheckedFirst) {
   expect_error([&] { check_plot_dir(path("file/sub/deeper")); }, "not a directory");
   expect_error([&] { make_plot_dir(path("file/sub")); }, "not a directory");
   expect_error([&] { write_training_plots(path("file"), history(), true); }, "not a directory");
-  expect_error([] { check_plot_dir(""); }, "empty");
+  expect_error([] { check_plot_dir(""); }, "cannot write plots: the directory name is empty");
+  expect_error([] { make_plot_dir(""); }, "cannot write plots: the directory name is empty");
   if (::geteuid() != 0) {  // root may write anywhere
     fs::create_directory(path("locked"));
     fs::permissions(path("locked"), fs::perms::owner_read | fs::perms::owner_exec);
