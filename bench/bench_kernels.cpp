@@ -250,6 +250,89 @@ BENCHMARK(BM_activation)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
+// Sets the backend for one benchmark (0 reference, 1 fast) and restores the old one after it.
+struct BackendFor {
+  bp::Backend saved = bp::backend();
+  explicit BackendFor(int64_t fast) {
+    bp::set_backend(fast ? bp::Backend::fast : bp::Backend::reference);
+  }
+  ~BackendFor() { bp::set_backend(saved); }
+  BackendFor(const BackendFor&) = delete;
+  BackendFor& operator=(const BackendFor&) = delete;
+};
+
+void count_rows(benchmark::State& state, int64_t rows) {
+  state.counters["rows"] =
+      benchmark::Counter(static_cast<double>(rows) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
+}
+
+// Softmax (first arg 0) or log-softmax (1) of a (rows, cols) tensor over its last axis, forward
+// and backward through autograd; second arg the backend (0 reference, 1 fast). Reports rows/s.
+void BM_softmax(benchmark::State& state) {
+  const bool log = state.range(0) != 0;
+  BackendFor backend(state.range(1));
+  const int64_t rows = state.range(2), cols = state.range(3);
+  bp::Generator gen(9);
+  bp::Tensor x = bp::Tensor::uniform({rows, cols}, -4.0f, 4.0f, gen, true);
+  bp::Tensor gy = bp::Tensor::uniform({rows, cols}, -1.0f, 1.0f, gen);
+  for (auto _ : state) {
+    bp::Tensor y = log ? bp::log_softmax(x) : bp::softmax(x);
+    y.backward(gy);
+    benchmark::DoNotOptimize(x.grad().data());
+  }
+  count_rows(state, rows);
+}
+BENCHMARK(BM_softmax)
+    ->ArgNames({"log", "fast", "rows", "cols"})
+    ->ArgsProduct({{0, 1}, {0, 1}, {32, 256}, {10, 100, 1000}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// Cross-entropy of (batch, classes) logits, forward and backward, as a training step ends: first
+// arg the backend (0 reference, 1 fast). Reports rows (samples)/s.
+void BM_cross_entropy(benchmark::State& state) {
+  BackendFor backend(state.range(0));
+  const int64_t batch = state.range(1), classes = state.range(2);
+  bp::Generator gen(10);
+  bp::Tensor logits = bp::Tensor::uniform({batch, classes}, -4.0f, 4.0f, gen, true);
+  std::vector<int64_t> labels(static_cast<size_t>(batch));
+  for (auto& label : labels)
+    label = static_cast<int64_t>(gen.below(static_cast<uint64_t>(classes)));
+  for (auto _ : state) {
+    bp::cross_entropy(logits, labels).backward();
+    benchmark::DoNotOptimize(logits.grad().data());
+  }
+  count_rows(state, batch);
+}
+BENCHMARK(BM_cross_entropy)
+    ->ArgNames({"fast", "batch", "classes"})
+    ->ArgsProduct({{0, 1}, {32, 128, 256}, {10, 100, 1000}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// Layer norm of (rows, cols) with a learned scale and shift, forward and backward through
+// autograd: first arg the backend (0 reference, 1 fast). Reports rows/s.
+void BM_layer_norm(benchmark::State& state) {
+  BackendFor backend(state.range(0));
+  const int64_t rows = state.range(1), cols = state.range(2);
+  bp::Generator gen(11);
+  bp::Tensor x = bp::Tensor::uniform({rows, cols}, -2.0f, 2.0f, gen, true);
+  bp::Tensor w = bp::Tensor::uniform({cols}, 0.5f, 1.5f, gen, true);
+  bp::Tensor b = bp::Tensor::uniform({cols}, -0.5f, 0.5f, gen, true);
+  bp::Tensor gy = bp::Tensor::uniform({rows, cols}, -1.0f, 1.0f, gen);
+  for (auto _ : state) {
+    bp::layer_norm(x, {cols}, w, b).backward(gy);
+    benchmark::DoNotOptimize(x.grad().data());
+  }
+  count_rows(state, rows);
+}
+BENCHMARK(BM_layer_norm)
+    ->ArgNames({"fast", "rows", "cols"})
+    ->ArgsProduct({{0, 1}, {32, 64, 256}, {64, 256, 1024}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
 // Consumes our own flags (--name=value) and leaves the rest for Google Benchmark.
 bool take_flag(const char* arg, const char* name, std::string& value) {
   const size_t len = std::strlen(name);

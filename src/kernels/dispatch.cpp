@@ -43,5 +43,23 @@ void unary_backward(Unary op, float alpha, float beta, const float* x, const flo
   reference::unary_backward(op, alpha, beta, x, y, gy, gx, n);
 }
 
+// oneDNN's log-softmax forward spends about 100 ns per row on the logarithm (its softmax and both
+// backward passes do not): below this many classes the reference's row is faster.
+constexpr int64_t kFastLogSoftmaxMinAxis = 32;
+
+void softmax_forward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* x,
+                     float* y) {
+  if (fast() && (!log || axis >= kFastLogSoftmaxMinAxis) &&
+      onednn::softmax_forward(log, outer, axis, inner, x, y))
+    return;
+  reference::softmax_forward(log, outer, axis, inner, x, y);
+}
+
+void softmax_backward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* y,
+                      const float* gy, float* gx) {
+  if (fast() && onednn::softmax_backward(log, outer, axis, inner, y, gy, gx)) return;
+  reference::softmax_backward(log, outer, axis, inner, y, gy, gx);
+}
+
 }  // namespace kernels
 }  // namespace bp

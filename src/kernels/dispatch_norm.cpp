@@ -20,4 +20,19 @@ void batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, con
                                  gbeta);
 }
 
+void layer_norm_forward(int64_t rows, int64_t cols, const float* x, const float* gamma,
+                        const float* beta, float eps, float* y, float* mean, float* rstd) {
+  if (fast() && onednn::layer_norm_forward(rows, cols, x, gamma, beta, eps, y, mean, rstd)) return;
+  reference::layer_norm_forward(rows, cols, x, gamma, beta, eps, y, mean, rstd);
+}
+
+void layer_norm_backward(int64_t rows, int64_t cols, const float* x, const float* mean,
+                         const float* rstd, const float* gamma, const float* gy, float* gx,
+                         float* ggamma, float* gbeta) {
+  if (fast() &&
+      onednn::layer_norm_backward(rows, cols, x, mean, rstd, gamma, gy, gx, ggamma, gbeta))
+    return;
+  reference::layer_norm_backward(rows, cols, x, mean, rstd, gamma, gy, gx, ggamma, gbeta);
+}
+
 }  // namespace bp::kernels

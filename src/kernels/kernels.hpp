@@ -85,8 +85,8 @@ using SoftmaxBackwardKernel = void(bool log, int64_t outer, int64_t axis, int64_
   REF(binary, BinaryKernel)                    \
   REF(reduce_sum, ReduceSumKernel)             \
   REF(strided_copy, StridedCopyKernel)         \
-  REF(softmax_forward, SoftmaxForwardKernel)   \
-  REF(softmax_backward, SoftmaxBackwardKernel)
+  FAST(softmax_forward, SoftmaxForwardKernel)  \
+  FAST(softmax_backward, SoftmaxBackwardKernel)
 // clang-format on
 BP_DECLARE_KERNELS(BP_CORE_KERNELS)
 
@@ -107,6 +107,12 @@ GemmKernel gemm;
 bool unary_forward(Unary op, float alpha, float beta, const float* x, float* y, int64_t n);
 bool unary_backward(Unary op, float alpha, float beta, const float* x, const float* y,
                     const float* gy, float* gx, int64_t n);
+// Through oneDNN's softmax primitives, to within a few units in the last place of the reference;
+// return false, doing nothing, for a softmax over a strided axis (inner > 1) or an empty one.
+bool softmax_forward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* x,
+                     float* y);
+bool softmax_backward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* y,
+                      const float* gy, float* gx);
 }  // namespace onednn
 
 }  // namespace bp::kernels

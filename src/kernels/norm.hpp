@@ -50,8 +50,8 @@ using EmbeddingBackwardKernel = void(int64_t count, int64_t dim, const int64_t* 
   FAST(batch_norm_forward, BatchNormForwardKernel)   \
   FAST(batch_norm_backward, BatchNormBackwardKernel) \
   REF(batch_norm_stats, BatchNormStatsKernel)        \
-  REF(layer_norm_forward, LayerNormForwardKernel)    \
-  REF(layer_norm_backward, LayerNormBackwardKernel)  \
+  FAST(layer_norm_forward, LayerNormForwardKernel)   \
+  FAST(layer_norm_backward, LayerNormBackwardKernel) \
   REF(dropout_mask, DropoutMaskKernel)               \
   REF(embedding_forward, EmbeddingForwardKernel)     \
   REF(embedding_backward, EmbeddingBackwardKernel)
@@ -66,6 +66,13 @@ BatchNormForwardKernel batch_norm_forward;
 bool batch_norm_backward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
                          const float* var, const float* gamma, float eps, const float* gy,
                          float* gx, float* ggamma, float* gbeta);
+// Through cached oneDNN layer_normalization primitives; return false (doing nothing) where they
+// have no fast path (empty tensors; gx not wanted), leaving the work to the reference.
+bool layer_norm_forward(int64_t rows, int64_t cols, const float* x, const float* gamma,
+                        const float* beta, float eps, float* y, float* mean, float* rstd);
+bool layer_norm_backward(int64_t rows, int64_t cols, const float* x, const float* mean,
+                         const float* rstd, const float* gamma, const float* gy, float* gx,
+                         float* ggamma, float* gbeta);
 }  // namespace onednn
 
 }  // namespace bp::kernels

@@ -156,16 +156,31 @@ namespace {
 // -log_probs[i, target i] per sample, reduced; log_probs is (n, c).
 Tensor picked_nll(const Tensor& log_probs, std::span<const int64_t> targets, Reduction reduction) {
   const int64_t n = log_probs.size(0), c = log_probs.size(1);
+  const float* lp = log_probs.data();
   Tensor y = Tensor::zeros(reduced_shape(reduction, n));
+  float* out = y.data();
   for (int64_t i = 0; i < n; ++i) {
-    float loss = -log_probs.data()[i * c + targets[static_cast<size_t>(i)]];
+    float loss = -lp[i * c + targets[static_cast<size_t>(i)]];
     if (reduction == Reduction::none)
-      y.data()[i] = loss;
+      out[i] = loss;
     else
-      y.data()[0] += loss;
+      out[0] += loss;
   }
-  if (reduction == Reduction::mean) y.data()[0] /= static_cast<float>(n);
+  if (reduction == Reduction::mean) out[0] /= static_cast<float>(n);
   return y;
+}
+
+// The gradient of picked_nll with respect to log_probs (`shape`, (n, c)) given the gradient gy of
+// its output: -scale·gy at each sample's target, 0 elsewhere.
+Tensor picked_nll_backward(const Shape& shape, const std::vector<int64_t>& labels, float scale,
+                           Reduction reduction, const Tensor& gy) {
+  const int64_t n = shape[0], c = shape[1];
+  Tensor gx = Tensor::zeros(shape);
+  float* g = gx.data();
+  const float* up = gy.data();
+  for (int64_t i = 0; i < n; ++i)
+    g[i * c + labels[static_cast<size_t>(i)]] = -scale * up[reduction == Reduction::none ? i : 0];
+  return gx;
 }
 
 }  // namespace
@@ -177,17 +192,13 @@ Tensor cross_entropy(const Tensor& logits, std::span<const int64_t> targets, Red
   Tensor log_probs = make_tensor(logits.shape());
   kernels::softmax_forward(true, n, c, 1, logits.data(), log_probs.data());
   Tensor y = picked_nll(log_probs, targets, reduction);
-  // d CE/d logits = (softmax - onehot(target)) · upstream
+  // d CE/d logits = (softmax - onehot(target))·g: log-softmax's backward of NLL's gradient
   std::vector<int64_t> labels(targets.begin(), targets.end());
   const float scale = reduction_scale(reduction, n);
   return record(OpKind::cross_entropy, y, {logits}, [=](const Tensor& gy) -> std::vector<Tensor> {
+    Tensor g_log_probs = picked_nll_backward(log_probs.shape(), labels, scale, reduction, gy);
     Tensor gx = make_tensor(log_probs.shape());
-    for (int64_t i = 0; i < n; ++i) {
-      const float g = scale * gy.data()[reduction == Reduction::none ? i : 0];
-      for (int64_t j = 0; j < c; ++j)
-        gx.data()[i * c + j] = g * std::exp(log_probs.data()[i * c + j]);
-      gx.data()[i * c + labels[static_cast<size_t>(i)]] -= g;
-    }
+    kernels::softmax_backward(true, n, c, 1, log_probs.data(), g_log_probs.data(), gx.data());
     return {gx};
   });
 }
@@ -195,7 +206,7 @@ Tensor cross_entropy(const Tensor& logits, std::span<const int64_t> targets, Red
 Tensor nll_loss(const Tensor& log_probabilities, std::span<const int64_t> targets,
                 Reduction reduction) {
   check_targets(log_probabilities, targets, "nll_loss");
-  const int64_t n = log_probabilities.size(0), c = log_probabilities.size(1);
+  const int64_t n = log_probabilities.size(0);
   BP_CHECK(n > 0 || reduction != Reduction::mean, "nll_loss: the mean of an empty batch");
   Tensor y = picked_nll(log_probabilities, targets, reduction);
   // d NLL/d input = -1 at the target class · upstream
@@ -204,11 +215,7 @@ Tensor nll_loss(const Tensor& log_probabilities, std::span<const int64_t> target
   Shape shape = log_probabilities.shape();
   return record(OpKind::nll_loss, y, {log_probabilities},
                 [=](const Tensor& gy) -> std::vector<Tensor> {
-                  Tensor gx = Tensor::zeros(shape);
-                  for (int64_t i = 0; i < n; ++i)
-                    gx.data()[i * c + labels[static_cast<size_t>(i)]] =
-                        -scale * gy.data()[reduction == Reduction::none ? i : 0];
-                  return {gx};
+                  return {picked_nll_backward(shape, labels, scale, reduction, gy)};
                 });
 }
 

@@ -121,9 +121,10 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   return record(OpKind::layer_norm, y, {x, weight, bias},
                 [=](const Tensor& gy) -> std::vector<Tensor> {
                   std::vector<Tensor> grads(3);
-                  if (want_x) grads[0] = Tensor::zeros(x_saved.shape());
-                  if (want_w) grads[1] = Tensor::zeros(normalized_shape);
-                  if (want_b) grads[2] = Tensor::zeros(normalized_shape);
+                  // The kernel overwrites all three (cols = 0 leaves them empty).
+                  if (want_x) grads[0] = make_tensor(x_saved.shape());
+                  if (want_w) grads[1] = make_tensor(normalized_shape);
+                  if (want_b) grads[2] = make_tensor(normalized_shape);
                   if (cols > 0)
                     kernels::layer_norm_backward(
                         rows, cols, x_saved.data(), mean.data(), rstd.data(), data_or_null(w_saved),
