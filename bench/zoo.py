@@ -586,19 +586,6 @@ def render(args, models, results, torch_version, load, started, finished, comman
     return "\n".join(lines)
 
 
-def write_markdown(path, body):
-    section = f"{MARK_BEGIN}\n{body}\n{MARK_END}"
-    text = path.read_text() if path.exists() else "# Performance\n"
-    pattern = re.compile(re.escape(MARK_BEGIN) + r".*?" + re.escape(MARK_END), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n## The model zoo\n\n" + section + "\n"
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def main():
     args = parse_args()
     if args.worker:
@@ -632,7 +619,7 @@ def main():
     print()
     print(md)
     if args.markdown:
-        write_markdown(args.markdown, md)
+        cp.write_markdown(args.markdown, md, MARK_BEGIN, MARK_END, "The model zoo")
         print(f"written to {args.markdown}")
 
 
