@@ -531,16 +531,18 @@ def render(args, models, threads, configs, results, latency, torch_version,
     return "\n".join(lines)
 
 
-def write_markdown(path, body):
-    section = f"{MARK_BEGIN}\n{body}\n{MARK_END}"
+def write_markdown(path, body, begin=MARK_BEGIN, end=MARK_END,
+                   heading="backprop vs PyTorch on Fashion-MNIST"):
+    """Puts body between the markers begin and end in path (a new section `heading` if absent)."""
+    section = f"{begin}\n{body}\n{end}"
     text = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(MARK_BEGIN) + r".*?" + re.escape(MARK_END), re.S)
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text)
     else:
         if not text:
             text = "# Performance\n"
-        text = text.rstrip("\n") + "\n\n## backprop vs PyTorch on Fashion-MNIST\n\n" + section + "\n"
+        text = text.rstrip("\n") + f"\n\n## {heading}\n\n" + section + "\n"
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
