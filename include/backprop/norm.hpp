@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "backprop/export.hpp"
@@ -34,9 +35,14 @@ BP_API Tensor layer_norm(const Tensor& x, const Shape& normalized_shape,
                          const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
                          float eps = 1e-5f);
 
-// Inverted dropout: in training each element is zeroed with probability p (mask drawn from
-// `gen`) and the survivors are scaled by 1/(1 - p); in eval (or with p = 0) x is returned as is.
-// Throws bp::Error unless 0 <= p < 1.
+// Inverted dropout: in training each element is zeroed with probability p and the survivors are
+// scaled by 1/(1 - p); in eval (or with p = 0) x is returned as is. The mask comes from a
+// counter-based random stream: element i of x (flattened) uses the stream `key` at position
+// first_row·(values per row) + i, so rows [r, r + k) of a batch get the same mask whether the
+// batch is computed whole (first_row 0) or from row r on (first_row r), and on any number of
+// threads. The Generator form draws the key from `gen` (one number per call in training).
+// Throws bp::Error unless 0 <= p < 1 and first_row >= 0.
+BP_API Tensor dropout(const Tensor& x, float p, bool training, uint64_t key, int64_t first_row = 0);
 BP_API Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
 
 // Looks up rows of weight (num, dim): `indices` holds integer class ids stored as floats, of any
@@ -110,18 +116,26 @@ class BP_API LayerNorm : public Module {
   Tensor weight_, bias_;
 };
 
-// Inverted dropout with its own generator (seeded here); the identity in eval mode.
-// Throws bp::Error unless 0 <= p < 1.
+// Inverted dropout with its own generator (seeded here), which gives each training batch the key
+// of its random stream (see bp::dropout); the identity in eval mode. Splittable: when the trainer
+// splits a batch across threads, every part uses the batch's key and its rows' places in the
+// batch, so the masks are those of one pass. Throws bp::Error unless 0 <= p < 1.
 class BP_API Dropout : public Module {
  public:
   explicit Dropout(float p = 0.5f, uint64_t seed = 0x5eed);
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
+  bool thread_safe_forward() const override { return true; }
   float p() const { return p_; }
 
  private:
+  // The key of batch `batch`: drawn from gen_ by the first part of that batch to ask.
+  uint64_t key_of(uint64_t batch);
+
   float p_;
   Generator gen_;
+  std::mutex mutex_;  // guards gen_, batch_, key_ while the parts of a batch ask at once
+  uint64_t batch_ = 0, key_ = 0;
 };
 
 // A lookup table of `num` vectors of size `dim`, initialised N(0, 1) as in PyTorch; inputs are

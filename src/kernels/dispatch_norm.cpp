@@ -10,11 +10,18 @@ void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, con
   reference::batch_norm_forward(n, c, inner, x, mean, var, gamma, beta, eps, y);
 }
 
+void batch_norm_training(int64_t n, int64_t c, int64_t inner, const float* x, const float* gamma,
+                         const float* beta, float eps, float* y, float* mean, float* var) {
+  if (fast() && n * c * inner > 0)
+    return onednn::batch_norm_training(n, c, inner, x, gamma, beta, eps, y, mean, var);
+  reference::batch_norm_training(n, c, inner, x, gamma, beta, eps, y, mean, var);
+}
+
 void batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, const float* x,
                          const float* mean, const float* var, const float* gamma, float eps,
                          const float* gy, float* gx, float* ggamma, float* gbeta) {
-  if (fast() && training &&
-      onednn::batch_norm_backward(n, c, inner, x, mean, var, gamma, eps, gy, gx, ggamma, gbeta))
+  if (fast() && onednn::batch_norm_backward(training, n, c, inner, x, mean, var, gamma, eps, gy, gx,
+                                            ggamma, gbeta))
     return;
   reference::batch_norm_backward(training, n, c, inner, x, mean, var, gamma, eps, gy, gx, ggamma,
                                  gbeta);

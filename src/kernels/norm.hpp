@@ -4,7 +4,6 @@
 
 #include <cstdint>
 
-#include "backprop/random.hpp"
 #include "kernels/kernels.hpp"
 
 namespace bp::kernels {
@@ -17,6 +16,11 @@ using BatchNormStatsKernel = void(int64_t n, int64_t c, int64_t inner, const flo
 using BatchNormForwardKernel = void(int64_t n, int64_t c, int64_t inner, const float* x,
                                     const float* mean, const float* var, const float* gamma,
                                     const float* beta, float eps, float* y);
+// Training forward: the batch's statistics into mean and var (as batch_norm_stats), then y
+// normalised with them (as batch_norm_forward).
+using BatchNormTrainingKernel = void(int64_t n, int64_t c, int64_t inner, const float* x,
+                                     const float* gamma, const float* beta, float eps, float* y,
+                                     float* mean, float* var);
 // Gradients of batch_norm_forward. `training`: mean and var are the batch statistics of x (and so
 // depend on it); otherwise they are constants. gx, ggamma, gbeta may be null (not wanted);
 // ggamma and gbeta are overwritten.
@@ -35,8 +39,12 @@ using LayerNormBackwardKernel = void(int64_t rows, int64_t cols, const float* x,
                                      const float* rstd, const float* gamma, const float* gy,
                                      float* gx, float* ggamma, float* gbeta);
 
-// mask[i] = 0 with probability p, else 1/(1 - p), drawn from gen in order.
-using DropoutMaskKernel = void(float p, Generator& gen, float* mask, int64_t n);
+// Inverted dropout of x[0:n]: element i is dropped when the draw at position first + i of the
+// stream `key` (dropout_bits below) is < p, so the mask depends only on the key and each element's
+// position in the stream, not on how the work is split. mask[i] = 0 (dropped) or 1/(1 - p); y[i] =
+// x[i]·mask[i].
+using DropoutForwardKernel = void(float p, uint64_t key, int64_t first, const float* x, float* y,
+                                  float* mask, int64_t n);
 
 // y[i, :] = weight[index[i], :] for count indices into a (num, dim) table.
 using EmbeddingForwardKernel = void(int64_t count, int64_t dim, const int64_t* index,
@@ -48,24 +56,44 @@ using EmbeddingBackwardKernel = void(int64_t count, int64_t dim, const int64_t* 
 // clang-format off
 #define BP_NORM_KERNELS(FAST, REF)                   \
   FAST(batch_norm_forward, BatchNormForwardKernel)   \
+  FAST(batch_norm_training, BatchNormTrainingKernel) \
   FAST(batch_norm_backward, BatchNormBackwardKernel) \
   REF(batch_norm_stats, BatchNormStatsKernel)        \
   FAST(layer_norm_forward, LayerNormForwardKernel)   \
   FAST(layer_norm_backward, LayerNormBackwardKernel) \
-  REF(dropout_mask, DropoutMaskKernel)               \
+  REF(dropout_forward, DropoutForwardKernel)         \
   REF(embedding_forward, EmbeddingForwardKernel)     \
   REF(embedding_backward, EmbeddingBackwardKernel)
 // clang-format on
 BP_DECLARE_KERNELS(BP_NORM_KERNELS)
 
+// 24 random bits at position i of the dropout stream `key` (the draw is bits·2⁻²⁴, in [0, 1)): a
+// counter-based hash, two rounds of a 32-bit integer mixer, so that each element's draw is a few
+// integer operations independent of every other one, and loops over them vectorise.
+inline uint32_t dropout_mix(uint32_t v) {
+  v ^= v >> 16;
+  v *= 0x7feb352dU;
+  v ^= v >> 15;
+  v *= 0x846ca68bU;
+  v ^= v >> 16;
+  return v;
+}
+inline uint32_t dropout_bits(uint64_t key, uint64_t i) {
+  const uint32_t high =
+      static_cast<uint32_t>(key >> 32) + static_cast<uint32_t>(i >> 32) * 0x9e3779b9U;
+  return dropout_mix(dropout_mix(static_cast<uint32_t>(i) ^ static_cast<uint32_t>(key)) ^ high) >>
+         8;
+}
+
 namespace onednn {
-// Through a cached oneDNN primitive per shape.
+// Through a cached oneDNN primitive per shape and pass (n, c, inner > 0 for each).
 BatchNormForwardKernel batch_norm_forward;
-// Training-mode kernels::batch_norm_backward; returns false (doing nothing) where it has no fast
-// path (gx not wanted, empty tensors), leaving the work to the reference.
-bool batch_norm_backward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
-                         const float* var, const float* gamma, float eps, const float* gy,
-                         float* gx, float* ggamma, float* gbeta);
+BatchNormTrainingKernel batch_norm_training;
+// kernels::batch_norm_backward; returns false (doing nothing) where it has no fast path (gx not
+// wanted, empty tensors), leaving the work to the reference.
+bool batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, const float* x,
+                         const float* mean, const float* var, const float* gamma, float eps,
+                         const float* gy, float* gx, float* ggamma, float* gbeta);
 // Through cached oneDNN layer_normalization primitives; return false (doing nothing) where they
 // have no fast path (empty tensors; gx not wanted), leaving the work to the reference.
 bool layer_norm_forward(int64_t rows, int64_t cols, const float* x, const float* gamma,

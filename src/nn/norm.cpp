@@ -3,6 +3,7 @@
 
 #include "backprop/error.hpp"
 #include "backprop/norm.hpp"
+#include "nn/batch_shard.hpp"
 
 namespace bp::nn {
 
@@ -84,7 +85,19 @@ Dropout::Dropout(float p, uint64_t seed) : p_(p), gen_(seed) {
 }
 
 Tensor Dropout::forward(const Tensor& input) {
-  return dropout(input, p_, is_training(), gen_);
+  if (!is_training() || p_ == 0) return dropout(input, p_, false, 0);
+  const detail::BatchShard* shard = detail::current_shard();
+  if (!shard) return dropout(input, p_, true, gen_);
+  return dropout(input, p_, true, key_of(shard->batch), shard->first_row);
+}
+
+uint64_t Dropout::key_of(uint64_t batch) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  if (batch != batch_) {
+    batch_ = batch;
+    key_ = gen_.next_u64();
+  }
+  return key_;
 }
 
 std::string Dropout::name() const {

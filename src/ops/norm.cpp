@@ -24,6 +24,22 @@ const float* data_or_null(const Tensor& t) {
   return t.defined() ? t.data() : nullptr;
 }
 
+// running = (1 - momentum)·running + momentum·batch, in place (not recorded). PyTorch's
+// convention: the running variance is the unbiased estimate.
+void update_running(const Tensor& running_mean, const Tensor& running_var, const Tensor& mean,
+                    const Tensor& var, float momentum, int64_t count) {
+  const float unbiased = static_cast<float>(count) / static_cast<float>(count - 1);
+  // The handles share the caller's buffers (the update is the point).
+  Tensor rm_handle = running_mean, rv_handle = running_var;
+  float* rm = rm_handle.data();
+  float* rv = rv_handle.data();
+  const float *m = mean.data(), *v = var.data();
+  for (int64_t ch = 0; ch < mean.numel(); ++ch) {
+    rm[ch] = (1 - momentum) * rm[ch] + momentum * m[ch];
+    rv[ch] = (1 - momentum) * rv[ch] + momentum * v[ch] * unbiased;
+  }
+}
+
 }  // namespace
 
 // ---- batch norm ----
@@ -47,33 +63,22 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
            "batch_norm: running_mean and running_var must be given together");
   const int64_t count = n * inner;
 
-  Tensor mean = make_tensor(channels), var = make_tensor(channels);
+  Tensor mean = make_tensor(channels), var = make_tensor(channels), y = make_tensor(x.shape());
   if (training) {
     BP_CHECK(count > 1, "batch_norm: training needs more than one value per channel, got input {}",
              to_string(x.shape()));
-    kernels::batch_norm_stats(n, c, inner, x.data(), mean.data(), var.data());
-    if (running_mean.defined()) {
-      // PyTorch's convention: the running variance is the unbiased estimate.
-      const float unbiased = static_cast<float>(count) / static_cast<float>(count - 1);
-      // The handles share the caller's buffers (the update is the point).
-      Tensor rm_handle = running_mean, rv_handle = running_var;
-      float* rm = rm_handle.data();
-      float* rv = rv_handle.data();
-      for (int64_t ch = 0; ch < c; ++ch) {
-        rm[ch] = (1 - momentum) * rm[ch] + momentum * mean.data()[ch];
-        rv[ch] = (1 - momentum) * rv[ch] + momentum * var.data()[ch] * unbiased;
-      }
-    }
+    kernels::batch_norm_training(n, c, inner, x.data(), data_or_null(weight), data_or_null(bias),
+                                 eps, y.data(), mean.data(), var.data());
+    if (running_mean.defined())
+      update_running(running_mean, running_var, mean, var, momentum, count);
   } else {
     BP_CHECK(running_mean.defined(),
              "batch_norm: evaluation mode needs running_mean and running_var");
     mean.copy_(running_mean);
     var.copy_(running_var);
+    kernels::batch_norm_forward(n, c, inner, x.data(), mean.data(), var.data(),
+                                data_or_null(weight), data_or_null(bias), eps, y.data());
   }
-
-  Tensor y = make_tensor(x.shape());
-  kernels::batch_norm_forward(n, c, inner, x.data(), mean.data(), var.data(), data_or_null(weight),
-                              data_or_null(bias), eps, y.data());
   if (!autograd::any_requires_grad({x, weight, bias})) return y;
   Tensor x_saved = x.detach(), w_saved = weight.defined() ? weight.detach() : Tensor();
   const bool want_x = x.requires_grad(), want_w = weight.defined() && weight.requires_grad(),
@@ -136,21 +141,30 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 
 // ---- dropout ----
 
-Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
+Tensor dropout(const Tensor& x, float p, bool training, uint64_t key, int64_t first_row) {
   check_defined(x, "dropout");
   BP_CHECK(p >= 0 && p < 1, "dropout: p must be in [0, 1), got {}", p);
+  BP_CHECK(first_row >= 0, "dropout: first_row must be >= 0, got {}", first_row);
   if (!training || p == 0) return x;
-  Tensor mask = make_tensor(x.shape());
-  kernels::dropout_mask(p, gen, mask.data(), mask.numel());
-  Tensor y = make_tensor(x.shape());
-  for (int64_t i = 0; i < y.numel(); ++i) y.data()[i] = x.data()[i] * mask.data()[i];
+  const int64_t row = x.dim() > 0 && x.size(0) > 0 ? x.numel() / x.size(0) : 0;
+  Tensor mask = make_tensor(x.shape()), y = make_tensor(x.shape());
+  kernels::dropout_forward(p, key, first_row * row, x.data(), y.data(), mask.data(), x.numel());
   if (!autograd::any_requires_grad({x})) return y;
   // gx = gy · mask (mask already holds the 1/(1 - p) scale)
   return record(OpKind::dropout, y, {x}, [mask](const Tensor& gy) -> std::vector<Tensor> {
     Tensor gx = make_tensor(mask.shape());
-    for (int64_t i = 0; i < gx.numel(); ++i) gx.data()[i] = gy.data()[i] * mask.data()[i];
+    const float *g = gy.data(), *m = mask.data();
+    float* out = gx.data();
+    for (int64_t i = 0; i < gx.numel(); ++i) out[i] = g[i] * m[i];
     return {gx};
   });
+}
+
+Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
+  check_defined(x, "dropout");
+  BP_CHECK(p >= 0 && p < 1, "dropout: p must be in [0, 1), got {}", p);
+  if (!training || p == 0) return x;
+  return dropout(x, p, training, gen.next_u64());
 }
 
 // ---- embedding ----

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/tensor_impl.hpp"
+#include "nn/batch_shard.hpp"
 
 namespace bp::train::detail {
 
@@ -73,6 +74,7 @@ void SplitStep::next_batch() {
     more_ = epoch_.next_batch(non_finite_);
     const int64_t rows = epoch_.batch().size();
     if (more_) shards_ = rows > 0 ? split_threads(rows, team_) : 0;
+    batch_id_ = nn::detail::new_batch_id();
   });
 }
 
@@ -86,6 +88,7 @@ void SplitStep::forward_backward_rows(int t) {
     const int64_t begin = n * t / shards_, end = n * (t + 1) / shards_;
     epoch_.loader().fill_features(batch, begin, end);
     grads_[slot] = params_;
+    const nn::detail::ShardScope shard({batch_id_, begin});
     results_[slot] =
         forward_backward(epoch_.model(), epoch_.loss(), batch, begin, end, &grads_[slot]);
   } catch (...) {

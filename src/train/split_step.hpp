@@ -56,7 +56,8 @@ class SplitStep {
   std::vector<NonFinite> non_finite_;  // from the update
   // Written by thread 0 in a barrier's serial section, read by every thread after it.
   std::exception_ptr failure_;
-  int shards_ = 1;    // threads the current batch is split across
+  int shards_ = 1;         // threads the current batch is split across
+  uint64_t batch_id_ = 0;  // the current batch's, for layers that see their rows' place in it
   bool more_ = true;  // there is a batch to train on (false: the epoch is over, or a step failed)
   const std::vector<optim::ElementUpdate>* updates_ = nullptr;  // the step's
 };

@@ -196,7 +196,7 @@ TEST(NormOpsTest, BatchNormFastMatchesReference) {
     return Run{y, x.grad(), affine ? w.grad() : Tensor(), affine ? b.grad() : Tensor()};
   };
   uint64_t seed = 40;
-  for (Shape shape : {Shape{16, 5}, Shape{4, 3, 6, 7}, Shape{2, 8, 33}})
+  for (Shape shape : {Shape{16, 5}, Shape{4, 3, 6, 7}, Shape{2, 8, 33}, Shape{32, 16, 13, 13}})
     for (bool affine : {false, true})
       for (bool training : {true, false}) {
         Run fast = run(Backend::fast, shape, affine, training, seed);
@@ -299,6 +299,30 @@ TEST(NormOpsTest, DropoutGradientIsTheMask) {
   sum(y).backward();
   for (int64_t i = 0; i < 50; ++i)
     EXPECT_FLOAT_EQ(x.grad().data()[i], y.data()[i] == 0.0f ? 0.0f : 2.0f);
+}
+
+// The mask is a function of the key and each element's place in the batch: rows [r, r + k)
+// computed on their own from first_row r get the same mask as in the whole batch; another key
+// gives another mask; about p of a large tensor is dropped.
+TEST(NormOpsTest, DropoutMaskFollowsKeyAndRowPosition) {
+  Tensor x = Tensor::ones({64, 50});
+  const std::vector<float> whole = dropout(x, 0.3f, true, 1234, 0).to_vector();
+  const std::vector<float> part = dropout(slice(x, 0, 20, 64), 0.3f, true, 1234, 20).to_vector();
+  ASSERT_EQ(part.size(), 44u * 50u);
+  for (size_t i = 0; i < part.size(); ++i) ASSERT_EQ(part[i], whole[20 * 50 + i]) << i;
+  EXPECT_NE(dropout(x, 0.3f, true, 1235, 0).to_vector(), whole);
+  Tensor big = Tensor::ones({1000, 1000});
+  const std::vector<float> y = dropout(big, 0.3f, true, 99).to_vector();
+  int64_t zeros = 0;
+  for (float v : y) {
+    if (v == 0.0f) {
+      ++zeros;
+    } else {
+      ASSERT_FLOAT_EQ(v, 1.0f / 0.7f);
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(zeros) / 1e6, 0.3, 0.002);
+  expect_error([&] { dropout(x, 0.3f, true, 1, -1); }, "dropout: first_row must be >= 0, got -1");
 }
 
 TEST(NormOpsTest, DropoutErrors) {

@@ -106,7 +106,37 @@ TEST(SplitBatch, OnlyModelsThatAllowItAreSplit) {
   nn::Sequential with_dropout(
       {std::make_shared<nn::Linear>(20, 4, true, gen), std::make_shared<nn::Dropout>(0.5f)});
   Trainer dropout(with_dropout, sgd, {.epochs = 1});
-  EXPECT_EQ(dropout.batch_threads(128), 1);  // dropout draws random numbers
+  EXPECT_EQ(dropout.batch_threads(128), 2);  // its masks follow the rows' places in the batch
+  nn::Sequential with_batch_norm(
+      {std::make_shared<nn::Linear>(20, 4, true, gen), std::make_shared<nn::BatchNorm1d>(4)});
+  Trainer batch_norm(with_batch_norm, sgd, {.epochs = 1});
+  EXPECT_EQ(batch_norm.batch_threads(128), 1);  // its statistics are the whole batch's
+}
+
+// Dropout split across threads draws the masks of one pass: the same key for every part of a
+// batch, and each row's place in the batch as its position in the stream.
+TEST(SplitBatch, DropoutSplitsAndMatchesOnePass) {
+  data::Dataset train = synthetic(610, 13);  // a last, smaller batch too
+  auto run = [&](bool split) {
+    ThreadsScope threads(2);
+    Generator gen(6);
+    auto net = std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
+        std::make_shared<nn::Linear>(20, 64, true, gen), nn::ReLU(),
+        std::make_shared<nn::Dropout>(0.4f, 77), std::make_shared<nn::Linear>(64, 4, true, gen)});
+    optim::SGD sgd(net->parameters(), {.lr = 0.1f, .momentum = 0.9f});
+    Trainer trainer(*net, sgd, {.epochs = 3, .batch_size = 100, .split_batch = split});
+    EXPECT_EQ(trainer.batch_threads(100), split ? 2 : 1);
+    auto stats = trainer.fit(train, {});
+    return std::pair{net->parameters(), stats};
+  };
+  auto [split_params, split_stats] = run(true);
+  auto [whole_params, whole_stats] = run(false);
+  for (size_t i = 0; i < split_params.size(); ++i) {
+    const std::vector<float> a = split_params[i].to_vector(), b = whole_params[i].to_vector();
+    for (size_t j = 0; j < a.size(); ++j) ASSERT_NEAR(a[j], b[j], 1e-4f) << i << "," << j;
+  }
+  for (size_t e = 0; e < split_stats.size(); ++e)
+    EXPECT_NEAR(split_stats[e].train_loss, whole_stats[e].train_loss, 1e-4);
 }
 
 // The split step (threads sharing the gradient sum and the optimizer's update slice by slice)

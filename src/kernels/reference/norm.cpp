@@ -43,6 +43,12 @@ void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, con
   });
 }
 
+void batch_norm_training(int64_t n, int64_t c, int64_t inner, const float* x, const float* gamma,
+                         const float* beta, float eps, float* y, float* mean, float* var) {
+  batch_norm_stats(n, c, inner, x, mean, var);
+  batch_norm_forward(n, c, inner, x, mean, var, gamma, beta, eps, y);
+}
+
 void batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, const float* x,
                          const float* mean, const float* var, const float* gamma, float eps,
                          const float* gy, float* gx, float* ggamma, float* gbeta) {
@@ -137,9 +143,18 @@ void layer_norm_backward(int64_t rows, int64_t cols, const float* x, const float
 
 // ---- dropout ----
 
-void dropout_mask(float p, Generator& gen, float* mask, int64_t n) {
+void dropout_forward(float p, uint64_t key, int64_t first, const float* x, float* y, float* mask,
+                     int64_t n) {
   const float keep = 1.0f / (1.0f - p);
-  for (int64_t i = 0; i < n; ++i) mask[i] = gen.uniform() < p ? 0.0f : keep;
+  // u < p compared on the draws' 24 integer bits: u = bits·2⁻²⁴ < p exactly when bits < ⌈p·2²⁴⌉.
+  const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(p) * 0x1.0p24));
+  parallel_ranges(n, n > kParallelGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const uint32_t bits = dropout_bits(key, static_cast<uint64_t>(first + i));
+      mask[i] = bits < threshold ? 0.0f : keep;
+      y[i] = x[i] * mask[i];
+    }
+  });
 }
 
 // ---- embedding ----
