@@ -34,6 +34,8 @@ enum class RNNNonlinearity { tanh, relu };
 class BP_API RecurrentBase : public Module {
  public:
   Tensor forward(const Tensor& input) override;
+  // Each sample's sequence is its own: the trainer may split a batch across threads.
+  bool thread_safe_forward() const override { return true; }
   // (seq, input_size) -> (seq, hidden) or (hidden); throws bp::Error on any other shape.
   Shape output_shape(const Shape& input_shape) const override;
 
@@ -128,6 +130,7 @@ class BP_API MultiheadAttention : public Module {
                      Generator& gen = default_generator());
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
+  bool thread_safe_forward() const override { return true; }
   // (seq, embed_dim) -> the same; throws bp::Error on any other shape.
   Shape output_shape(const Shape& input_shape) const override;
 

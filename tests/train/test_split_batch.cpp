@@ -139,6 +139,45 @@ TEST(SplitBatch, DropoutSplitsAndMatchesOnePass) {
     EXPECT_NEAR(split_stats[e].train_loss, whole_stats[e].train_loss, 1e-4);
 }
 
+// Recurrent layers and attention compute each sample's sequence on its own, so they split too:
+// the same training as one pass over each batch.
+TEST(SplitBatch, SequenceModelsSplitAndMatchOnePass) {
+  data::Dataset train = synthetic(310, 14);              // a last, smaller batch too
+  train.features = train.features.reshape({310, 5, 4});  // five steps of four features
+  train.feature_shape = {5, 4};
+  using Make = std::function<std::shared_ptr<nn::Module>(Generator&)>;
+  const std::vector<std::pair<const char*, Make>> models = {
+      {"lstm", [](Generator& g) { return std::make_shared<nn::LSTM>(4, 8, 2, false, g); }},
+      {"gru", [](Generator& g) { return std::make_shared<nn::GRU>(4, 8, 1, false, g); }},
+      {"attention", [](Generator& g) {
+         return std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
+             std::make_shared<nn::MultiheadAttention>(4, 2, true, g),
+             std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(20, 8, true, g)});
+       }}};
+  for (const auto& [label, make] : models) {
+    SCOPED_TRACE(label);
+    auto run = [&](bool split) {
+      ThreadsScope threads(2);
+      Generator gen(9);
+      nn::Sequential net({make(gen), nn::ReLU(), std::make_shared<nn::Linear>(8, 4, true, gen)});
+      optim::SGD sgd(net.parameters(), {.lr = 0.1f, .momentum = 0.9f});
+      Trainer trainer(net, sgd, {.epochs = 2, .batch_size = 100, .split_batch = split});
+      EXPECT_EQ(trainer.batch_threads(100), split ? 2 : 1);
+      auto stats = trainer.fit(train, {});
+      return std::pair{net.parameters(), stats};
+    };
+    auto [split_params, split_stats] = run(true);
+    auto [whole_params, whole_stats] = run(false);
+    ASSERT_EQ(split_params.size(), whole_params.size());
+    for (size_t i = 0; i < split_params.size(); ++i) {
+      const std::vector<float> a = split_params[i].to_vector(), b = whole_params[i].to_vector();
+      for (size_t j = 0; j < a.size(); ++j) ASSERT_NEAR(a[j], b[j], 1e-4f) << i << "," << j;
+    }
+    for (size_t e = 0; e < split_stats.size(); ++e)
+      EXPECT_NEAR(split_stats[e].train_loss, whole_stats[e].train_loss, 1e-4);
+  }
+}
+
 // The split step (threads sharing the gradient sum and the optimizer's update slice by slice)
 // trains the same model as one pass over each batch, for a momentum and an adaptive optimizer.
 class SplitMatches : public ::testing::TestWithParam<std::string> {};
