@@ -154,8 +154,9 @@ TEST(SplitBatch, SequenceModelsSplitAndMatchOnePass) {
              std::make_shared<nn::MultiheadAttention>(4, 2, true, g),
              std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(20, 8, true, g)});
        }}};
-  for (const auto& [label, make] : models) {
-    SCOPED_TRACE(label);
+  for (const auto& model : models) {
+    SCOPED_TRACE(model.first);
+    const Make& make = model.second;  // clang 14 cannot capture a structured binding
     auto run = [&](bool split) {
       ThreadsScope threads(2);
       Generator gen(9);
