@@ -126,6 +126,26 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t axis) {
   });
 }
 
+namespace {
+
+// For each of `outer` blocks, copies `count` runs of `inner` values from `from` (block stride
+// from_block, run stride from_step) to `to` (to_block, to_step); runs that touch are one copy.
+void copy_slices(int64_t outer, int64_t count, int64_t inner, const float* from, int64_t from_block,
+                 int64_t from_step, float* to, int64_t to_block, int64_t to_step) {
+  const bool contiguous = from_step == inner && to_step == inner;
+  for (int64_t o = 0; o < outer; ++o) {
+    const float* f = from + o * from_block;
+    float* t = to + o * to_block;
+    if (contiguous) {
+      std::copy_n(f, count * inner, t);
+      continue;
+    }
+    for (int64_t k = 0; k < count; ++k) std::copy_n(f + k * from_step, inner, t + k * to_step);
+  }
+}
+
+}  // namespace
+
 Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, int64_t step) {
   check_defined(x, "slice");
   BP_CHECK(step > 0, "slice: step must be positive (got {})", step);
@@ -140,18 +160,14 @@ Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, int64_t 
   Shape out_shape = x.shape();
   out_shape[a] = count;
   Tensor y = make_tensor(out_shape);
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t k = 0; k < count; ++k)
-      std::copy_n(x.data() + (o * len + start + k * step) * inner, inner,
-                  y.data() + (o * count + k) * inner);
+  copy_slices(outer, count, inner, x.data() + start * inner, len * inner, step * inner, y.data(),
+              count * inner, inner);
   // d slice = scatter the upstream gradient back into zeros
   Shape in_shape = x.shape();
   return record(OpKind::slice, y, {x}, [=](const Tensor& gy) -> std::vector<Tensor> {
     Tensor gx = Tensor::zeros(in_shape);
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t k = 0; k < count; ++k)
-        std::copy_n(gy.data() + (o * count + k) * inner, inner,
-                    gx.data() + (o * len + start + k * step) * inner);
+    copy_slices(outer, count, inner, gy.data(), count * inner, inner, gx.data() + start * inner,
+                len * inner, step * inner);
     return {gx};
   });
 }

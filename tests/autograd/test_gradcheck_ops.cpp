@@ -175,6 +175,10 @@ void core_cases(bp::testing::GradcheckCases& c) {
       {"slice step 2", [](auto& x) { return slice(x[0], 1, 1, 6, 2); }, {random({2, 7, 2}, gen)}});
   c[OpKind::slice].push_back(
       {"slice negative", [](auto& x) { return slice(x[0], 0, -3, -1); }, {random({5, 2}, gen)}});
+  c[OpKind::slice].push_back(  // contiguous runs in several blocks, as an LSTM cuts its gates
+      {"slice middle axis",
+       [](auto& x) { return slice(x[0], 1, 2, 5); },
+       {random({3, 6, 2}, gen)}});
   c[OpKind::index_select].push_back({"index_select repeats",
                                      [](auto& x) {
                                        std::vector<int64_t> idx{2, 0, 2, 1};

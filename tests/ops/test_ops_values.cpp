@@ -428,6 +428,9 @@ TEST(ShapeOps, Slice) {
   expect_values(slice(r, 0, -3, 10), {3}, {7, 8, 9});
   expect_values(slice(r, 0, 8, 100), {2}, {8, 9});  // end clamped
   expect_values(slice(r, 0, 6, 3), {0}, {});        // empty
+  Tensor rows = Tensor::arange(0, 12).reshape({2, 6});
+  expect_values(slice(rows, 1, 2, 5), {2, 3}, {2, 3, 4, 8, 9, 10});
+  expect_values(slice(rows, 1, 0, 6, 4), {2, 2}, {0, 4, 6, 10});
   Tensor x = t234();
   // Axis 1, rows 1..3: x[i, j, k] for j in {1, 2}.
   std::vector<double> want;
