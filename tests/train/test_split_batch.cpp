@@ -25,6 +25,16 @@ data::Dataset synthetic(int64_t n, uint64_t seed) {
   return d;
 }
 
+// Two trainings' parameters agree to 1e-4, element by element.
+void expect_same_parameters(const std::vector<Tensor>& got, const std::vector<Tensor>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const std::vector<float> a = got[i].to_vector(), b = want[i].to_vector();
+    ASSERT_EQ(a.size(), b.size()) << i;
+    for (size_t j = 0; j < a.size(); ++j) ASSERT_NEAR(a[j], b[j], 1e-4f) << i << "," << j;
+  }
+}
+
 std::shared_ptr<nn::Sequential> mlp(uint64_t seed) {
   Generator gen(seed);
   return std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
@@ -131,10 +141,7 @@ TEST(SplitBatch, DropoutSplitsAndMatchesOnePass) {
   };
   auto [split_params, split_stats] = run(true);
   auto [whole_params, whole_stats] = run(false);
-  for (size_t i = 0; i < split_params.size(); ++i) {
-    const std::vector<float> a = split_params[i].to_vector(), b = whole_params[i].to_vector();
-    for (size_t j = 0; j < a.size(); ++j) ASSERT_NEAR(a[j], b[j], 1e-4f) << i << "," << j;
-  }
+  expect_same_parameters(split_params, whole_params);
   for (size_t e = 0; e < split_stats.size(); ++e)
     EXPECT_NEAR(split_stats[e].train_loss, whole_stats[e].train_loss, 1e-4);
 }
@@ -169,11 +176,7 @@ TEST(SplitBatch, SequenceModelsSplitAndMatchOnePass) {
     };
     auto [split_params, split_stats] = run(true);
     auto [whole_params, whole_stats] = run(false);
-    ASSERT_EQ(split_params.size(), whole_params.size());
-    for (size_t i = 0; i < split_params.size(); ++i) {
-      const std::vector<float> a = split_params[i].to_vector(), b = whole_params[i].to_vector();
-      for (size_t j = 0; j < a.size(); ++j) ASSERT_NEAR(a[j], b[j], 1e-4f) << i << "," << j;
-    }
+    expect_same_parameters(split_params, whole_params);
     for (size_t e = 0; e < split_stats.size(); ++e)
       EXPECT_NEAR(split_stats[e].train_loss, whole_stats[e].train_loss, 1e-4);
   }
@@ -197,11 +200,7 @@ TEST_P(SplitMatches, OnePassOverTheBatch) {
   };
   auto [split_params, split_stats] = run(true);
   auto [whole_params, whole_stats] = run(false);
-  ASSERT_EQ(split_params.size(), whole_params.size());
-  for (size_t i = 0; i < split_params.size(); ++i) {
-    const std::vector<float> a = split_params[i].to_vector(), b = whole_params[i].to_vector();
-    for (size_t j = 0; j < a.size(); ++j) ASSERT_NEAR(a[j], b[j], 1e-4f) << i << "," << j;
-  }
+  expect_same_parameters(split_params, whole_params);
   for (size_t e = 0; e < split_stats.size(); ++e) {
     EXPECT_NEAR(split_stats[e].train_loss, whole_stats[e].train_loss, 1e-4);
     EXPECT_EQ(split_stats[e].train_accuracy, whole_stats[e].train_accuracy);
@@ -234,10 +233,7 @@ TEST(SplitBatch, TrainsOnTheThreadsOpenMPGrants) {
     return net->parameters();
   };
   const auto nested = run(true), free = run(false);
-  for (size_t i = 0; i < nested.size(); ++i) {
-    const std::vector<float> a = nested[i].to_vector(), b = free[i].to_vector();
-    for (size_t j = 0; j < a.size(); ++j) ASSERT_NEAR(a[j], b[j], 1e-4f) << i << "," << j;
-  }
+  expect_same_parameters(nested, free);
 }
 
 // Once the shapes have been seen, an epoch takes no tensor memory from the system: every buffer
