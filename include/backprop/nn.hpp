@@ -128,6 +128,39 @@ class BP_API Flatten : public Module {
   bool thread_safe_forward() const override { return true; }
 };
 
+// Reshapes every sample (the dimensions after the batch dimension) to `shape`, keeping the order
+// of the elements; one extent may be -1, inferred from the sample's size. The constructor throws
+// bp::Error unless every extent is positive or -1 (at most one -1); forward() and output_shape()
+// throw unless the sample's size fits.
+class BP_API Reshape : public Module {
+ public:
+  explicit Reshape(Shape shape);
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override;
+  Shape output_shape(const Shape& input_shape) const override;
+  bool thread_safe_forward() const override { return true; }
+  const Shape& shape() const { return shape_; }
+
+ private:
+  Shape shape_;
+};
+
+// Reorders the axes of every sample: output axis i is the sample's axis order[i] (0-based, counted
+// after the batch dimension, which stays first). The constructor throws bp::Error unless `order`
+// is a permutation of 0..k-1; forward() and output_shape() throw unless samples have k axes.
+class BP_API Permute : public Module {
+ public:
+  explicit Permute(std::vector<int64_t> order);
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override;
+  Shape output_shape(const Shape& input_shape) const override;
+  bool thread_safe_forward() const override { return true; }
+  const std::vector<int64_t>& order() const { return order_; }
+
+ private:
+  std::vector<int64_t> order_;
+};
+
 // Applies its children in order; children are named "0", "1", ...
 class BP_API Sequential : public Module {
  public:

@@ -225,6 +225,20 @@ int64_t CallArgs::non_negative_int(size_t index, const char* key, int64_t fallba
   return static_cast<int64_t>(v);
 }
 
+std::vector<int64_t> CallArgs::integers(const char* what) {
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < args_.size(); ++i) {
+    if (!args_[i].key.empty()) continue;
+    const std::optional<double> v = parse_number(args_[i].value);
+    if (!v || *v != std::floor(*v) || std::fabs(*v) > 1e9)
+      error(
+          fmt::format("{} {} must be an integer, got '{}'", what, out.size() + 1, args_[i].value));
+    used_[i] = true;
+    out.push_back(static_cast<int64_t>(*v));
+  }
+  return out;
+}
+
 bool CallArgs::flag(size_t index, const char* key, bool fallback) {
   const std::optional<std::string_view> text = find(index, key);
   if (!text) return fallback;

@@ -77,6 +77,9 @@ class CallArgs {
   // An integer in [1, 1e9], or in [0, 1e9].
   int64_t positive_int(size_t index, const char* key, std::optional<int64_t> fallback);
   int64_t non_negative_int(size_t index, const char* key, int64_t fallback);
+  // Every positional argument, each an integer in [-1e9, 1e9] (`what` names them in errors, e.g.
+  // "extent"); empty when there are none.
+  std::vector<int64_t> integers(const char* what);
   // true/1 or false/0.
   bool flag(size_t index, const char* key, bool fallback);
   // One of `choices` (any case), as spelled there.

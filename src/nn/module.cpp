@@ -133,6 +133,87 @@ Shape Flatten::output_shape(const Shape& input_shape) const {
   return {numel(input_shape)};
 }
 
+// ---- Reshape, Permute ----
+
+namespace {
+
+// `shape` with its -1 replaced by what makes it hold `count` elements; throws unless it can.
+Shape resolve_sample_shape(const Shape& shape, const Shape& input, const std::string& layer) {
+  const int64_t count = numel(input);
+  Shape out = shape;
+  int64_t known = 1;
+  auto infer = out.end();
+  for (auto it = out.begin(); it != out.end(); ++it)
+    if (*it == -1)
+      infer = it;
+    else
+      known *= *it;
+  if (infer != out.end() && count % known == 0) *infer = count / known;
+  BP_CHECK(numel(out) == count, "{}: cannot reshape samples of shape {} ({} elements)", layer,
+           to_string(input), count);
+  return out;
+}
+
+}  // namespace
+
+Reshape::Reshape(Shape shape) : shape_(std::move(shape)) {
+  BP_CHECK(!shape_.empty(), "Reshape: needs at least one extent");
+  int64_t inferred = 0;
+  for (int64_t e : shape_) {
+    BP_CHECK(e > 0 || e == -1, "Reshape: extents must be positive or -1, got {}",
+             to_string(shape_));
+    inferred += e == -1;
+  }
+  BP_CHECK(inferred <= 1, "Reshape: at most one extent may be -1, got {}", to_string(shape_));
+}
+
+Tensor Reshape::forward(const Tensor& x) {
+  BP_CHECK(x.defined() && x.dim() >= 1, "{}: needs a batch dimension", name());
+  Shape target = output_shape(Shape(x.shape().begin() + 1, x.shape().end()));
+  target.insert(target.begin(), x.size(0));
+  return reshape(x, target);
+}
+
+std::string Reshape::name() const {
+  return fmt::format("Reshape({})", fmt::join(shape_, ", "));
+}
+
+Shape Reshape::output_shape(const Shape& input_shape) const {
+  return resolve_sample_shape(shape_, input_shape, name());
+}
+
+Permute::Permute(std::vector<int64_t> order) : order_(std::move(order)) {
+  BP_CHECK(!order_.empty(), "Permute: needs at least one axis");
+  std::vector<bool> seen(order_.size(), false);
+  for (int64_t a : order_) {
+    const bool fits = a >= 0 && a < static_cast<int64_t>(order_.size());
+    BP_CHECK(fits && !seen[static_cast<size_t>(a)],
+             "Permute: the order must list each axis 0..{} once, got ({})", order_.size() - 1,
+             fmt::join(order_, ", "));
+    seen[static_cast<size_t>(a)] = true;
+  }
+}
+
+Tensor Permute::forward(const Tensor& x) {
+  BP_CHECK(x.defined() && x.dim() >= 1, "{}: needs a batch dimension", name());
+  output_shape(Shape(x.shape().begin() + 1, x.shape().end()));  // checks the axes
+  std::vector<int64_t> order{0};
+  for (int64_t a : order_) order.push_back(a + 1);
+  return permute(x, order);
+}
+
+std::string Permute::name() const {
+  return fmt::format("Permute({})", fmt::join(order_, ", "));
+}
+
+Shape Permute::output_shape(const Shape& input_shape) const {
+  BP_CHECK(input_shape.size() == order_.size(), "{}: expects samples with {} axes, got {}", name(),
+           order_.size(), to_string(input_shape));
+  Shape out;
+  for (int64_t a : order_) out.push_back(input_shape[static_cast<size_t>(a)]);
+  return out;
+}
+
 // ---- Sequential ----
 
 Sequential::Sequential(std::vector<std::shared_ptr<Module>> modules) {

@@ -36,6 +36,21 @@ std::shared_ptr<Module> activation(Args& args, ActivationKind kind, const char* 
   }
 }
 
+// A Reshape or Permute of `values`, checked against the input shape (unless in a dry run); its
+// errors become the layer's.
+template <class Layer>
+std::shared_ptr<Module> checked_shape_layer(Args& args, const Shape& in,
+                                            std::vector<int64_t> values) {
+  try {
+    auto layer = std::make_shared<Layer>(std::move(values));
+    if (args.dry_run()) return nullptr;
+    layer->output_shape(in);
+    return layer;
+  } catch (const Error& e) {
+    args.error(e.what());
+  }
+}
+
 }  // namespace
 
 void add_core_layers(LayerTable& k) {
@@ -55,6 +70,16 @@ void add_core_layers(LayerTable& k) {
   k["flatten"] = {"flatten", "flattens each sample to one dimension",
                   [](Args&, const Shape&, Generator&) -> std::shared_ptr<Module> {
                     return std::make_shared<Flatten>();
+                  }};
+  k["reshape"] = {"reshape(d1, d2, ...)",
+                  "reshapes each sample to (d1, d2, ...); one extent may be -1 (inferred)",
+                  [](Args& a, const Shape& in, Generator&) -> std::shared_ptr<Module> {
+                    return checked_shape_layer<Reshape>(a, in, a.integers("extent"));
+                  }};
+  k["permute"] = {"permute(a1, a2, ...)",
+                  "reorders each sample's axes: output axis i is input axis ai (0-based)",
+                  [](Args& a, const Shape& in, Generator&) -> std::shared_ptr<Module> {
+                    return checked_shape_layer<Permute>(a, in, a.integers("axis"));
                   }};
   for (const ActivationInfo& info : activations()) {
     std::string name(info.name), key(info.parameter);

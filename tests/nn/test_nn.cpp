@@ -247,6 +247,51 @@ TEST(FlattenModule, ForwardAndShape) {
   EXPECT_EQ(net(x).shape(), (Shape{2, 5}));
 }
 
+TEST(ReshapeModule, ReshapesEachSampleAndInfersOneExtent) {
+  nn::Reshape r({4, -1});
+  Tensor x = Tensor::arange(0, 24).reshape({2, 12});
+  Tensor y = r(x);
+  EXPECT_EQ(y.shape(), (Shape{2, 4, 3}));
+  EXPECT_EQ(y.to_vector(), x.to_vector());
+  EXPECT_EQ(r.output_shape({3, 4}), (Shape{4, 3}));
+  EXPECT_EQ(r.output_shape({1, 2, 6}), (Shape{4, 3}));
+  EXPECT_EQ(r.name(), "Reshape(4, -1)");
+  expect_error([&] { (void)r.output_shape({10}); }, "cannot reshape samples of shape [10]");
+  expect_error([&] { (void)r(Tensor::zeros({2, 10})); }, "cannot reshape");
+  expect_error([] { nn::Reshape({-1, -1}); }, "at most one extent may be -1");
+  expect_error([] { nn::Reshape({3, 0}); }, "positive or -1");
+  expect_error([] { nn::Reshape({}); }, "at least one extent");
+}
+
+TEST(PermuteModule, ReordersEachSampleAndItsGradient) {
+  nn::Permute p({1, 0});
+  Tensor x = Tensor::arange(0, 12).reshape({2, 3, 2});
+  Tensor y = p(x);
+  ASSERT_EQ(y.shape(), (Shape{2, 2, 3}));
+  // y[n, i, j] = x[n, j, i]: the batch axis stays first.
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t j = 0; j < 3; ++j)
+        EXPECT_EQ(y.to_vector()[static_cast<size_t>(n * 6 + i * 3 + j)],
+                  x.to_vector()[static_cast<size_t>(n * 6 + j * 2 + i)]);
+  EXPECT_EQ(p.output_shape({5, 7}), (Shape{7, 5}));
+  EXPECT_EQ(p.name(), "Permute(1, 0)");
+  expect_error([&] { (void)p.output_shape({5}); }, "expects samples with 2 axes");
+  expect_error([] { nn::Permute({0, 0}); }, "each axis 0..1 once");
+  expect_error([] { nn::Permute({0, 2}); }, "each axis 0..1 once");
+  expect_error([] { nn::Permute({}); }, "at least one axis");
+
+  Generator gen(5);
+  nn::Permute q({2, 0, 1});
+  Tensor z = Tensor::uniform({2, 3, 4, 2}, -1.0f, 1.0f, gen, true);
+  GradcheckResult r = gradcheck(
+      [&q](const std::vector<Tensor>& in) {
+        return q.forward(in[0]) * permute(in[0], {0, 3, 1, 2});
+      },
+      {z});
+  EXPECT_TRUE(r.ok) << r.message;
+}
+
 TEST(ActivationModules, MatchFunctions) {
   Generator gen(13);
   Tensor x = Tensor::uniform({4, 5}, -3, 3, gen);

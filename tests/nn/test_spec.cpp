@@ -132,6 +132,17 @@ TEST(Spec, BuildsNetworksWithTheRightShapesAndParameterCounts) {
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_EQ(pa[i].to_vector(), pb[i].to_vector());
 }
 
+TEST(Spec, ShapeLayersFeedImageRowsToARecurrentLayer) {
+  Generator gen(2);
+  auto rows = build_model(parse_model_spec("reshape(28,28),lstm(16),dense(10)"), {1, 28, 28}, gen);
+  EXPECT_EQ(rows->output_shape({1, 28, 28}), (Shape{10}));
+  EXPECT_EQ(rows->forward(Tensor::zeros({3, 1, 28, 28})).shape(), (Shape{3, 10}));
+  auto columns = build_model(parse_model_spec("reshape(28, -1), permute(1, 0)"), {784}, gen);
+  EXPECT_EQ(columns->output_shape({784}), (Shape{28, 28}));
+  EXPECT_EQ(to_string(parse_model_spec("reshape(4,-1),permute(1,0)")),
+            "reshape(4,-1),permute(1,0)");
+}
+
 TEST(Spec, ActivationArgumentsReachTheModules) {
   Generator gen(1);
   auto net =
@@ -199,6 +210,12 @@ TEST(SpecErrors, BadArgumentsNameTheLayerAndTheValue) {
                   {"unexpected argument '7' (dense takes at most 2 arguments: units, bias)"});
   expect_contains(error_of([] { parse_model_spec("dense(4, units=5)"); }),
                   {"layer 1 'dense'", "argument 'units' given twice"});
+  expect_contains(error_of([] { parse_model_spec("reshape(4, x)"); }),
+                  {"layer 1 'reshape'", "extent 2 must be an integer, got 'x'"});
+  expect_contains(error_of([] { parse_model_spec("reshape()"); }), {"at least one extent"});
+  expect_contains(error_of([] { parse_model_spec("reshape(2, size=3)"); }),
+                  {"unknown argument 'size'"});
+  expect_contains(error_of([] { parse_model_spec("permute(1, 1)"); }), {"each axis 0..1 once"});
   expect_contains(error_of([] { parse_model_spec("leaky_relu(1e300)"); }),
                   {"'slope'", "out of range"});
 }
@@ -251,6 +268,12 @@ TEST(SpecErrors, LayerNotFittingItsInput) {
                   {"layer 2 'dense'", "column 6", "input"});
   expect_contains(error_of([&] { build_model(parse_model_spec("dense(3)"), {0}, gen); }),
                   {"layer 1 'dense'", "does not fit its input of shape [0]"});
+  expect_contains(error_of([&] {
+                    build_model(parse_model_spec("reshape(5,5)"), {1, 28, 28}, gen);
+                  }),
+                  {"layer 1 'reshape'", "cannot reshape samples of shape [1, 28, 28]"});
+  expect_contains(error_of([&] { build_model(parse_model_spec("permute(1,0)"), {784}, gen); }),
+                  {"layer 1 'permute'", "expects samples with 2 axes, got [784]"});
   expect_error([&] { build_model({}, {3}, gen); }, "no layers");
   // A spec assembled by hand is checked as well.
   std::vector<LayerSpec> bad{{"conv9", {}, 1, 0, {}}};
