@@ -24,4 +24,5 @@
 #include "backprop/spec.hpp"
 #include "backprop/tensor.hpp"
 #include "backprop/train.hpp"
+#include "backprop/transformer.hpp"
 #include "backprop/version.hpp"

@@ -157,6 +157,7 @@ const LayerTable& layer_kinds() {
     add_conv_layers(t);
     add_norm_layers(t);
     add_recurrent_layers(t);
+    add_transformer_layers(t);
     return t;
   }();
   return table;

@@ -56,11 +56,12 @@ struct LayerKind {
 using LayerTable = std::map<std::string, LayerKind>;
 
 // Each family adds its layers (name -> syntax, help, builder).
-void add_core_layers(LayerTable& table);       // spec.cpp: dense, flatten, activations
-void add_container_layers(LayerTable& table);  // spec.cpp: residual
-void add_conv_layers(LayerTable& table);       // spec_conv.cpp
-void add_norm_layers(LayerTable& table);       // spec_norm.cpp
-void add_recurrent_layers(LayerTable& table);  // spec_recurrent.cpp
+void add_core_layers(LayerTable& table);         // spec.cpp: dense, flatten, activations
+void add_container_layers(LayerTable& table);    // spec.cpp: residual
+void add_conv_layers(LayerTable& table);         // spec_conv.cpp
+void add_norm_layers(LayerTable& table);         // spec_norm.cpp
+void add_recurrent_layers(LayerTable& table);    // spec_recurrent.cpp
+void add_transformer_layers(LayerTable& table);  // spec_transformer.cpp
 
 // Where a layer's errors point: "model spec: layer 3 'dense' (column 12)" (column 0: none).
 std::string where(size_t position, std::string_view name, size_t column);
