@@ -175,8 +175,8 @@ TEST(NormOpsTest, BatchNormErrors) {
                "batch_norm: momentum must be in [0, 1], got 1.5");
 }
 
-// The oneDNN fast path agrees with the reference kernels, forward and backward, with and without
-// affine parameters, in training and eval.
+// The fast backend (oneDNN's normalisation with given statistics) agrees with the reference
+// kernels, forward and backward, with and without affine parameters, in training and eval.
 TEST(NormOpsTest, BatchNormFastMatchesReference) {
   struct Run {
     Tensor y, gx, gw, gb;
