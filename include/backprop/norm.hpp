@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <string>
 
 #include "backprop/export.hpp"
@@ -15,17 +16,38 @@ namespace bp {
 
 // ---- ops ----
 
+// Where the parts of a batch split across threads meet (the trainer makes one per batch), for
+// ops whose result depends on the whole batch: batch_norm's statistics are sums over the batch,
+// which each part adds up over its rows and then totals over the parts here.
+class BP_API BatchSums {
+ public:
+  virtual ~BatchSums() = default;
+  // Every part calls it in the same order with sums of the same size: replaces part `part`'s sums
+  // by their totals over all parts, added in part order (the same on every part, whatever the
+  // threads' timing). Throws bp::Error, returning at once, when another part has failed.
+  virtual void all_reduce(int part, std::span<double> sums) = 0;
+};
+
+// Which part of a batch an op computes: the whole batch (sums null), or part `index` of a batch
+// split across threads. Part 0 updates what changes once per batch (running statistics).
+struct BatchPart {
+  BatchSums* sums = nullptr;
+  int index = 0;
+};
+
 // Batch normalisation of x (N, C, spatial...) per channel C, spatial dims optional.
 // Training: y = (x - mean) / sqrt(var + eps) · weight + bias with the mean and biased variance of
 // the batch over N and the spatial dims; running_mean/running_var (C), when defined, are updated in
 // place (not recorded): running = (1 - momentum)·running + momentum·batch, using the unbiased
 // variance. Eval: the running statistics (required) take the place of the batch ones.
-// weight and bias (C) may be undefined (no affine transform).
+// weight and bias (C) may be undefined (no affine transform). With a `part` of a split batch, x
+// holds the part's rows, and the statistics (and in backward, the sums the gradient of x takes
+// from them) are the whole batch's, through part.sums; its backward must run too.
 // Throws bp::Error on rank < 2, mismatched parameter shapes, eps <= 0, momentum outside [0, 1],
 // a training batch with one value per channel, or eval without running statistics.
 BP_API Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                          const Tensor& weight, const Tensor& bias, bool training,
-                         float momentum = 0.1f, float eps = 1e-5f);
+                         float momentum = 0.1f, float eps = 1e-5f, BatchPart part = {});
 
 // Layer normalisation over the last normalized_shape.size() dims, which must equal
 // normalized_shape: y = (x - mean) / sqrt(var + eps) · weight + bias, biased variance per sample.
@@ -55,11 +77,13 @@ namespace nn {
 
 // Batch normalisation over channels: weight (ones) and bias (zeros) are parameters; the running
 // mean (zeros) and variance (ones) are buffers, updated in training with `momentum` (PyTorch's
-// convention) and used in eval. Throws bp::Error if features <= 0, eps <= 0 or momentum is outside
-// [0, 1].
+// convention) and used in eval. Splittable: when the trainer splits a batch across threads, the
+// parts total their statistics over the whole batch (see bp::batch_norm), so they compute what one
+// pass would. Throws bp::Error if features <= 0, eps <= 0 or momentum is outside [0, 1].
 class BP_API BatchNorm : public Module {
  public:
   Tensor forward(const Tensor& input) override;
+  bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
   int64_t num_features() const { return features_; }
   Tensor& weight() { return weight_; }

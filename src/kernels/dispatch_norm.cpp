@@ -10,23 +10,6 @@ void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, con
   reference::batch_norm_forward(n, c, inner, x, mean, var, gamma, beta, eps, y);
 }
 
-void batch_norm_training(int64_t n, int64_t c, int64_t inner, const float* x, const float* gamma,
-                         const float* beta, float eps, float* y, float* mean, float* var) {
-  if (fast() && n * c * inner > 0)
-    return onednn::batch_norm_training(n, c, inner, x, gamma, beta, eps, y, mean, var);
-  reference::batch_norm_training(n, c, inner, x, gamma, beta, eps, y, mean, var);
-}
-
-void batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, const float* x,
-                         const float* mean, const float* var, const float* gamma, float eps,
-                         const float* gy, float* gx, float* ggamma, float* gbeta) {
-  if (fast() && onednn::batch_norm_backward(training, n, c, inner, x, mean, var, gamma, eps, gy, gx,
-                                            ggamma, gbeta))
-    return;
-  reference::batch_norm_backward(training, n, c, inner, x, mean, var, gamma, eps, gy, gx, ggamma,
-                                 gbeta);
-}
-
 void layer_norm_forward(int64_t rows, int64_t cols, const float* x, const float* gamma,
                         const float* beta, float eps, float* y, float* mean, float* rstd) {
   if (fast() && onednn::layer_norm_forward(rows, cols, x, gamma, beta, eps, y, mean, rstd)) return;

@@ -8,26 +8,30 @@
 
 namespace bp::kernels {
 
-// Batch norm views x as (n, c, inner) and normalises per channel c over n·inner values.
-// Per-channel mean and biased variance of x (accumulated in double).
-using BatchNormStatsKernel = void(int64_t n, int64_t c, int64_t inner, const float* x, float* mean,
-                                  float* var);
+// Batch norm views x as (n, c, inner) and normalises per channel c over the n·inner values, or,
+// for a part of a batch split across threads, over all the parts' values. Its statistics and the
+// sums its gradient needs are per-channel sums (in double) that the parts add up between the
+// kernels below; one pass over the whole batch is a single part.
+// sums[ch] = Σ x over the channel's values, or Σ (x - mean[ch])² when mean is given.
+using BatchNormSumKernel = void(int64_t n, int64_t c, int64_t inner, const float* x,
+                                const double* mean, double* sums);
 // y = (x - mean[c]) / sqrt(var[c] + eps) · gamma[c] + beta[c]; gamma and beta may be null.
 using BatchNormForwardKernel = void(int64_t n, int64_t c, int64_t inner, const float* x,
                                     const float* mean, const float* var, const float* gamma,
                                     const float* beta, float eps, float* y);
-// Training forward: the batch's statistics into mean and var (as batch_norm_stats), then y
-// normalised with them (as batch_norm_forward).
-using BatchNormTrainingKernel = void(int64_t n, int64_t c, int64_t inner, const float* x,
-                                     const float* gamma, const float* beta, float eps, float* y,
-                                     float* mean, float* var);
-// Gradients of batch_norm_forward. `training`: mean and var are the batch statistics of x (and so
-// depend on it); otherwise they are constants. gx, ggamma, gbeta may be null (not wanted);
-// ggamma and gbeta are overwritten.
-using BatchNormBackwardKernel = void(bool training, int64_t n, int64_t c, int64_t inner,
-                                     const float* x, const float* mean, const float* var,
-                                     const float* gamma, float eps, const float* gy, float* gx,
-                                     float* ggamma, float* gbeta);
+// The sums of the gradient (2·c values): sums[ch] = Σ gy, sums[c + ch] = Σ gy·x̂, with
+// x̂ = (x - mean[ch]) / sqrt(var[ch] + eps): the gradients of beta and gamma, and (over the whole
+// batch) the two terms that the batch statistics contribute to gx.
+using BatchNormGradSumsKernel = void(int64_t n, int64_t c, int64_t inner, const float* x,
+                                     const float* mean, const float* var, float eps,
+                                     const float* gy, double* sums);
+// gx of batch_norm_forward. With `sums` (as batch_norm_grad_sums, over the `count` values per
+// channel of the whole batch), mean and var are the batch's statistics, which depend on x;
+// without (null), they are constants. gamma may be null.
+using BatchNormBackwardKernel = void(int64_t n, int64_t c, int64_t inner, const float* x,
+                                     const float* mean, const float* var, const float* gamma,
+                                     float eps, const float* gy, const double* sums, double count,
+                                     float* gx);
 
 // Layer norm views x as (rows, cols) and normalises each row; gamma and beta (cols) may be null.
 // Saves each row's mean and 1/sqrt(var + eps) for the backward pass.
@@ -55,10 +59,10 @@ using EmbeddingBackwardKernel = void(int64_t count, int64_t dim, const int64_t* 
 
 // clang-format off
 #define BP_NORM_KERNELS(FAST, REF)                   \
+  REF(batch_norm_sum, BatchNormSumKernel)            \
   FAST(batch_norm_forward, BatchNormForwardKernel)   \
-  FAST(batch_norm_training, BatchNormTrainingKernel) \
-  FAST(batch_norm_backward, BatchNormBackwardKernel) \
-  REF(batch_norm_stats, BatchNormStatsKernel)        \
+  REF(batch_norm_grad_sums, BatchNormGradSumsKernel) \
+  REF(batch_norm_backward, BatchNormBackwardKernel)  \
   FAST(layer_norm_forward, LayerNormForwardKernel)   \
   FAST(layer_norm_backward, LayerNormBackwardKernel) \
   REF(dropout_forward, DropoutForwardKernel)         \
@@ -86,14 +90,8 @@ inline uint32_t dropout_bits(uint64_t key, uint64_t i) {
 }
 
 namespace onednn {
-// Through a cached oneDNN primitive per shape and pass (n, c, inner > 0 for each).
+// Through a cached oneDNN primitive per shape (n, c, inner > 0).
 BatchNormForwardKernel batch_norm_forward;
-BatchNormTrainingKernel batch_norm_training;
-// kernels::batch_norm_backward; returns false (doing nothing) where it has no fast path (gx not
-// wanted, empty tensors), leaving the work to the reference.
-bool batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, const float* x,
-                         const float* mean, const float* var, const float* gamma, float eps,
-                         const float* gy, float* gx, float* ggamma, float* gbeta);
 // Through cached oneDNN layer_normalization primitives; return false (doing nothing) where they
 // have no fast path (empty tensors; gx not wanted), leaving the work to the reference.
 bool layer_norm_forward(int64_t rows, int64_t cols, const float* x, const float* gamma,

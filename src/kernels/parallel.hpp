@@ -64,26 +64,44 @@ class TeamBarrier {
 
   explicit TeamBarrier(int threads) : threads_(threads) {}
 
-  // Called by each of the `threads` threads, with its number t in [0, threads); returns once all
-  // have arrived and thread 0 has run serial() (the other threads' `serial` is not called).
+  // Called by each of the `threads` threads, with its number t in [0, threads); returns true once
+  // all have arrived and thread 0 has run serial() (the other threads' `serial` is not called).
+  // Returns false, without running serial(), once abort() has been called.
   template <class F>
-  void arrive_and_wait(int t, F&& serial) {
+  bool arrive_and_wait(int t, F&& serial) {
     if (t != 0) {
-      const uint32_t round = round_.load(std::memory_order_acquire);
+      const uint32_t round = round_.load(std::memory_order_seq_cst);
+      if (aborted_.load(std::memory_order_seq_cst)) return false;
       mark_change();
       arrived_.fetch_add(1, std::memory_order_seq_cst);
       if (lead_sleeping_.load(std::memory_order_seq_cst)) futex_wake(arrived_);
       wait_for_change(round_, round, workers_sleeping_);
-      return;
+      return !aborted_.load(std::memory_order_seq_cst);
     }
-    for (int seen = arrived_.load(std::memory_order_acquire); seen != threads_ - 1;
-         seen = arrived_.load(std::memory_order_acquire))
+    for (int seen = arrived_.load(std::memory_order_seq_cst); seen != threads_ - 1;
+         seen = arrived_.load(std::memory_order_seq_cst)) {
+      if (aborted_.load(std::memory_order_seq_cst)) return false;
       wait_for_change(arrived_, seen, lead_sleeping_);
+    }
+    if (aborted_.load(std::memory_order_seq_cst)) return false;
     serial();
     arrived_.store(0, std::memory_order_relaxed);
     mark_change();
     round_.fetch_add(1, std::memory_order_seq_cst);
     if (workers_sleeping_.load(std::memory_order_seq_cst) > 0) futex_wake(round_);
+    return true;
+  }
+
+  // For a team that cannot all arrive (one of them failed): every thread waiting at the barrier,
+  // and every one that arrives later, returns false. The barrier cannot be used again.
+  void abort() {
+    aborted_.store(true, std::memory_order_seq_cst);
+    // Changing the words the threads wait on wakes them (a waiting thread reads aborted_ after it
+    // sees the change; one that reads a word after this sees aborted_ too).
+    arrived_.fetch_add(1 << 20, std::memory_order_seq_cst);
+    round_.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(arrived_);
+    futex_wake(round_);
   }
 
  private:
@@ -152,6 +170,7 @@ class TeamBarrier {
   std::atomic<int> lead_sleeping_{0};
   std::atomic<int64_t> spin_ns_{kMaxSpin.count()};  // how long a waiting thread spins
   std::atomic<int64_t> changed_at_ns_{0};           // steady_clock time of the last change
+  std::atomic<bool> aborted_{false};
 };
 
 }  // namespace bp::kernels

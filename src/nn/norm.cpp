@@ -42,8 +42,9 @@ Shape BatchNorm::output_shape(const Shape& input_shape) const {
 Tensor BatchNorm::forward(const Tensor& input) {
   BP_CHECK(input.defined() && input.dim() >= 1, "{}: the input is undefined or a scalar", name());
   output_shape(Shape(input.shape().begin() + 1, input.shape().end()));
+  const detail::BatchShard* shard = detail::current_shard();
   return batch_norm(input, running_mean_, running_var_, weight_, bias_, is_training(), momentum_,
-                    eps_);
+                    eps_, shard ? shard->part : BatchPart{});
 }
 
 // ---- LayerNorm ----

@@ -4,6 +4,8 @@
 #include "backprop/norm.hpp"
 
 #include <cmath>
+#include <span>
+#include <vector>
 
 #include "kernels/norm.hpp"
 #include "ops/common.hpp"
@@ -27,8 +29,8 @@ const float* data_or_null(const Tensor& t) {
 // running = (1 - momentum)·running + momentum·batch, in place (not recorded). PyTorch's
 // convention: the running variance is the unbiased estimate.
 void update_running(const Tensor& running_mean, const Tensor& running_var, const Tensor& mean,
-                    const Tensor& var, float momentum, int64_t count) {
-  const float unbiased = static_cast<float>(count) / static_cast<float>(count - 1);
+                    const Tensor& var, float momentum, double count) {
+  const auto unbiased = static_cast<float>(count / (count - 1));
   // The handles share the caller's buffers (the update is the point).
   Tensor rm_handle = running_mean, rv_handle = running_var;
   float* rm = rm_handle.data();
@@ -40,13 +42,48 @@ void update_running(const Tensor& running_mean, const Tensor& running_var, const
   }
 }
 
+// A float tensor of sums.
+Tensor from_sums(std::span<const double> sums) {
+  Tensor t = make_tensor({static_cast<int64_t>(sums.size())});
+  for (size_t i = 0; i < sums.size(); ++i) t.data()[i] = static_cast<float>(sums[i]);
+  return t;
+}
+
+// Per-channel sums over `part`'s values, made the whole batch's: totalled over the parts of a
+// split batch (one pass is a single part, already whole).
+void total(BatchPart part, std::span<double> sums) {
+  if (part.sums) part.sums->all_reduce(part.index, sums);
+}
+
+// The batch's mean and biased variance per channel (training), from sums over the parts: Σx and
+// the count, then Σ(x - mean)². Returns the batch's values per channel.
+double batch_statistics(const Tensor& x, BatchPart part, Tensor& mean, Tensor& var) {
+  const int64_t n = x.size(0), c = x.size(1), inner = extent(x.shape(), 2, x.shape().size());
+  std::vector<double> sums(static_cast<size_t>(c) + 1);
+  kernels::batch_norm_sum(n, c, inner, x.data(), nullptr, sums.data());
+  sums[static_cast<size_t>(c)] = static_cast<double>(n * inner);
+  total(part, sums);
+  const double count = sums[static_cast<size_t>(c)];
+  BP_CHECK(count > 1, "batch_norm: training needs more than one value per channel, got input {}",
+           to_string(x.shape()));
+  for (int64_t ch = 0; ch < c; ++ch) sums[static_cast<size_t>(ch)] /= count;
+  std::vector<double> squares(static_cast<size_t>(c));
+  kernels::batch_norm_sum(n, c, inner, x.data(), sums.data(), squares.data());
+  total(part, squares);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    mean.data()[ch] = static_cast<float>(sums[static_cast<size_t>(ch)]);
+    var.data()[ch] = static_cast<float>(squares[static_cast<size_t>(ch)] / count);
+  }
+  return count;
+}
+
 }  // namespace
 
 // ---- batch norm ----
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, float momentum,
-                  float eps) {
+                  float eps, BatchPart part) {
   check_defined(x, "batch_norm");
   BP_CHECK(x.dim() >= 2, "batch_norm: input must be (N, C) or (N, C, spatial...), got {}",
            to_string(x.shape()));
@@ -61,40 +98,43 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   check_optional(running_var, channels, "batch_norm", "running_var");
   BP_CHECK(running_mean.defined() == running_var.defined(),
            "batch_norm: running_mean and running_var must be given together");
-  const int64_t count = n * inner;
+  BP_CHECK(training || running_mean.defined(),
+           "batch_norm: evaluation mode needs running_mean and running_var");
 
   Tensor mean = make_tensor(channels), var = make_tensor(channels), y = make_tensor(x.shape());
+  double count = 0;  // the batch's values per channel (training)
   if (training) {
-    BP_CHECK(count > 1, "batch_norm: training needs more than one value per channel, got input {}",
-             to_string(x.shape()));
-    kernels::batch_norm_training(n, c, inner, x.data(), data_or_null(weight), data_or_null(bias),
-                                 eps, y.data(), mean.data(), var.data());
-    if (running_mean.defined())
+    count = batch_statistics(x, part, mean, var);
+    if (running_mean.defined() && part.index == 0)  // once per batch
       update_running(running_mean, running_var, mean, var, momentum, count);
   } else {
-    BP_CHECK(running_mean.defined(),
-             "batch_norm: evaluation mode needs running_mean and running_var");
     mean.copy_(running_mean);
     var.copy_(running_var);
-    kernels::batch_norm_forward(n, c, inner, x.data(), mean.data(), var.data(),
-                                data_or_null(weight), data_or_null(bias), eps, y.data());
   }
+  kernels::batch_norm_forward(n, c, inner, x.data(), mean.data(), var.data(), data_or_null(weight),
+                              data_or_null(bias), eps, y.data());
   if (!autograd::any_requires_grad({x, weight, bias})) return y;
   Tensor x_saved = x.detach(), w_saved = weight.defined() ? weight.detach() : Tensor();
   const bool want_x = x.requires_grad(), want_w = weight.defined() && weight.requires_grad(),
              want_b = bias.defined() && bias.requires_grad();
-  return record(OpKind::batch_norm, y, {x, weight, bias},
-                [=](const Tensor& gy) -> std::vector<Tensor> {
-                  std::vector<Tensor> grads(3);
-                  if (want_x) grads[0] = make_tensor(x_saved.shape());
-                  if (want_w) grads[1] = make_tensor(channels);
-                  if (want_b) grads[2] = make_tensor(channels);
-                  kernels::batch_norm_backward(
-                      training, n, c, inner, x_saved.data(), mean.data(), var.data(),
-                      data_or_null(w_saved), eps, gy.data(), want_x ? grads[0].data() : nullptr,
-                      want_w ? grads[1].data() : nullptr, want_b ? grads[2].data() : nullptr);
-                  return grads;
-                });
+  // gβ = Σdy, gγ = Σdy·x̂ over this part's values; gx from the batch's sums (kernels/norm.hpp)
+  return record(
+      OpKind::batch_norm, y, {x, weight, bias}, [=](const Tensor& gy) -> std::vector<Tensor> {
+        std::vector<double> sums(2 * static_cast<size_t>(c));
+        kernels::batch_norm_grad_sums(n, c, inner, x_saved.data(), mean.data(), var.data(), eps,
+                                      gy.data(), sums.data());
+        std::vector<Tensor> grads(3);
+        if (want_w) grads[1] = from_sums({sums.data() + c, sums.data() + 2 * c});
+        if (want_b) grads[2] = from_sums({sums.data(), sums.data() + c});
+        if (training) total(part, sums);  // every part, to stay in step
+        if (want_x) {
+          grads[0] = make_tensor(x_saved.shape());
+          kernels::batch_norm_backward(n, c, inner, x_saved.data(), mean.data(), var.data(),
+                                       data_or_null(w_saved), eps, gy.data(),
+                                       training ? sums.data() : nullptr, count, grads[0].data());
+        }
+        return grads;
+      });
 }
 
 // ---- layer norm ----

@@ -10,6 +10,24 @@
 
 namespace bp::train::detail {
 
+void PartSums::reset(int parts) {
+  barrier_.emplace(parts);
+  slots_.resize(static_cast<size_t>(parts));
+}
+
+void PartSums::all_reduce(int part, std::span<double> sums) {
+  slots_[static_cast<size_t>(part)].assign(sums.begin(), sums.end());
+  // total_ is rewritten only once every part has arrived at the next all_reduce, so each has
+  // read this one's by then.
+  const bool met = barrier_->arrive_and_wait(part, [&] {
+    total_ = slots_[0];
+    for (size_t p = 1; p < slots_.size(); ++p)
+      for (size_t i = 0; i < total_.size(); ++i) total_[i] += slots_[p][i];
+  });
+  if (!met) throw BatchAborted();
+  std::copy(total_.begin(), total_.end(), sums.begin());
+}
+
 SplitStep::SplitStep(Epoch& epoch, int team)
     : epoch_(epoch),
       team_(team),
@@ -75,12 +93,14 @@ void SplitStep::next_batch() {
     const int64_t rows = epoch_.batch().size();
     if (more_) shards_ = rows > 0 ? split_threads(rows, team_) : 0;
     batch_id_ = nn::detail::new_batch_id();
+    sums_.reset(std::max(shards_, 1));
   });
 }
 
 void SplitStep::forward_backward_rows(int t) {
   const auto slot = static_cast<size_t>(t);
   errors_[slot] = nullptr;
+  results_[slot] = {};
   if (t >= shards_) return;
   try {
     data::Batch& batch = epoch_.batch();
@@ -88,11 +108,15 @@ void SplitStep::forward_backward_rows(int t) {
     const int64_t begin = n * t / shards_, end = n * (t + 1) / shards_;
     epoch_.loader().fill_features(batch, begin, end);
     grads_[slot] = params_;
-    const nn::detail::ShardScope shard({batch_id_, begin});
+    const BatchPart part{shards_ > 1 ? &sums_ : nullptr, t};
+    const nn::detail::ShardScope shard({batch_id_, begin, part});
     results_[slot] =
         forward_backward(epoch_.model(), epoch_.loss(), batch, begin, end, &grads_[slot]);
+    // A non-finite loss skips the backward pass, which the other parts may wait for.
+    if (!std::isfinite(results_[slot].loss_sum)) sums_.abort();
   } catch (...) {
     errors_[slot] = std::current_exception();
+    sums_.abort();
   }
 }
 
@@ -134,9 +158,17 @@ void SplitStep::sum_gradient_slice(int t) {
 
 void SplitStep::finish_step() {
   serially([&] {
-    for (const auto& e : errors_)
-      if (e) std::rethrow_exception(e);
+    // The failure to report is the part's that failed, not another's that it stopped.
+    std::exception_ptr aborted;
+    for (const auto& e : errors_) {
+      try {
+        if (e) std::rethrow_exception(e);
+      } catch (const BatchAborted&) {
+        aborted = e;
+      }
+    }
     epoch_.finish_backward({results_.data(), static_cast<size_t>(shards_)});
+    if (aborted) std::rethrow_exception(aborted);
     updates_ = &epoch_.optimizer().begin_step();  // applied (and checked) by the whole team
     epoch_.count_step();
   });

@@ -3,12 +3,37 @@
 
 #include <exception>
 #include <optional>
+#include <span>
 #include <vector>
 
+#include "backprop/error.hpp"
+#include "backprop/norm.hpp"
 #include "kernels/parallel.hpp"
 #include "train/epoch.hpp"
 
 namespace bp::train::detail {
+
+// Where the parts of one batch total their sums (batch norm's statistics): each part leaves its
+// sums in its slot, and part 0 adds the slots up in part order at a barrier.
+class PartSums final : public BatchSums {
+ public:
+  // Begins a batch of `parts` parts (while no part uses it).
+  void reset(int parts);
+  void all_reduce(int part, std::span<double> sums) override;
+  // For a part that fails: every other part waiting in all_reduce, or calling it later, throws
+  // BatchAborted, so that none waits for the failed one.
+  void abort() { barrier_->abort(); }
+
+ private:
+  std::optional<kernels::TeamBarrier> barrier_;
+  std::vector<std::vector<double>> slots_;  // per part
+  std::vector<double> total_;               // written by part 0 at the barrier
+};
+
+// What a part of a batch throws when another part failed (the failure to report is the other's).
+struct BatchAborted : Error {
+  BatchAborted() : Error("training stopped: another part of the split batch failed") {}
+};
 
 // The batches of an epoch, each split across a team of OpenMP threads. Each thread decodes its
 // rows and runs forward and backward on them with single-threaded kernels into its own
@@ -48,6 +73,7 @@ class SplitStep {
   std::vector<Tensor> params_;
   std::vector<char> overwrite_;
   std::optional<kernels::TeamBarrier> barrier_;
+  PartSums sums_;  // the current batch's
   // Per thread.
   std::vector<std::vector<Tensor>> grads_;
   std::vector<StepResult> results_;

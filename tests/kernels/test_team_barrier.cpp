@@ -65,5 +65,30 @@ TEST(TeamBarrier, LongWaitsSleepAndStillWake) {
   run_rounds(3, 300, std::chrono::microseconds(200));
 }
 
+// A thread that cannot arrive aborts the barrier: the thread waiting for it (thread 0, whose
+// serial section never runs, or another), sleeping or spinning, returns false, and so does every
+// later arrival.
+TEST(TeamBarrier, AbortReleasesTheWaitingThreads) {
+  for (int failing : {0, 1, 2})
+    for (auto delay : {std::chrono::microseconds(0), std::chrono::microseconds(2000)}) {
+      kernels::TeamBarrier barrier(3);
+      std::atomic<int> released{0}, serial_calls{0};
+      auto body = [&](int t) {
+        if (t == failing) {
+          std::this_thread::sleep_for(delay);
+          barrier.abort();
+          return;
+        }
+        if (!barrier.arrive_and_wait(t, [&] { ++serial_calls; })) ++released;
+        if (!barrier.arrive_and_wait(t, [&] { ++serial_calls; })) ++released;
+      };
+      std::vector<std::thread> team;
+      for (int t = 0; t < 3; ++t) team.emplace_back(body, t);
+      for (auto& th : team) th.join();
+      EXPECT_EQ(released.load(), 4) << failing;
+      EXPECT_EQ(serial_calls.load(), 0) << failing;
+    }
+}
+
 }  // namespace
 }  // namespace bp::testing

@@ -1,7 +1,10 @@
 // Normalisation, dropout and embedding ops: gradient checks for every op kind, forward values
 // against formulas computed here, and every error path.
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <numeric>
+#include <thread>
 
 #include "gradcheck_cases.hpp"
 #include "test_util.hpp"
@@ -147,6 +150,81 @@ TEST(NormOpsTest, BatchNormUpdatesRunningStatsAndEvalUsesThem) {
   EXPECT_NEAR(rm.data()[0], 1.0, 1e-6);
 }
 
+// The parts of a batch meeting at a plain barrier: the last to arrive adds the parts' sums in
+// part order.
+class TestSums : public BatchSums {
+ public:
+  explicit TestSums(int parts) : slots_(static_cast<size_t>(parts)) {}
+  void all_reduce(int part, std::span<double> sums) override {
+    std::unique_lock lock(mutex_);
+    slots_[static_cast<size_t>(part)].assign(sums.begin(), sums.end());
+    const int64_t round = round_;
+    if (++arrived_ == static_cast<int>(slots_.size())) {
+      total_.assign(sums.size(), 0.0);
+      for (const auto& slot : slots_)
+        for (size_t i = 0; i < slot.size(); ++i) total_[i] += slot[i];
+      arrived_ = 0;
+      ++round_;
+      changed_.notify_all();
+    }
+    changed_.wait(lock, [&] { return round_ != round; });
+    std::copy(total_.begin(), total_.end(), sums.begin());  // before anyone can arrive again
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::vector<double>> slots_;
+  std::vector<double> total_;
+  int arrived_ = 0;
+  int64_t round_ = 0;
+};
+
+// A batch split into parts of 7 and 5 rows, each on its own thread: every part's output and input
+// gradient are its rows of one pass's, the parts' weight and bias gradients add up to one pass's,
+// and the running statistics are updated once, as by one pass.
+TEST(NormOpsTest, BatchNormPartsOfABatchComputeWhatOnePassDoes) {
+  Generator gen(8);
+  const Shape shape{12, 3, 4};
+  Tensor x = Tensor::uniform(shape, -1.0f, 3.0f, gen), up = Tensor::uniform(shape, -1, 1, gen);
+  Tensor w = Tensor::uniform({3}, 0.5f, 1.5f, gen, true),
+         b = Tensor::uniform({3}, -1, 1, gen, true);
+  auto pass = [&](const Tensor& rows, const Tensor& gy, const Tensor& rm, const Tensor& rv,
+                  BatchPart part) {
+    autograd::LeafGradientSink sink;
+    Tensor xs = rows.clone();
+    xs.set_requires_grad(true);
+    Tensor y = batch_norm(xs, rm, rv, w, b, true, 0.1f, 1e-5f, part);
+    y.backward(gy);
+    return std::vector<Tensor>{y.detach(), sink.grad(xs), sink.grad(w), sink.grad(b)};
+  };
+  Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({3});
+  const std::vector<Tensor> whole = pass(x, up, rm, rv, {});
+
+  TestSums sums(2);
+  Tensor prm = Tensor::zeros({3}), prv = Tensor::ones({3});
+  std::vector<std::vector<Tensor>> parts(2);
+  const int64_t cut[] = {0, 7, 12};
+  auto run = [&](int p) {
+    parts[static_cast<size_t>(p)] = pass(slice(x, 0, cut[p], cut[p + 1]),
+                                         slice(up, 0, cut[p], cut[p + 1]), prm, prv, {&sums, p});
+  };
+  std::thread second(run, 1);
+  run(0);
+  second.join();
+  for (size_t k = 0; k < 2; ++k) {  // y and gx: the parts' rows, in order
+    std::vector<float> got = parts[0][k].to_vector(), more = parts[1][k].to_vector();
+    got.insert(got.end(), more.begin(), more.end());
+    const std::vector<float> want = whole[k].to_vector();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << k << "," << i;
+  }
+  EXPECT_TRUE(allclose(parts[0][2] + parts[1][2], whole[2], 1e-5f, 1e-5f));  // gγ
+  EXPECT_TRUE(allclose(parts[0][3] + parts[1][3], whole[3], 1e-5f, 1e-5f));  // gβ
+  EXPECT_TRUE(allclose(prm, rm, 1e-6f, 1e-6f));
+  EXPECT_TRUE(allclose(prv, rv, 1e-6f, 1e-6f));
+}
+
 TEST(NormOpsTest, BatchNormErrors) {
   Tensor x = Tensor::zeros({4, 3});
   Tensor none;
@@ -175,8 +253,8 @@ TEST(NormOpsTest, BatchNormErrors) {
                "batch_norm: momentum must be in [0, 1], got 1.5");
 }
 
-// The oneDNN fast path agrees with the reference kernels, forward and backward, with and without
-// affine parameters, in training and eval.
+// The fast backend (oneDNN's normalisation with given statistics) agrees with the reference
+// kernels, forward and backward, with and without affine parameters, in training and eval.
 TEST(NormOpsTest, BatchNormFastMatchesReference) {
   struct Run {
     Tensor y, gx, gw, gb;

@@ -120,7 +120,7 @@ TEST(SplitBatch, OnlyModelsThatAllowItAreSplit) {
   nn::Sequential with_batch_norm(
       {std::make_shared<nn::Linear>(20, 4, true, gen), std::make_shared<nn::BatchNorm1d>(4)});
   Trainer batch_norm(with_batch_norm, sgd, {.epochs = 1});
-  EXPECT_EQ(batch_norm.batch_threads(128), 1);  // its statistics are the whole batch's
+  EXPECT_EQ(batch_norm.batch_threads(128), 2);  // its parts total the batch's statistics
 }
 
 // Dropout split across threads draws the masks of one pass: the same key for every part of a
@@ -209,6 +209,143 @@ TEST_P(SplitMatches, OnePassOverTheBatch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Optimizers, SplitMatches, ::testing::Values("sgd", "adam"));
+
+// n images (2, 6, 6) with labels in [0, 4), learnable from two pixels; `scale` and `shift` make
+// the pixels' statistics far from zero mean and unit variance, as batch norm expects to undo.
+data::Dataset images(int64_t n, uint64_t seed) {
+  data::Dataset d = synthetic(n, seed);
+  Generator gen(seed + 1);
+  Tensor x = Tensor::uniform({n, 2, 6, 6}, -1.0f, 1.0f, gen);
+  for (int64_t i = 0; i < n; ++i) {
+    x.data()[72 * i] = d.features.data()[20 * i];
+    x.data()[72 * i + 40] = d.features.data()[20 * i + 1];
+  }
+  d.features = x * 3.0f + 1.5f;
+  d.feature_shape = {2, 6, 6};
+  return d;
+}
+
+// The layers under test: BatchNorm1d on (N, C) and on (N, C, L), BatchNorm2d, inside a
+// residual block too, and dropout between them.
+std::shared_ptr<nn::Module> batch_norm_model(const std::string& kind) {
+  Generator gen(21);
+  using Layers = std::vector<std::shared_ptr<nn::Module>>;
+  auto seq = [](Layers layers) { return std::make_shared<nn::Sequential>(std::move(layers)); };
+  if (kind == "mlp")
+    return seq({std::make_shared<nn::Linear>(20, 32, true, gen),
+                std::make_shared<nn::BatchNorm1d>(32), nn::ReLU(),
+                std::make_shared<nn::Dropout>(0.2f), std::make_shared<nn::Linear>(32, 4, true, gen),
+                std::make_shared<nn::BatchNorm1d>(4)});
+  auto conv = [&](int64_t in, int64_t out) {
+    return std::make_shared<nn::Conv2d>(in, out, 3, 1, 1, 1, 1, false, gen);
+  };
+  auto head =
+      seq({std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(144, 4, true, gen)});
+  if (kind == "cnn")
+    return seq({conv(2, 4), std::make_shared<nn::BatchNorm2d>(4), nn::ReLU(), head});
+  if (kind == "residual")
+    return seq({conv(2, 4), std::make_shared<nn::BatchNorm2d>(4), nn::ReLU(),
+                std::make_shared<nn::Residual>(
+                    seq({conv(4, 4), std::make_shared<nn::BatchNorm2d>(4), nn::ReLU(), conv(4, 4),
+                         std::make_shared<nn::BatchNorm2d>(4)})),
+                nn::ReLU(), head});
+  // "sequence": (N, C, L) samples of 4 channels of 5 values.
+  return seq({std::make_shared<nn::BatchNorm1d>(4), std::make_shared<nn::Flatten>(),
+              std::make_shared<nn::Linear>(20, 16, true, gen), nn::Tanh(),
+              std::make_shared<nn::Linear>(16, 4, true, gen)});
+}
+
+// Every parameter and buffer (running statistics) of a model, copied.
+std::vector<Tensor> state_of(const nn::Module& model) {
+  std::vector<Tensor> state;
+  for (const Tensor& p : model.parameters()) state.push_back(p.clone());
+  for (const auto& [name, b] : model.named_buffers()) state.push_back(b.clone());
+  return state;
+}
+
+// Batch norm split across threads totals its statistics (and the sums of its backward pass) over
+// the whole batch: after several steps the parameters and running statistics are those of one
+// pass. Three threads split a batch of 100 unevenly (33, 33, 34), and the last batch of 50 too.
+class BatchNormSplit : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BatchNormSplit, MatchesOnePass) {
+  const bool images_in = GetParam() == "cnn" || GetParam() == "residual";
+  data::Dataset train = images_in ? images(650, 31) : synthetic(650, 31);
+  if (GetParam() == "sequence") {
+    train.features = reshape(train.features * 2.0f - 0.5f, {650, 4, 5});
+    train.feature_shape = {4, 5};
+  }
+  auto run = [&](bool split) {
+    ThreadsScope threads(3);
+    auto net = batch_norm_model(GetParam());
+    optim::SGD sgd(net->parameters(), {.lr = 0.05f, .momentum = 0.9f});
+    Trainer trainer(*net, sgd, {.epochs = 3, .batch_size = 100, .split_batch = split});
+    EXPECT_EQ(trainer.batch_threads(100), split ? 3 : 1);
+    auto stats = trainer.fit(train, {});
+    return std::pair{state_of(*net), stats};
+  };
+  auto [split_state, split_stats] = run(true);
+  auto [whole_state, whole_stats] = run(false);
+  expect_same_parameters(split_state, whole_state);
+  for (size_t e = 0; e < split_stats.size(); ++e)
+    EXPECT_NEAR(split_stats[e].train_loss, whole_stats[e].train_loss, 1e-4);
+  EXPECT_LT(split_stats.back().train_loss, split_stats.front().train_loss);  // it learned
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, BatchNormSplit,
+                         ::testing::Values("mlp", "sequence", "cnn", "residual"));
+
+// Throws on rows holding a value above 5, as a layer failing on some rows would: the marker, or,
+// after batch norm, what it becomes (about 10: one value far from 99 others in [-1, 1]).
+class FailsOnMarker : public nn::Module {
+ public:
+  static constexpr float kMarker = 1000.0f;
+  Tensor forward(const Tensor& input) override {
+    for (float v : input.to_vector()) BP_CHECK(v < 5, "FailsOnMarker: the marker");
+    return input;
+  }
+  std::string name() const override { return "FailsOnMarker"; }
+  bool thread_safe_forward() const override { return true; }
+};
+
+// A part that fails before or after a batch norm layer (so that the others wait for it there in
+// forward or in backward) fails the step with its own error; no part waits for it forever.
+TEST(SplitBatch, APartFailingNextToBatchNormStopsTheStep) {
+  ThreadsScope threads(2);
+  data::Dataset train = synthetic(200, 5);
+  train.features.data()[20 * 60] = FailsOnMarker::kMarker;  // in the second part of batch 1
+  for (bool before : {true, false}) {
+    Generator gen(3);
+    auto first = before ? std::shared_ptr<nn::Module>(std::make_shared<FailsOnMarker>())
+                        : std::make_shared<nn::BatchNorm1d>(20);
+    auto second = before ? std::shared_ptr<nn::Module>(std::make_shared<nn::BatchNorm1d>(20))
+                         : std::make_shared<FailsOnMarker>();
+    nn::Sequential net({first, second, std::make_shared<nn::Linear>(20, 4, true, gen)});
+    optim::SGD sgd(net.parameters(), {.lr = 0.1f});
+    Trainer trainer(net, sgd, {.epochs = 1, .batch_size = 100, .shuffle = false});
+    ASSERT_EQ(trainer.batch_threads(100), 2);
+    testing::expect_error([&] { trainer.fit(train, {}); }, "FailsOnMarker: the marker");
+  }
+}
+
+// A part whose loss is not finite runs no backward pass; the others, waiting for it at batch
+// norm's backward sums, stop, and the step reports the loss.
+TEST(SplitBatch, ANonFiniteLossInOnePartStopsTheStep) {
+  ThreadsScope threads(2);
+  data::Dataset train = synthetic(200, 6);
+  Generator gen(7);
+  train.targets = Tensor::uniform({200, 4}, -1.0f, 1.0f, gen);
+  train.labels.clear();
+  train.num_classes = 0;
+  train.task = data::Task::regression;
+  train.targets.data()[4 * 150] = std::nanf("");
+  nn::Sequential net(
+      {std::make_shared<nn::Linear>(20, 4, true, gen), std::make_shared<nn::BatchNorm1d>(4)});
+  optim::SGD sgd(net.parameters(), {.lr = 0.1f});
+  Trainer trainer(net, sgd, {.epochs = 1, .batch_size = 100, .shuffle = false, .loss = Loss::mse});
+  ASSERT_EQ(trainer.batch_threads(100), 2);
+  testing::expect_error([&] { trainer.fit(train, {}); }, "the loss became nan");
+}
 
 // Called from inside a parallel region, the trainer's own region gets one thread, not the two it
 // plans for: it must train on the team it got (not wait for a thread that never comes), and

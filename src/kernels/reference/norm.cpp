@@ -9,23 +9,32 @@ namespace bp::kernels::reference {
 
 // ---- batch norm: x viewed as (n, c, inner), one mean and variance per channel ----
 
-void batch_norm_stats(int64_t n, int64_t c, int64_t inner, const float* x, float* mean,
-                      float* var) {
-  const double count = static_cast<double>(n * inner);
+namespace {
+
+// Calls f(offset) for each of channel ch's n runs of `inner` contiguous values.
+template <class F>
+void for_channel_runs(int64_t n, int64_t c, int64_t inner, int64_t ch, F f) {
+  for (int64_t i = 0; i < n; ++i) f((i * c + ch) * inner);
+}
+
+}  // namespace
+
+void batch_norm_sum(int64_t n, int64_t c, int64_t inner, const float* x, const double* mean,
+                    double* sums) {
   parallel_for(c, n * c * inner > kParallelGrain, [&](int64_t ch) {
     double sum = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = x + (i * c + ch) * inner;
-      for (int64_t j = 0; j < inner; ++j) sum += row[j];
-    }
-    const double mu = count > 0 ? sum / count : 0.0;
-    double sq = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = x + (i * c + ch) * inner;
-      for (int64_t j = 0; j < inner; ++j) sq += (row[j] - mu) * (row[j] - mu);
-    }
-    mean[ch] = static_cast<float>(mu);
-    var[ch] = count > 0 ? static_cast<float>(sq / count) : 0.0f;
+    for_channel_runs(n, c, inner, ch, [&](int64_t base) {
+      const float* run = x + base;
+      if (!mean) {
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < inner; ++j) sum += run[j];
+        return;
+      }
+      const double mu = mean[ch];
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < inner; ++j) sum += (run[j] - mu) * (run[j] - mu);
+    });
+    sums[ch] = sum;
   });
 }
 
@@ -36,54 +45,47 @@ void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, con
     const float rstd = 1.0f / std::sqrt(var[ch] + eps);
     const float scale = rstd * (gamma ? gamma[ch] : 1.0f);
     const float shift = (beta ? beta[ch] : 0.0f) - mean[ch] * scale;
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t base = (i * c + ch) * inner;
+    for_channel_runs(n, c, inner, ch, [&](int64_t base) {
       for (int64_t j = 0; j < inner; ++j) y[base + j] = x[base + j] * scale + shift;
-    }
+    });
   });
 }
 
-void batch_norm_training(int64_t n, int64_t c, int64_t inner, const float* x, const float* gamma,
-                         const float* beta, float eps, float* y, float* mean, float* var) {
-  batch_norm_stats(n, c, inner, x, mean, var);
-  batch_norm_forward(n, c, inner, x, mean, var, gamma, beta, eps, y);
-}
-
-void batch_norm_backward(bool training, int64_t n, int64_t c, int64_t inner, const float* x,
-                         const float* mean, const float* var, const float* gamma, float eps,
-                         const float* gy, float* gx, float* ggamma, float* gbeta) {
-  const double count = static_cast<double>(n * inner);
+void batch_norm_grad_sums(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
+                          const float* var, float eps, const float* gy, double* sums) {
   parallel_for(c, n * c * inner > kParallelGrain, [&](int64_t ch) {
-    const double rstd = 1.0 / std::sqrt(static_cast<double>(var[ch]) + eps);
     const double mu = mean[ch];
-    // Σ gy and Σ gy·x̂ over the channel: the gradients of beta and gamma, and the two terms that
-    // the batch statistics contribute to gx.
-    double sum_gy = 0, sum_gy_xhat = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t base = (i * c + ch) * inner;
+    double sum_gy = 0, sum_gy_dx = 0;  // Σ gy, Σ gy·(x - mean)
+    for_channel_runs(n, c, inner, ch, [&](int64_t base) {
+#pragma omp simd reduction(+ : sum_gy, sum_gy_dx)
       for (int64_t j = 0; j < inner; ++j) {
         sum_gy += gy[base + j];
-        sum_gy_xhat += gy[base + j] * (x[base + j] - mu) * rstd;
+        sum_gy_dx += gy[base + j] * (x[base + j] - mu);
       }
-    }
-    if (ggamma) ggamma[ch] = static_cast<float>(sum_gy_xhat);
-    if (gbeta) gbeta[ch] = static_cast<float>(sum_gy);
-    if (!gx) return;
-    const double g = gamma ? gamma[ch] : 1.0;
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t base = (i * c + ch) * inner;
-      for (int64_t j = 0; j < inner; ++j) {
-        if (training) {
-          // dx = γ·rstd/M · (M·dy - Σdy - x̂·Σ(dy·x̂)), M values per channel
-          const double xhat = (x[base + j] - mu) * rstd;
-          gx[base + j] = static_cast<float>(
-              g * rstd * (gy[base + j] - sum_gy / count - xhat * sum_gy_xhat / count));
-        } else {
-          // dx = γ·rstd·dy (fixed running statistics)
-          gx[base + j] = static_cast<float>(g * rstd * gy[base + j]);
-        }
-      }
-    }
+    });
+    sums[ch] = sum_gy;
+    sums[c + ch] = sum_gy_dx / std::sqrt(static_cast<double>(var[ch]) + eps);
+  });
+}
+
+void batch_norm_backward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
+                         const float* var, const float* gamma, float eps, const float* gy,
+                         const double* sums, double count, float* gx) {
+  parallel_for(c, n * c * inner > kParallelGrain, [&](int64_t ch) {
+    const double rstd = 1.0 / std::sqrt(static_cast<double>(var[ch]) + eps);
+    // dx = γ·rstd·(dy - Σdy/M - x̂·Σ(dy·x̂)/M) over the M values of the channel in the batch;
+    // with fixed statistics the two sums drop out: dx = γ·rstd·dy.
+    const double mean_gy = sums ? sums[ch] / count : 0.0;
+    const double mean_gy_xhat = sums ? sums[c + ch] / count : 0.0;
+    // That is a·dy + b·(x - mean) + d per value, a loop that vectorises in float.
+    const double a = (gamma ? gamma[ch] : 1.0) * rstd;
+    const auto af = static_cast<float>(a), bf = static_cast<float>(-a * rstd * mean_gy_xhat),
+               df = static_cast<float>(-a * mean_gy), mu = mean[ch];
+    for_channel_runs(n, c, inner, ch, [&](int64_t base) {
+#pragma omp simd
+      for (int64_t j = 0; j < inner; ++j)
+        gx[base + j] = af * gy[base + j] + bf * (x[base + j] - mu) + df;
+    });
   });
 }
 
