@@ -4,8 +4,8 @@
 //   ./build/bench/bench_inference [--bp_threads=N] [benchmark flags, e.g. --benchmark_format=json]
 //
 // One iteration is one forward pass of a 1×784 input in evaluation mode under NoGradGuard, the
-// way a deployed model answers one request. Threads come from --bp_threads, else OMP_NUM_THREADS,
-// else all cores.
+// way a deployed model answers one request, in fp32 (bf16:0, the first) and under bf16 precision
+// (bf16:1). Threads come from --bp_threads, else OMP_NUM_THREADS, else all cores.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -26,6 +26,7 @@ void BM_mlp_forward_batch1(benchmark::State& state) {
                           std::make_shared<bp::nn::Linear>(128, 10, true, gen)});
   net.eval();
   bp::NoGradGuard no_grad;
+  const bp::PrecisionGuard precision(state.range(0) ? bp::Precision::bf16 : bp::Precision::fp32);
   bp::Tensor x = bp::Tensor::uniform({1, 784}, 0.0f, 1.0f, gen);
   for (auto _ : state) {
     bp::Tensor y = net(x);
@@ -34,7 +35,12 @@ void BM_mlp_forward_batch1(benchmark::State& state) {
   }
   state.counters["threads"] = bp::num_threads();
 }
-BENCHMARK(BM_mlp_forward_batch1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_mlp_forward_batch1)
+    ->ArgName("bf16")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -252,14 +252,15 @@ def run_torch(args, model, threads, blas, tmp):
     return r
 
 
-def run_backprop(args, model, threads, passive, tmp):
-    tag = f"bp-{model}-{threads}-{'passive' if passive else 'default'}"
+def run_backprop(args, model, threads, passive, tmp, precision="fp32"):
+    tag = f"bp-{model}-{threads}-{'passive' if passive else 'default'}-{precision}"
     log_json, log = tmp / f"{tag}.jsonl", tmp / f"{tag}.log"
     log_json.unlink(missing_ok=True)
     cmd = [str(args.backprop), "train", "--data", "fashion-mnist", "--model", MODELS[model]["spec"],
            "--epochs", str(args.epochs), "--batch", str(BATCH), "--lr", str(LR),
            "--momentum", str(MOMENTUM), "--threads", str(threads), "--seed", str(args.seed),
-           "--log-json", str(log_json), "--out", str(tmp / f"{tag}.bp"), "--quiet"]
+           "--log-json", str(log_json), "--out", str(tmp / f"{tag}.bp"), "--quiet",
+           "--precision", precision]
     rc, rss, _ = run_measured(cmd, thread_env(threads, passive), args.timeout * args.epochs + 60, log)
     if rc != 0:
         raise RunError(f"backprop {model} with {threads} thread(s) failed (exit {rc}):\n{tail(log)}")
@@ -272,10 +273,11 @@ def run_backprop(args, model, threads, passive, tmp):
             "test_accuracy": epochs[-1]["test_accuracy"], "rss_mb": rss}
 
 
-def run_bench_inference(args, threads, tmp):
-    log = tmp / f"inference-{threads}.log"
-    out = tmp / f"inference-{threads}.json"
+def run_bench_inference(args, threads, tmp, precision="fp32"):
+    log = tmp / f"inference-{threads}-{precision}.log"
+    out = tmp / f"inference-{threads}-{precision}.json"
     cmd = [str(args.bench_inference), f"--bp_threads={threads}", "--benchmark_format=json",
+           f"--benchmark_filter=/bf16:{int(precision == 'bf16')}/",
            f"--benchmark_out={out}", "--benchmark_out_format=json", "--benchmark_repetitions=5",
            "--benchmark_report_aggregates_only=true", "--benchmark_min_time=0.2"]
     rc, _, _ = run_measured(cmd, thread_env(threads), 300, log)

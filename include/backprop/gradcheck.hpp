@@ -30,7 +30,8 @@ struct BP_API GradcheckResult {
 
 // Checks d(v·f(inputs))/d(inputs) for a random upstream v, for every input that requires a
 // gradient. The numeric side perturbs one element at a time and evaluates f twice; the sum over
-// outputs is done in double, so float32 rounding stays far below the tolerances. f must be
+// outputs is done in double, so float32 rounding stays far below the tolerances (f runs in fp32
+// whatever bp::precision() says). f must be
 // deterministic. Throws bp::Error if no input requires a gradient or f returns an undefined tensor.
 BP_API GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                                  const std::vector<Tensor>& inputs,

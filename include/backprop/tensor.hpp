@@ -148,4 +148,31 @@ enum class Backend { fast, reference };
 BP_API void set_backend(Backend backend);
 BP_API Backend backend();
 
+// The arithmetic of matrix products and convolutions (forward and both backward products) on the
+// fast backend: fp32, or mixed precision bf16 — operands rounded to bfloat16 (8-bit mantissa,
+// fp32's range), products accumulated and returned in fp32. Everything else stays fp32: weights,
+// gradients, optimizer state, losses, softmax, normalisation and elementwise layers. The reference
+// backend and one-row products (batch-1 inference) are always fp32, and so is every product where
+// oneDNN has no bf16 kernel for this CPU (no AVX-512).
+enum class Precision { fp32, bf16 };
+BP_API void set_precision(Precision precision);
+BP_API Precision precision();
+// "fp32" or "bf16", and back; parse_precision throws bp::Error naming `what` on any other text.
+BP_API const char* to_string(Precision precision);
+BP_API Precision parse_precision(const std::string& text, const std::string& what);
+// True when this CPU computes bf16 products natively (AVX-512 BF16 or AMX, as far as oneDNN's
+// ONEDNN_MAX_CPU_ISA allows); otherwise bf16 is emulated or falls back to fp32, slower than fp32.
+BP_API bool bf16_native();
+// Sets the precision for its scope and restores the previous one.
+class BP_API PrecisionGuard {
+ public:
+  explicit PrecisionGuard(Precision precision);
+  ~PrecisionGuard();
+  PrecisionGuard(const PrecisionGuard&) = delete;
+  PrecisionGuard& operator=(const PrecisionGuard&) = delete;
+
+ private:
+  Precision previous_;
+};
+
 }  // namespace bp

@@ -122,6 +122,10 @@ struct BP_API TrainerOptions {
   distributed::Communicator* communicator = nullptr;
   // Gradients are averaged in buckets of about this size (distributed::GradientReducer).
   int64_t bucket_bytes = int64_t{1} << 20;
+  // The precision of matrix products and convolutions throughout fit(), its evaluations included
+  // (see bp::Precision: bf16 is mixed precision, with weights, gradients, optimizer state and the
+  // gradients averaged over ranks all fp32); the previous setting returns when fit() does.
+  Precision precision = Precision::fp32;
 };
 
 class BP_API Trainer {

@@ -14,6 +14,8 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   bool any = false;
   for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
   BP_CHECK(any, "gradcheck: no input requires a gradient");
+  // Finite differences need fp32's resolution: bf16 rounding would swamp the perturbation.
+  const PrecisionGuard fp32(Precision::fp32);
 
   // Analytic side: backward of v·f with a random upstream v.
   for (const Tensor& t : inputs)

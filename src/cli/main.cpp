@@ -43,10 +43,25 @@ void add_backend_option(CLI::App& cmd, std::string& name) {
       ->capture_default_str();
 }
 
+// --precision: likewise for the whole process (train records it in the model's info).
+void add_precision_option(CLI::App& cmd, std::string& name) {
+  cmd.add_option("--precision", name,
+                 "matrix products and convolutions: fp32, or bf16 (mixed precision: bf16 "
+                 "operands, fp32 accumulation, weights and gradients)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
+}
+
 // Runs the chosen command. Returns the exit status: 1 for a failure, after one line on stderr.
-int run(const std::vector<cli::Command>& commands, const std::string& backend) {
+int run(const std::vector<cli::Command>& commands, const std::string& backend,
+        const std::string& precision) {
   try {
     set_backend(backend == "reference" ? Backend::reference : Backend::fast);
+    set_precision(parse_precision(precision, "--precision"));
+    if (bp::precision() == Precision::bf16 && !bf16_native())
+      std::fprintf(stderr,
+                   "warning: this CPU has no native bf16 arithmetic (AVX-512 BF16); --precision "
+                   "bf16 will run slower than fp32\n");
     for (const cli::Command& c : commands)
       if (*c.app) return c.run();
     return 0;
@@ -81,6 +96,8 @@ int main(int argc, char** argv) {
   std::string backend = "fast";
   for (const cli::Command* c : {&train, &eval, &predict, &gradcheck})
     add_backend_option(*c->app, backend);
+  std::string precision = "fp32";
+  for (const cli::Command* c : {&train, &eval, &predict}) add_precision_option(*c->app, precision);
 
   // Bad command lines get the same one-line "error: ..." as every other failure, and exit 2.
   app.failure_message(
@@ -90,5 +107,5 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help and --version end here too, with 0
   }
-  return check_stdout(run({train, eval, predict, info, gradcheck, paper}, backend));
+  return check_stdout(run({train, eval, predict, info, gradcheck, paper}, backend, precision));
 }

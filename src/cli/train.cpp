@@ -435,7 +435,8 @@ json training_settings(const TrainRun& r) {
                    {"weight_decay", o.weight_decay},
                    {"batch", a.batch},
                    {"seed", a.seed},
-                   {"data", a.data.source}};
+                   {"data", a.data.source},
+                   {"precision", to_string(precision())}};
   if (r.optimizer_kind != "sgd") {
     settings["beta1"] = o.beta1;
     settings["beta2"] = o.beta2;
@@ -581,7 +582,8 @@ train::TrainerOptions trainer_options(const TrainRun& r) {
           .interrupt = r.comm.size() == 1 ? interrupt_signal() : nullptr,
           .random_crop_padding = a.random_crop,
           .random_flip = a.random_flip,
-          .communicator = &r.comm};
+          .communicator = &r.comm,
+          .precision = precision()};  // --precision, set for the whole process
 }
 
 int run_train(const TrainArgs& a) {

@@ -1,19 +1,45 @@
-// The backend setting, and the run-time choice of the core kernels with a fast path.
+// The backend and precision settings, and the run-time choice of the core kernels with a fast path.
 #include <atomic>
 
+#include "backprop/error.hpp"
 #include "kernels/kernels.hpp"
 
 namespace bp {
 
 namespace {
 std::atomic<Backend> current_backend{Backend::fast};
-}
+std::atomic<Precision> current_precision{Precision::fp32};
+}  // namespace
 
 void set_backend(Backend backend) {
   current_backend.store(backend);
 }
 Backend backend() {
   return current_backend.load(std::memory_order_relaxed);
+}
+
+void set_precision(Precision precision) {
+  current_precision.store(precision);
+}
+Precision precision() {
+  return current_precision.load(std::memory_order_relaxed);
+}
+const char* to_string(Precision precision) {
+  return precision == Precision::bf16 ? "bf16" : "fp32";
+}
+Precision parse_precision(const std::string& text, const std::string& what) {
+  for (Precision p : {Precision::fp32, Precision::bf16})
+    if (text == to_string(p)) return p;
+  fail("{}: '{}' is not a precision (expected fp32 or bf16)", what, text);
+}
+bool bf16_native() {
+  return kernels::onednn::bf16_native();
+}
+PrecisionGuard::PrecisionGuard(Precision precision) : previous_(bp::precision()) {
+  set_precision(precision);
+}
+PrecisionGuard::~PrecisionGuard() {
+  set_precision(previous_);
 }
 
 namespace kernels {

@@ -21,6 +21,11 @@ namespace bp::kernels {
 inline bool fast() {
   return bp::backend() == Backend::fast;
 }
+// True when matrix products and convolutions may compute in bf16 (bp::set_precision); the fast
+// kernels that honour it consult it, the reference ones ignore it.
+inline bool bf16() {
+  return bp::precision() == Precision::bf16;
+}
 
 // C = alpha·op(A)·op(B) + beta·C, all row-major; op(A) is m×k, op(B) is k×n, C is m×n.
 // lda/ldb/ldc are the row strides of A, B, C as stored. beta = 0 ignores C's old contents.
@@ -100,8 +105,11 @@ bool gemv(bool trans_a, bool trans_b, int64_t n, int64_t k, float alpha, const f
 }  // namespace simd
 
 namespace onednn {
-// Through a cached oneDNN matmul primitive per shape.
+// Through a cached oneDNN matmul primitive per shape; under bf16() with bf16 operands (converted
+// from A and B on each call) and fp32 accumulation, or in fp32 where oneDNN has no bf16 matmul.
 GemmKernel gemm;
+// True when oneDNN runs bf16 products natively on this CPU (bp::bf16_native).
+bool bf16_native();
 // Through oneDNN's eltwise primitives (vector code, agreeing with the reference to within a few
 // units in the last place); return false, doing nothing, for a function oneDNN lacks.
 bool unary_forward(Unary op, float alpha, float beta, const float* x, float* y, int64_t n);

@@ -101,6 +101,7 @@ std::vector<EpochStats> Trainer::fit(
       params.insert(params.end(), g.params.begin(), g.params.end());
     reducer.emplace(*comm, std::move(params), options_.bucket_bytes);
   }
+  const PrecisionGuard precision(options_.precision);
   std::vector<EpochStats> ran;
   stop_ = false;
   interrupted_.reset();

@@ -63,11 +63,16 @@ class CliFixture : public ::testing::Test {
 
   std::string path(const std::string& name) const { return (fs::path(dir_) / name).string(); }
 
-  Result run(const std::vector<std::string>& args) const {
+  // `env` is extra NAME=value settings for the program's environment, separated by spaces.
+  Result run(const std::vector<std::string>& args, const std::string& env = "") const {
     // Appended piece by piece: GCC 12 warns (-Wrestrict) on chains of string + string.
     std::string cmd = "cd ";
     cmd += quote(dir_);
     cmd += " && OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive ";
+    if (!env.empty()) {
+      cmd += env;
+      cmd += ' ';
+    }
     cmd += quote(BP_CLI);
     for (const auto& a : args) {
       cmd += ' ';
@@ -94,8 +99,8 @@ class CliFixture : public ::testing::Test {
   }
 
   // Runs and expects success.
-  Result ok(const std::vector<std::string>& args) const {
-    Result r = run(args);
+  Result ok(const std::vector<std::string>& args, const std::string& env = "") const {
+    Result r = run(args, env);
     EXPECT_EQ(r.exit_code, 0) << "stdout:\n" << r.out << "\nstderr:\n" << r.err;
     return r;
   }

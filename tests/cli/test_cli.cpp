@@ -157,6 +157,60 @@ TEST_F(Cli, TrainEvalPredictInfoOnIdxFolder) {
     EXPECT_NE(i.out.find(needle), std::string::npos) << needle << " in\n" << i.out;
 }
 
+// --precision bf16: trained, evaluated and predicted with bf16 products, recorded in the model's
+// info; an ordinary (fp32) model file that fp32 commands read as any other.
+TEST_F(Cli, Bf16TrainEvalPredict) {
+  const std::string data = mnist_dir();
+  const std::vector<std::string> train = {
+      "train",    "--data", data,      "--model", "conv(4,3),relu,maxpool(2),flatten,dense(10)",
+      "--epochs", "3",      "--batch", "20",      "--lr",
+      "0.1"};
+  auto with = [](std::vector<std::string> args, std::initializer_list<std::string> more) {
+    args.insert(args.end(), more);
+    return args;
+  };
+  Result t = ok(with(train, {"--precision", "bf16", "--out", "b.bp"}));
+  EXPECT_GT(accuracy_in(t.out, "test accuracy: "), 85.0) << t.out;
+  // This CPU's own answer to whether bf16 is native decides whether a warning is due.
+  EXPECT_EQ(t.err.find("warning:") == std::string::npos, bf16_native()) << t.err;
+  EXPECT_NE(ok({"info", "--model-file", "b.bp"}).out.find("\"precision\": \"bf16\""),
+            std::string::npos);
+  ok(with(train, {"--out", "f.bp", "-q"}));
+  EXPECT_NE(ok({"info", "--model-file", "f.bp"}).out.find("\"precision\": \"fp32\""),
+            std::string::npos);
+
+  for (const char* model : {"b.bp", "f.bp"}) {
+    Result e = ok({"eval", "--model-file", model, "--data", data, "--precision", "bf16"});
+    EXPECT_GT(accuracy_in(e.out, "accuracy "), 85.0) << e.out;
+    const std::string images = data + "/t10k-images-idx3-ubyte.gz";
+    auto bf16 = lines_of(
+        ok({"predict", "--model-file", model, "--input", images, "--precision", "bf16"}).out);
+    auto fp32 = lines_of(ok({"predict", "--model-file", model, "--input", images}).out);
+    ASSERT_EQ(bf16.size(), 60u);
+    ASSERT_EQ(fp32.size(), 60u);
+    int same = 0;
+    for (size_t i = 0; i < fp32.size(); ++i) same += bf16[i] == fp32[i];
+    EXPECT_GE(same, 57) << model;
+  }
+  expect_flag_error(with(train, {"--precision", "fp16"}), "--precision");
+}
+
+// Without AVX-512 BF16 (oneDNN capped below it, read once per process: hence a child process)
+// bf16 still trains, emulated by oneDNN or, without AVX-512, in fp32, after one warning line.
+TEST_F(Cli, Bf16WithoutNativeSupportWarnsAndWorks) {
+  const std::string data = mnist_dir();
+  for (const char* isa : {"AVX2", "AVX512_CORE"}) {
+    Result t = ok({"train", "--data", data, "--model", "conv(4,3),relu,flatten,dense(10)",
+                   "--epochs", "3", "--batch", "20", "--lr", "0.1", "--precision", "bf16", "-q"},
+                  fmt::format("ONEDNN_MAX_CPU_ISA={}", isa));
+    EXPECT_GT(accuracy_in(t.out, "test accuracy: "), 85.0) << isa << "\n" << t.out;
+    auto warnings = lines_of(t.err);
+    ASSERT_EQ(warnings.size(), 1u) << isa << "\n" << t.err;
+    EXPECT_EQ(warnings[0].rfind("warning: ", 0), 0u) << warnings[0];
+    EXPECT_NE(warnings[0].find("bf16"), std::string::npos) << warnings[0];
+  }
+}
+
 TEST_F(Cli, TrainEvalPredictOnCsv) {
   const std::string csv = blobs_csv();
   Result t = ok({"train", "--data", csv, "--model", "dense(8),relu,dense(3)", "--epochs", "20",

@@ -4,7 +4,8 @@
 # - only rank 0 prints, writes --log-json, the checkpoint and the model;
 # - without OMP_WAIT_POLICY the program re-executes itself under mpirun and still works;
 # - a checkpoint resumes with another number of ranks (2 → 1 → 2);
-# - a rank that meets bad data ends the job with "error: rank R: ..." and a non-zero exit.
+# - a rank that meets bad data ends the job with "error: rank R: ..." and a non-zero exit;
+# - --precision bf16 trains as a 2-rank job, close to fp32.
 # Every run is bounded by a timeout, so a hang fails the test.
 set -uo pipefail
 BP=$1 MPIRUN=$2
@@ -64,6 +65,16 @@ elapsed=$((SECONDS - start))
 grep -Eq "^error: rank [01]: training stopped: the loss became" bad.err ||
   { fail "bad data: no 'error: rank R: ...' line"; cat bad.err >&2; }
 [[ ! -e bad.bp ]] || fail "bad data: a model was written"
+
+# 5. bf16 mixed precision in a 2-rank job (gradients averaged in fp32): the model records it, and
+#    its test loss stays close to the fp32 job's of part 1.
+mpi2 "$BP" "${common[@]}" --epochs 3 --batch 16 --precision bf16 --out bf.bp --log-json bf.json \
+  > bf.out 2> bf.err || { fail "2-rank bf16 training failed"; cat bf.err >&2; }
+one "$BP" info --model-file bf.bp | grep -q '"precision": "bf16"' || fail "the model does not record bf16"
+paste -d' ' <(sed -n 3p two.json | grep -o '"test_loss":[0-9.e-]*' | cut -d: -f2) \
+            <(sed -n 3p bf.json | grep -o '"test_loss":[0-9.e-]*' | cut -d: -f2) |
+  awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 0.02 * $1 + 0.01 || NF != 2) { print "test loss " $1 " vs " $2; bad = 1 } }
+       END { exit bad }' || fail "the bf16 and fp32 2-rank jobs disagree"
 
 if ((failures)); then
   echo "$failures check(s) failed" >&2

@@ -1,7 +1,9 @@
 // Convolution and pooling through oneDNN primitives on plain NCHW / (g)OIHW buffers. Creating a
 // primitive JIT-compiles a kernel, so one is made per configuration and kept; later calls only
 // rebind the data pointers. A configuration oneDNN refuses is remembered as such, and the caller
-// runs the reference kernel instead.
+// runs the reference kernel instead. Under bf16() a primitive reads bf16 copies of its product's
+// operands (the reorders into its own layout convert them) and accumulates and writes in fp32;
+// where oneDNN has no bf16 convolution for this CPU it computes in fp32.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <map>
@@ -33,10 +35,11 @@ struct ConvKey {
   ConvShape s;
   ConvPass pass;
   bool bias;
+  bool bf16 = kernels::bf16();
   int threads = planned_threads();
   auto tie() const {
     return std::tie(s.n, s.c_in, s.h, s.w, s.c_out, s.kh, s.kw, s.oh, s.ow, s.stride_h, s.stride_w,
-                    s.pad_h, s.pad_w, s.dil_h, s.dil_w, s.groups, pass, bias, threads);
+                    s.pad_h, s.pad_w, s.dil_h, s.dil_w, s.groups, pass, bias, bf16, threads);
   }
   bool operator<(const ConvKey& o) const { return tie() < o.tie(); }
 };
@@ -69,13 +72,16 @@ const dnnl::primitive_attr& user_scratchpad() {
   return attr;
 }
 
+// A pass's inputs are the product's operands (x, weight and gy, in the entry's type); its outputs
+// (y, gx, gw) are fp32.
 struct ConvDescs {
-  memory::desc src, weights, bias, dst;  // plain: what the caller's buffers hold
-  memory::desc any_src, any_weights, any_dst;
+  memory::desc src, weights, bias, dst;        // plain fp32: what the caller's buffers hold
+  memory::desc any_src, any_weights, any_dst;  // operands, in the primitive's choice of layout
+  memory::desc out_src, out_weights, out_dst;  // outputs, likewise
   memory::dims strides, dilates, pad_l, pad_r;
 };
 
-ConvDescs conv_descs(const ConvShape& s, bool bias) {
+ConvDescs conv_descs(const ConvShape& s, bool bias, memory::data_type type) {
   ConvDescs d;
   const memory::dims src{s.n, s.c_in, s.h, s.w}, dst{s.n, s.c_out, s.oh, s.ow};
   // (O, I/g, kh, kw) in memory is exactly goihw with O split into (g, O/g).
@@ -85,9 +91,12 @@ ConvDescs conv_descs(const ConvShape& s, bool bias) {
   d.src = memory::desc(src, f32, tag::nchw);
   d.dst = memory::desc(dst, f32, tag::nchw);
   d.weights = memory::desc(weights, f32, s.groups == 1 ? tag::oihw : tag::goihw);
-  d.any_src = memory::desc(src, f32, tag::any);
-  d.any_dst = memory::desc(dst, f32, tag::any);
-  d.any_weights = memory::desc(weights, f32, tag::any);
+  d.any_src = memory::desc(src, type, tag::any);
+  d.any_dst = memory::desc(dst, type, tag::any);
+  d.any_weights = memory::desc(weights, type, tag::any);
+  d.out_src = memory::desc(src, f32, tag::any);
+  d.out_dst = memory::desc(dst, f32, tag::any);
+  d.out_weights = memory::desc(weights, f32, tag::any);
   if (bias) d.bias = memory::desc({s.c_out}, f32, tag::x);
   d.strides = {s.stride_h, s.stride_w};
   d.dilates = {s.dil_h - 1, s.dil_w - 1};  // oneDNN counts the gaps: 0 is a dense kernel
@@ -102,10 +111,10 @@ dnnl::convolution_forward::primitive_desc conv_forward_pd(const ConvDescs& d, bo
   auto desc =
       bias ? dnnl::convolution_forward::desc(
                  dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, d.any_src,
-                 d.any_weights, d.bias, d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r)
+                 d.any_weights, d.bias, d.out_dst, d.strides, d.dilates, d.pad_l, d.pad_r)
            : dnnl::convolution_forward::desc(
                  dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, d.any_src,
-                 d.any_weights, d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r);
+                 d.any_weights, d.out_dst, d.strides, d.dilates, d.pad_l, d.pad_r);
   return {desc, user_scratchpad(), cpu_engine()};
 }
 
@@ -124,9 +133,10 @@ Slot make_slot(int arg, bool input, const memory::desc& user, const memory::desc
 }
 
 // Slots are in the order the public functions pass their buffers: inputs first, then outputs.
-ConvEntry make_conv(const ConvKey& key) {
+// Throws dnnl::error when oneDNN does not take the configuration in `type`.
+ConvEntry make_conv(const ConvKey& key, memory::data_type type) {
   dnnl::engine& eng = cpu_engine();
-  ConvDescs d = conv_descs(key.s, key.bias);
+  ConvDescs d = conv_descs(key.s, key.bias, type);
   auto fwd = conv_forward_pd(d, key.bias);
   ConvEntry e;
   switch (key.pass) {
@@ -139,7 +149,7 @@ ConvEntry make_conv(const ConvKey& key) {
       e.slots.push_back(make_slot(DNNL_ARG_DST, false, d.dst, fwd.dst_desc()));
       break;
     case ConvPass::backward_data: {
-      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.any_src,
+      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.out_src,
                                                  d.any_weights, d.any_dst, d.strides, d.dilates,
                                                  d.pad_l, d.pad_r);
       dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), eng, fwd);
@@ -152,10 +162,10 @@ ConvEntry make_conv(const ConvKey& key) {
     }
     case ConvPass::backward_weights: {
       auto desc = key.bias ? dnnl::convolution_backward_weights::desc(
-                                 dnnl::algorithm::convolution_direct, d.any_src, d.any_weights,
+                                 dnnl::algorithm::convolution_direct, d.any_src, d.out_weights,
                                  d.bias, d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r)
                            : dnnl::convolution_backward_weights::desc(
-                                 dnnl::algorithm::convolution_direct, d.any_src, d.any_weights,
+                                 dnnl::algorithm::convolution_direct, d.any_src, d.out_weights,
                                  d.any_dst, d.strides, d.dilates, d.pad_l, d.pad_r);
       dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), eng, fwd);
       e.primitive = dnnl::convolution_backward_weights(pd);
@@ -176,11 +186,15 @@ ConvEntry* conv_entry(const ConvKey& key) {
   auto it = cache.find(key);
   if (it == cache.end()) {
     std::optional<ConvEntry> entry;
-    try {
-      PlanFor plan(key.threads);
-      entry = make_conv(key);
-    } catch (const dnnl::error&) {
-      entry.reset();
+    PlanFor plan(key.threads);
+    // bf16 first when asked for, then fp32 (oneDNN has no bf16 convolution without AVX-512).
+    for (memory::data_type type : {key.bf16 ? memory::data_type::bf16 : f32, f32}) {
+      try {
+        entry = make_conv(key, type);
+        break;
+      } catch (const dnnl::error&) {
+        entry.reset();
+      }
     }
     it = cache.emplace(key, std::move(entry)).first;
   }

@@ -1,5 +1,7 @@
 // Matrix multiply through oneDNN's matmul primitive. Creating a primitive JIT-compiles a kernel,
 // so one is created per distinct shape and kept; every later call only rebinds the data pointers.
+// Under bf16() the primitive reads bf16 copies of A and B (converted on each call by cached
+// reorders) and accumulates and writes C in fp32.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <map>
@@ -18,26 +20,62 @@ struct Key {
   bool trans_a, trans_b;
   int64_t m, n, k, lda, ldb, ldc;
   float alpha, beta;
+  bool bf16;
   int threads;  // a primitive plans its work for the thread count it was created under
   auto tie() const {
-    return std::tie(trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, threads);
+    return std::tie(trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, bf16, threads);
   }
   bool operator<(const Key& o) const { return tie() < o.tie(); }
 };
 
-struct Entry {
-  dnnl::matmul primitive;
-  memory a, b, c;
+// An input: `user` wraps the caller's fp32 buffer (rebound on every call); `inner` is what the
+// primitive reads, the same memory or a bf16 copy (allocated once) that `convert` fills.
+struct Operand {
+  memory user, inner;
+  dnnl::reorder convert;
+  bool converts = false;
 };
 
-Entry make_entry(const Key& key) {
+struct Entry {
+  dnnl::matmul primitive;
+  Operand a, b;
+  memory c;
+};
+
+// A rows×cols operand stored row-major with row stride ld, or transposed (column-major).
+memory::desc operand_desc(int64_t rows, int64_t cols, bool transposed, int64_t ld,
+                          memory::data_type type) {
+  return {{rows, cols}, type, transposed ? memory::dims{1, ld} : memory::dims{ld, 1}};
+}
+
+Operand make_operand(const memory::desc& user, const memory::desc& inner) {
   dnnl::engine& eng = cpu_engine();
-  // Row-major storage; a transposed operand is the same buffer read with swapped strides.
-  memory::desc a_desc({key.m, key.k}, memory::data_type::f32,
-                      key.trans_a ? memory::dims{1, key.lda} : memory::dims{key.lda, 1});
-  memory::desc b_desc({key.k, key.n}, memory::data_type::f32,
-                      key.trans_b ? memory::dims{1, key.ldb} : memory::dims{key.ldb, 1});
-  memory::desc c_desc({key.m, key.n}, memory::data_type::f32, memory::dims{key.ldc, 1});
+  Operand op{memory(user, eng, nullptr), memory(), dnnl::reorder(), false};
+  if (inner == user) {
+    op.inner = op.user;
+  } else {
+    op.inner = memory(inner, eng);
+    op.convert = dnnl::reorder(op.user, op.inner);
+    op.converts = true;
+  }
+  return op;
+}
+
+// The entry computing in `type` (f32, or bf16 operands with f32 accumulation); throws dnnl::error
+// when oneDNN has no such matmul for this CPU.
+Entry make_entry(const Key& key, memory::data_type type) {
+  dnnl::engine& eng = cpu_engine();
+  constexpr auto f32 = memory::data_type::f32;
+  const memory::desc a_user = operand_desc(key.m, key.k, key.trans_a, key.lda, f32);
+  const memory::desc b_user = operand_desc(key.k, key.n, key.trans_b, key.ldb, f32);
+  // A converted copy is dense: its leading dimension is its row (or, transposed, column) length.
+  const memory::desc a_inner =
+      type == f32 ? a_user
+                  : operand_desc(key.m, key.k, key.trans_a, key.trans_a ? key.m : key.k, type);
+  const memory::desc b_inner =
+      type == f32 ? b_user
+                  : operand_desc(key.k, key.n, key.trans_b, key.trans_b ? key.k : key.n, type);
+  memory::desc c_desc({key.m, key.n}, f32, memory::dims{key.ldc, 1});
   dnnl::primitive_attr attr;
   if (key.alpha != 1.0f) attr.set_output_scales(0, {key.alpha});
   if (key.beta != 0.0f) {
@@ -46,9 +84,20 @@ Entry make_entry(const Key& key) {
     attr.set_post_ops(ops);
   }
   PlanFor plan(key.threads);
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_desc, b_desc, c_desc), attr, eng);
-  return Entry{dnnl::matmul(pd), memory(a_desc, eng, nullptr), memory(b_desc, eng, nullptr),
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_inner, b_inner, c_desc), attr, eng);
+  return Entry{dnnl::matmul(pd), make_operand(a_user, a_inner), make_operand(b_user, b_inner),
                memory(c_desc, eng, nullptr)};
+}
+
+Entry make_entry(const Key& key) {
+  if (key.bf16) {
+    try {
+      return make_entry(key, memory::data_type::bf16);
+    } catch (const dnnl::error&) {
+      // No bf16 matmul without AVX-512 (oneDNN's ONEDNN_MAX_CPU_ISA may also forbid it): fp32.
+    }
+  }
+  return make_entry(key, memory::data_type::f32);
 }
 
 }  // namespace
@@ -61,17 +110,20 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
     return;
   }
   thread_local std::map<Key, Entry> cache;  // see PlanFor
-  Key key{trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, planned_threads()};
+  Key key{trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, bf16(), planned_threads()};
   auto it = cache.find(key);
   checked("matrix multiply", [&] {
     if (it == cache.end()) it = cache.emplace(key, make_entry(key)).first;
     Entry& e = it->second;
-    e.a.set_data_handle(const_cast<float*>(a));
-    e.b.set_data_handle(const_cast<float*>(b));
+    dnnl::stream& stream = cpu_stream();
+    e.a.user.set_data_handle(const_cast<float*>(a));
+    e.b.user.set_data_handle(const_cast<float*>(b));
     e.c.set_data_handle(c);
-    e.primitive.execute(cpu_stream(),
-                        {{DNNL_ARG_SRC, e.a}, {DNNL_ARG_WEIGHTS, e.b}, {DNNL_ARG_DST, e.c}});
-    cpu_stream().wait();
+    for (Operand* op : {&e.a, &e.b})
+      if (op->converts) op->convert.execute(stream, op->user, op->inner);
+    e.primitive.execute(
+        stream, {{DNNL_ARG_SRC, e.a.inner}, {DNNL_ARG_WEIGHTS, e.b.inner}, {DNNL_ARG_DST, e.c}});
+    stream.wait();
   });
 }
 
