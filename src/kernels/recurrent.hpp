@@ -66,10 +66,11 @@ using RecurrentBackwardKernel = void(const RecurrentShape& s, const float* x, co
 BP_DECLARE_KERNELS(BP_RECURRENT_KERNELS)
 
 namespace onednn {
-// One matrix multiply for the input projection of every step, per step one for the hidden
-// projection and fused loops around oneDNN's sigmoid and tanh; backward one multiply per step for
-// the gradient reaching h_{t-1}, then one each for dW_ih, dW_hh and dx over all steps. Within a
-// few units in the last place of the reference per step (the sums run in another order).
+// One oneDNN matrix multiply for the input projection of every step, per step one for the hidden
+// projection and one vectorised loop over the batch for every gate; backward one multiply per
+// step for the gradient reaching h_{t-1}, then one each for dW_ih, dW_hh and dx over all steps.
+// Within a few units in the last place of the reference per step (the sums run in another order;
+// tanh is computed as 2σ(2x) - 1).
 RecurrentForwardKernel recurrent_forward;
 RecurrentBackwardKernel recurrent_backward;
 }  // namespace onednn
