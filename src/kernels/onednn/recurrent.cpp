@@ -264,7 +264,10 @@ void recurrent_backward(const RecurrentShape& s, const float* x, const float* w_
   else
     std::fill(gw_hh, gw_hh + GH * H, 0.0f);
   column_sums(T * B, GH, dxp, gb_ih);
-  column_sums(T * B, GH, dhp, gb_hh);
+  if (gru)
+    column_sums(T * B, GH, dhp, gb_hh);
+  else
+    std::copy(gb_ih, gb_ih + GH, gb_hh);  // the same gradients on both sides
   if (gx) {
     kernels::gemm(false, false, T * B, I, GH, 1.0f, dxp, GH, w_ih, I, 0.0f, dxt, I);
     swap_leading(T, B, I, dxt, gx);
