@@ -95,6 +95,7 @@ ZOO = {
                          4000, "image", "image"),
     "lstm": ("LSTM(128) over 28 rows", "lstm(128),dense(10)", 64, 5000, "rows", "labels"),
     "gru": ("GRU(128) over 28 rows", "gru(128),dense(10)", 64, 5000, "rows", "labels"),
+    "rnn": ("RNN(128, tanh) over 28 rows", "rnn(128),dense(10)", 64, 5000, "rows", "labels"),
     "attention": ("self-attention, 4 heads, over 28 rows",
                   "dense(64),attention(4),layernorm,flatten,dense(10)", 64, 5000, "rows", "labels"),
 }

@@ -29,7 +29,7 @@ namespace bp::autograd {
 // Normalisation, dropout and embeddings (norm.hpp).
 #define BP_NORM_OPS(X) X(batch_norm) X(layer_norm) X(dropout) X(embedding)
 // Recurrent layers and attention (recurrent.hpp).
-#define BP_RECURRENT_OPS(X)
+#define BP_RECURRENT_OPS(X) X(rnn) X(lstm) X(gru)
 
 #define BP_DIFFERENTIABLE_OPS(X) \
   BP_CORE_OPS(X) BP_ACTIVATION_OPS(X) BP_CONV_OPS(X) BP_NORM_OPS(X) BP_RECURRENT_OPS(X)

@@ -1,8 +1,9 @@
 // Recurrent layers (RNN, LSTM, GRU) and multi-head attention over sequences.
 //
-// Every layer here is built from the differentiable ops of ops.hpp (linear, slice, sigmoid, tanh,
-// mul, add, concat, matmul, softmax), so backpropagation through time is what the autograd
-// engine does when it walks the unrolled graph: no recurrent op has a hand-written backward.
+// Each layer of an RNN, LSTM or GRU is one op, bp::recurrent, whose backward is backpropagation
+// through time written out by hand (src/ops/recurrent.cpp states the derivative), so that a layer
+// costs the autograd engine one node however long the sequence. Attention is built from the
+// differentiable ops of ops.hpp (linear, matmul, softmax, permute).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,22 @@
 #include "backprop/nn.hpp"
 #include "backprop/random.hpp"
 #include "backprop/tensor.hpp"
+
+namespace bp {
+
+// The cell of a recurrent layer (the formulas are those of nn::RNN, nn::LSTM and nn::GRU below).
+enum class RecurrentCell { rnn_tanh, rnn_relu, lstm, gru };
+
+// One recurrent layer over a batch of sequences, from h_0 = 0 (and c_0 = 0): x (batch, steps,
+// input), w_ih (gates·hidden, input), w_hh (gates·hidden, hidden), b_ih and b_hh (gates·hidden),
+// with gates 1 (RNN), 4 (LSTM) or 3 (GRU) and PyTorch's layouts and gate orders. Returns every
+// step's h, (batch, steps, hidden), with `sequences`, otherwise the last step's (batch, hidden).
+// Recorded as OpKind rnn, lstm or gru. Throws bp::Error on an undefined tensor, x not 3-D with at
+// least one step, or parameters whose shapes do not fit x and each other.
+BP_API Tensor recurrent(RecurrentCell cell, const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
+                        const Tensor& b_ih, const Tensor& b_hh, bool sequences);
+
+}  // namespace bp
 
 namespace bp::nn {
 
@@ -55,20 +72,15 @@ class BP_API RecurrentBase : public Module {
   RecurrentBase(const char* kind, int64_t gates, int64_t input_size, int64_t hidden_size,
                 int64_t num_layers, bool return_sequences, Generator& gen);
 
-  // Per-step state of one layer: h, plus c for the LSTM (undefined for the others).
-  struct State {
-    Tensor h, c;
-  };
-  // One step of layer `layer`: `x_projection` is x_t·W_ihᵀ + b_ih (batch, gates·hidden), `state`
-  // the previous state (h undefined at the first step, meaning zero). Returns the new state.
-  virtual State step(int64_t layer, const Tensor& x_projection, const State& state) = 0;
+  // The cell every layer of the stack runs (bp::recurrent).
+  virtual RecurrentCell cell() const = 0;
   // Description of the sizes and options, for name().
   std::string describe() const;
   const char* kind_;
 
  private:
   Tensor& parameter(int64_t layer, size_t which);
-  int64_t gates_, input_size_, hidden_size_, num_layers_;
+  int64_t input_size_, hidden_size_, num_layers_;
   bool return_sequences_;
   std::vector<Tensor> params_;  // weight_ih, weight_hh, bias_ih, bias_hh per layer
 };
@@ -83,7 +95,7 @@ class BP_API RNN : public RecurrentBase {
   RNNNonlinearity nonlinearity() const { return nonlinearity_; }
 
  protected:
-  State step(int64_t layer, const Tensor& x_projection, const State& state) override;
+  RecurrentCell cell() const override;
 
  private:
   RNNNonlinearity nonlinearity_;
@@ -99,7 +111,7 @@ class BP_API LSTM : public RecurrentBase {
   std::string name() const override;
 
  protected:
-  State step(int64_t layer, const Tensor& x_projection, const State& state) override;
+  RecurrentCell cell() const override { return RecurrentCell::lstm; }
 };
 
 // Gated recurrent unit, gates in PyTorch's order (r, z, n):
@@ -112,7 +124,7 @@ class BP_API GRU : public RecurrentBase {
   std::string name() const override;
 
  protected:
-  State step(int64_t layer, const Tensor& x_projection, const State& state) override;
+  RecurrentCell cell() const override { return RecurrentCell::gru; }
 };
 
 // Multi-head scaled dot-product self-attention on (batch, seq, embed_dim):

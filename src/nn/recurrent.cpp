@@ -1,6 +1,6 @@
-// RNN, LSTM, GRU and multi-head attention, composed from differentiable ops: the forward pass
-// unrolls the recurrence over time, and backward() through that unrolled graph is
-// backpropagation through time.
+// RNN, LSTM, GRU and multi-head attention. Each recurrent layer of a stack is one bp::recurrent
+// op (its backward is backpropagation through time); attention is composed from differentiable
+// ops.
 #include "backprop/recurrent.hpp"
 
 #include <cmath>
@@ -34,7 +34,6 @@ RecurrentBase::RecurrentBase(const char* kind, int64_t gates, int64_t input_size
                              int64_t hidden_size, int64_t num_layers, bool return_sequences,
                              Generator& gen)
     : kind_(kind),
-      gates_(gates),
       input_size_(input_size),
       hidden_size_(hidden_size),
       num_layers_(num_layers),
@@ -97,24 +96,11 @@ Tensor RecurrentBase::forward(const Tensor& input) {
       input.defined() && input.dim() == 3 && input.size(1) >= 1 && input.size(2) == input_size_,
       "{}: expects input of shape (batch, seq, {}) with seq >= 1, got {}", kind_, input_size_,
       input.defined() ? to_string(input.shape()) : std::string("undefined"));
-  const int64_t batch = input.size(0), steps = input.size(1), width = gates_ * hidden_size_;
   Tensor x = input;
   for (int64_t l = 0; l < num_layers_; ++l) {
-    // The input projection of every step at once; only the hidden projection is sequential.
-    Tensor projection = linear(x, weight_ih(l), bias_ih(l));
-    const bool last_layer = l + 1 == num_layers_;
-    const bool keep_all = !last_layer || return_sequences_;
-    State state{Tensor::zeros({batch, hidden_size_}),
-                gates_ == 4 ? Tensor::zeros({batch, hidden_size_}) : Tensor()};
-    std::vector<Tensor> hidden;
-    if (keep_all) hidden.reserve(static_cast<size_t>(steps));
-    for (int64_t t = 0; t < steps; ++t) {
-      Tensor xt = reshape(slice(projection, 1, t, t + 1), {batch, width});
-      state = step(l, xt, state);
-      if (keep_all) hidden.push_back(reshape(state.h, {batch, 1, hidden_size_}));
-    }
-    if (!keep_all) return state.h;
-    x = concat(hidden, 1);
+    // Every layer but the last hands all its steps to the next one.
+    const bool sequences = l + 1 < num_layers_ || return_sequences_;
+    x = recurrent(cell(), x, weight_ih(l), weight_hh(l), bias_ih(l), bias_hh(l), sequences);
   }
   return x;
 }
@@ -131,9 +117,8 @@ std::string RNN::name() const {
                      nonlinearity_ == RNNNonlinearity::relu ? ", nonlinearity=relu" : "");
 }
 
-RecurrentBase::State RNN::step(int64_t layer, const Tensor& xp, const State& state) {
-  Tensor pre = add(xp, linear(state.h, weight_hh(layer), bias_hh(layer)));
-  return {nonlinearity_ == RNNNonlinearity::tanh ? tanh(pre) : relu(pre), Tensor()};
+RecurrentCell RNN::cell() const {
+  return nonlinearity_ == RNNNonlinearity::relu ? RecurrentCell::rnn_relu : RecurrentCell::rnn_tanh;
 }
 
 // ---- LSTM ----
@@ -146,17 +131,6 @@ std::string LSTM::name() const {
   return fmt::format("LSTM({})", describe());
 }
 
-RecurrentBase::State LSTM::step(int64_t layer, const Tensor& xp, const State& state) {
-  const int64_t h = hidden_size();
-  Tensor gates = add(xp, linear(state.h, weight_hh(layer), bias_hh(layer)));
-  Tensor i = sigmoid(slice(gates, 1, 0, h));
-  Tensor f = sigmoid(slice(gates, 1, h, 2 * h));
-  Tensor g = tanh(slice(gates, 1, 2 * h, 3 * h));
-  Tensor o = sigmoid(slice(gates, 1, 3 * h, 4 * h));
-  Tensor c = add(mul(f, state.c), mul(i, g));
-  return {mul(o, tanh(c)), c};
-}
-
 // ---- GRU ----
 
 GRU::GRU(int64_t input_size, int64_t hidden_size, int64_t num_layers, bool return_sequences,
@@ -165,17 +139,6 @@ GRU::GRU(int64_t input_size, int64_t hidden_size, int64_t num_layers, bool retur
 
 std::string GRU::name() const {
   return fmt::format("GRU({})", describe());
-}
-
-RecurrentBase::State GRU::step(int64_t layer, const Tensor& xp, const State& state) {
-  const int64_t h = hidden_size();
-  // The hidden projection stays separate from the input one: r gates only its n block.
-  Tensor hp = linear(state.h, weight_hh(layer), bias_hh(layer));
-  Tensor r = sigmoid(add(slice(xp, 1, 0, h), slice(hp, 1, 0, h)));
-  Tensor z = sigmoid(add(slice(xp, 1, h, 2 * h), slice(hp, 1, h, 2 * h)));
-  Tensor n = tanh(add(slice(xp, 1, 2 * h, 3 * h), mul(r, slice(hp, 1, 2 * h, 3 * h))));
-  // (1 - z)·n + z·h_prev, written as n + z·(h_prev - n)
-  return {add(n, mul(z, sub(state.h, n))), Tensor()};
 }
 
 // ---- MultiheadAttention ----

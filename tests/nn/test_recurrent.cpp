@@ -1,6 +1,7 @@
 // RNN, LSTM, GRU and multi-head attention: gradient checks of whole modules (backpropagation
-// through time), forward values against the gate formulas, shapes, errors, spec layers, and a
-// task that only a network with memory can learn.
+// through time), values and gradients against the unrolled composition of ops, forward values
+// against the gate formulas, shapes, errors, spec layers, and a task that only a network with
+// memory can learn.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -35,7 +36,7 @@ Tensor input(const Shape& shape, uint64_t seed) {
   return Tensor::uniform(shape, -1.0f, 1.0f, gen, true);
 }
 
-// ---- gradient checks (BPTT through the unrolled graph) ----
+// ---- gradient checks (backpropagation through time) ----
 
 TEST(RecurrentGradcheck, RNNTanhLastAndSequences) {
   Generator gen(11);
@@ -159,6 +160,99 @@ TEST(CausalAttention, WithoutMaskLaterInputsMatter) {
   float norm = 0;
   for (int64_t e = 0; e < 4; ++e) norm += std::fabs(g.at({0, 3, e}));
   EXPECT_GT(norm, 0.0f);
+}
+
+// ---- the layers against the unrolled composition of ops ----
+
+// A stack of `module`'s layers unrolled over time from differentiable ops (linear, slice, sigmoid,
+// tanh, mul, add, concat), the way the layers were first written: an independent oracle for the
+// fused op's forward and backward.
+Tensor unrolled(nn::RecurrentBase& module, RecurrentCell cell, const Tensor& input) {
+  const int64_t batch = input.size(0), steps = input.size(1), h = module.hidden_size();
+  Tensor x = input;
+  for (int64_t l = 0; l < module.num_layers(); ++l) {
+    Tensor projection = linear(x, module.weight_ih(l), module.bias_ih(l));
+    Tensor state = Tensor::zeros({batch, h}), c = Tensor::zeros({batch, h});
+    std::vector<Tensor> hidden;
+    for (int64_t t = 0; t < steps; ++t) {
+      Tensor xp = reshape(slice(projection, 1, t, t + 1), {batch, projection.size(2)});
+      Tensor hp = linear(state, module.weight_hh(l), module.bias_hh(l));
+      auto block = [h](const Tensor& p, int64_t k) { return slice(p, 1, k * h, (k + 1) * h); };
+      if (cell == RecurrentCell::lstm) {
+        Tensor gates = add(xp, hp);
+        c = add(mul(sigmoid(block(gates, 1)), c),
+                mul(sigmoid(block(gates, 0)), tanh(block(gates, 2))));
+        state = mul(sigmoid(block(gates, 3)), tanh(c));
+      } else if (cell == RecurrentCell::gru) {
+        Tensor r = sigmoid(add(block(xp, 0), block(hp, 0)));
+        Tensor z = sigmoid(add(block(xp, 1), block(hp, 1)));
+        Tensor n = tanh(add(block(xp, 2), mul(r, block(hp, 2))));
+        state = add(n, mul(z, sub(state, n)));
+      } else {
+        Tensor pre = add(xp, hp);
+        state = cell == RecurrentCell::rnn_relu ? relu(pre) : tanh(pre);
+      }
+      hidden.push_back(reshape(state, {batch, 1, h}));
+    }
+    if (l + 1 == module.num_layers() && !module.return_sequences()) return state;
+    x = concat(hidden, 1);
+  }
+  return x;
+}
+
+// Output, input gradient and every parameter's gradient of `module` on x, through its forward()
+// or through the unrolled oracle.
+std::vector<Tensor> outputs_and_gradients(nn::RecurrentBase& module, RecurrentCell cell,
+                                          const Tensor& x, bool oracle) {
+  module.zero_grad();
+  Tensor xi = x.detach().clone().set_requires_grad(true);
+  Tensor y = oracle ? unrolled(module, cell, xi) : module.forward(xi);
+  Generator gen(5);
+  y.backward(Tensor::uniform(y.shape(), -1.0f, 1.0f, gen));
+  std::vector<Tensor> out{y.detach(), xi.grad()};
+  for (const Tensor& p : module.parameters()) out.push_back(p.grad().clone());
+  return out;
+}
+
+// Both backends, every cell, one and two layers, sequences on and off: the same values and
+// gradients as the unrolled graph within float rounding (2e-5 + 1e-4 relative).
+TEST(RecurrentOracle, LayersMatchTheUnrolledComposition) {
+  Generator gen(19);
+  const std::pair<RecurrentCell, const char*> cells[] = {{RecurrentCell::rnn_tanh, "rnn tanh"},
+                                                         {RecurrentCell::rnn_relu, "rnn relu"},
+                                                         {RecurrentCell::lstm, "lstm"},
+                                                         {RecurrentCell::gru, "gru"}};
+  for (Backend backend : {Backend::fast, Backend::reference})
+    for (const auto& [cell, name] : cells)
+      for (int64_t layers : {1, 2})
+        for (bool sequences : {false, true}) {
+          SCOPED_TRACE(fmt::format("{} layers={} sequences={} backend={}", name, layers, sequences,
+                                   backend == Backend::fast ? "fast" : "reference"));
+          std::unique_ptr<nn::RecurrentBase> module;
+          if (cell == RecurrentCell::lstm)
+            module = std::make_unique<nn::LSTM>(5, 8, layers, sequences, gen);
+          else if (cell == RecurrentCell::gru)
+            module = std::make_unique<nn::GRU>(5, 8, layers, sequences, gen);
+          else
+            module = std::make_unique<nn::RNN>(5, 8, layers, sequences,
+                                               cell == RecurrentCell::rnn_relu
+                                                   ? nn::RNNNonlinearity::relu
+                                                   : nn::RNNNonlinearity::tanh,
+                                               gen);
+          Tensor x = Tensor::uniform({3, 6, 5}, -1.0f, 1.0f, gen);
+          set_backend(backend);
+          std::vector<Tensor> got = outputs_and_gradients(*module, cell, x, false);
+          std::vector<Tensor> want = outputs_and_gradients(*module, cell, x, true);
+          set_backend(Backend::fast);
+          ASSERT_EQ(got.size(), want.size());
+          for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_EQ(got[i].shape(), want[i].shape()) << "tensor " << i;
+            for (int64_t j = 0; j < got[i].numel(); ++j)
+              ASSERT_NEAR(got[i].data()[j], want[i].data()[j],
+                          2e-5 + 1e-4 * std::fabs(want[i].data()[j]))
+                  << "tensor " << i << " (0 output, 1 input, then parameters) at " << j;
+          }
+        }
 }
 
 // ---- forward values against the formulas ----
