@@ -72,6 +72,8 @@ class BP_API Optimizer {
   // begin_step/apply instead, inside the team it already runs.)
   static constexpr int64_t kParallelUpdate = int64_t{1} << 22;
   static constexpr int64_t kParallelUpdateHeavy = int64_t{1} << 20;  // divisions, square roots
+  // Throws bp::Error on a negative learning rate or weight decay, a parameter that is not a leaf
+  // requiring a gradient, or a tensor listed twice (it would be stepped twice).
   explicit Optimizer(std::vector<ParamGroup> groups, int64_t parallel_update = kParallelUpdate);
   // Appends one update per parameter with a gradient, in the order of the flattened groups
   // (called by begin_step with `updates` empty, after the gradient shapes were checked).

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <unordered_map>
 
 #include "backprop/error.hpp"
 #include "backprop/io.hpp"
@@ -45,8 +46,61 @@ Tensor vector_tensor(const std::vector<float>& v) {
   return Tensor::from_data(v, {static_cast<int64_t>(v.size())});
 }
 
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// The first difference between the tensors `want` names and those `have` holds, or "" when both
+// hold the same names with the same shapes: a name `have` lacks, a shape that differs (checked in
+// `want`'s order), then a name `have` holds beyond `want`. `what` is "parameter" or "buffer".
+std::string first_mismatch(const NamedTensors& want, const NamedTensors& have, const char* what,
+                           const char* have_label, const char* want_label) {
+  std::unordered_map<std::string, const Tensor*> held;
+  for (const auto& [name, t] : have) held.emplace(name, &t);
+  for (const auto& [name, t] : want) {
+    const auto it = held.find(name);
+    if (it == held.end()) return fmt::format("{} '{}' is missing from {}", what, name, have_label);
+    if (it->second->shape() != t.shape())
+      return fmt::format("{} '{}' has shape {} in {}, {} needs {}", what, name,
+                         to_string(it->second->shape()), have_label, want_label,
+                         to_string(t.shape()));
+    held.erase(it);
+  }
+  for (const auto& [name, t] : have)
+    if (held.count(name))
+      return fmt::format("{} holds an unexpected {} '{}' that {} lacks", have_label, what, name,
+                         want_label);
+  return "";
+}
+
+// The tensors of `archive` whose names start with `prefix`, without it.
+NamedTensors stored_with_prefix(const io::Archive& archive, const std::string& prefix) {
+  NamedTensors out;
+  for (const auto& [name, t] : archive.tensors)
+    if (name.rfind(prefix, 0) == 0) out.emplace_back(name.substr(prefix.size()), t);
+  return out;
+}
+
+// load_model rebuilds the network from the spec: refuse to write a model it could not rebuild.
+void check_rebuildable(const Model& model) {
+  BP_CHECK(!model.spec.empty(),
+           "save_model: the model has no spec, so load_model could not rebuild its network; save "
+           "a hand-built module with save_parameters instead");
+  Generator gen(0);
+  const auto rebuilt = nn::build_model(model.spec, model.input_shape, gen);
+  std::string mismatch =
+      first_mismatch(rebuilt->named_parameters(), model.network->named_parameters(), "parameter",
+                     "the network", "its spec");
+  if (mismatch.empty())
+    mismatch = first_mismatch(rebuilt->named_buffers(), model.network->named_buffers(), "buffer",
+                              "the network", "its spec");
+  BP_CHECK(mismatch.empty(),
+           "save_model: the network is not the one its spec '{}' builds ({}), so load_model could "
+           "not reload it; save a hand-built module with save_parameters instead",
+           nn::to_string(model.spec), mismatch);
+}
+
 io::Archive model_archive(const Model& model, const char* kind) {
   BP_CHECK(model.network != nullptr, "save_model: the model has no network");
+  check_rebuildable(model);
   io::Archive a;
   json meta;
   meta["kind"] = kind;
@@ -142,6 +196,34 @@ Model model_from_archive(const io::Archive& a, const std::string& path, json& me
 }
 
 }  // namespace
+
+void save_parameters(const nn::Module& module, const std::string& path) {
+  io::Archive a;
+  a.meta_json = io::dump_json(json{{"kind", "parameters"}});
+  for (auto& [name, p] : module.named_parameters()) a.tensors.emplace_back(kParamPrefix + name, p);
+  for (auto& [name, b] : module.named_buffers()) a.tensors.emplace_back(kBufferPrefix + name, b);
+  io::save_archive(path, a);
+}
+
+void load_parameters(nn::Module& module, const std::string& path) {
+  const io::Archive a = io::load_archive(path);
+  const json meta = io::parse_json(a.meta_json, path + ": malformed metadata");
+  const auto kind = io::json_field<std::string>(meta, "kind", path + ": malformed metadata");
+  BP_CHECK(kind == "parameters" || kind == "model" || kind == "checkpoint",
+           "{}: holds no parameters (kind '{}')", path, kind);
+  check_finite(a, path);
+  const NamedTensors params = module.named_parameters(), buffers = module.named_buffers();
+  const NamedTensors stored_params = stored_with_prefix(a, kParamPrefix);
+  const NamedTensors stored_buffers = stored_with_prefix(a, kBufferPrefix);
+  std::string mismatch =
+      first_mismatch(params, stored_params, "parameter", "the file", "the module");
+  if (mismatch.empty())
+    mismatch = first_mismatch(buffers, stored_buffers, "buffer", "the file", "the module");
+  BP_CHECK(mismatch.empty(), "{}: does not fit the module: {}", path, mismatch);
+  // Everything checked: only now change the module.
+  copy_stored(a, path, kParamPrefix, params, "parameter");
+  copy_stored(a, path, kBufferPrefix, buffers, "buffer");
+}
 
 Model Model::create(std::vector<nn::LayerSpec> spec, const Shape& input_shape, Generator& gen) {
   Model m;

@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cmath>
+#include <unordered_set>
 
 #include "backprop/error.hpp"
 #include "backprop/init.hpp"
@@ -8,6 +10,21 @@ namespace bp::nn {
 
 // ---- Module ----
 
+namespace {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// Drops every entry whose tensor an earlier entry holds (a tensor tied under several names keeps
+// its first name), as PyTorch does: an optimizer must step a tied weight once.
+NamedTensors without_repeats(NamedTensors named) {
+  std::unordered_set<const void*> seen;
+  std::erase_if(named,
+                [&](const auto& entry) { return !seen.insert(entry.second.impl().get()).second; });
+  return named;
+}
+
+}  // namespace
+
 std::vector<Tensor> Module::parameters() const {
   std::vector<Tensor> out;
   for (auto& [name, p] : named_parameters()) out.push_back(p);
@@ -15,17 +32,22 @@ std::vector<Tensor> Module::parameters() const {
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
-  std::vector<std::pair<std::string, Tensor>> out = parameters_;
-  for (const auto& [child_name, child] : children_)
-    for (auto& [name, p] : child->named_parameters()) out.emplace_back(child_name + "." + name, p);
-  return out;
+  NamedTensors out;
+  collect(out, "", &Module::parameters_);
+  return without_repeats(std::move(out));
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
-  std::vector<std::pair<std::string, Tensor>> out = buffers_;
+  NamedTensors out;
+  collect(out, "", &Module::buffers_);
+  return without_repeats(std::move(out));
+}
+
+void Module::collect(NamedTensors& out, const std::string& prefix,
+                     NamedTensors Module::*which) const {
+  for (const auto& [name, t] : this->*which) out.emplace_back(prefix + name, t);
   for (const auto& [child_name, child] : children_)
-    for (auto& [name, b] : child->named_buffers()) out.emplace_back(child_name + "." + name, b);
-  return out;
+    child->collect(out, prefix + child_name + ".", which);
 }
 
 int64_t Module::parameter_count() const {
@@ -43,7 +65,19 @@ void Module::zero_grad() {
   for (Tensor& p : parameters()) p.zero_grad();
 }
 
+void Module::check_new_name(const std::string& name, const char* what) const {
+  BP_CHECK(!name.empty() && name.find('.') == std::string::npos,
+           "Module::register_{}: the name '{}' must be non-empty and without '.'", what, name);
+  const auto taken = [&](const auto& list) {
+    return std::any_of(list.begin(), list.end(), [&](const auto& e) { return e.first == name; });
+  };
+  BP_CHECK(!taken(parameters_) && !taken(buffers_) && !taken(children_),
+           "Module::register_{}: the name '{}' is already registered in {}", what, name,
+           this->name());
+}
+
 Tensor& Module::register_parameter(std::string name, Tensor value) {
+  check_new_name(name, "parameter");
   BP_CHECK(value.defined(), "Module::register_parameter: parameter '{}' is undefined", name);
   value.set_requires_grad(true);
   parameters_.emplace_back(std::move(name), std::move(value));
@@ -51,12 +85,14 @@ Tensor& Module::register_parameter(std::string name, Tensor value) {
 }
 
 Tensor& Module::register_buffer(std::string name, Tensor value) {
+  check_new_name(name, "buffer");
   BP_CHECK(value.defined(), "Module::register_buffer: buffer '{}' is undefined", name);
   buffers_.emplace_back(std::move(name), std::move(value));
   return buffers_.back().second;
 }
 
-void Module::register_module(std::string name, std::shared_ptr<Module> module) {
+void Module::register_child(std::string name, std::shared_ptr<Module> module) {
+  check_new_name(name, "module");
   BP_CHECK(module != nullptr, "Module::register_module: module '{}' is null", name);
   children_.emplace_back(std::move(name), std::move(module));
 }

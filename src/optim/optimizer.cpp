@@ -1,4 +1,5 @@
 #include <cmath>
+#include <unordered_map>
 
 #include "backprop/error.hpp"
 #include "backprop/optim.hpp"
@@ -17,6 +18,16 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, int64_t parallel_update)
       BP_CHECK(p.defined() && p.requires_grad() && p.is_leaf(),
                "optimizer: every parameter must be a defined leaf tensor with requires_grad");
   }
+  // A tensor listed twice would be stepped twice (Module::parameters() lists a tied one once).
+  std::unordered_map<const void*, size_t> index;
+  size_t k = 0;
+  for (const ParamGroup& g : groups_)
+    for (const Tensor& p : g.params) {
+      const auto [it, added] = index.emplace(p.impl().get(), k);
+      BP_CHECK(added, "optimizer: parameter {} is the same tensor as parameter {} (listed twice)",
+               k, it->second);
+      ++k;
+    }
 }
 
 void Optimizer::step() {
