@@ -241,9 +241,9 @@ Tensor& Tensor::fill_(float value) {
 }
 
 Tensor& Tensor::copy_(const Tensor& other) {
-  BP_CHECK(other.defined() && other.numel() == numel(),
-           "Tensor::copy_: source has {} elements, destination {}",
-           other.defined() ? other.numel() : 0, numel());
+  BP_CHECK(other.defined() && other.shape() == shape(),
+           "Tensor::copy_: source has shape {}, destination {}",
+           other.defined() ? bp::to_string(other.shape()) : "undefined", bp::to_string(shape()));
   std::memmove(data(), other.data(), static_cast<size_t>(numel()) * sizeof(float));
   return *this;
 }

@@ -80,6 +80,8 @@ Shape LayerNorm::output_shape(const Shape& input_shape) const {
 
 // ---- Dropout ----
 
+Dropout::Dropout(float p, Generator& gen) : Dropout(p, gen.next_u64()) {}
+
 Dropout::Dropout(float p, uint64_t seed) : p_(p), gen_(seed) {
   BP_CHECK(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got {}", p);
 }
