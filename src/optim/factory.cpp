@@ -22,7 +22,8 @@ OptimizerSettings filled(OptimizerSettings s, const Options& o) {
 }
 
 [[noreturn]] void fail_kind(const std::string& kind) {
-  fail("optimizer: unknown kind '{}' (known: {})", kind, fmt::join(optimizer_kinds(), ", "));
+  fail_as<ValueError>("optimizer: unknown kind '{}' (known: {})", kind,
+                      fmt::join(optimizer_kinds(), ", "));
 }
 
 }  // namespace
