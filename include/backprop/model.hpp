@@ -34,11 +34,26 @@ struct BP_API Model {
   Tensor predict(const Tensor& raw_features) const;
 };
 
-// Writes the model atomically (see io::save_archive). Throws bp::Error on I/O failure.
+// Writes the model atomically (see io::save_archive). Throws bp::Error on I/O failure, and when
+// load_model could not rebuild the network: the spec is empty, or the network's parameters and
+// buffers (names and shapes) are not those the spec builds (a hand-built network: see
+// save_parameters).
 BP_API void save_model(const std::string& path, const Model& model);
 // Reads a model file (or the model inside a checkpoint). Throws bp::Error naming the path on a
 // missing, truncated, corrupt or wrong-version file, or a file that is not a model.
 BP_API Model load_model(const std::string& path);
+
+// The parameters and buffers of any module (a hand-built one too), by dotted name
+// (named_parameters, named_buffers), in the model files' format (io.hpp: versioned, checksummed,
+// written atomically). The module's structure is not stored: load_parameters needs a module built
+// the same way. Throws bp::Error on I/O failure.
+BP_API void save_parameters(const nn::Module& module, const std::string& path);
+// Copies the parameters and buffers stored in `path` (written by save_parameters, save_model or
+// save_checkpoint) into `module`. Every name must match and every shape agree; otherwise throws
+// bp::Error naming the path and the first mismatch (a tensor missing from the file, one with
+// another shape, or one the module lacks), and leaves the module unchanged. Throws as load_model
+// on a missing, truncated, corrupt or wrong-version file.
+BP_API void load_parameters(nn::Module& module, const std::string& path);
 
 // Training state beyond the model: where to continue and the optimizer's buffers.
 struct BP_API Checkpoint {
@@ -51,7 +66,7 @@ struct BP_API Checkpoint {
 };
 
 // Writes the training state after `epochs_done` epochs and `batches_done` batches of the next one
-// (an interrupted run). Throws bp::Error on I/O failure.
+// (an interrupted run). Throws bp::Error as save_model.
 BP_API void save_checkpoint(const std::string& path, const Model& model,
                             const optim::Optimizer& optimizer, int64_t epochs_done,
                             const std::string& trainer_json, int64_t batches_done = 0);

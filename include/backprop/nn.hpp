@@ -15,7 +15,11 @@
 namespace bp::nn {
 
 // Base of every layer. A module owns named parameters and named child modules; parameters() walks
-// them in registration order (so the order is stable and optimizers can rely on it).
+// them in registration order, its own first, then each child's (so the order is stable and
+// optimizers can rely on it). A tensor registered under several names (tied weights: a decoder
+// that reuses its encoder's weight) is listed once, under its first name, in parameters(),
+// named_parameters() and parameter_count(), so that an optimizer steps it once and a parameter
+// file holds it once.
 class BP_API Module {
  public:
   virtual ~Module() = default;
@@ -49,13 +53,30 @@ class BP_API Module {
   void zero_grad();
 
  protected:
+  // Registers `value` as a trainable parameter (sets requires_grad; it must be a leaf) and returns
+  // the stored handle: keep a copy of it (it shares the data). Registering a tensor already
+  // registered, here or in another module, ties them (see above). Every register_* function throws
+  // bp::Error naming `name` when it is empty, holds a '.', or is already a parameter, buffer or
+  // child of this module, and when the value is undefined or null.
   Tensor& register_parameter(std::string name, Tensor value);
   // Registers a non-trainable tensor (requires_grad stays false) that the module updates in place;
   // keep a copy of the returned handle (it shares the data), as with register_parameter.
   Tensor& register_buffer(std::string name, Tensor value);
-  void register_module(std::string name, std::shared_ptr<Module> module);
+  // Registers a child module and returns it, with its own type:
+  //   encoder_ = register_module("encoder", std::make_shared<Linear>(8, 3));
+  template <class M>
+  std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> module) {
+    register_child(std::move(name), module);
+    return module;
+  }
 
  private:
+  using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+  void register_child(std::string name, std::shared_ptr<Module> module);
+  void check_new_name(const std::string& name, const char* what) const;
+  // Appends this module's tensors in `which` and its children's, their names after `prefix`.
+  void collect(NamedTensors& out, const std::string& prefix, NamedTensors Module::*which) const;
+
   std::vector<std::pair<std::string, Tensor>> parameters_;
   std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;

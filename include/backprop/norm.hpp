@@ -140,13 +140,17 @@ class BP_API LayerNorm : public Module {
   Tensor weight_, bias_;
 };
 
-// Inverted dropout with its own generator (seeded here), which gives each training batch the key
+// Inverted dropout with its own generator, which gives each training batch the key
 // of its random stream (see bp::dropout); the identity in eval mode. Splittable: when the trainer
 // splits a batch across threads, every part uses the batch's key and its rows' places in the
 // batch, so the masks are those of one pass. Throws bp::Error unless 0 <= p < 1.
 class BP_API Dropout : public Module {
  public:
-  explicit Dropout(float p = 0.5f, uint64_t seed = 0x5eed);
+  // The generator's seed is drawn from `gen`, so that bp::manual_seed makes a model reproducible
+  // and two dropout layers draw different masks.
+  explicit Dropout(float p = 0.5f, Generator& gen = default_generator());
+  // With its generator seeded by `seed` itself.
+  Dropout(float p, uint64_t seed);
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
   bool thread_safe_forward() const override { return true; }

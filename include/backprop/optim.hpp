@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,6 +73,8 @@ class BP_API Optimizer {
   // begin_step/apply instead, inside the team it already runs.)
   static constexpr int64_t kParallelUpdate = int64_t{1} << 22;
   static constexpr int64_t kParallelUpdateHeavy = int64_t{1} << 20;  // divisions, square roots
+  // Throws bp::Error on a negative learning rate or weight decay, a parameter that is not a leaf
+  // requiring a gradient, or a tensor listed twice (it would be stepped twice).
   explicit Optimizer(std::vector<ParamGroup> groups, int64_t parallel_update = kParallelUpdate);
   // Appends one update per parameter with a gradient, in the order of the flattened groups
   // (called by begin_step with `updates` empty, after the gradient shapes were checked).
@@ -288,24 +291,31 @@ class BP_API NAdam : public Optimizer {
 
 // ---- building an optimizer by name ----
 
-// Every hyper-parameter any optimizer takes; each optimizer reads the ones it knows.
+// Every hyper-parameter any optimizer takes; each optimizer reads the ones it knows. An unset
+// optional takes the optimizer's own default, that of its options struct (lr: sgd, adagrad and
+// rmsprop 0.01, adam and adamw 1e-3, adamax and nadam 2e-3; weight_decay: adamw 0.01, others 0;
+// eps: adagrad 1e-10, others 1e-8); the other defaults are those of every optimizer.
 struct BP_API OptimizerSettings {
-  float lr = 0.01f;
-  float momentum = 0.0f;      // sgd, rmsprop
-  float weight_decay = 0.0f;  // L2 (adamw: decoupled)
-  bool nesterov = false;      // sgd
-  float beta1 = 0.9f;         // adam, adamw, adamax, nadam
+  std::optional<float> lr = std::nullopt;
+  float momentum = 0.0f;                             // sgd, rmsprop
+  std::optional<float> weight_decay = std::nullopt;  // L2 (adamw: decoupled)
+  bool nesterov = false;                             // sgd
+  float beta1 = 0.9f;                                // adam, adamw, adamax, nadam
   float beta2 = 0.999f;
-  float eps = 1e-8f;      // all but sgd
-  float alpha = 0.99f;    // rmsprop
-  bool centered = false;  // rmsprop
-  bool amsgrad = false;   // adam, adamw
+  std::optional<float> eps = std::nullopt;  // all but sgd
+  float alpha = 0.99f;                      // rmsprop
+  bool centered = false;                    // rmsprop
+  bool amsgrad = false;                     // adam, adamw
 };
 
 // The names make_optimizer accepts: sgd, adagrad, rmsprop, adam, adamw, adamax, nadam.
 BP_API const std::vector<std::string>& optimizer_kinds();
-// The optimizer whose kind() is `kind`, over one group of `params`. Throws bp::Error naming the
-// known kinds on an unknown one, and as the optimizer's constructor on bad settings.
+// `settings` with every unset optional set to the default of `kind` (eps stays unset for sgd,
+// which has none). Throws bp::Error naming the known kinds on an unknown one.
+BP_API OptimizerSettings with_defaults(const std::string& kind, OptimizerSettings settings);
+// The optimizer whose kind() is `kind`, over one group of `params`, with with_defaults(kind,
+// settings). Throws bp::Error naming the known kinds on an unknown one, and as the optimizer's
+// constructor on bad settings.
 BP_API std::unique_ptr<Optimizer> make_optimizer(const std::string& kind,
                                                  std::vector<Tensor> params,
                                                  const OptimizerSettings& settings);

@@ -91,7 +91,8 @@ class BP_API Tensor {
 
   // ---- in-place, never recorded (for initialisers and optimizers) ----
   Tensor& fill_(float value);
-  // Copies values from `other` (same number of elements).
+  // Copies values from `other`, which must have the same shape (reshape it first to copy across
+  // shapes). Throws bp::Error naming both shapes otherwise.
   Tensor& copy_(const Tensor& other);
 
   // ---- shape (recorded, differentiable) ----

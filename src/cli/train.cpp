@@ -221,24 +221,21 @@ train::Loss parse_loss(const std::string& name, data::Task task) {
   fail("--loss must be auto, cross_entropy, mse, l1 or huber, got '{}'", name);
 }
 
-// The optimizer's settings from the flags; a flag not given takes PyTorch's default for the
-// optimizer (sgd keeps this program's lr 0.05 and momentum 0.9).
+// The optimizer's settings from the flags; a flag not given takes the optimizer's own default,
+// PyTorch's (sgd keeps this program's lr 0.05 and momentum 0.9).
 optim::OptimizerSettings optimizer_settings(const TrainArgs& a, const std::string& kind) {
   optim::OptimizerSettings s;
   const bool sgd = kind == "sgd";
-  s.lr = a.lr_given || sgd                        ? a.lr
-         : kind == "adagrad" || kind == "rmsprop" ? 0.01f
-         : kind == "adamax" || kind == "nadam"    ? 2e-3f
-                                                  : 1e-3f;
+  if (a.lr_given || sgd) s.lr = a.lr;
   s.momentum = a.momentum_given || sgd ? a.momentum : 0.0f;
-  s.weight_decay = a.weight_decay_given ? a.weight_decay : kind == "adamw" ? 0.01f : 0.0f;
-  s.eps = a.eps_given ? a.eps : kind == "adagrad" ? 1e-10f : 1e-8f;
+  if (a.weight_decay_given) s.weight_decay = a.weight_decay;
+  if (a.eps_given) s.eps = a.eps;
   s.nesterov = a.nesterov;
   s.beta1 = a.beta1;
   s.beta2 = a.beta2;
   s.amsgrad = a.amsgrad;
   s.centered = a.centered;
-  return s;
+  return optim::with_defaults(kind, s);
 }
 
 // True when `a` and `b` name the same file: the same path once links and ".." are resolved, or
@@ -417,7 +414,7 @@ void make_schedule(TrainRun& r) {
   if (a.schedule.empty()) return;
   const int64_t update_batch = a.batch * r.comm.size();
   const int64_t per_epoch = (r.d.train.size() + update_batch - 1) / update_batch;
-  r.schedule = optim::parse_schedule(a.schedule, {.base_lr = static_cast<double>(r.osettings.lr),
+  r.schedule = optim::parse_schedule(a.schedule, {.base_lr = static_cast<double>(*r.osettings.lr),
                                                   .total_steps = a.epochs * per_epoch,
                                                   .steps_per_epoch = per_epoch});
   if (r.schedule_state) r.schedule->load_state(*r.schedule_state);
@@ -429,10 +426,10 @@ json training_settings(const TrainRun& r) {
   const TrainArgs& a = r.a;
   const optim::OptimizerSettings& o = r.osettings;
   json settings = {{"optimizer", r.optimizer_kind},
-                   {"lr", o.lr},
+                   {"lr", *o.lr},
                    {"momentum", o.momentum},
                    {"nesterov", o.nesterov},
-                   {"weight_decay", o.weight_decay},
+                   {"weight_decay", *o.weight_decay},
                    {"batch", a.batch},
                    {"seed", a.seed},
                    {"data", a.data.source},
@@ -440,7 +437,7 @@ json training_settings(const TrainRun& r) {
   if (r.optimizer_kind != "sgd") {
     settings["beta1"] = o.beta1;
     settings["beta2"] = o.beta2;
-    settings["eps"] = o.eps;
+    settings["eps"] = *o.eps;
     settings["amsgrad"] = o.amsgrad;
     settings["centered"] = o.centered;
   }

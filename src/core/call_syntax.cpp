@@ -41,7 +41,7 @@ class Parser {
 
   std::vector<Call> parse(size_t first_position, size_t depth) {
     skip_space();
-    if (i_ == text_.size()) fail("{}: empty specification", g_.what);
+    if (i_ == text_.size()) fail_as<ValueError>("{}: empty specification", g_.what);
     std::vector<Call> calls = list(first_position, depth);
     if (i_ < text_.size()) syntax_error(i_, fmt::format("unexpected '{}'", text_[i_]));
     return calls;
@@ -86,8 +86,9 @@ class Parser {
   // A nesting call's arguments: calls, one level deeper.
   void inner_calls(Call& c, size_t depth) {
     if (depth > g_.max_depth)
-      fail("{}: {} '{}' at column {} nests containers deeper than the limit of {} levels", g_.what,
-           g_.noun, c.name, c.begin + 1, g_.max_depth);
+      fail_as<ValueError>(
+          "{}: {} '{}' at column {} nests containers deeper than the limit of {} levels", g_.what,
+          g_.noun, c.name, c.begin + 1, g_.max_depth);
     skip_space();
     if (i_ < text_.size() && text_[i_] == ')') return;
     const size_t at = i_;
@@ -138,7 +139,7 @@ class Parser {
   }
 
   [[noreturn]] void syntax_error(size_t at, const std::string& what) const {
-    fail("{}: {} at column {} of {}", g_.what, what, at + 1, excerpt(text_, at));
+    fail_as<ValueError>("{}: {} at column {} of {}", g_.what, what, at + 1, excerpt(text_, at));
   }
 
   std::string_view text_;
@@ -279,7 +280,7 @@ std::string CallArgs::parameter_list() const {
 }
 
 void CallArgs::error(const std::string& what) const {
-  fail("{}: {}", where_, what);
+  fail_as<ValueError>("{}: {}", where_, what);
 }
 
 }  // namespace bp::syntax

@@ -32,17 +32,17 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   for (size_t i = 0; i < rank; ++i) {
     int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
     int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    BP_CHECK(da == db || da == 1 || db == 1,
-             "{}: shapes {} and {} cannot be broadcast together (dimension {}: {} vs {})", op,
-             to_string(a), to_string(b), i, da, db);
+    BP_CHECK_AS(ShapeError, da == db || da == 1 || db == 1,
+                "{}: shapes {} and {} cannot be broadcast together (dimension {}: {} vs {})", op,
+                to_string(a), to_string(b), i, da, db);
     out[i] = da == 1 ? db : da;
   }
   return out;
 }
 
 int64_t normalize_axis(int64_t axis, int64_t rank, const char* op) {
-  BP_CHECK(axis >= -rank && axis < rank, "{}: axis {} is out of range for a tensor of rank {}", op,
-           axis, rank);
+  BP_CHECK_AS(ShapeError, axis >= -rank && axis < rank,
+              "{}: axis {} is out of range for a tensor of rank {}", op, axis, rank);
   return axis < 0 ? axis + rank : axis;
 }
 

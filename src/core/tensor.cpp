@@ -15,7 +15,8 @@
 namespace bp {
 
 Tensor make_tensor(const Shape& shape) {
-  for (int64_t d : shape) BP_CHECK(d >= 0, "tensor: negative extent in shape {}", to_string(shape));
+  for (int64_t d : shape)
+    BP_CHECK_AS(ShapeError, d >= 0, "tensor: negative extent in shape {}", to_string(shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->count = numel(shape);
@@ -58,9 +59,9 @@ Tensor Tensor::scalar(float value, bool requires_grad) {
 
 Tensor Tensor::from_data(std::span<const float> values, const Shape& shape, bool requires_grad) {
   Tensor t = empty(shape, requires_grad);
-  BP_CHECK(static_cast<int64_t>(values.size()) == t.numel(),
-           "Tensor::from_data: {} values given for shape {} ({} elements)", values.size(),
-           bp::to_string(shape), t.numel());
+  BP_CHECK_AS(ShapeError, static_cast<int64_t>(values.size()) == t.numel(),
+              "Tensor::from_data: {} values given for shape {} ({} elements)", values.size(),
+              bp::to_string(shape), t.numel());
   std::copy(values.begin(), values.end(), t.data());
   return t;
 }
@@ -131,21 +132,21 @@ std::vector<float> Tensor::to_vector() const {
 }
 
 float Tensor::item() const {
-  BP_CHECK(numel() == 1, "Tensor::item: needs a one-element tensor, got shape {}",
-           bp::to_string(shape()));
+  BP_CHECK_AS(ShapeError, numel() == 1, "Tensor::item: needs a one-element tensor, got shape {}",
+              bp::to_string(shape()));
   return data()[0];
 }
 
 namespace {
 int64_t flat_index(const Shape& shape, std::initializer_list<int64_t> index) {
-  BP_CHECK(index.size() == shape.size(), "Tensor::at: {} indices for a tensor of shape {}",
-           index.size(), to_string(shape));
+  BP_CHECK_AS(ShapeError, index.size() == shape.size(),
+              "Tensor::at: {} indices for a tensor of shape {}", index.size(), to_string(shape));
   int64_t flat = 0;
   size_t d = 0;
   for (int64_t i : index) {
-    BP_CHECK(i >= 0 && i < shape[d],
-             "Tensor::at: index {} out of range for dimension {} of shape {}", i, d,
-             to_string(shape));
+    BP_CHECK_AS(ValueError, i >= 0 && i < shape[d],
+                "Tensor::at: index {} out of range for dimension {} of shape {}", i, d,
+                to_string(shape));
     flat = flat * shape[d] + i;
     ++d;
   }
@@ -199,19 +200,20 @@ Tensor& Tensor::retain_grad() {
 }
 
 void Tensor::backward(bool retain_graph) const {
-  BP_CHECK(numel() == 1,
-           "Tensor::backward: without an explicit gradient the tensor must have one element, got "
-           "shape {}",
-           bp::to_string(shape()));
+  BP_CHECK_AS(
+      ShapeError, numel() == 1,
+      "Tensor::backward: without an explicit gradient the tensor must have one element, got "
+      "shape {}",
+      bp::to_string(shape()));
   autograd::run_backward(*this, Tensor::ones(shape()), retain_graph);
 }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
   checked(impl_, "backward");
-  BP_CHECK(gradient.defined() && gradient.shape() == shape(),
-           "Tensor::backward: gradient of shape {} given for a tensor of shape {}",
-           gradient.defined() ? bp::to_string(gradient.shape()) : "undefined",
-           bp::to_string(shape()));
+  BP_CHECK_AS(ShapeError, gradient.defined() && gradient.shape() == shape(),
+              "Tensor::backward: gradient of shape {} given for a tensor of shape {}",
+              gradient.defined() ? bp::to_string(gradient.shape()) : "undefined",
+              bp::to_string(shape()));
   autograd::run_backward(*this, gradient, retain_graph);
 }
 
@@ -241,9 +243,9 @@ Tensor& Tensor::fill_(float value) {
 }
 
 Tensor& Tensor::copy_(const Tensor& other) {
-  BP_CHECK(other.defined() && other.numel() == numel(),
-           "Tensor::copy_: source has {} elements, destination {}",
-           other.defined() ? other.numel() : 0, numel());
+  BP_CHECK_AS(ShapeError, other.defined() && other.shape() == shape(),
+              "Tensor::copy_: source has shape {}, destination {}",
+              other.defined() ? bp::to_string(other.shape()) : "undefined", bp::to_string(shape()));
   std::memmove(data(), other.data(), static_cast<size_t>(numel()) * sizeof(float));
   return *this;
 }

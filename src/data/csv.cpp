@@ -90,7 +90,7 @@ class Tokenizer {
     const size_t start = pos_;
     while (pos_ < text_.size() && text_[pos_] != delim_ && !at_line_end(pos_)) {
       if (text_[pos_] == '"')
-        fail(
+        fail_as<FormatError>(
             "read_csv: {}: line {}, column {}: a quote inside an unquoted field (quote the "
             "whole field and double the inner quotes)",
             name_, line_, column);
@@ -104,8 +104,8 @@ class Tokenizer {
     const int64_t open_line = line_;
     while (true) {
       if (pos_ >= text_.size())
-        fail("read_csv: {}: line {}, column {}: the quoted field never closes", name_, open_line,
-             column);
+        fail_as<FormatError>("read_csv: {}: line {}, column {}: the quoted field never closes",
+                             name_, open_line, column);
       const char c = text_[pos_];
       if (c == '"') {
         if (pos_ + 1 < text_.size() && text_[pos_ + 1] == '"') {
@@ -124,8 +124,9 @@ class Tokenizer {
            text_[pos_] != delim_)
       ++pos_;
     if (pos_ < text_.size() && text_[pos_] != delim_ && !at_line_end(pos_))
-      fail("read_csv: {}: line {}, column {}: unexpected character after the closing quote", name_,
-           line_, column);
+      fail_as<FormatError>(
+          "read_csv: {}: line {}, column {}: unexpected character after the closing quote", name_,
+          line_, column);
   }
 
   std::string_view text_;
@@ -187,18 +188,20 @@ float number_or_fail(const Field& f, int64_t column, const std::string& name, co
     case NumberStatus::ok:
       return v;
     case NumberStatus::empty:
-      fail("read_csv: {}: line {}, column {}: empty {}", name, f.line, column, what);
+      fail_as<FormatError>("read_csv: {}: line {}, column {}: empty {}", name, f.line, column,
+                           what);
     case NumberStatus::not_a_number:
-      fail("read_csv: {}: line {}, column {}: {} {} is not a number", name, f.line, column, what,
-           quote_for_message(f.text));
+      fail_as<FormatError>("read_csv: {}: line {}, column {}: {} {} is not a number", name, f.line,
+                           column, what, quote_for_message(f.text));
     case NumberStatus::not_finite:
-      fail("read_csv: {}: line {}, column {}: {} {} is not finite (NaN and inf are rejected)", name,
-           f.line, column, what, quote_for_message(f.text));
+      fail_as<FormatError>(
+          "read_csv: {}: line {}, column {}: {} {} is not finite (NaN and inf are rejected)", name,
+          f.line, column, what, quote_for_message(f.text));
     case NumberStatus::out_of_range:
-      fail("read_csv: {}: line {}, column {}: {} {} is out of the float range", name, f.line,
-           column, what, quote_for_message(f.text));
+      fail_as<FormatError>("read_csv: {}: line {}, column {}: {} {} is out of the float range",
+                           name, f.line, column, what, quote_for_message(f.text));
   }
-  fail("read_csv: unreachable");
+  fail_as<FormatError>("read_csv: unreachable");
 }
 
 // Offset of the first byte of `s` that does not belong to a well-formed UTF-8 sequence, or npos.
@@ -245,7 +248,7 @@ void check_utf8(const Field& f, std::string_view text, int64_t column, const std
                 const char* what) {
   const size_t at = invalid_utf8_at(text);
   if (at == std::string_view::npos) return;
-  fail(
+  fail_as<FormatError>(
       "read_csv: {}: line {}, column {}: the {} is not valid UTF-8 (byte 0x{:02x} at offset {} "
       "of the field)",
       name, f.line, column, what, static_cast<unsigned char>(text[at]), at);
@@ -265,11 +268,11 @@ struct Layout {
 
 void check_options(const CsvOptions& options, const std::string& name) {
   const char delim = options.delimiter;
-  BP_CHECK(delim != '"' && delim != '\n' && delim != '\r' && delim != '\0',
-           "read_csv: {}: the delimiter cannot be a quote, a line break or NUL", name);
-  BP_CHECK(options.header != CsvHeader::no || options.label_column.empty(),
-           "read_csv: {}: label_column '{}' needs a header row, but header is 'no'", name,
-           options.label_column);
+  BP_CHECK_AS(ValueError, delim != '"' && delim != '\n' && delim != '\r' && delim != '\0',
+              "read_csv: {}: the delimiter cannot be a quote, a line break or NUL", name);
+  BP_CHECK_AS(ValueError, options.header != CsvHeader::no || options.label_column.empty(),
+              "read_csv: {}: label_column '{}' needs a header row, but header is 'no'", name,
+              options.label_column);
 }
 
 // The column named options.label_column in the header `first`.
@@ -283,8 +286,8 @@ int64_t label_column_named(const std::vector<Field>& first, const CsvOptions& op
   std::string columns;
   for (int64_t c = 0; c < ncols && c < 20; ++c)
     columns += (c ? ", " : "") + quote_for_message(label_text(first[static_cast<size_t>(c)]));
-  fail("read_csv: {}: label column '{}' not found in the header (columns: {})", name,
-       options.label_column, columns);
+  fail_as<FormatError>("read_csv: {}: label column '{}' not found in the header (columns: {})",
+                       name, options.label_column, columns);
 }
 
 // A header is detected when a column holds something other than a number, except a class label
@@ -310,15 +313,15 @@ Layout read_layout(const std::vector<Field>& first, const CsvOptions& options,
     layout.label = label_column_named(first, options, name);
   } else if (options.has_label) {
     layout.label = options.label_index < 0 ? ncols + options.label_index : options.label_index;
-    BP_CHECK(layout.label >= 0 && layout.label < ncols,
-             "read_csv: {}: label column index {} is out of range for {} columns", name,
-             options.label_index, ncols);
+    BP_CHECK_AS(FormatError, layout.label >= 0 && layout.label < ncols,
+                "read_csv: {}: label column index {} is out of range for {} columns", name,
+                options.label_index, ncols);
   }
   layout.features = options.has_label ? ncols - 1 : ncols;
-  BP_CHECK(layout.features >= 1,
-           "read_csv: {}: line {}: need a label column and at least one feature "
-           "column, found {} column(s)",
-           name, first[0].line, ncols);
+  BP_CHECK_AS(FormatError, layout.features >= 1,
+              "read_csv: {}: line {}: need a label column and at least one feature "
+              "column, found {} column(s)",
+              name, first[0].line, ncols);
   if (options.header == CsvHeader::autodetect && !layout.header)
     layout.header = looks_like_header(first, layout.label, options.task == Task::regression);
   if (layout.header)
@@ -336,9 +339,9 @@ struct Columns {
 
   void take_row(const std::vector<Field>& row, const Layout& layout, bool regression,
                 const std::string& name) {
-    BP_CHECK(static_cast<int64_t>(row.size()) == layout.columns,
-             "read_csv: {}: line {}: ragged row: expected {} fields, found {}", name, row[0].line,
-             layout.columns, row.size());
+    BP_CHECK_AS(FormatError, static_cast<int64_t>(row.size()) == layout.columns,
+                "read_csv: {}: line {}: ragged row: expected {} fields, found {}", name,
+                row[0].line, layout.columns, row.size());
     for (int64_t c = 0; c < layout.columns; ++c) {
       const Field& f = row[static_cast<size_t>(c)];
       if (c != layout.label) {
@@ -347,7 +350,8 @@ struct Columns {
         targets.push_back(number_or_fail(f, c + 1, name, "target"));
       } else {
         std::string l = label_text(f);
-        BP_CHECK(!l.empty(), "read_csv: {}: line {}, column {}: empty label", name, f.line, c + 1);
+        BP_CHECK_AS(FormatError, !l.empty(), "read_csv: {}: line {}, column {}: empty label", name,
+                    f.line, c + 1);
         check_utf8(f, l, c + 1, name, "label");
         raw_labels.push_back(std::move(l));
         label_lines.push_back(f.line);
@@ -386,10 +390,10 @@ void set_labels(Dataset& ds, const Columns& columns, int64_t label, const CsvOpt
   ds.labels.resize(columns.raw_labels.size());
   for (size_t i = 0; i < columns.raw_labels.size(); ++i) {
     auto it = index.find(columns.raw_labels[i]);
-    BP_CHECK(it != index.end(),
-             "read_csv: {}: line {}, column {}: label {} is not one of the {} given label names",
-             name, columns.label_lines[i], label + 1, quote_for_message(columns.raw_labels[i]),
-             options.label_names.size());
+    BP_CHECK_AS(FormatError, it != index.end(),
+                "read_csv: {}: line {}, column {}: label {} is not one of the {} given label names",
+                name, columns.label_lines[i], label + 1, quote_for_message(columns.raw_labels[i]),
+                options.label_names.size());
     ds.labels[i] = it->second;
   }
 }
@@ -401,7 +405,7 @@ Dataset read_csv_string(std::string_view text, const CsvOptions& options, const 
   const bool regression = options.task == Task::regression;
   Tokenizer tok(text, options.delimiter, name);
   std::vector<Field> fields;
-  BP_CHECK(tok.next(fields), "read_csv: {}: the file is empty", name);
+  BP_CHECK_AS(FormatError, tok.next(fields), "read_csv: {}: the file is empty", name);
   const Layout layout = read_layout(fields, options, name);
   Columns columns;
   if (!layout.header) columns.take_row(fields, layout, regression, name);
@@ -411,7 +415,8 @@ Dataset read_csv_string(std::string_view text, const CsvOptions& options, const 
                      ? static_cast<int64_t>(columns.features.size()) / layout.features
                  : regression ? static_cast<int64_t>(columns.targets.size())
                               : static_cast<int64_t>(columns.raw_labels.size());
-  BP_CHECK(n > 0, "read_csv: {}: no data rows{}", name, layout.header ? " after the header" : "");
+  BP_CHECK_AS(FormatError, n > 0, "read_csv: {}: no data rows{}", name,
+              layout.header ? " after the header" : "");
   Dataset ds;
   ds.task = options.task;
   ds.feature_shape = {layout.features};

@@ -77,9 +77,9 @@ std::optional<uint64_t> idx_bytes_expected(std::span<const uint8_t> b, const std
     overflow =
         overflow || __builtin_mul_overflow(total, uint64_t{read_be32(&b[4 + 4 * d])}, &total);
   overflow = overflow || __builtin_add_overflow(total, uint64_t{header}, &total);
-  BP_CHECK(!overflow && total <= kMaxIdxBytes,
-           "read_idx: {}: its header declares {} bytes of data, over the limit of {} bytes", name,
-           overflow ? std::string("more than 2^64") : std::to_string(total), kMaxIdxBytes);
+  BP_CHECK_AS(FormatError, !overflow && total <= kMaxIdxBytes,
+              "read_idx: {}: its header declares {} bytes of data, over the limit of {} bytes",
+              name, overflow ? std::string("more than 2^64") : std::to_string(total), kMaxIdxBytes);
   return total;
 }
 
@@ -90,7 +90,8 @@ std::optional<uint64_t> idx_bytes_expected(std::span<const uint8_t> b, const std
 std::vector<uint8_t> gunzip(std::span<const uint8_t> in, const std::string& name) {
   std::vector<uint8_t> out;
   z_stream zs{};
-  if (inflateInit2(&zs, 15 + 16) != Z_OK) fail("read_idx: {}: cannot initialise zlib", name);
+  if (inflateInit2(&zs, 15 + 16) != Z_OK)
+    fail_as<FormatError>("read_idx: {}: cannot initialise zlib", name);
   struct Guard {
     z_stream* z;
     ~Guard() { inflateEnd(z); }
@@ -100,10 +101,11 @@ std::vector<uint8_t> gunzip(std::span<const uint8_t> in, const std::string& name
   while (true) {
     const std::optional<uint64_t> expected = idx_bytes_expected(out, name);
     if (!expected) break;
-    BP_CHECK(out.size() <= *expected,
-             "read_idx: {}: trailing bytes after the payload ends at offset {}: the decompressed "
-             "data runs past the size its header declares (decompression stopped there)",
-             name, *expected);
+    BP_CHECK_AS(
+        FormatError, out.size() <= *expected,
+        "read_idx: {}: trailing bytes after the payload ends at offset {}: the decompressed "
+        "data runs past the size its header declares (decompression stopped there)",
+        name, *expected);
     // zlib counts in uInt; feed at most 1 GiB at a time.
     const size_t avail = std::min<size_t>(in.size() - consumed, size_t{1} << 30);
     zs.next_in = const_cast<Bytef*>(in.data() + consumed);
@@ -121,22 +123,24 @@ std::vector<uint8_t> gunzip(std::span<const uint8_t> in, const std::string& name
       if (consumed == in.size()) break;
       // Another gzip member may follow (as `cat a.gz b.gz` makes); anything else is garbage.
       if (!is_gzip(in.subspan(consumed)))
-        fail("read_idx: {}: {} bytes of trailing garbage after the gzip stream at offset {}", name,
-             in.size() - consumed, consumed);
-      if (inflateReset(&zs) != Z_OK) fail("read_idx: {}: cannot reset zlib", name);
+        fail_as<FormatError>(
+            "read_idx: {}: {} bytes of trailing garbage after the gzip stream at offset {}", name,
+            in.size() - consumed, consumed);
+      if (inflateReset(&zs) != Z_OK) fail_as<FormatError>("read_idx: {}: cannot reset zlib", name);
       continue;
     }
     if (rc == Z_NEED_DICT || rc == Z_DATA_ERROR || rc == Z_STREAM_ERROR || rc == Z_MEM_ERROR)
-      fail("read_idx: {}: corrupt gzip data near compressed offset {}: {}", name, consumed,
-           zs.msg != nullptr ? zs.msg : "unknown zlib error");
+      fail_as<FormatError>("read_idx: {}: corrupt gzip data near compressed offset {}: {}", name,
+                           consumed, zs.msg != nullptr ? zs.msg : "unknown zlib error");
     // Z_OK or Z_BUF_ERROR: zlib wants more input; with none left the stream was cut short.
     if (consumed == in.size() && zs.avail_out != 0)
-      fail(
+      fail_as<FormatError>(
           "read_idx: {}: truncated gzip stream: all {} compressed bytes used before the end of "
           "the stream",
           name, in.size());
     if (rc == Z_BUF_ERROR && consumed < in.size())
-      fail("read_idx: {}: gzip stream stalled at compressed offset {}", name, consumed);
+      fail_as<FormatError>("read_idx: {}: gzip stream stalled at compressed offset {}", name,
+                           consumed);
   }
   return out;
 }
@@ -146,23 +150,26 @@ std::vector<uint8_t> gunzip(std::span<const uint8_t> in, const std::string& name
 // "decompressed data") for messages about offsets.
 size_t parse_header(std::span<const uint8_t> b, const std::string& name, const char* what,
                     IdxArray& out) {
-  BP_CHECK(b.size() >= 4, "read_idx: {}: truncated header: {} bytes of {}, the magic alone needs 4",
-           name, b.size(), what);
-  BP_CHECK(b[0] == 0 && b[1] == 0,
-           "read_idx: {}: wrong magic {:02x} {:02x} {:02x} {:02x} at offset 0: an IDX file starts "
-           "with 00 00 <type> <rank>",
-           name, b[0], b[1], b[2], b[3]);
+  BP_CHECK_AS(FormatError, b.size() >= 4,
+              "read_idx: {}: truncated header: {} bytes of {}, the magic alone needs 4", name,
+              b.size(), what);
+  BP_CHECK_AS(
+      FormatError, b[0] == 0 && b[1] == 0,
+      "read_idx: {}: wrong magic {:02x} {:02x} {:02x} {:02x} at offset 0: an IDX file starts "
+      "with 00 00 <type> <rank>",
+      name, b[0], b[1], b[2], b[3]);
   const uint8_t code = b[2];
   const size_t esize = element_size(code);
-  BP_CHECK(esize != 0,
-           "read_idx: {}: unknown element type 0x{:02x} at offset 2 (expected 08, 09, 0b, 0c, 0d "
-           "or 0e)",
-           name, code);
+  BP_CHECK_AS(
+      FormatError, esize != 0,
+      "read_idx: {}: unknown element type 0x{:02x} at offset 2 (expected 08, 09, 0b, 0c, 0d "
+      "or 0e)",
+      name, code);
   const size_t rank = b[3];
   const size_t header = 4 + 4 * rank;
-  BP_CHECK(b.size() >= header,
-           "read_idx: {}: truncated header: rank {} needs {} header bytes, {} has {}", name, rank,
-           header, what, b.size());
+  BP_CHECK_AS(FormatError, b.size() >= header,
+              "read_idx: {}: truncated header: rank {} needs {} header bytes, {} has {}", name,
+              rank, header, what, b.size());
 
   out.type = static_cast<IdxType>(code);
   out.shape.clear();
@@ -183,20 +190,22 @@ size_t parse_header(std::span<const uint8_t> b, const std::string& name, const c
   const uint64_t count = zero ? 0 : static_cast<uint64_t>(nonzero);
   uint64_t need = 0;
   overflow = overflow || __builtin_mul_overflow(count, uint64_t{esize}, &need);
-  BP_CHECK(!overflow,
-           "read_idx: {}: size mismatch: dimensions {} declare more {} elements than 64 bits can "
-           "count, while the payload after offset {} has {} bytes",
-           name, bp::to_string(out.shape), type_name(out.type), header, payload);
-  BP_CHECK(need <= payload,
-           "read_idx: {}: truncated: dimensions {} need {} payload bytes after offset {}, but {} "
-           "ends at offset {} ({} bytes short)",
-           name, bp::to_string(out.shape), need, header, what, b.size(), need - payload);
+  BP_CHECK_AS(
+      FormatError, !overflow,
+      "read_idx: {}: size mismatch: dimensions {} declare more {} elements than 64 bits can "
+      "count, while the payload after offset {} has {} bytes",
+      name, bp::to_string(out.shape), type_name(out.type), header, payload);
+  BP_CHECK_AS(
+      FormatError, need <= payload,
+      "read_idx: {}: truncated: dimensions {} need {} payload bytes after offset {}, but {} "
+      "ends at offset {} ({} bytes short)",
+      name, bp::to_string(out.shape), need, header, what, b.size(), need - payload);
   const size_t expected = static_cast<size_t>(count) * esize;
-  BP_CHECK(expected == payload,
-           "read_idx: {}: {} trailing bytes after the payload ends at offset {} (dimensions {} of "
-           "{})",
-           name, payload - expected, header + expected, bp::to_string(out.shape),
-           type_name(out.type));
+  BP_CHECK_AS(
+      FormatError, expected == payload,
+      "read_idx: {}: {} trailing bytes after the payload ends at offset {} (dimensions {} of "
+      "{})",
+      name, payload - expected, header + expected, bp::to_string(out.shape), type_name(out.type));
 
   return header;
 }
@@ -266,8 +275,8 @@ IdxArray read_idx_impl(std::span<const uint8_t> bytes, const std::string& name, 
     std::vector<uint8_t> raw = gunzip(bytes, name);
     return parse_idx(raw, name, "the decompressed data", values, &raw);
   }
-  BP_CHECK(bytes.size() <= kMaxIdxBytes, "read_idx: {}: {} bytes exceed the {}-byte limit", name,
-           bytes.size(), kMaxIdxBytes);
+  BP_CHECK_AS(FormatError, bytes.size() <= kMaxIdxBytes,
+              "read_idx: {}: {} bytes exceed the {}-byte limit", name, bytes.size(), kMaxIdxBytes);
   return parse_idx(bytes, name, "the file", values, owned);
 }
 

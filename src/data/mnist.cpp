@@ -25,16 +25,17 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
                       std::vector<std::string> label_names) {
   IdxArray images = read_idx(images_path, IdxValues::bytes_if_u8);
   IdxArray labels = read_idx(labels_path);
-  BP_CHECK(!images.shape.empty(), "load_idx_pair: {}: images need a sample axis, got rank 0",
-           images_path);
-  BP_CHECK(labels.shape.size() == 1, "load_idx_pair: {}: labels must have rank 1, got shape {}",
-           labels_path, bp::to_string(labels.shape));
-  BP_CHECK(is_integer_type(labels.type),
-           "load_idx_pair: {}: labels must have an integer type (ubyte, sbyte, short, int)",
-           labels_path);
-  BP_CHECK(images.shape[0] == labels.shape[0],
-           "load_idx_pair: {} holds {} images but {} holds {} labels", images_path, images.shape[0],
-           labels_path, labels.shape[0]);
+  BP_CHECK_AS(FormatError, !images.shape.empty(),
+              "load_idx_pair: {}: images need a sample axis, got rank 0", images_path);
+  BP_CHECK_AS(FormatError, labels.shape.size() == 1,
+              "load_idx_pair: {}: labels must have rank 1, got shape {}", labels_path,
+              bp::to_string(labels.shape));
+  BP_CHECK_AS(FormatError, is_integer_type(labels.type),
+              "load_idx_pair: {}: labels must have an integer type (ubyte, sbyte, short, int)",
+              labels_path);
+  BP_CHECK_AS(FormatError, images.shape[0] == labels.shape[0],
+              "load_idx_pair: {} holds {} images but {} holds {} labels", images_path,
+              images.shape[0], labels_path, labels.shape[0]);
 
   Dataset ds;
   ds.task = Task::classification;
@@ -42,7 +43,8 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
   int64_t max_label = -1;
   for (size_t i = 0; i < labels.values.size(); ++i) {
     const float v = labels.values[i];
-    BP_CHECK(v >= 0.0f, "load_idx_pair: {}: label {} of sample {} is negative", labels_path, v, i);
+    BP_CHECK_AS(FormatError, v >= 0.0f, "load_idx_pair: {}: label {} of sample {} is negative",
+                labels_path, v, i);
     ds.labels[i] = static_cast<int64_t>(v);
     max_label = std::max(max_label, ds.labels[i]);
   }
@@ -50,9 +52,9 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
     ds.num_classes = max_label + 1;
   } else {
     ds.num_classes = static_cast<int64_t>(label_names.size());
-    BP_CHECK(max_label < ds.num_classes,
-             "load_idx_pair: {}: label {} but only {} label names were given", labels_path,
-             max_label, ds.num_classes);
+    BP_CHECK_AS(FormatError, max_label < ds.num_classes,
+                "load_idx_pair: {}: label {} but only {} label names were given", labels_path,
+                max_label, ds.num_classes);
   }
   ds.label_names = std::move(label_names);
 
@@ -67,9 +69,9 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
     return ds;
   }
   for (size_t i = 0; i < images.values.size(); ++i)
-    BP_CHECK(std::isfinite(images.values[i]),
-             "load_idx_pair: {}: value {} (element {}) is not finite", images_path,
-             images.values[i], i);
+    BP_CHECK_AS(FormatError, std::isfinite(images.values[i]),
+                "load_idx_pair: {}: value {} (element {}) is not finite", images_path,
+                images.values[i], i);
   ds.features = Tensor::from_data(images.values, shape);
   return ds;
 }
@@ -82,8 +84,8 @@ const std::vector<std::string>& fashion_mnist_label_names() {
 }
 
 Dataset load_mnist_dir(const std::string& dir, Split split, std::vector<std::string> label_names) {
-  BP_CHECK(label_names.empty() || label_names.size() == 10,
-           "load_mnist_dir: expected 10 label names, got {}", label_names.size());
+  BP_CHECK_AS(FormatError, label_names.empty() || label_names.size() == 10,
+              "load_mnist_dir: expected 10 label names, got {}", label_names.size());
   const std::string prefix = split == Split::train ? "train" : "t10k";
   auto find = [&](const std::string& stem) {
     std::string base = dir;
@@ -91,7 +93,7 @@ Dataset load_mnist_dir(const std::string& dir, Split split, std::vector<std::str
     base += stem;
     if (is_file(base + ".gz")) return base + ".gz";
     if (is_file(base)) return base;
-    fail(
+    fail_as<FormatError>(
         "load_mnist_dir: missing {}(.gz) in {} (for Fashion-MNIST: apt-get install "
         "dataset-fashion-mnist, which puts the files in {})",
         stem, dir, kFashionMnistDir);
@@ -101,9 +103,9 @@ Dataset load_mnist_dir(const std::string& dir, Split split, std::vector<std::str
   if (label_names.empty())
     for (int c = 0; c < 10; ++c) label_names.push_back(std::to_string(c));
   Dataset ds = load_idx_pair(images, labels, std::move(label_names));
-  BP_CHECK(ds.feature_shape == (Shape{1, 28, 28}),
-           "load_mnist_dir: {}: expected 28x28 images, got samples of shape {}", images,
-           bp::to_string(ds.feature_shape));
+  BP_CHECK_AS(FormatError, ds.feature_shape == (Shape{1, 28, 28}),
+              "load_mnist_dir: {}: expected 28x28 images, got samples of shape {}", images,
+              bp::to_string(ds.feature_shape));
   return ds;
 }
 

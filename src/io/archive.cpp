@@ -45,8 +45,9 @@ class Reader {
 
   void need(uint64_t n, const char* field) const {
     if (n > end_ - at_)
-      fail("{}: truncated or corrupt: {} needs {} bytes at offset {}, only {} remain", what_, field,
-           n, at_, end_ - at_);
+      fail_as<FormatError>(
+          "{}: truncated or corrupt: {} needs {} bytes at offset {}, only {} remain", what_, field,
+          n, at_, end_ - at_);
   }
   uint32_t u32(const char* field) {
     need(4, field);
@@ -98,7 +99,7 @@ uint32_t checksum(const unsigned char* p, size_t n) {
 const Tensor& Archive::tensor(const std::string& name) const {
   for (const auto& [n, t] : tensors)
     if (n == name) return t;
-  fail("archive: no tensor named '{}'", name);
+  fail_as<FormatError>("archive: no tensor named '{}'", name);
 }
 
 std::vector<unsigned char> serialize_archive(const Archive& archive) {
@@ -110,7 +111,7 @@ std::vector<unsigned char> serialize_archive(const Archive& archive) {
   w.bytes(archive.meta_json.data(), archive.meta_json.size());
   w.u64(archive.tensors.size());
   for (const auto& [name, t] : archive.tensors) {
-    BP_CHECK(t.defined(), "archive: tensor '{}' is undefined", name);
+    BP_CHECK_AS(ValueError, t.defined(), "archive: tensor '{}' is undefined", name);
     w.string32(name);
     w.u32(static_cast<uint32_t>(t.dim()));
     for (int64_t d : t.shape()) w.u64(static_cast<uint64_t>(d));
@@ -121,21 +122,24 @@ std::vector<unsigned char> serialize_archive(const Archive& archive) {
 }
 
 Archive parse_archive(const std::vector<unsigned char>& bytes, const std::string& what) {
-  BP_CHECK(bytes.size() >= sizeof kMagic && std::memcmp(bytes.data(), kMagic, sizeof kMagic) == 0,
-           "{}: not a backprop model or checkpoint file (wrong magic)", what);
-  BP_CHECK(bytes.size() >= sizeof kMagic + 12, "{}: truncated: {} bytes", what, bytes.size());
+  BP_CHECK_AS(
+      FormatError,
+      bytes.size() >= sizeof kMagic && std::memcmp(bytes.data(), kMagic, sizeof kMagic) == 0,
+      "{}: not a backprop model or checkpoint file (wrong magic)", what);
+  BP_CHECK_AS(FormatError, bytes.size() >= sizeof kMagic + 12, "{}: truncated: {} bytes", what,
+              bytes.size());
   Reader header(bytes, bytes.size(), what);
   header.skip(sizeof kMagic);
   uint32_t version = header.u32("version");
-  BP_CHECK(version == kArchiveVersion,
-           "{}: format version {} is not supported (this build reads version {})", what, version,
-           kArchiveVersion);
+  BP_CHECK_AS(FormatError, version == kArchiveVersion,
+              "{}: format version {} is not supported (this build reads version {})", what, version,
+              kArchiveVersion);
   const size_t body = bytes.size() - 4;
   uint32_t stored = 0;
   for (int i = 0; i < 4; ++i)
     stored |= static_cast<uint32_t>(bytes[body + static_cast<size_t>(i)]) << (8 * i);
-  BP_CHECK(stored == checksum(bytes.data(), body),
-           "{}: checksum mismatch: the file is corrupt or truncated", what);
+  BP_CHECK_AS(FormatError, stored == checksum(bytes.data(), body),
+              "{}: checksum mismatch: the file is corrupt or truncated", what);
 
   Reader r(bytes, body, what);
   r.skip(sizeof kMagic + 4);
@@ -144,18 +148,19 @@ Archive parse_archive(const std::vector<unsigned char>& bytes, const std::string
   archive.meta_json = r.string(r.u64("metadata length"), "metadata");
   uint64_t count = r.u64("tensor count");
   // Each tensor needs at least 8 bytes (name length and rank): bounds the count.
-  BP_CHECK(count <= body / 8, "{}: impossible tensor count {} at offset {}", what, count,
-           r.offset());
+  BP_CHECK_AS(FormatError, count <= body / 8, "{}: impossible tensor count {} at offset {}", what,
+              count, r.offset());
   for (uint64_t k = 0; k < count; ++k) {
     std::string name = r.string(r.u32("tensor name length"), "tensor name");
     uint32_t rank = r.u32("tensor rank");
-    BP_CHECK(rank <= 16, "{}: tensor '{}' has rank {} at offset {}", what, name, rank, r.offset());
+    BP_CHECK_AS(FormatError, rank <= 16, "{}: tensor '{}' has rank {} at offset {}", what, name,
+                rank, r.offset());
     Shape shape;
     uint64_t elements = 1;
     for (uint32_t d = 0; d < rank; ++d) {
       uint64_t extent = r.u64("tensor dimension");
-      BP_CHECK(extent <= body && (extent == 0 || elements <= body / extent),
-               "{}: tensor '{}' has an impossible size at offset {}", what, name, r.offset());
+      BP_CHECK_AS(FormatError, extent <= body && (extent == 0 || elements <= body / extent),
+                  "{}: tensor '{}' has an impossible size at offset {}", what, name, r.offset());
       elements *= extent;
       shape.push_back(static_cast<int64_t>(extent));
     }
@@ -171,8 +176,8 @@ Archive parse_archive(const std::vector<unsigned char>& bytes, const std::string
     r.skip(elements * 4);
     archive.tensors.emplace_back(std::move(name), std::move(t));
   }
-  BP_CHECK(r.offset() == body, "{}: {} unexpected bytes after the last tensor", what,
-           body - r.offset());
+  BP_CHECK_AS(FormatError, r.offset() == body, "{}: {} unexpected bytes after the last tensor",
+              what, body - r.offset());
   return archive;
 }
 

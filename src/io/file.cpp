@@ -68,7 +68,7 @@ void remove_stale_temporaries(const std::string& path) {
 }
 
 [[noreturn]] void fail_write(const std::string& path, int err) {
-  fail("cannot write '{}': {}", path, std::strerror(err));
+  fail_as<IoError>("cannot write '{}': {}", path, std::strerror(err));
 }
 
 // Writes all of `bytes` to `fd`; returns 0 or the errno of the failure.
@@ -164,18 +164,18 @@ void write_file_atomic(const std::string& path, const std::vector<unsigned char>
 }
 
 void check_writable(const std::string& path) {
-  BP_CHECK(!path.empty(), "cannot write a file with an empty name");
+  BP_CHECK_AS(IoError, !path.empty(), "cannot write a file with an empty name");
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
-    BP_CHECK(!S_ISDIR(st.st_mode), "cannot write '{}': it is a directory", path);
+    BP_CHECK_AS(IoError, !S_ISDIR(st.st_mode), "cannot write '{}': it is a directory", path);
     // Renaming over a device or FIFO would replace it (as root, /dev/null itself).
-    BP_CHECK(S_ISREG(st.st_mode), "cannot write '{}': it is {}, not a regular file", path,
-             data::detail::file_kind(st.st_mode));
+    BP_CHECK_AS(IoError, S_ISREG(st.st_mode), "cannot write '{}': it is {}, not a regular file",
+                path, data::detail::file_kind(st.st_mode));
   }
   std::error_code ec;
   const fs::path folder = folder_of(path);
-  BP_CHECK(fs::is_directory(folder, ec), "cannot write '{}': no directory '{}'", path,
-           folder.string());
+  BP_CHECK_AS(IoError, fs::is_directory(folder, ec), "cannot write '{}': no directory '{}'", path,
+              folder.string());
   // A probe file proves what access() cannot (a read-only file system, say); unnamed where
   // possible, so that not even a crash leaves it behind.
   int fd = open_unnamed(folder);
@@ -184,19 +184,20 @@ void check_writable(const std::string& path) {
     probe = temporary_name(path);
     fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   }
-  BP_CHECK(fd >= 0, "cannot write '{}': {}", path, std::strerror(errno));
+  BP_CHECK_AS(IoError, fd >= 0, "cannot write '{}': {}", path, std::strerror(errno));
   ::close(fd);
   if (!probe.empty()) ::unlink(probe.c_str());
 }
 
 void check_appendable(const std::string& path) {
-  BP_CHECK(!path.empty(), "cannot write a file with an empty name");
+  BP_CHECK_AS(IoError, !path.empty(), "cannot write a file with an empty name");
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return check_writable(path);
-  BP_CHECK(!S_ISDIR(st.st_mode), "cannot write '{}': it is a directory", path);
-  BP_CHECK(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode),
-           "cannot write '{}': it is {}", path, data::detail::file_kind(st.st_mode));
-  BP_CHECK(::access(path.c_str(), W_OK) == 0, "cannot write '{}': {}", path, std::strerror(errno));
+  BP_CHECK_AS(IoError, !S_ISDIR(st.st_mode), "cannot write '{}': it is a directory", path);
+  BP_CHECK_AS(IoError, S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode),
+              "cannot write '{}': it is {}", path, data::detail::file_kind(st.st_mode));
+  BP_CHECK_AS(IoError, ::access(path.c_str(), W_OK) == 0, "cannot write '{}': {}", path,
+              std::strerror(errno));
 }
 
 void append_to_file(const std::string& path, std::string_view text, bool truncate) {

@@ -53,8 +53,8 @@ inline void check_json_nesting(std::string_view text, const std::string& what) {
       in_string = true;
     } else if (c == '[' || c == '{') {
       if (++depth > kMaxJsonNesting)
-        fail("{}: JSON nested deeper than the limit of {} levels at {}", what, kMaxJsonNesting,
-             json_position(text, i));
+        fail_as<FormatError>("{}: JSON nested deeper than the limit of {} levels at {}", what,
+                             kMaxJsonNesting, json_position(text, i));
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
     }
@@ -69,10 +69,10 @@ inline nlohmann::json parse_json(std::string_view text, const std::string& what)
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     const size_t at = e.byte > 0 ? e.byte - 1 : 0;
-    fail("{}: invalid JSON: syntax error at {} (byte {} of {})", what, json_position(text, at), at,
-         text.size());
+    fail_as<FormatError>("{}: invalid JSON: syntax error at {} (byte {} of {})", what,
+                         json_position(text, at), at, text.size());
   } catch (const nlohmann::json::exception&) {
-    fail("{}: invalid JSON", what);
+    fail_as<FormatError>("{}: invalid JSON", what);
   }
 }
 
@@ -124,11 +124,12 @@ bool json_holds(const nlohmann::json& value) {
 // got <type>" when the object lacks the field or it holds something else.
 template <class T>
 T json_field(const nlohmann::json& object, const char* key, const std::string& what) {
-  BP_CHECK(object.is_object(), "{}: expected a JSON object, got {}", what, object.type_name());
+  BP_CHECK_AS(FormatError, object.is_object(), "{}: expected a JSON object, got {}", what,
+              object.type_name());
   const auto it = object.find(key);
-  BP_CHECK(it != object.end(), "{}: field '{}' is missing", what, key);
-  BP_CHECK(json_holds<T>(*it), "{}: field '{}' must be {}, got {}", what, key,
-           json_type_description<T>(), it->type_name());
+  BP_CHECK_AS(FormatError, it != object.end(), "{}: field '{}' is missing", what, key);
+  BP_CHECK_AS(FormatError, json_holds<T>(*it), "{}: field '{}' must be {}, got {}", what, key,
+              json_type_description<T>(), it->type_name());
   return it->template get<T>();
 }
 

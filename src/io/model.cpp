@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <unordered_map>
 
 #include "backprop/error.hpp"
 #include "backprop/io.hpp"
@@ -38,15 +39,70 @@ data::NormKind norm_kind(const std::string& name, const std::string& path) {
   if (name == "none") return data::NormKind::none;
   if (name == "min_max") return data::NormKind::min_max;
   if (name == "standardize") return data::NormKind::standardize;
-  fail("{}: unknown normalisation '{}'", path, name);
+  fail_as<FormatError>("{}: unknown normalisation '{}'", path, name);
 }
 
 Tensor vector_tensor(const std::vector<float>& v) {
   return Tensor::from_data(v, {static_cast<int64_t>(v.size())});
 }
 
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// The first difference between the tensors `want` names and those `have` holds, or "" when both
+// hold the same names with the same shapes: a name `have` lacks, a shape that differs (checked in
+// `want`'s order), then a name `have` holds beyond `want`. `what` is "parameter" or "buffer".
+std::string first_mismatch(const NamedTensors& want, const NamedTensors& have, const char* what,
+                           const char* have_label, const char* want_label) {
+  std::unordered_map<std::string, const Tensor*> held;
+  for (const auto& [name, t] : have) held.emplace(name, &t);
+  for (const auto& [name, t] : want) {
+    const auto it = held.find(name);
+    if (it == held.end()) return fmt::format("{} '{}' is missing from {}", what, name, have_label);
+    if (it->second->shape() != t.shape())
+      return fmt::format("{} '{}' has shape {} in {}, {} needs {}", what, name,
+                         to_string(it->second->shape()), have_label, want_label,
+                         to_string(t.shape()));
+    held.erase(it);
+  }
+  for (const auto& [name, t] : have)
+    if (held.count(name))
+      return fmt::format("{} holds an unexpected {} '{}' that {} lacks", have_label, what, name,
+                         want_label);
+  return "";
+}
+
+// The tensors of `archive` whose names start with `prefix`, without it.
+NamedTensors stored_with_prefix(const io::Archive& archive, const std::string& prefix) {
+  NamedTensors out;
+  for (const auto& [name, t] : archive.tensors)
+    if (name.rfind(prefix, 0) == 0) out.emplace_back(name.substr(prefix.size()), t);
+  return out;
+}
+
+// load_model rebuilds the network from the spec: refuse to write a model it could not rebuild.
+void check_rebuildable(const Model& model) {
+  BP_CHECK_AS(
+      ValueError, !model.spec.empty(),
+      "save_model: the model has no spec, so load_model could not rebuild its network; save "
+      "a hand-built module with save_parameters instead");
+  Generator gen(0);
+  const auto rebuilt = nn::build_model(model.spec, model.input_shape, gen);
+  std::string mismatch =
+      first_mismatch(rebuilt->named_parameters(), model.network->named_parameters(), "parameter",
+                     "the network", "its spec");
+  if (mismatch.empty())
+    mismatch = first_mismatch(rebuilt->named_buffers(), model.network->named_buffers(), "buffer",
+                              "the network", "its spec");
+  BP_CHECK_AS(
+      ValueError, mismatch.empty(),
+      "save_model: the network is not the one its spec '{}' builds ({}), so load_model could "
+      "not reload it; save a hand-built module with save_parameters instead",
+      nn::to_string(model.spec), mismatch);
+}
+
 io::Archive model_archive(const Model& model, const char* kind) {
-  BP_CHECK(model.network != nullptr, "save_model: the model has no network");
+  BP_CHECK_AS(ValueError, model.network != nullptr, "save_model: the model has no network");
+  check_rebuildable(model);
   io::Archive a;
   json meta;
   meta["kind"] = kind;
@@ -74,8 +130,9 @@ void check_finite(const io::Archive& a, const std::string& path) {
   for (const auto& [name, t] : a.tensors) {
     const float* p = t.data();
     for (int64_t i = 0; i < t.numel(); ++i)
-      BP_CHECK(std::isfinite(p[i]), "{}: tensor '{}' holds a non-finite value ({}) at element {}",
-               path, name, p[i], i);
+      BP_CHECK_AS(FormatError, std::isfinite(p[i]),
+                  "{}: tensor '{}' holds a non-finite value ({}) at element {}", path, name, p[i],
+                  i);
   }
 }
 
@@ -84,12 +141,15 @@ Model model_from_meta(const json& meta, const std::string& path) {
   const std::string what = path + ": malformed model metadata";
   Model m;
   const auto kind = io::json_field<std::string>(meta, "kind", what);
-  BP_CHECK(kind == "model" || kind == "checkpoint", "{}: not a model file (kind '{}')", path, kind);
+  BP_CHECK_AS(FormatError, kind == "model" || kind == "checkpoint",
+              "{}: not a model file (kind '{}')", path, kind);
   m.spec = nn::parse_model_spec(io::json_field<std::string>(meta, "spec", what));
   m.input_shape = io::json_field<Shape>(meta, "input_shape", what);
-  for (int64_t d : m.input_shape) BP_CHECK(d > 0 && d < (1 << 30), "{}: bad input shape", path);
+  for (int64_t d : m.input_shape)
+    BP_CHECK_AS(FormatError, d > 0 && d < (1 << 30), "{}: bad input shape", path);
   const auto task = io::json_field<std::string>(meta, "task", what);
-  BP_CHECK(task == "classification" || task == "regression", "{}: unknown task '{}'", path, task);
+  BP_CHECK_AS(FormatError, task == "classification" || task == "regression",
+              "{}: unknown task '{}'", path, task);
   m.task = task == "classification" ? data::Task::classification : data::Task::regression;
   m.num_outputs = io::json_field<int64_t>(meta, "num_outputs", what);
   m.label_names = io::json_field<std::vector<std::string>>(meta, "label_names", what);
@@ -102,8 +162,9 @@ void copy_stored(const io::Archive& a, const std::string& path, const char* pref
                  const std::vector<std::pair<std::string, Tensor>>& into, const char* what) {
   for (const auto& [name, t] : into) {
     const Tensor& stored = a.tensor(prefix + name);
-    BP_CHECK(stored.shape() == t.shape(), "{}: {} '{}' has shape {}, the spec needs {}", path, what,
-             name, to_string(stored.shape()), to_string(t.shape()));
+    BP_CHECK_AS(FormatError, stored.shape() == t.shape(),
+                "{}: {} '{}' has shape {}, the spec needs {}", path, what, name,
+                to_string(stored.shape()), to_string(t.shape()));
     Tensor target = t;
     target.copy_(stored);
   }
@@ -130,18 +191,46 @@ Model model_from_archive(const io::Archive& a, const std::string& path, json& me
         norm_kind(io::json_field<std::string>(meta, "normalization", what), path),
         offset.to_vector(), scale.to_vector());
     const auto stats = static_cast<int64_t>(m.normalizer.offset().size());
-    BP_CHECK(stats == 0 || stats == 1 || stats == numel(m.input_shape),
-             "{}: the normalisation has {} values, the input shape {} needs {}", path, stats,
-             to_string(m.input_shape), numel(m.input_shape));
+    BP_CHECK_AS(FormatError, stats == 0 || stats == 1 || stats == numel(m.input_shape),
+                "{}: the normalisation has {} values, the input shape {} needs {}", path, stats,
+                to_string(m.input_shape), numel(m.input_shape));
     return m;
   } catch (const Error& e) {
-    std::string what = e.what();
-    if (what.rfind(path, 0) == 0) throw;
-    fail("{}: {}", path, what);
+    // Whatever in the file made building the model fail, the file is at fault: name it.
+    if (std::string(e.what()).rfind(path, 0) == 0) throw;
+    throw FormatError(path + ": " + e.what());
   }
 }
 
 }  // namespace
+
+void save_parameters(const nn::Module& module, const std::string& path) {
+  io::Archive a;
+  a.meta_json = io::dump_json(json{{"kind", "parameters"}});
+  for (auto& [name, p] : module.named_parameters()) a.tensors.emplace_back(kParamPrefix + name, p);
+  for (auto& [name, b] : module.named_buffers()) a.tensors.emplace_back(kBufferPrefix + name, b);
+  io::save_archive(path, a);
+}
+
+void load_parameters(nn::Module& module, const std::string& path) {
+  const io::Archive a = io::load_archive(path);
+  const json meta = io::parse_json(a.meta_json, path + ": malformed metadata");
+  const auto kind = io::json_field<std::string>(meta, "kind", path + ": malformed metadata");
+  BP_CHECK_AS(FormatError, kind == "parameters" || kind == "model" || kind == "checkpoint",
+              "{}: holds no parameters (kind '{}')", path, kind);
+  check_finite(a, path);
+  const NamedTensors params = module.named_parameters(), buffers = module.named_buffers();
+  const NamedTensors stored_params = stored_with_prefix(a, kParamPrefix);
+  const NamedTensors stored_buffers = stored_with_prefix(a, kBufferPrefix);
+  std::string mismatch =
+      first_mismatch(params, stored_params, "parameter", "the file", "the module");
+  if (mismatch.empty())
+    mismatch = first_mismatch(buffers, stored_buffers, "buffer", "the file", "the module");
+  BP_CHECK_AS(FormatError, mismatch.empty(), "{}: does not fit the module: {}", path, mismatch);
+  // Everything checked: only now change the module.
+  copy_stored(a, path, kParamPrefix, params, "parameter");
+  copy_stored(a, path, kBufferPrefix, buffers, "buffer");
+}
 
 Model Model::create(std::vector<nn::LayerSpec> spec, const Shape& input_shape, Generator& gen) {
   Model m;
@@ -154,13 +243,15 @@ Model Model::create(std::vector<nn::LayerSpec> spec, const Shape& input_shape, G
 }
 
 Tensor Model::predict(const Tensor& raw_features) const {
-  BP_CHECK(raw_features.defined() &&
-               raw_features.dim() == static_cast<int64_t>(input_shape.size()) + 1 &&
-               Shape(raw_features.shape().begin() + 1, raw_features.shape().end()) == input_shape,
-           "predict: features of shape {} do not match the model's input shape {} (plus a batch "
-           "dimension)",
-           raw_features.defined() ? to_string(raw_features.shape()) : "undefined",
-           to_string(input_shape));
+  BP_CHECK_AS(
+      ShapeError,
+      raw_features.defined() &&
+          raw_features.dim() == static_cast<int64_t>(input_shape.size()) + 1 &&
+          Shape(raw_features.shape().begin() + 1, raw_features.shape().end()) == input_shape,
+      "predict: features of shape {} do not match the model's input shape {} (plus a batch "
+      "dimension)",
+      raw_features.defined() ? to_string(raw_features.shape()) : "undefined",
+      to_string(input_shape));
   NoGradGuard no_grad;
   network->eval();
   Tensor x =
@@ -197,16 +288,18 @@ Checkpoint load_checkpoint(const std::string& path) {
   json meta;
   Checkpoint c;
   c.model = model_from_archive(a, path, meta);
-  BP_CHECK(meta["kind"] == "checkpoint",
-           "{}: a model file, not a checkpoint: it holds no optimizer state to resume from", path);
+  BP_CHECK_AS(FormatError, meta["kind"] == "checkpoint",
+              "{}: a model file, not a checkpoint: it holds no optimizer state to resume from",
+              path);
   const std::string what = path + ": malformed checkpoint metadata";
   c.epochs_done = io::json_field<int64_t>(meta, "epochs_done", what);
   c.optimizer_kind = io::json_field<std::string>(meta, "optimizer", what);
-  BP_CHECK(meta.contains("trainer"), "{}: field 'trainer' is missing", what);
+  BP_CHECK_AS(FormatError, meta.contains("trainer"), "{}: field 'trainer' is missing", what);
   c.trainer_json = io::dump_json(meta["trainer"]);
   if (meta.contains("batches_done"))
     c.batches_done = io::json_field<int64_t>(meta, "batches_done", what);
-  BP_CHECK(c.epochs_done >= 0 && c.batches_done >= 0, "{}: negative epoch or batch count", path);
+  BP_CHECK_AS(FormatError, c.epochs_done >= 0 && c.batches_done >= 0,
+              "{}: negative epoch or batch count", path);
   const std::string prefix = kOptimPrefix;
   for (auto& [name, t] : a.tensors)
     if (name.rfind(prefix, 0) == 0) c.optimizer_state.emplace_back(name.substr(prefix.size()), t);

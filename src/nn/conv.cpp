@@ -12,10 +12,10 @@ namespace {
 
 // Checks that a spec-level input shape (without the batch) is (C, H, W).
 void check_chw(const std::string& layer, const Shape& in) {
-  BP_CHECK(in.size() == 3,
-           "{}: expects inputs of shape (C, H, W), got {} (a flattened or 1-D input needs a "
-           "reshape first)",
-           layer, to_string(in));
+  BP_CHECK_AS(ShapeError, in.size() == 3,
+              "{}: expects inputs of shape (C, H, W), got {} (a flattened or 1-D input needs a "
+              "reshape first)",
+              layer, to_string(in));
 }
 
 // The shape an op produces for one sample: runs the op's own checks on an empty batch, so

@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cmath>
+#include <unordered_set>
 
 #include "backprop/error.hpp"
 #include "backprop/init.hpp"
@@ -8,6 +10,21 @@ namespace bp::nn {
 
 // ---- Module ----
 
+namespace {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// Drops every entry whose tensor an earlier entry holds (a tensor tied under several names keeps
+// its first name), as PyTorch does: an optimizer must step a tied weight once.
+NamedTensors without_repeats(NamedTensors named) {
+  std::unordered_set<const void*> seen;
+  std::erase_if(named,
+                [&](const auto& entry) { return !seen.insert(entry.second.impl().get()).second; });
+  return named;
+}
+
+}  // namespace
+
 std::vector<Tensor> Module::parameters() const {
   std::vector<Tensor> out;
   for (auto& [name, p] : named_parameters()) out.push_back(p);
@@ -15,17 +32,22 @@ std::vector<Tensor> Module::parameters() const {
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
-  std::vector<std::pair<std::string, Tensor>> out = parameters_;
-  for (const auto& [child_name, child] : children_)
-    for (auto& [name, p] : child->named_parameters()) out.emplace_back(child_name + "." + name, p);
-  return out;
+  NamedTensors out;
+  collect(out, "", &Module::parameters_);
+  return without_repeats(std::move(out));
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
-  std::vector<std::pair<std::string, Tensor>> out = buffers_;
+  NamedTensors out;
+  collect(out, "", &Module::buffers_);
+  return without_repeats(std::move(out));
+}
+
+void Module::collect(NamedTensors& out, const std::string& prefix,
+                     NamedTensors Module::*which) const {
+  for (const auto& [name, t] : this->*which) out.emplace_back(prefix + name, t);
   for (const auto& [child_name, child] : children_)
-    for (auto& [name, b] : child->named_buffers()) out.emplace_back(child_name + "." + name, b);
-  return out;
+    child->collect(out, prefix + child_name + ".", which);
 }
 
 int64_t Module::parameter_count() const {
@@ -43,21 +65,37 @@ void Module::zero_grad() {
   for (Tensor& p : parameters()) p.zero_grad();
 }
 
+void Module::check_new_name(const std::string& name, const char* what) const {
+  BP_CHECK_AS(ValueError, !name.empty() && name.find('.') == std::string::npos,
+              "Module::register_{}: the name '{}' must be non-empty and without '.'", what, name);
+  const auto taken = [&](const auto& list) {
+    return std::any_of(list.begin(), list.end(), [&](const auto& e) { return e.first == name; });
+  };
+  BP_CHECK_AS(ValueError, !taken(parameters_) && !taken(buffers_) && !taken(children_),
+              "Module::register_{}: the name '{}' is already registered in {}", what, name,
+              this->name());
+}
+
 Tensor& Module::register_parameter(std::string name, Tensor value) {
-  BP_CHECK(value.defined(), "Module::register_parameter: parameter '{}' is undefined", name);
+  check_new_name(name, "parameter");
+  BP_CHECK_AS(ValueError, value.defined(),
+              "Module::register_parameter: parameter '{}' is undefined", name);
   value.set_requires_grad(true);
   parameters_.emplace_back(std::move(name), std::move(value));
   return parameters_.back().second;
 }
 
 Tensor& Module::register_buffer(std::string name, Tensor value) {
-  BP_CHECK(value.defined(), "Module::register_buffer: buffer '{}' is undefined", name);
+  check_new_name(name, "buffer");
+  BP_CHECK_AS(ValueError, value.defined(), "Module::register_buffer: buffer '{}' is undefined",
+              name);
   buffers_.emplace_back(std::move(name), std::move(value));
   return buffers_.back().second;
 }
 
-void Module::register_module(std::string name, std::shared_ptr<Module> module) {
-  BP_CHECK(module != nullptr, "Module::register_module: module '{}' is null", name);
+void Module::register_child(std::string name, std::shared_ptr<Module> module) {
+  check_new_name(name, "module");
+  BP_CHECK_AS(ValueError, module != nullptr, "Module::register_module: module '{}' is null", name);
   children_.emplace_back(std::move(name), std::move(module));
 }
 
@@ -65,8 +103,8 @@ void Module::register_module(std::string name, std::shared_ptr<Module> module) {
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Generator& gen)
     : in_(in_features), out_(out_features) {
-  BP_CHECK(in_features > 0 && out_features > 0,
-           "Linear: sizes must be positive (got in={}, out={})", in_features, out_features);
+  BP_CHECK_AS(ValueError, in_features > 0 && out_features > 0,
+              "Linear: sizes must be positive (got in={}, out={})", in_features, out_features);
   const float bound = 1.0f / std::sqrt(static_cast<float>(in_features));
   weight_ = register_parameter("weight", Tensor::uniform({out_, in_}, -bound, bound, gen));
   if (bias) bias_ = register_parameter("bias", Tensor::uniform({out_}, -bound, bound, gen));
@@ -81,9 +119,9 @@ std::string Linear::name() const {
 }
 
 Shape Linear::output_shape(const Shape& input_shape) const {
-  BP_CHECK(!input_shape.empty() && input_shape.back() == in_,
-           "Linear({}, {}): expects inputs whose last dimension is {}, got {}", in_, out_, in_,
-           to_string(input_shape));
+  BP_CHECK_AS(ShapeError, !input_shape.empty() && input_shape.back() == in_,
+              "Linear({}, {}): expects inputs whose last dimension is {}, got {}", in_, out_, in_,
+              to_string(input_shape));
   Shape out = input_shape;
   out.back() = out_;
   return out;
@@ -125,7 +163,7 @@ Tensor Softmax::forward(const Tensor& x) {
 // ---- Flatten ----
 
 Tensor Flatten::forward(const Tensor& x) {
-  BP_CHECK(x.defined() && x.dim() >= 1, "Flatten: needs a batch dimension");
+  BP_CHECK_AS(ShapeError, x.defined() && x.dim() >= 1, "Flatten: needs a batch dimension");
   return x.dim() == 1 ? x.reshape({x.size(0), 1}) : x.flatten(1);
 }
 
@@ -244,7 +282,7 @@ Shape Sequential::output_shape(const Shape& input_shape) const {
 }
 
 Module& Sequential::operator[](size_t i) const {
-  BP_CHECK(i < size(), "Sequential: index {} out of range (size {})", i, size());
+  BP_CHECK_AS(ValueError, i < size(), "Sequential: index {} out of range (size {})", i, size());
   return *children()[i].second;
 }
 
@@ -257,17 +295,17 @@ Residual::Residual(std::shared_ptr<Module> body) {
 
 Tensor Residual::forward(const Tensor& input) {
   Tensor out = body().forward(input);
-  BP_CHECK(out.shape() == input.shape(),
-           "Residual: the body maps {} to {}; a residual block must keep the shape",
-           to_string(input.shape()), to_string(out.shape()));
+  BP_CHECK_AS(ShapeError, out.shape() == input.shape(),
+              "Residual: the body maps {} to {}; a residual block must keep the shape",
+              to_string(input.shape()), to_string(out.shape()));
   return input + out;
 }
 
 Shape Residual::output_shape(const Shape& input_shape) const {
   Shape out = body().output_shape(input_shape);
-  BP_CHECK(out == input_shape,
-           "Residual: the body maps {} to {}; a residual block must keep the shape",
-           to_string(input_shape), to_string(out));
+  BP_CHECK_AS(ShapeError, out == input_shape,
+              "Residual: the body maps {} to {}; a residual block must keep the shape",
+              to_string(input_shape), to_string(out));
   return out;
 }
 

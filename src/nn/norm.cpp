@@ -31,16 +31,17 @@ std::string BatchNorm::describe(const char* kind) const {
 Shape BatchNorm::output_shape(const Shape& input_shape) const {
   const bool rank_ok =
       spatial_ == 1 ? input_shape.size() == 1 || input_shape.size() == 2 : input_shape.size() == 3;
-  BP_CHECK(rank_ok && input_shape[0] == features_, "{}: expects samples of shape {}, got {}",
-           name(),
-           spatial_ == 1 ? fmt::format("({}) or ({}, L)", features_, features_)
-                         : fmt::format("({}, H, W)", features_),
-           to_string(input_shape));
+  BP_CHECK_AS(ShapeError, rank_ok && input_shape[0] == features_,
+              "{}: expects samples of shape {}, got {}", name(),
+              spatial_ == 1 ? fmt::format("({}) or ({}, L)", features_, features_)
+                            : fmt::format("({}, H, W)", features_),
+              to_string(input_shape));
   return input_shape;
 }
 
 Tensor BatchNorm::forward(const Tensor& input) {
-  BP_CHECK(input.defined() && input.dim() >= 1, "{}: the input is undefined or a scalar", name());
+  BP_CHECK_AS(ShapeError, input.defined() && input.dim() >= 1,
+              "{}: the input is undefined or a scalar", name());
   output_shape(Shape(input.shape().begin() + 1, input.shape().end()));
   const detail::BatchShard* shard = detail::current_shard();
   return batch_norm(input, running_mean_, running_var_, weight_, bias_, is_training(), momentum_,
@@ -50,9 +51,10 @@ Tensor BatchNorm::forward(const Tensor& input) {
 // ---- LayerNorm ----
 
 LayerNorm::LayerNorm(Shape shape, float eps, bool affine) : shape_(std::move(shape)), eps_(eps) {
-  BP_CHECK(!shape_.empty(), "LayerNorm: the normalised shape must not be empty");
+  BP_CHECK_AS(ShapeError, !shape_.empty(), "LayerNorm: the normalised shape must not be empty");
   for (int64_t d : shape_)
-    BP_CHECK(d > 0, "LayerNorm: every extent must be positive, got {}", to_string(shape_));
+    BP_CHECK_AS(ShapeError, d > 0, "LayerNorm: every extent must be positive, got {}",
+                to_string(shape_));
   BP_CHECK(std::isfinite(eps) && eps > 0, "LayerNorm: eps must be positive, got {}", eps);
   if (affine) {
     weight_ = register_parameter("weight", Tensor::ones(shape_));
@@ -72,17 +74,20 @@ std::string LayerNorm::name() const {
 
 Shape LayerNorm::output_shape(const Shape& input_shape) const {
   const size_t k = shape_.size();
-  BP_CHECK(input_shape.size() >= k && Shape(input_shape.end() - static_cast<std::ptrdiff_t>(k),
-                                            input_shape.end()) == shape_,
-           "{}: expects samples ending in {}, got {}", name(), to_string(shape_),
-           to_string(input_shape));
+  BP_CHECK_AS(ShapeError,
+              input_shape.size() >= k && Shape(input_shape.end() - static_cast<std::ptrdiff_t>(k),
+                                               input_shape.end()) == shape_,
+              "{}: expects samples ending in {}, got {}", name(), to_string(shape_),
+              to_string(input_shape));
   return input_shape;
 }
 
 // ---- Dropout ----
 
+Dropout::Dropout(float p, Generator& gen) : Dropout(p, gen.next_u64()) {}
+
 Dropout::Dropout(float p, uint64_t seed) : p_(p), gen_(seed) {
-  BP_CHECK(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got {}", p);
+  BP_CHECK_AS(ValueError, p >= 0 && p < 1, "Dropout: p must be in [0, 1), got {}", p);
 }
 
 Tensor Dropout::forward(const Tensor& input) {
@@ -108,7 +113,8 @@ std::string Dropout::name() const {
 // ---- Embedding ----
 
 Embedding::Embedding(int64_t num, int64_t dim, Generator& gen) : num_(num), dim_(dim) {
-  BP_CHECK(num > 0 && dim > 0, "Embedding: sizes must be positive (got num={}, dim={})", num, dim);
+  BP_CHECK_AS(ValueError, num > 0 && dim > 0,
+              "Embedding: sizes must be positive (got num={}, dim={})", num, dim);
   weight_ = register_parameter("weight", Tensor::normal({num, dim}, 0.0f, 1.0f, gen));
 }
 

@@ -38,9 +38,9 @@ RecurrentBase::RecurrentBase(const char* kind, int64_t gates, int64_t input_size
       hidden_size_(hidden_size),
       num_layers_(num_layers),
       return_sequences_(return_sequences) {
-  BP_CHECK(input_size > 0 && hidden_size > 0 && num_layers > 0,
-           "{}: input_size, hidden_size and num_layers must be positive (got {}, {}, {})", kind,
-           input_size, hidden_size, num_layers);
+  BP_CHECK_AS(ValueError, input_size > 0 && hidden_size > 0 && num_layers > 0,
+              "{}: input_size, hidden_size and num_layers must be positive (got {}, {}, {})", kind,
+              input_size, hidden_size, num_layers);
   const float bound = 1.0f / std::sqrt(static_cast<float>(hidden_size));
   const int64_t rows = gates * hidden_size;
   for (int64_t l = 0; l < num_layers; ++l) {
@@ -84,15 +84,17 @@ std::string RecurrentBase::describe() const {
 }
 
 Shape RecurrentBase::output_shape(const Shape& input_shape) const {
-  BP_CHECK(input_shape.size() == 2 && input_shape[0] >= 1 && input_shape[1] == input_size_,
-           "{}: expects samples of shape (seq, {}) with seq >= 1, got {}", kind_, input_size_,
-           to_string(input_shape));
+  BP_CHECK_AS(ShapeError,
+              input_shape.size() == 2 && input_shape[0] >= 1 && input_shape[1] == input_size_,
+              "{}: expects samples of shape (seq, {}) with seq >= 1, got {}", kind_, input_size_,
+              to_string(input_shape));
   if (return_sequences_) return {input_shape[0], hidden_size_};
   return {hidden_size_};
 }
 
 Tensor RecurrentBase::forward(const Tensor& input) {
-  BP_CHECK(
+  BP_CHECK_AS(
+      ShapeError,
       input.defined() && input.dim() == 3 && input.size(1) >= 1 && input.size(2) == input_size_,
       "{}: expects input of shape (batch, seq, {}) with seq >= 1, got {}", kind_, input_size_,
       input.defined() ? to_string(input.shape()) : std::string("undefined"));
@@ -146,12 +148,12 @@ std::string GRU::name() const {
 MultiheadAttention::MultiheadAttention(int64_t embed_dim, int64_t num_heads, bool causal,
                                        Generator& gen)
     : embed_dim_(embed_dim), num_heads_(num_heads), causal_(causal) {
-  BP_CHECK(embed_dim > 0 && num_heads > 0,
-           "MultiheadAttention: embed_dim and num_heads must be positive (got {} and {})",
-           embed_dim, num_heads);
-  BP_CHECK(embed_dim % num_heads == 0,
-           "MultiheadAttention: embed_dim {} is not divisible by num_heads {}", embed_dim,
-           num_heads);
+  BP_CHECK_AS(ValueError, embed_dim > 0 && num_heads > 0,
+              "MultiheadAttention: embed_dim and num_heads must be positive (got {} and {})",
+              embed_dim, num_heads);
+  BP_CHECK_AS(ValueError, embed_dim % num_heads == 0,
+              "MultiheadAttention: embed_dim {} is not divisible by num_heads {}", embed_dim,
+              num_heads);
   auto projection = [&](const char* child, bool xavier) {
     auto p = std::make_shared<Linear>(embed_dim, embed_dim, true, gen);
     if (xavier) init::xavier_uniform(p->weight(), gen);
@@ -171,16 +173,19 @@ std::string MultiheadAttention::name() const {
 }
 
 Shape MultiheadAttention::output_shape(const Shape& input_shape) const {
-  BP_CHECK(input_shape.size() == 2 && input_shape[0] >= 1 && input_shape[1] == embed_dim_,
-           "MultiheadAttention: expects samples of shape (seq, {}) with seq >= 1, got {}",
-           embed_dim_, to_string(input_shape));
+  BP_CHECK_AS(ShapeError,
+              input_shape.size() == 2 && input_shape[0] >= 1 && input_shape[1] == embed_dim_,
+              "MultiheadAttention: expects samples of shape (seq, {}) with seq >= 1, got {}",
+              embed_dim_, to_string(input_shape));
   return input_shape;
 }
 
 Tensor MultiheadAttention::forward(const Tensor& input) {
-  BP_CHECK(input.defined() && input.dim() == 3 && input.size(1) >= 1 && input.size(2) == embed_dim_,
-           "MultiheadAttention: expects input of shape (batch, seq, {}) with seq >= 1, got {}",
-           embed_dim_, input.defined() ? to_string(input.shape()) : std::string("undefined"));
+  BP_CHECK_AS(
+      ShapeError,
+      input.defined() && input.dim() == 3 && input.size(1) >= 1 && input.size(2) == embed_dim_,
+      "MultiheadAttention: expects input of shape (batch, seq, {}) with seq >= 1, got {}",
+      embed_dim_, input.defined() ? to_string(input.shape()) : std::string("undefined"));
   const int64_t batch = input.size(0), seq = input.size(1), d = embed_dim_ / num_heads_;
   // (batch, seq, embed) -> (batch, heads, seq, d)
   auto heads = [&](const Tensor& t) {

@@ -177,7 +177,7 @@ void check_known(std::string_view name, size_t position, size_t column) {
   for (const auto& [known, kind] : layer_kinds()) names += (names.empty() ? "" : ", ") + known;
   const std::string shown =
       name.size() > 40 ? std::string(name.substr(0, 40)) + "..." : std::string(name);
-  fail("{}: unknown layer (known: {})", where(position, shown, column), names);
+  fail_as<ValueError>("{}: unknown layer (known: {})", where(position, shown, column), names);
 }
 
 // Checks a layer's arguments without building it: runs its builder in dry-run mode (which reads
@@ -237,15 +237,15 @@ LayerSpec json_layer(const nlohmann::json& item, size_t position) {
   spec.position = position;
   if (item.is_string()) {
     auto one = parse_text(item.get<std::string>(), position);
-    BP_CHECK(one.size() == 1, "model spec: layer {}: \"{}\" is not a single layer", position,
-             item.get<std::string>());
+    BP_CHECK_AS(ValueError, one.size() == 1, "model spec: layer {}: \"{}\" is not a single layer",
+                position, item.get<std::string>());
     spec = std::move(one[0]);
     spec.column = 0;
     return spec;
   }
-  BP_CHECK(item.is_object() && item.contains("layer") && item["layer"].is_string(),
-           "model spec: layer {}: expected a string or an object with \"layer\", got {}", position,
-           io::dump_json(item).substr(0, 60));
+  BP_CHECK_AS(ValueError, item.is_object() && item.contains("layer") && item["layer"].is_string(),
+              "model spec: layer {}: expected a string or an object with \"layer\", got {}",
+              position, io::dump_json(item).substr(0, 60));
   for (char ch : item["layer"].get<std::string>())
     spec.name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   check_known(spec.name, position, 0);
@@ -260,8 +260,8 @@ LayerSpec json_layer(const nlohmann::json& item, size_t position) {
       spec.args.push_back({it.key(), text_of(*it)});
       continue;
     }
-    BP_CHECK(it->is_array(), "model spec: layer {} '{}': \"args\" must be an array", position,
-             spec.name);
+    BP_CHECK_AS(ValueError, it->is_array(), "model spec: layer {} '{}': \"args\" must be an array",
+                position, spec.name);
     for (const auto& v : *it) {
       if (!nests) {
         spec.args.push_back({"", text_of(v)});
@@ -285,8 +285,8 @@ std::vector<LayerSpec> parse_model_spec(const std::string& text) {
 std::vector<LayerSpec> parse_model_spec_json(const std::string& json_text) {
   nlohmann::json doc = io::parse_json(json_text, "model spec");
   if (doc.is_object() && doc.contains("layers")) doc = doc["layers"];
-  BP_CHECK(doc.is_array() && !doc.empty(),
-           "model spec: JSON must be a non-empty array of layers (or {{\"layers\": [...]}})");
+  BP_CHECK_AS(ValueError, doc.is_array() && !doc.empty(),
+              "model spec: JSON must be a non-empty array of layers (or {{\"layers\": [...]}})");
   std::vector<LayerSpec> layers;
   for (const auto& item : doc) layers.push_back(json_layer(item, layers.size() + 1));
   return layers;
@@ -299,7 +299,7 @@ std::vector<LayerSpec> read_model_spec_file(const std::string& path) {
   try {
     return parse_model_spec_json(text);
   } catch (const Error& e) {
-    fail("{}: {}", path, e.what());
+    throw FormatError(path + ": " + e.what());  // the file's content is at fault
   }
 }
 
@@ -324,12 +324,12 @@ std::string to_string(const std::vector<LayerSpec>& layers) {
 std::shared_ptr<Sequential> build_model(const std::vector<LayerSpec>& layers,
                                         const Shape& input_shape, Generator& gen,
                                         int64_t max_parameters) {
-  BP_CHECK(!layers.empty(), "model spec: no layers");
+  BP_CHECK_AS(ValueError, !layers.empty(), "model spec: no layers");
   // Bound the input size first: layers multiply extents in int64.
   double elements = 1;
   for (int64_t d : input_shape) elements *= static_cast<double>(d);
-  BP_CHECK(elements >= 0 && elements <= 0x1p40,
-           "model spec: input shape {} is negative or too large", bp::to_string(input_shape));
+  BP_CHECK_AS(ValueError, elements >= 0 && elements <= 0x1p40,
+              "model spec: input shape {} is negative or too large", bp::to_string(input_shape));
   auto model = std::make_shared<Sequential>();
   Shape shape = input_shape;
   double budget = static_cast<double>(max_parameters);

@@ -54,7 +54,7 @@ void add_norm_layers(LayerTable& k) {
                   [](Args& a, const Shape&, Generator& gen) -> std::shared_ptr<Module> {
                     float p = unit_float(a, 0, "p", 0.5, false);
                     if (a.dry_run()) return nullptr;
-                    return std::make_shared<Dropout>(p, gen.next_u64());
+                    return std::make_shared<Dropout>(p, gen);
                   }};
   k["embedding"] = {"embedding(num, dim)",
                     "looks up a learned vector of size dim for each class id in [0, num)",

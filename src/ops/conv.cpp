@@ -30,8 +30,8 @@ void check_at_least(std::string_view who, const char* what, Size2d v, int64_t lo
 void check_4d(const char* op, const Tensor& x, const char* what = "input",
               const char* layout = "(N, C, H, W)") {
   check_defined(x, op, what);
-  BP_CHECK(x.dim() == 4, "{}: the {} must be 4-D {}, got {}", op, what, layout,
-           to_string(x.shape()));
+  BP_CHECK_AS(ShapeError, x.dim() == 4, "{}: the {} must be 4-D {}, got {}", op, what, layout,
+              to_string(x.shape()));
 }
 
 // Output extent of a window of `span` input elements sliding with `stride` over `in` padded by
@@ -68,9 +68,9 @@ kernels::ConvShape with_window(kernels::ConvShape s, const ConvArgs& a) {
 
 void check_bias(const char* op, const Tensor& bias, int64_t channels, const Tensor& weight) {
   if (!bias.defined()) return;
-  BP_CHECK(bias.dim() == 1 && bias.size(0) == channels,
-           "{}: bias of shape {} does not match weight {} (expected [{}])", op,
-           to_string(bias.shape()), to_string(weight.shape()), channels);
+  BP_CHECK_AS(ShapeError, bias.dim() == 1 && bias.size(0) == channels,
+              "{}: bias of shape {} does not match weight {} (expected [{}])", op,
+              to_string(bias.shape()), to_string(weight.shape()), channels);
 }
 
 }  // namespace
@@ -338,8 +338,8 @@ Tensor avg_pool2d(const Tensor& x, Size2d kernel, std::optional<Size2d> stride, 
 Tensor global_avg_pool(const Tensor& x) {
   check_4d("global_avg_pool", x);
   const Shape& xs = x.shape();
-  BP_CHECK(xs[2] >= 1 && xs[3] >= 1, "global_avg_pool: input {} has an empty spatial extent",
-           to_string(xs));
+  BP_CHECK_AS(ShapeError, xs[2] >= 1 && xs[3] >= 1,
+              "global_avg_pool: input {} has an empty spatial extent", to_string(xs));
   // One window covering the whole plane.
   const kernels::PoolShape s{.n = xs[0],
                              .c = xs[1],

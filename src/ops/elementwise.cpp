@@ -22,9 +22,9 @@ Tensor binary_forward(kernels::Binary op, const Tensor& a, const Tensor& b, cons
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   check_defined(x, "broadcast_to");
-  BP_CHECK(broadcast_shapes(x.shape(), shape, "broadcast_to") == shape,
-           "broadcast_to: shape {} cannot be broadcast to {}", to_string(x.shape()),
-           to_string(shape));
+  BP_CHECK_AS(ShapeError, broadcast_shapes(x.shape(), shape, "broadcast_to") == shape,
+              "broadcast_to: shape {} cannot be broadcast to {}", to_string(x.shape()),
+              to_string(shape));
   Tensor out = make_tensor(shape);
   kernels::strided_copy(shape, x.data(), broadcast_strides(x.shape(), shape), out.data());
   // d broadcast = sum over the broadcast axes
@@ -37,8 +37,8 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   check_defined(x, "sum_to");
   if (x.shape() == shape) return x;
-  BP_CHECK(broadcast_shapes(shape, x.shape(), "sum_to") == x.shape(),
-           "sum_to: shape {} cannot be summed to {}", to_string(x.shape()), to_string(shape));
+  BP_CHECK_AS(ShapeError, broadcast_shapes(shape, x.shape(), "sum_to") == x.shape(),
+              "sum_to: shape {} cannot be summed to {}", to_string(x.shape()), to_string(shape));
   Tensor out = Tensor::zeros(shape);
   kernels::reduce_sum(x.shape(), x.data(), broadcast_strides(shape, x.shape()), out.data());
   // d sum = broadcast of the upstream gradient

@@ -13,8 +13,9 @@ namespace {
 void check_same_shape(const Tensor& input, const Tensor& target, const char* op) {
   check_defined(input, op, "input");
   check_defined(target, op, "target");
-  BP_CHECK(input.shape() == target.shape(), "{}: input shape {} differs from target shape {}", op,
-           to_string(input.shape()), to_string(target.shape()));
+  BP_CHECK_AS(ShapeError, input.shape() == target.shape(),
+              "{}: input shape {} differs from target shape {}", op, to_string(input.shape()),
+              to_string(target.shape()));
 }
 
 // An elementwise loss node of (input, target): forward(d) computes the loss of one element,
@@ -44,8 +45,8 @@ Tensor pointwise_loss(OpKind kind, const Tensor& input, const Tensor& target, Lo
 
 void check_targets(const Tensor& input, std::span<const int64_t> targets, const char* op) {
   check_defined(input, op, "input");
-  BP_CHECK(input.dim() == 2, "{}: input must be 2-D (batch, classes), got {}", op,
-           to_string(input.shape()));
+  BP_CHECK_AS(ShapeError, input.dim() == 2, "{}: input must be 2-D (batch, classes), got {}", op,
+              to_string(input.shape()));
   BP_CHECK(static_cast<int64_t>(targets.size()) == input.size(0),
            "{}: {} targets for a batch of {}", op, targets.size(), input.size(0));
   for (size_t i = 0; i < targets.size(); ++i)

@@ -16,8 +16,8 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans
   int64_t ka = trans_a ? sa[ra - 2] : sa[ra - 1];
   int64_t kb = trans_b ? sb[rb - 1] : sb[rb - 2];
   int64_t n = trans_b ? sb[rb - 2] : sb[rb - 1];
-  BP_CHECK(ka == kb, "matmul: inner dimensions differ: {} @ {} ({} vs {})", to_string(sa),
-           to_string(sb), ka, kb);
+  BP_CHECK_AS(ShapeError, ka == kb, "matmul: inner dimensions differ: {} @ {} ({} vs {})",
+              to_string(sa), to_string(sb), ka, kb);
   Shape batch_a(sa.begin(), sa.end() - 2), batch_b(sb.begin(), sb.end() - 2);
   Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
   Shape out_shape = batch;
@@ -50,9 +50,9 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_defined(a, "matmul", "first");
   check_defined(b, "matmul", "second");
-  BP_CHECK(a.dim() >= 2 && b.dim() >= 2,
-           "matmul: both inputs need at least 2 dimensions, got {} @ {}", to_string(a.shape()),
-           to_string(b.shape()));
+  BP_CHECK_AS(ShapeError, a.dim() >= 2 && b.dim() >= 2,
+              "matmul: both inputs need at least 2 dimensions, got {} @ {}", to_string(a.shape()),
+              to_string(b.shape()));
   Tensor y = batched_matmul(a, b, false, false);
   // d(AB) = G·Bᵀ, Aᵀ·G (summed over broadcast batch axes)
   Tensor a_saved = a.detach(), b_saved = b.detach();
@@ -69,16 +69,16 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_defined(x, "linear", "input");
   check_defined(weight, "linear", "weight");
-  BP_CHECK(weight.dim() == 2, "linear: weight must be 2-D (out, in), got {}",
-           to_string(weight.shape()));
+  BP_CHECK_AS(ShapeError, weight.dim() == 2, "linear: weight must be 2-D (out, in), got {}",
+              to_string(weight.shape()));
   const int64_t out_features = weight.size(0), in_features = weight.size(1);
-  BP_CHECK(x.dim() >= 1 && x.size(-1) == in_features,
-           "linear: input of shape {} does not match weight {} (expected last dimension {})",
-           to_string(x.shape()), to_string(weight.shape()), in_features);
+  BP_CHECK_AS(ShapeError, x.dim() >= 1 && x.size(-1) == in_features,
+              "linear: input of shape {} does not match weight {} (expected last dimension {})",
+              to_string(x.shape()), to_string(weight.shape()), in_features);
   if (bias.defined())
-    BP_CHECK(bias.dim() == 1 && bias.size(0) == out_features,
-             "linear: bias of shape {} does not match weight {} (expected [{}])",
-             to_string(bias.shape()), to_string(weight.shape()), out_features);
+    BP_CHECK_AS(ShapeError, bias.dim() == 1 && bias.size(0) == out_features,
+                "linear: bias of shape {} does not match weight {} (expected [{}])",
+                to_string(bias.shape()), to_string(weight.shape()), out_features);
   // Not x.numel() / in_features, which divides by zero when in_features is 0.
   const int64_t rows = extent(x.shape(), 0, x.shape().size() - 1);
   Shape out_shape = x.shape();

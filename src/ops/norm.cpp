@@ -18,8 +18,8 @@ namespace {
 
 // Checks that an optional per-channel (or per-feature) tensor is undefined or has `shape`.
 void check_optional(const Tensor& t, const Shape& shape, const char* op, const char* what) {
-  BP_CHECK(!t.defined() || t.shape() == shape, "{}: {} must have shape {}, got {}", op, what,
-           to_string(shape), to_string(t.shape()));
+  BP_CHECK_AS(ShapeError, !t.defined() || t.shape() == shape, "{}: {} must have shape {}, got {}",
+              op, what, to_string(shape), to_string(t.shape()));
 }
 
 const float* data_or_null(const Tensor& t) {
@@ -64,8 +64,9 @@ double batch_statistics(const Tensor& x, BatchPart part, Tensor& mean, Tensor& v
   sums[static_cast<size_t>(c)] = static_cast<double>(n * inner);
   total(part, sums);
   const double count = sums[static_cast<size_t>(c)];
-  BP_CHECK(count > 1, "batch_norm: training needs more than one value per channel, got input {}",
-           to_string(x.shape()));
+  BP_CHECK_AS(ShapeError, count > 1,
+              "batch_norm: training needs more than one value per channel, got input {}",
+              to_string(x.shape()));
   for (int64_t ch = 0; ch < c; ++ch) sums[static_cast<size_t>(ch)] /= count;
   std::vector<double> squares(static_cast<size_t>(c));
   kernels::batch_norm_sum(n, c, inner, x.data(), sums.data(), squares.data());
@@ -85,8 +86,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                   const Tensor& weight, const Tensor& bias, bool training, float momentum,
                   float eps, BatchPart part) {
   check_defined(x, "batch_norm");
-  BP_CHECK(x.dim() >= 2, "batch_norm: input must be (N, C) or (N, C, spatial...), got {}",
-           to_string(x.shape()));
+  BP_CHECK_AS(ShapeError, x.dim() >= 2,
+              "batch_norm: input must be (N, C) or (N, C, spatial...), got {}",
+              to_string(x.shape()));
   BP_CHECK(std::isfinite(eps) && eps > 0, "batch_norm: eps must be positive, got {}", eps);
   BP_CHECK(momentum >= 0 && momentum <= 1, "batch_norm: momentum must be in [0, 1], got {}",
            momentum);
@@ -142,11 +144,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                   const Tensor& bias, float eps) {
   check_defined(x, "layer_norm");
-  BP_CHECK(!normalized_shape.empty(), "layer_norm: normalized_shape must not be empty");
+  BP_CHECK_AS(ShapeError, !normalized_shape.empty(),
+              "layer_norm: normalized_shape must not be empty");
   BP_CHECK(std::isfinite(eps) && eps > 0, "layer_norm: eps must be positive, got {}", eps);
   const size_t k = normalized_shape.size();
   const Shape& s = x.shape();
-  BP_CHECK(
+  BP_CHECK_AS(
+      ShapeError,
       s.size() >= k && Shape(s.end() - static_cast<std::ptrdiff_t>(k), s.end()) == normalized_shape,
       "layer_norm: input shape {} does not end with normalized_shape {}", to_string(s),
       to_string(normalized_shape));
@@ -183,7 +187,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 
 Tensor dropout(const Tensor& x, float p, bool training, uint64_t key, int64_t first_row) {
   check_defined(x, "dropout");
-  BP_CHECK(p >= 0 && p < 1, "dropout: p must be in [0, 1), got {}", p);
+  BP_CHECK_AS(ValueError, p >= 0 && p < 1, "dropout: p must be in [0, 1), got {}", p);
   BP_CHECK(first_row >= 0, "dropout: first_row must be >= 0, got {}", first_row);
   if (!training || p == 0) return x;
   const int64_t row = x.dim() > 0 && x.size(0) > 0 ? x.numel() / x.size(0) : 0;
@@ -202,7 +206,7 @@ Tensor dropout(const Tensor& x, float p, bool training, uint64_t key, int64_t fi
 
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   check_defined(x, "dropout");
-  BP_CHECK(p >= 0 && p < 1, "dropout: p must be in [0, 1), got {}", p);
+  BP_CHECK_AS(ValueError, p >= 0 && p < 1, "dropout: p must be in [0, 1), got {}", p);
   if (!training || p == 0) return x;
   return dropout(x, p, training, gen.next_u64());
 }
@@ -212,8 +216,8 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
 Tensor embedding(const Tensor& indices, const Tensor& weight) {
   check_defined(indices, "embedding", "indices");
   check_defined(weight, "embedding", "weight");
-  BP_CHECK(weight.dim() == 2, "embedding: weight must be 2-D (num, dim), got {}",
-           to_string(weight.shape()));
+  BP_CHECK_AS(ShapeError, weight.dim() == 2, "embedding: weight must be 2-D (num, dim), got {}",
+              to_string(weight.shape()));
   const int64_t num = weight.size(0), dim = weight.size(1), count = indices.numel();
   std::vector<int64_t> index(static_cast<size_t>(count));
   for (int64_t i = 0; i < count; ++i) {

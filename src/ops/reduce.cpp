@@ -16,8 +16,8 @@ Shape reduced_shape(const Shape& shape, std::vector<int64_t>& axes, bool keepdim
   const auto rank = static_cast<int64_t>(shape.size());
   for (int64_t& a : axes) a = normalize_axis(a, rank, op);
   std::sort(axes.begin(), axes.end());
-  BP_CHECK(std::adjacent_find(axes.begin(), axes.end()) == axes.end(),
-           "{}: an axis is listed twice", op);
+  BP_CHECK_AS(ShapeError, std::adjacent_find(axes.begin(), axes.end()) == axes.end(),
+              "{}: an axis is listed twice", op);
   Shape out;
   for (int64_t d = 0; d < rank; ++d) {
     bool reduced = std::binary_search(axes.begin(), axes.end(), d);
@@ -64,7 +64,8 @@ Tensor max(const Tensor& x, int64_t axis, bool keepdim) {
   const auto a = static_cast<size_t>(ax);
   const int64_t outer = extent(x.shape(), 0, a), len = x.shape()[a],
                 inner = extent(x.shape(), a + 1, x.shape().size());
-  BP_CHECK(len > 0, "max: cannot reduce an empty axis of shape {}", to_string(x.shape()));
+  BP_CHECK_AS(ShapeError, len > 0, "max: cannot reduce an empty axis of shape {}",
+              to_string(x.shape()));
   std::vector<int64_t> axes{ax};
   Tensor y = make_tensor(reduced_shape(x.shape(), axes, keepdim, "max"));
   std::vector<int64_t> where(static_cast<size_t>(outer * inner));
@@ -99,7 +100,8 @@ Tensor max(const Tensor& x) {
 Tensor min(const Tensor& x, int64_t axis, bool keepdim) {
   check_defined(x, "min");
   const auto a = static_cast<size_t>(normalize_axis(axis, x.dim(), "min"));
-  BP_CHECK(x.shape()[a] > 0, "min: cannot reduce an empty axis of shape {}", to_string(x.shape()));
+  BP_CHECK_AS(ShapeError, x.shape()[a] > 0, "min: cannot reduce an empty axis of shape {}",
+              to_string(x.shape()));
   return neg(max(neg(x), axis, keepdim));
 }
 Tensor min(const Tensor& x) {
@@ -113,7 +115,8 @@ std::vector<int64_t> argmax(const Tensor& x, int64_t axis) {
   const auto a = static_cast<size_t>(normalize_axis(axis, x.dim(), "argmax"));
   const int64_t outer = extent(x.shape(), 0, a), len = x.shape()[a],
                 inner = extent(x.shape(), a + 1, x.shape().size());
-  BP_CHECK(len > 0, "argmax: cannot reduce an empty axis of shape {}", to_string(x.shape()));
+  BP_CHECK_AS(ShapeError, len > 0, "argmax: cannot reduce an empty axis of shape {}",
+              to_string(x.shape()));
   std::vector<int64_t> out(static_cast<size_t>(outer * inner));
   const float* px = x.data();
   for (int64_t o = 0; o < outer; ++o)

@@ -14,22 +14,22 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   int64_t infer = -1;
   for (size_t d = 0; d < target.size(); ++d) {
     if (target[d] == -1) {
-      BP_CHECK(infer < 0, "reshape: more than one -1 in {}", to_string(shape));
+      BP_CHECK_AS(ShapeError, infer < 0, "reshape: more than one -1 in {}", to_string(shape));
       infer = static_cast<int64_t>(d);
     } else {
-      BP_CHECK(target[d] >= 0, "reshape: negative extent in {}", to_string(shape));
+      BP_CHECK_AS(ShapeError, target[d] >= 0, "reshape: negative extent in {}", to_string(shape));
       known *= target[d];
     }
   }
   if (infer >= 0) {
-    BP_CHECK(known > 0 && x.numel() % known == 0,
-             "reshape: cannot reshape {} ({} elements) into {}", to_string(x.shape()), x.numel(),
-             to_string(shape));
+    BP_CHECK_AS(ShapeError, known > 0 && x.numel() % known == 0,
+                "reshape: cannot reshape {} ({} elements) into {}", to_string(x.shape()), x.numel(),
+                to_string(shape));
     target[static_cast<size_t>(infer)] = x.numel() / known;
     known *= target[static_cast<size_t>(infer)];
   }
-  BP_CHECK(known == x.numel(), "reshape: cannot reshape {} ({} elements) into {}",
-           to_string(x.shape()), x.numel(), to_string(shape));
+  BP_CHECK_AS(ShapeError, known == x.numel(), "reshape: cannot reshape {} ({} elements) into {}",
+              to_string(x.shape()), x.numel(), to_string(shape));
   // A view: new shape, same storage.
   Tensor y = x.detach();
   y.impl()->shape = target;
@@ -51,13 +51,13 @@ Tensor flatten(const Tensor& x, int64_t start_dim) {
 
 Tensor permute(const Tensor& x, std::vector<int64_t> order) {
   check_defined(x, "permute");
-  BP_CHECK(static_cast<int64_t>(order.size()) == x.dim(),
-           "permute: order has {} axes for a tensor of shape {}", order.size(),
-           to_string(x.shape()));
+  BP_CHECK_AS(ShapeError, static_cast<int64_t>(order.size()) == x.dim(),
+              "permute: order has {} axes for a tensor of shape {}", order.size(),
+              to_string(x.shape()));
   std::vector<bool> seen(order.size(), false);
   for (int64_t& a : order) {
     a = normalize_axis(a, x.dim(), "permute");
-    BP_CHECK(!seen[static_cast<size_t>(a)], "permute: axis {} appears twice", a);
+    BP_CHECK_AS(ShapeError, !seen[static_cast<size_t>(a)], "permute: axis {} appears twice", a);
     seen[static_cast<size_t>(a)] = true;
   }
   std::vector<int64_t> in_strides = contiguous_strides(x.shape());
@@ -98,8 +98,8 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t axis) {
     bool compatible = t.dim() == xs[0].dim();
     for (size_t d = 0; compatible && d < first.size(); ++d)
       compatible = d == a || t.shape()[d] == first[d];
-    BP_CHECK(compatible, "concat: shapes {} and {} differ outside axis {}", to_string(first),
-             to_string(t.shape()), a);
+    BP_CHECK_AS(ShapeError, compatible, "concat: shapes {} and {} differ outside axis {}",
+                to_string(first), to_string(t.shape()), a);
     out_shape[a] += t.shape()[a];
   }
   const int64_t outer = extent(first, 0, a), inner = extent(first, a + 1, first.size());
@@ -177,8 +177,9 @@ Tensor index_select(const Tensor& x, int64_t axis, std::span<const int64_t> indi
   const auto a = static_cast<size_t>(normalize_axis(axis, x.dim(), "index_select"));
   const int64_t len = x.shape()[a];
   for (int64_t i : indices)
-    BP_CHECK(i >= 0 && i < len, "index_select: index {} is out of range for axis {} of shape {}", i,
-             a, to_string(x.shape()));
+    BP_CHECK_AS(ValueError, i >= 0 && i < len,
+                "index_select: index {} is out of range for axis {} of shape {}", i, a,
+                to_string(x.shape()));
   const int64_t outer = extent(x.shape(), 0, a), inner = extent(x.shape(), a + 1, x.shape().size());
   const auto count = static_cast<int64_t>(indices.size());
   Shape out_shape = x.shape();

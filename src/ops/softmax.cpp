@@ -10,7 +10,7 @@ namespace {
 Tensor softmax_op(const Tensor& x, int64_t axis, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
   check_defined(x, name);
-  BP_CHECK(x.dim() >= 1, "{}: needs at least 1 dimension, got a scalar", name);
+  BP_CHECK_AS(ShapeError, x.dim() >= 1, "{}: needs at least 1 dimension, got a scalar", name);
   const auto a = static_cast<size_t>(normalize_axis(axis, x.dim(), name));
   const int64_t outer = extent(x.shape(), 0, a), len = x.shape()[a],
                 inner = extent(x.shape(), a + 1, x.shape().size());

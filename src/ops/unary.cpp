@@ -45,7 +45,8 @@ Tensor abs(const Tensor& x) {
 }
 
 Tensor pow(const Tensor& x, float exponent) {
-  BP_CHECK(std::isfinite(exponent), "pow: the exponent must be finite (got {})", exponent);
+  BP_CHECK_AS(ValueError, std::isfinite(exponent), "pow: the exponent must be finite (got {})",
+              exponent);
   return unary(OpKind::pow_scalar, kernels::Unary::pow, x, "pow", exponent);
 }
 
@@ -104,8 +105,8 @@ const ActivationInfo& activation_info(ActivationKind kind) {
 
 void check_activation_parameter(ActivationKind kind, float parameter) {
   const ActivationInfo& a = activation_info(kind);
-  BP_CHECK(accepts(kind, parameter), "{}: {} must be {} (got {})", a.name, a.parameter, a.accepts,
-           parameter);
+  BP_CHECK_AS(ValueError, accepts(kind, parameter), "{}: {} must be {} (got {})", a.name,
+              a.parameter, a.accepts, parameter);
 }
 
 #define BP_ACTIVATION_OP(name, Module)                          \

@@ -8,10 +8,10 @@
 namespace bp::optim {
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double norm_type) {
-  BP_CHECK(max_norm >= 0 && !std::isnan(max_norm), "clip_grad_norm: max_norm must be >= 0 (got {})",
-           max_norm);
-  BP_CHECK(norm_type > 0 && !std::isnan(norm_type),
-           "clip_grad_norm: norm_type must be positive (got {})", norm_type);
+  BP_CHECK_AS(ValueError, max_norm >= 0 && !std::isnan(max_norm),
+              "clip_grad_norm: max_norm must be >= 0 (got {})", max_norm);
+  BP_CHECK_AS(ValueError, norm_type > 0 && !std::isnan(norm_type),
+              "clip_grad_norm: norm_type must be positive (got {})", norm_type);
   std::vector<Tensor> grads;
   for (const Tensor& p : params) {
     Tensor g = p.defined() ? p.grad() : Tensor();
@@ -42,8 +42,8 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double
 }
 
 void clip_grad_value(const std::vector<Tensor>& params, double clip_value) {
-  BP_CHECK(clip_value >= 0 && !std::isnan(clip_value),
-           "clip_grad_value: clip_value must be >= 0 (got {})", clip_value);
+  BP_CHECK_AS(ValueError, clip_value >= 0 && !std::isnan(clip_value),
+              "clip_grad_value: clip_value must be >= 0 (got {})", clip_value);
   const auto c = static_cast<float>(clip_value);
   for (const Tensor& p : params) {
     Tensor g = p.defined() ? p.grad() : Tensor();
@@ -56,7 +56,7 @@ namespace {
 Tensor penalty(const std::vector<Tensor>& params, bool squared) {
   Tensor total;
   for (const Tensor& p : params) {
-    BP_CHECK(p.defined(), "{}_penalty: undefined parameter", squared ? "l2" : "l1");
+    BP_CHECK_AS(ValueError, p.defined(), "{}_penalty: undefined parameter", squared ? "l2" : "l1");
     Tensor term = squared ? sum(square(p)) : sum(abs(p));
     total = total.defined() ? total + term : term;
   }

@@ -30,21 +30,21 @@ std::vector<ParamGroup> one_group(std::vector<Tensor> params, const Options& o) 
 }
 
 inline void check_finite_at_least(const char* who, const char* what, float value, float low) {
-  BP_CHECK(std::isfinite(value) && value >= low, "{}: {} must be a finite number >= {} (got {})",
-           who, what, low, value);
+  BP_CHECK_AS(ValueError, std::isfinite(value) && value >= low,
+              "{}: {} must be a finite number >= {} (got {})", who, what, low, value);
 }
 
 // Requires a finite value > 0: what a denominator's eps must be, or a parameter whose gradient is
 // 0 would get 0/0 = NaN.
 inline void check_positive(const char* who, const char* what, float value) {
-  BP_CHECK(std::isfinite(value) && value > 0, "{}: {} must be a finite number > 0 (got {})", who,
-           what, value);
+  BP_CHECK_AS(ValueError, std::isfinite(value) && value > 0,
+              "{}: {} must be a finite number > 0 (got {})", who, what, value);
 }
 
 // Requires value in [0, 1).
 inline void check_unit(const char* who, const char* what, float value) {
-  BP_CHECK(std::isfinite(value) && value >= 0 && value < 1, "{}: {} must be in [0, 1) (got {})",
-           who, what, value);
+  BP_CHECK_AS(ValueError, std::isfinite(value) && value >= 0 && value < 1,
+              "{}: {} must be in [0, 1) (got {})", who, what, value);
 }
 
 // The moving averages of the Adam family, m ← β₁·m + (1−β₁)·g and v ← β₂·v + (1−β₂)·g², with

@@ -1,4 +1,5 @@
 #include <cmath>
+#include <unordered_map>
 
 #include "backprop/error.hpp"
 #include "backprop/optim.hpp"
@@ -9,14 +10,25 @@ namespace bp::optim {
 Optimizer::Optimizer(std::vector<ParamGroup> groups, int64_t parallel_update)
     : groups_(std::move(groups)), parallel_update_(parallel_update) {
   for (const ParamGroup& g : groups_) {
-    BP_CHECK(g.lr >= 0 && std::isfinite(g.lr), "optimizer: learning rate must be >= 0 (got {})",
-             g.lr);
-    BP_CHECK(g.weight_decay >= 0 && std::isfinite(g.weight_decay),
-             "optimizer: weight decay must be >= 0 (got {})", g.weight_decay);
+    BP_CHECK_AS(ValueError, g.lr >= 0 && std::isfinite(g.lr),
+                "optimizer: learning rate must be >= 0 (got {})", g.lr);
+    BP_CHECK_AS(ValueError, g.weight_decay >= 0 && std::isfinite(g.weight_decay),
+                "optimizer: weight decay must be >= 0 (got {})", g.weight_decay);
     for (const Tensor& p : g.params)
-      BP_CHECK(p.defined() && p.requires_grad() && p.is_leaf(),
-               "optimizer: every parameter must be a defined leaf tensor with requires_grad");
+      BP_CHECK_AS(ValueError, p.defined() && p.requires_grad() && p.is_leaf(),
+                  "optimizer: every parameter must be a defined leaf tensor with requires_grad");
   }
+  // A tensor listed twice would be stepped twice (Module::parameters() lists a tied one once).
+  std::unordered_map<const void*, size_t> index;
+  size_t k = 0;
+  for (const ParamGroup& g : groups_)
+    for (const Tensor& p : g.params) {
+      const auto [it, added] = index.emplace(p.impl().get(), k);
+      BP_CHECK_AS(ValueError, added,
+                  "optimizer: parameter {} is the same tensor as parameter {} (listed twice)", k,
+                  it->second);
+      ++k;
+    }
 }
 
 void Optimizer::step() {
@@ -31,9 +43,9 @@ const std::vector<ElementUpdate>& Optimizer::begin_step() {
   for (const ParamGroup& g : groups_) {
     for (const Tensor& p : g.params) {
       const Tensor grad = p.grad();
-      BP_CHECK(!grad.defined() || grad.shape() == p.shape(),
-               "{}: gradient shape {} differs from the shape {} of parameter {}", kind(),
-               to_string(grad.shape()), to_string(p.shape()), k);
+      BP_CHECK_AS(ShapeError, !grad.defined() || grad.shape() == p.shape(),
+                  "{}: gradient shape {} differs from the shape {} of parameter {}", kind(),
+                  to_string(grad.shape()), to_string(p.shape()), k);
       ++k;
     }
   }
@@ -48,7 +60,8 @@ void Optimizer::zero_grad() {
 }
 
 void Optimizer::set_lr(float lr) {
-  BP_CHECK(lr >= 0 && std::isfinite(lr), "optimizer: learning rate must be >= 0 (got {})", lr);
+  BP_CHECK_AS(ValueError, lr >= 0 && std::isfinite(lr),
+              "optimizer: learning rate must be >= 0 (got {})", lr);
   for (ParamGroup& g : groups_) g.lr = lr;
 }
 

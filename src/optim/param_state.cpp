@@ -55,8 +55,8 @@ std::vector<std::pair<std::string, Tensor>> ParamState::save() const {
 void ParamState::load(const std::vector<std::pair<std::string, Tensor>>& state,
                       const std::vector<Tensor>& params) {
   const size_t n = steps_.size();
-  BP_CHECK(params.size() == n, "{}::load_state: {} parameters, expected {}", owner_, params.size(),
-           n);
+  BP_CHECK_AS(ValueError, params.size() == n, "{}::load_state: {} parameters, expected {}", owner_,
+              params.size(), n);
   std::vector<int64_t> steps(n, 0);
   std::vector<std::vector<Tensor>> buffers(n, std::vector<Tensor>(specs_.size()));
   for (const auto& [entry, t] : state) {
@@ -64,9 +64,9 @@ void ParamState::load(const std::vector<std::pair<std::string, Tensor>>& state,
     const std::string name = split ? split->first : "";
     size_t b = 0;
     while (b < specs_.size() && specs_[b].name != name) ++b;
-    BP_CHECK(split && (name == "step" || b < specs_.size()),
-             "{}::load_state: unexpected state entry '{}'", owner_, entry);
-    BP_CHECK(t.defined(), "{}::load_state: '{}' is undefined", owner_, entry);
+    BP_CHECK_AS(ValueError, split && (name == "step" || b < specs_.size()),
+                "{}::load_state: unexpected state entry '{}'", owner_, entry);
+    BP_CHECK_AS(ValueError, t.defined(), "{}::load_state: '{}' is undefined", owner_, entry);
     const size_t k = split->second;
     if (name == "step")
       steps[k] = load_step(entry, t);
@@ -79,19 +79,19 @@ void ParamState::load(const std::vector<std::pair<std::string, Tensor>>& state,
 }
 
 int64_t ParamState::load_step(const std::string& entry, const Tensor& t) const {
-  BP_CHECK(t.numel() == 1, "{}::load_state: '{}' must hold one value, has {}", owner_, entry,
-           t.numel());
+  BP_CHECK_AS(ValueError, t.numel() == 1, "{}::load_state: '{}' must hold one value, has {}",
+              owner_, entry, t.numel());
   const float v = t.data()[0];
-  BP_CHECK(std::isfinite(v) && v >= 1 && v == std::floor(v),
-           "{}::load_state: '{}' must be a whole number >= 1 (got {})", owner_, entry, v);
+  BP_CHECK_AS(ValueError, std::isfinite(v) && v >= 1 && v == std::floor(v),
+              "{}::load_state: '{}' must be a whole number >= 1 (got {})", owner_, entry, v);
   return static_cast<int64_t>(v);
 }
 
 Tensor ParamState::load_buffer(const std::string& entry, const Tensor& t, const Buffer& buffer,
                                const Tensor& param) const {
-  BP_CHECK(buffer.per_element ? t.shape() == param.shape() : t.numel() == 1,
-           "{}::load_state: '{}' has shape {}, expected {}", owner_, entry, to_string(t.shape()),
-           buffer.per_element ? to_string(param.shape()) : std::string("[1]"));
+  BP_CHECK_AS(ValueError, buffer.per_element ? t.shape() == param.shape() : t.numel() == 1,
+              "{}::load_state: '{}' has shape {}, expected {}", owner_, entry, to_string(t.shape()),
+              buffer.per_element ? to_string(param.shape()) : std::string("[1]"));
   return t.clone();
 }
 
@@ -105,8 +105,8 @@ void ParamState::check_whole(size_t k, const std::vector<Tensor>& buffers, int64
   if (!any || all) return;
   std::vector<std::string> names;
   for (const Buffer& b : specs_) names.push_back(b.name);
-  fail("{}::load_state: parameter {} has only part of its state (step and {})", owner_, k,
-       fmt::join(names, ", "));
+  fail_as<ValueError>("{}::load_state: parameter {} has only part of its state (step and {})",
+                      owner_, k, fmt::join(names, ", "));
 }
 
 }  // namespace bp::optim::detail

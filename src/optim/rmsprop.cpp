@@ -59,8 +59,8 @@ RMSprop::RMSprop(std::vector<ParamGroup> groups, RMSpropOptions options)
     : Optimizer(std::move(groups), kParallelUpdateHeavy),
       options_(options),
       state_(std::make_unique<State>(options, detail::count_params(groups_))) {
-  BP_CHECK(std::isfinite(options.alpha) && options.alpha >= 0 && options.alpha <= 1,
-           "RMSprop: alpha must be in [0, 1] (got {})", options.alpha);
+  BP_CHECK_AS(ValueError, std::isfinite(options.alpha) && options.alpha >= 0 && options.alpha <= 1,
+              "RMSprop: alpha must be in [0, 1] (got {})", options.alpha);
   detail::check_positive("RMSprop", "eps", options.eps);
   detail::check_unit("RMSprop", "momentum", options.momentum);
 }

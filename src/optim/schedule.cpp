@@ -12,12 +12,12 @@ namespace bp::optim {
 namespace {
 
 void check_step(const char* who, int64_t step) {
-  BP_CHECK(step >= 0, "{}: step must be >= 0 (got {})", who, step);
+  BP_CHECK_AS(ValueError, step >= 0, "{}: step must be >= 0 (got {})", who, step);
 }
 
 void check_gamma(const char* who, double gamma) {
-  BP_CHECK(std::isfinite(gamma) && gamma > 0 && gamma <= 1, "{}: gamma must be in (0, 1] (got {})",
-           who, gamma);
+  BP_CHECK_AS(ValueError, std::isfinite(gamma) && gamma > 0 && gamma <= 1,
+              "{}: gamma must be in (0, 1] (got {})", who, gamma);
 }
 
 // Numbers in the text form: the shortest form that reads back to the same double.
@@ -57,19 +57,20 @@ std::unique_ptr<Schedule> plateau(ScheduleArgs& a) {
 }  // namespace
 
 void check_base_lr(const char* who, double base) {
-  BP_CHECK(std::isfinite(base) && base >= 0,
-           "{}: learning rate must be a finite number >= 0 (got {})", who, base);
+  BP_CHECK_AS(ValueError, std::isfinite(base) && base >= 0,
+              "{}: learning rate must be a finite number >= 0 (got {})", who, base);
 }
 
 void Schedule::load_state(std::span<const double> state) {
-  BP_CHECK(state.empty(), "schedule {}: has no state, got {} values", to_string(), state.size());
+  BP_CHECK_AS(ValueError, state.empty(), "schedule {}: has no state, got {} values", to_string(),
+              state.size());
 }
 
 // ---- ConstantLR ----
 
 ConstantLR::ConstantLR(double value, int64_t length) : value_(value), length_(length) {
   check_base_lr("constant", value);
-  BP_CHECK(length >= 0, "constant: length must be >= 0 (got {})", length);
+  BP_CHECK_AS(ValueError, length >= 0, "constant: length must be >= 0 (got {})", length);
 }
 
 double ConstantLR::lr(int64_t step) const {
@@ -86,7 +87,7 @@ std::string ConstantLR::to_string() const {
 StepLR::StepLR(double base, int64_t step_size, double gamma)
     : base_(base), gamma_(gamma), step_size_(step_size) {
   check_base_lr("step", base);
-  BP_CHECK(step_size >= 1, "step: size must be >= 1 (got {})", step_size);
+  BP_CHECK_AS(ValueError, step_size >= 1, "step: size must be >= 1 (got {})", step_size);
   check_gamma("step", gamma);
 }
 
@@ -105,11 +106,11 @@ MultiStepLR::MultiStepLR(double base, std::vector<int64_t> milestones, double ga
     : base_(base), gamma_(gamma), milestones_(std::move(milestones)) {
   check_base_lr("multistep", base);
   check_gamma("multistep", gamma);
-  BP_CHECK(!milestones_.empty(), "multistep: needs at least one milestone");
+  BP_CHECK_AS(ValueError, !milestones_.empty(), "multistep: needs at least one milestone");
   for (size_t i = 0; i < milestones_.size(); ++i)
-    BP_CHECK(milestones_[i] >= 0 && (i == 0 || milestones_[i] > milestones_[i - 1]),
-             "multistep: milestones must be increasing numbers >= 0 (got {})",
-             fmt::join(milestones_, ";"));
+    BP_CHECK_AS(ValueError, milestones_[i] >= 0 && (i == 0 || milestones_[i] > milestones_[i - 1]),
+                "multistep: milestones must be increasing numbers >= 0 (got {})",
+                fmt::join(milestones_, ";"));
 }
 
 double MultiStepLR::lr(int64_t step) const {
@@ -144,9 +145,9 @@ std::string ExponentialLR::to_string() const {
 CosineLR::CosineLR(double base, int64_t t_max, double eta_min)
     : base_(base), eta_min_(eta_min), t_max_(t_max) {
   check_base_lr("cosine", base);
-  BP_CHECK(t_max >= 1, "cosine: T_max must be >= 1 (got {})", t_max);
-  BP_CHECK(std::isfinite(eta_min) && eta_min >= 0, "cosine: eta_min must be >= 0 (got {})",
-           eta_min);
+  BP_CHECK_AS(ValueError, t_max >= 1, "cosine: T_max must be >= 1 (got {})", t_max);
+  BP_CHECK_AS(ValueError, std::isfinite(eta_min) && eta_min >= 0,
+              "cosine: eta_min must be >= 0 (got {})", eta_min);
 }
 
 double CosineLR::lr(int64_t step) const {
@@ -164,9 +165,9 @@ std::string CosineLR::to_string() const {
 WarmupLR::WarmupLR(double base, int64_t steps, double start_factor)
     : base_(base), start_factor_(start_factor), steps_(steps) {
   check_base_lr("warmup", base);
-  BP_CHECK(steps >= 1, "warmup: steps must be >= 1 (got {})", steps);
-  BP_CHECK(std::isfinite(start_factor) && start_factor > 0 && start_factor <= 1,
-           "warmup: start_factor must be in (0, 1] (got {})", start_factor);
+  BP_CHECK_AS(ValueError, steps >= 1, "warmup: steps must be >= 1 (got {})", steps);
+  BP_CHECK_AS(ValueError, std::isfinite(start_factor) && start_factor > 0 && start_factor <= 1,
+              "warmup: start_factor must be in (0, 1] (got {})", start_factor);
 }
 
 double WarmupLR::lr(int64_t step) const {
@@ -183,17 +184,18 @@ std::string WarmupLR::to_string() const {
 
 OneCycleLR::OneCycleLR(OneCycleOptions o) : options_(o) {
   check_base_lr("onecycle", o.max_lr);
-  BP_CHECK(o.total_steps >= 2, "onecycle: total_steps must be >= 2 (got {})", o.total_steps);
-  BP_CHECK(std::isfinite(o.pct_start) && o.pct_start > 0 && o.pct_start < 1,
-           "onecycle: pct_start must be in (0, 1) (got {})", o.pct_start);
-  BP_CHECK(std::isfinite(o.div_factor) && o.div_factor > 0,
-           "onecycle: div_factor must be positive (got {})", o.div_factor);
-  BP_CHECK(std::isfinite(o.final_div_factor) && o.final_div_factor > 0,
-           "onecycle: final_div_factor must be positive (got {})", o.final_div_factor);
+  BP_CHECK_AS(ValueError, o.total_steps >= 2, "onecycle: total_steps must be >= 2 (got {})",
+              o.total_steps);
+  BP_CHECK_AS(ValueError, std::isfinite(o.pct_start) && o.pct_start > 0 && o.pct_start < 1,
+              "onecycle: pct_start must be in (0, 1) (got {})", o.pct_start);
+  BP_CHECK_AS(ValueError, std::isfinite(o.div_factor) && o.div_factor > 0,
+              "onecycle: div_factor must be positive (got {})", o.div_factor);
+  BP_CHECK_AS(ValueError, std::isfinite(o.final_div_factor) && o.final_div_factor > 0,
+              "onecycle: final_div_factor must be positive (got {})", o.final_div_factor);
   const double rise_end = o.pct_start * static_cast<double>(o.total_steps) - 1;
-  BP_CHECK(rise_end > 0 && rise_end < static_cast<double>(o.total_steps - 1),
-           "onecycle: pct_start {} of {} steps leaves a phase without steps", o.pct_start,
-           o.total_steps);
+  BP_CHECK_AS(ValueError, rise_end > 0 && rise_end < static_cast<double>(o.total_steps - 1),
+              "onecycle: pct_start {} of {} steps leaves a phase without steps", o.pct_start,
+              o.total_steps);
 }
 
 double OneCycleLR::lr(int64_t step) const {
@@ -221,14 +223,14 @@ std::string OneCycleLR::to_string() const {
 
 ReduceOnPlateau::ReduceOnPlateau(double base, PlateauOptions o) : options_(o), lr_(base) {
   check_base_lr("plateau", base);
-  BP_CHECK(std::isfinite(o.factor) && o.factor > 0 && o.factor < 1,
-           "plateau: factor must be in (0, 1) (got {})", o.factor);
-  BP_CHECK(o.patience >= 0, "plateau: patience must be >= 0 (got {})", o.patience);
-  BP_CHECK(std::isfinite(o.threshold) && o.threshold >= 0 && o.threshold < 1,
-           "plateau: threshold must be in [0, 1) (got {})", o.threshold);
-  BP_CHECK(o.cooldown >= 0, "plateau: cooldown must be >= 0 (got {})", o.cooldown);
-  BP_CHECK(std::isfinite(o.min_lr) && o.min_lr >= 0, "plateau: min_lr must be >= 0 (got {})",
-           o.min_lr);
+  BP_CHECK_AS(ValueError, std::isfinite(o.factor) && o.factor > 0 && o.factor < 1,
+              "plateau: factor must be in (0, 1) (got {})", o.factor);
+  BP_CHECK_AS(ValueError, o.patience >= 0, "plateau: patience must be >= 0 (got {})", o.patience);
+  BP_CHECK_AS(ValueError, std::isfinite(o.threshold) && o.threshold >= 0 && o.threshold < 1,
+              "plateau: threshold must be in [0, 1) (got {})", o.threshold);
+  BP_CHECK_AS(ValueError, o.cooldown >= 0, "plateau: cooldown must be >= 0 (got {})", o.cooldown);
+  BP_CHECK_AS(ValueError, std::isfinite(o.min_lr) && o.min_lr >= 0,
+              "plateau: min_lr must be >= 0 (got {})", o.min_lr);
 }
 
 double ReduceOnPlateau::lr(int64_t step) const {
@@ -263,11 +265,12 @@ std::vector<double> ReduceOnPlateau::state() const {
 }
 
 void ReduceOnPlateau::load_state(std::span<const double> s) {
-  BP_CHECK(s.size() == 5, "plateau: state has {} values, expected 5", s.size());
+  BP_CHECK_AS(ValueError, s.size() == 5, "plateau: state has {} values, expected 5", s.size());
   auto whole = [](double v) { return std::isfinite(v) && v >= 0 && v == std::floor(v); };
-  BP_CHECK(std::isfinite(s[0]) && s[0] >= 0 && (s[1] == 0 || s[1] == 1) && std::isfinite(s[2]) &&
-               whole(s[3]) && whole(s[4]),
-           "plateau: malformed state [{}]", fmt::join(s, ", "));
+  BP_CHECK_AS(ValueError,
+              std::isfinite(s[0]) && s[0] >= 0 && (s[1] == 0 || s[1] == 1) && std::isfinite(s[2]) &&
+                  whole(s[3]) && whole(s[4]),
+              "plateau: malformed state [{}]", fmt::join(s, ", "));
   lr_ = s[0];
   has_best_ = s[1] == 1;
   best_ = s[2];
@@ -285,12 +288,12 @@ std::string ReduceOnPlateau::to_string() const {
 
 SequentialSchedule::SequentialSchedule(std::vector<std::unique_ptr<Schedule>> pieces)
     : pieces_(std::move(pieces)) {
-  BP_CHECK(!pieces_.empty(), "schedule: a sequence needs at least one piece");
+  BP_CHECK_AS(ValueError, !pieces_.empty(), "schedule: a sequence needs at least one piece");
   for (size_t i = 0; i < pieces_.size(); ++i) {
-    BP_CHECK(pieces_[i] != nullptr, "schedule: piece {} is null", i + 1);
-    BP_CHECK(i + 1 == pieces_.size() || pieces_[i]->length() > 0,
-             "schedule: '{}' runs open-ended, so only the last piece may be one",
-             pieces_[i]->to_string());
+    BP_CHECK_AS(ValueError, pieces_[i] != nullptr, "schedule: piece {} is null", i + 1);
+    BP_CHECK_AS(ValueError, i + 1 == pieces_.size() || pieces_[i]->length() > 0,
+                "schedule: '{}' runs open-ended, so only the last piece may be one",
+                pieces_[i]->to_string());
   }
 }
 
@@ -331,13 +334,13 @@ void SequentialSchedule::load_state(std::span<const double> state) {
   size_t at = 0;
   for (auto& p : pieces_) {
     const size_t n = p->state().size();
-    BP_CHECK(at + n <= state.size(), "schedule {}: state has {} values, too few", to_string(),
-             state.size());
+    BP_CHECK_AS(ValueError, at + n <= state.size(), "schedule {}: state has {} values, too few",
+                to_string(), state.size());
     p->load_state(state.subspan(at, n));
     at += n;
   }
-  BP_CHECK(at == state.size(), "schedule {}: state has {} values, expected {}", to_string(),
-           state.size(), at);
+  BP_CHECK_AS(ValueError, at == state.size(), "schedule {}: state has {} values, expected {}",
+              to_string(), state.size(), at);
 }
 
 std::string SequentialSchedule::to_string() const {

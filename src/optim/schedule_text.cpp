@@ -29,7 +29,8 @@ const ScheduleKind& kind_of(const syntax::Call& piece, const std::string& text) 
   std::string names;
   for (const ScheduleKind& kind : schedule_kinds())
     names += (names.empty() ? "" : ", ") + kind.name;
-  fail("schedule piece '{}': unknown schedule '{}' (known: {})", text, piece.name, names);
+  fail_as<ValueError>("schedule piece '{}': unknown schedule '{}' (known: {})", text, piece.name,
+                      names);
 }
 
 // One piece, its errors named after it: "schedule piece 'step(10,2)': step: gamma must be ...".
@@ -42,7 +43,7 @@ std::unique_ptr<Schedule> make_piece(const syntax::Call& piece, const std::strin
   } catch (const Error& e) {
     const std::string what = e.what();
     if (what.rfind("schedule", 0) == 0) throw;
-    fail("schedule piece '{}': {}", text, what);
+    fail_as<ValueError>("schedule piece '{}': {}", text, what);
   }
 }
 
@@ -106,7 +107,8 @@ int64_t ScheduleArgs::to_duration(const char* key, std::string_view text) const 
 
 std::unique_ptr<Schedule> parse_schedule(const std::string& text, const ScheduleContext& ctx) {
   check_base_lr("schedule", ctx.base_lr);
-  BP_CHECK(ctx.total_steps >= 0 && ctx.steps_per_epoch >= 0, "schedule: step counts must be >= 0");
+  BP_CHECK_AS(ValueError, ctx.total_steps >= 0 && ctx.steps_per_epoch >= 0,
+              "schedule: step counts must be >= 0");
   const std::vector<syntax::Call> calls = syntax::parse_calls(text, grammar());
   std::vector<std::unique_ptr<Schedule>> pieces;
   int64_t used = 0;
@@ -115,10 +117,10 @@ std::unique_ptr<Schedule> parse_schedule(const std::string& text, const Schedule
     const bool last = pieces.size() + 1 == calls.size();
     pieces.push_back(make_piece(piece, piece_text, ctx, used, last));
     const int64_t n = pieces.back()->length();
-    BP_CHECK(last || n > 0,
-             "schedule piece '{}': {} runs open-ended, so it can only be the last piece{}",
-             piece_text, piece.name,
-             piece.name == "constant" ? " (give constant(steps) a length)" : "");
+    BP_CHECK_AS(ValueError, last || n > 0,
+                "schedule piece '{}': {} runs open-ended, so it can only be the last piece{}",
+                piece_text, piece.name,
+                piece.name == "constant" ? " (give constant(steps) a length)" : "");
     used += n;
   }
   if (pieces.size() == 1) return std::move(pieces.front());

@@ -41,9 +41,10 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDOptions options)
       options_(options),
       velocity_(detail::count_params(groups_)),
       state_(std::make_unique<State>(velocity_.size())) {
-  BP_CHECK(options.momentum >= 0 && options.momentum < 1,
-           "SGD: momentum must be in [0, 1) (got {})", options.momentum);
-  BP_CHECK(!options.nesterov || options.momentum > 0, "SGD: Nesterov needs a positive momentum");
+  BP_CHECK_AS(ValueError, options.momentum >= 0 && options.momentum < 1,
+              "SGD: momentum must be in [0, 1) (got {})", options.momentum);
+  BP_CHECK_AS(ValueError, !options.nesterov || options.momentum > 0,
+              "SGD: Nesterov needs a positive momentum");
 }
 
 SGD::~SGD() = default;
@@ -77,12 +78,12 @@ void SGD::load_state(const std::vector<std::pair<std::string, Tensor>>& state) {
   std::vector<Tensor> loaded(velocity_.size());
   for (const auto& [name, t] : state) {
     const auto split = detail::split_entry_name(name, params.size());
-    BP_CHECK(split && split->first == "velocity", "SGD::load_state: unexpected state entry '{}'",
-             name);
+    BP_CHECK_AS(ValueError, split && split->first == "velocity",
+                "SGD::load_state: unexpected state entry '{}'", name);
     const size_t k = split->second;
-    BP_CHECK(t.defined() && t.shape() == params[k].shape(),
-             "SGD::load_state: '{}' has shape {}, the parameter has {}", name,
-             t.defined() ? to_string(t.shape()) : "undefined", to_string(params[k].shape()));
+    BP_CHECK_AS(ValueError, t.defined() && t.shape() == params[k].shape(),
+                "SGD::load_state: '{}' has shape {}, the parameter has {}", name,
+                t.defined() ? to_string(t.shape()) : "undefined", to_string(params[k].shape()));
     loaded[k] = t.clone();
   }
   velocity_ = std::move(loaded);

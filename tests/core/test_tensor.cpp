@@ -217,10 +217,19 @@ TEST(TensorInPlace, FillAndCopy) {
   t.fill_(4.0f);
   for (float v : t.values()) EXPECT_EQ(v, 4.0f);
   Tensor src = Tensor::arange(0, 4);
-  t.copy_(src);  // same number of elements, different shape
+  t.copy_(src.reshape({2, 2}));
   EXPECT_EQ(t.to_vector(), (std::vector<float>{0, 1, 2, 3}));
   EXPECT_EQ(t.shape(), (Shape{2, 2}));
   expect_error([&] { t.copy_(Tensor::zeros({3})); }, "Tensor::copy_");
+  // The same number of elements in another shape is refused too: 2×3 into 3×2.
+  Tensor wide = Tensor::zeros({2, 3});
+  expect_error(
+      [&] {
+        wide.copy_(Tensor::ones({3, 2}));
+      },
+      "Tensor::copy_: source has shape [3, 2], destination [2, 3]");
+  expect_error([&] { t.copy_(src); }, "source has shape [4], destination [2, 2]");
+  EXPECT_EQ(wide.to_vector(), std::vector<float>(6, 0.0f));
 }
 
 // ---- printing ----

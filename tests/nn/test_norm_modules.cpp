@@ -142,6 +142,29 @@ TEST(NormModulesTest, DropoutModuleTrainEvalAndSeed) {
   expect_error([] { nn::Dropout bad(1.0f); }, "Dropout: p must be in [0, 1), got 1");
 }
 
+// Hand-built dropout layers draw their seeds from the library's generator: two layers differ, and
+// manual_seed makes a model's masks reproducible.
+TEST(NormModulesTest, DropoutSeedsComeFromTheLibrarysGenerator) {
+  const Tensor x = Tensor::ones({1000});
+  const auto masks = [&] {
+    nn::Dropout first(0.5f), second(0.5f);
+    return std::pair{first(x).to_vector(), second(x).to_vector()};
+  };
+  manual_seed(3);
+  const auto a = masks();
+  EXPECT_NE(a.first, a.second);
+  manual_seed(3);
+  const auto b = masks();
+  EXPECT_EQ(a.first, b.first);
+  EXPECT_EQ(a.second, b.second);
+  manual_seed(4);
+  EXPECT_NE(masks().first, a.first);
+  // A generator of one's own serves too.
+  Generator g1(9), g2(9);
+  nn::Dropout from_g1(0.5f, g1), from_g2(0.5f, g2);
+  EXPECT_EQ(from_g1(x).to_vector(), from_g2(x).to_vector());
+}
+
 TEST(NormModulesTest, EmbeddingModule) {
   Generator gen(5);
   nn::Embedding emb(100, 8, gen);

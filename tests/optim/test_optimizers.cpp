@@ -571,6 +571,28 @@ TEST(Factory, BuildsEveryKind) {
   EXPECT_FLOAT_EQ(adamw.options().weight_decay, 0.1f);
 }
 
+// Empty settings give each kind the defaults of its own options struct, as its constructor does.
+TEST(Factory, EmptySettingsTakeEachOptimizersOwnDefaults) {
+  const std::vector<std::pair<std::string, float>> lrs{
+      {"sgd", 0.01f},   {"adagrad", 0.01f}, {"rmsprop", 0.01f}, {"adam", 1e-3f},
+      {"adamw", 1e-3f}, {"adamax", 2e-3f},  {"nadam", 2e-3f}};
+  for (const auto& [kind, lr] : lrs) {
+    EXPECT_FLOAT_EQ(optim::make_optimizer(kind, {make_weights()}, {})->lr(), lr) << kind;
+    EXPECT_FLOAT_EQ(*optim::with_defaults(kind, {}).lr, lr) << kind;
+  }
+  auto adamw = optim::make_optimizer("adamw", {make_weights()}, {});
+  EXPECT_FLOAT_EQ(dynamic_cast<optim::AdamW&>(*adamw).options().weight_decay, 0.01f);
+  auto adagrad = optim::make_optimizer("adagrad", {make_weights()}, {});
+  EXPECT_FLOAT_EQ(dynamic_cast<optim::Adagrad&>(*adagrad).options().eps, 1e-10f);
+  EXPECT_FALSE(optim::with_defaults("sgd", {}).eps.has_value());
+  // What is set is kept.
+  const optim::OptimizerSettings s = optim::with_defaults("adam", {.lr = 0.5f, .eps = 1e-3f});
+  EXPECT_EQ(*s.lr, 0.5f);
+  EXPECT_EQ(*s.eps, 1e-3f);
+  EXPECT_EQ(*s.weight_decay, 0.0f);
+  expect_error([] { optim::with_defaults("adadelta", {}); }, "unknown kind 'adadelta'");
+}
+
 // ---- clipping and penalties ----
 
 TEST(Clipping, GradNormScalesDownToMaxNorm) {
