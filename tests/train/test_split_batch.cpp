@@ -232,10 +232,10 @@ std::shared_ptr<nn::Module> batch_norm_model(const std::string& kind) {
   using Layers = std::vector<std::shared_ptr<nn::Module>>;
   auto seq = [](Layers layers) { return std::make_shared<nn::Sequential>(std::move(layers)); };
   if (kind == "mlp")
-    return seq({std::make_shared<nn::Linear>(20, 32, true, gen),
-                std::make_shared<nn::BatchNorm1d>(32), nn::ReLU(),
-                std::make_shared<nn::Dropout>(0.2f), std::make_shared<nn::Linear>(32, 4, true, gen),
-                std::make_shared<nn::BatchNorm1d>(4)});
+    return seq(
+        {std::make_shared<nn::Linear>(20, 32, true, gen), std::make_shared<nn::BatchNorm1d>(32),
+         nn::ReLU(), std::make_shared<nn::Dropout>(0.2f, gen),
+         std::make_shared<nn::Linear>(32, 4, true, gen), std::make_shared<nn::BatchNorm1d>(4)});
   auto conv = [&](int64_t in, int64_t out) {
     return std::make_shared<nn::Conv2d>(in, out, 3, 1, 1, 1, 1, false, gen);
   };
