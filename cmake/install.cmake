@@ -40,7 +40,7 @@ if(BP_LIBRARY_TYPE STREQUAL "STATIC_LIBRARY")
     string(APPEND BP_PC_REQUIRES_PRIVATE " ompi-c")
   endif()
   string(APPEND BP_PC_REQUIRES_PRIVATE "\n")
-  set(BP_PC_LIBS_PRIVATE "Libs.private: -ldnnl -fopenmp\n")
+  set(BP_PC_LIBS_PRIVATE "Libs.private: -ldnnl -lonnx_proto -lprotobuf -fopenmp\n")
   set(BP_PC_CFLAGS " -DBP_STATIC_DEFINE")
 endif()
 # The prefix is found from the .pc file's own place, so that the file stays right wherever the

@@ -6,7 +6,8 @@
 #   build   compiling the library and the program, and the Fashion-MNIST data it trains on
 #   test    build + the test suite: GoogleTest, clang and its sanitizer runtimes (the sanitizer and
 #           fuzz builds), MPI (data-parallel tests), Google Benchmark, Python (test helpers),
-#           pkg-config (the consumer projects), clang-format (the formatting check)
+#           pkg-config (the consumer projects), clang-format (the formatting check), python3-onnx
+#           and Node.js with npm (exported ONNX files, checked and run in ONNX Runtime)
 #   mpi     build + data-parallel training across processes (OpenMPI)
 #   package build + what cpack needs for the Debian package (dpkg-shlibdeps, file)
 #   bench   build + the side-by-side benchmarks: Google Benchmark, MPI, PyTorch and its fastest BLAS
@@ -21,6 +22,7 @@ build=(
   build-essential cmake ninja-build       # the toolchain (GNU OpenMP comes with g++)
   libdnnl-dev ocl-icd-opencl-dev          # oneDNN; its CMake package asks for OpenCL's files
   zlib1g-dev libcli11-dev nlohmann-json3-dev libfmt-dev
+  libonnx-dev libprotobuf-dev             # ONNX export: the format's protobuf classes
   dataset-fashion-mnist                   # /usr/share/datasets/fashion-mnist
 )
 mpi=(openmpi-bin libopenmpi-dev)
@@ -30,6 +32,7 @@ test=(
   libbenchmark-dev "${mpi[@]}"
   python3 pkg-config
   clang-format                            # scripts/check-format.sh
+  python3-onnx nodejs                     # ONNX's checker; Node.js runs ONNX Runtime (from npm)
 )
 package=(dpkg-dev file)
 bench=(
@@ -51,6 +54,9 @@ for group in "${@:-build}"; do
     *) echo "install-deps: unknown group '$group' (build, test, mpi, package, bench, fresh, report)" >&2; exit 2 ;;
   esac
 done
+
+# npm comes with some Node.js builds (and then conflicts with Debian's npm package).
+if [[ " ${packages[*]} " == *" nodejs "* ]] && ! command -v npm > /dev/null; then packages+=(npm); fi
 
 missing=()
 for pkg in $(printf '%s\n' "${packages[@]}" | sort -u); do

@@ -3,7 +3,8 @@
 #  0. the formatting check (scripts/check-format.sh: every C++ file as .clang-format says);
 #  1. the Release build with GCC and the shared library (the tree scripts/run.sh builds), its tests,
 #     and projects that use the library as users' projects do (tests/consumers: installed with
-#     find_package and pkg-config, and add_subdirectory);
+#     find_package and pkg-config, and add_subdirectory), and exported ONNX models run in ONNX
+#     Runtime (installed from npm into $BUILD_DIR/ort) against `backprop predict`;
 #  2. the Debian package (scripts/package.sh) and a check of its contents;
 #  3. a build with clang, the static library and AddressSanitizer + UndefinedBehaviorSanitizer, its
 #     tests, and each fuzz target briefly (the fuzz targets share that build).
@@ -34,9 +35,17 @@ failed=()
 section "formatting"
 bash scripts/check-format.sh || failed+=("formatting")
 
+section "ONNX Runtime (npm) for the ONNX export tests"
+ort_dir="$(realpath -m "$BUILD_DIR")/ort"
+if [[ ! -d "$ort_dir/node_modules/onnxruntime-node" ]]; then
+  mkdir -p "$ort_dir"
+  # --ignore-scripts: the CPU runtime ships in the package; its install script only fetches GPU parts.
+  npm install --ignore-scripts --no-audit --no-fund --prefix "$ort_dir" onnxruntime-node@1.30.0
+fi
+
 section "Release build (GCC, shared library) in $BUILD_DIR"
 bash scripts/configure.sh "$BUILD_DIR" -DBP_BUILD_TESTS=ON -DBP_BUILD_BENCH=ON -DBP_BUILD_EXAMPLES=ON \
-  -DBP_MPI=ON
+  -DBP_MPI=ON -DBP_ORT_DIR="$ort_dir" -DPython3_EXECUTABLE=/usr/bin/python3
 cmake --build "$BUILD_DIR" -j "$JOBS"
 
 section "Release tests"

@@ -78,6 +78,11 @@ class BP_API Conv2d : public Module {
   Shape output_shape(const Shape& input_shape) const override;
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }
+  Size2d kernel() const { return kernel_; }
+  Size2d stride() const { return stride_; }
+  Size2d padding() const { return padding_; }
+  Size2d dilation() const { return dilation_; }
+  int64_t groups() const { return groups_; }
 
  private:
   int64_t in_, out_;
@@ -99,6 +104,12 @@ class BP_API ConvTranspose2d : public Module {
   Shape output_shape(const Shape& input_shape) const override;
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }
+  Size2d kernel() const { return kernel_; }
+  Size2d stride() const { return stride_; }
+  Size2d padding() const { return padding_; }
+  Size2d output_padding() const { return output_padding_; }
+  Size2d dilation() const { return dilation_; }
+  int64_t groups() const { return groups_; }
 
  private:
   int64_t in_, out_;
@@ -116,6 +127,9 @@ class BP_API MaxPool2d : public Module {
   std::string name() const override;
   bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
+  Size2d kernel() const { return kernel_; }
+  Size2d stride() const { return stride_; }
+  Size2d padding() const { return padding_; }
 
  private:
   Size2d kernel_, stride_, padding_;
@@ -130,6 +144,10 @@ class BP_API AvgPool2d : public Module {
   std::string name() const override;
   bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
+  Size2d kernel() const { return kernel_; }
+  Size2d stride() const { return stride_; }
+  Size2d padding() const { return padding_; }
+  bool count_include_pad() const { return count_include_pad_; }
 
  private:
   Size2d kernel_, stride_, padding_;

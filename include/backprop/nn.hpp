@@ -135,6 +135,7 @@ class BP_API Softmax : public Module {
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return log_ ? "LogSoftmax" : "Softmax"; }
   bool thread_safe_forward() const override { return true; }
+  bool log() const { return log_; }
 
  private:
   bool log_;

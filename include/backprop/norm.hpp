@@ -90,6 +90,7 @@ class BP_API BatchNorm : public Module {
   Tensor& bias() { return bias_; }
   Tensor& running_mean() { return running_mean_; }
   Tensor& running_var() { return running_var_; }
+  float eps() const { return eps_; }
 
  protected:
   // `spatial` picks the sample shapes accepted: (C) or (C, L) for 1, (C, H, W) for 2.
@@ -133,6 +134,8 @@ class BP_API LayerNorm : public Module {
   Shape output_shape(const Shape& input_shape) const override;
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }
+  const Shape& shape() const { return shape_; }
+  float eps() const { return eps_; }
 
  private:
   Shape shape_;

@@ -15,13 +15,15 @@ struct PredictArgs {
   std::string model_file;
   std::string input;
   DataOptions data;
+  bool scores = false;
 };
 
-// The predictions as text, one line per sample: a class name (or index), or comma-separated values.
-std::string prediction_text(const Model& model, const Tensor& out) {
+// The predictions as text, one line per sample: a class name (or index), or comma-separated values
+// (always with `scores`: the network's outputs, to 9 significant digits).
+std::string prediction_text(const Model& model, const Tensor& out, bool scores) {
   const int64_t n = out.size(0), k = out.numel() / std::max<int64_t>(n, 1);
   std::string text;
-  if (model.task == data::Task::classification) {
+  if (model.task == data::Task::classification && !scores) {
     for (int64_t c : argmax(out.reshape({n, k}), 1))
       text += (static_cast<size_t>(c) < model.label_names.size()
                    ? model.label_names[static_cast<size_t>(c)]
@@ -30,7 +32,7 @@ std::string prediction_text(const Model& model, const Tensor& out) {
   } else {
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t j = 0; j < k; ++j)
-        text += fmt::format("{}{:.6g}", j ? "," : "", out.data()[i * k + j]);
+        text += fmt::format("{}{:.{}g}", j ? "," : "", out.data()[i * k + j], scores ? 9 : 6);
       text += '\n';
     }
   }
@@ -42,7 +44,8 @@ int run_predict(const PredictArgs& a) {
   Tensor features = load_features(a.input, numel(model.input_shape), a.data);
   Shape shape{features.size(0)};
   shape.insert(shape.end(), model.input_shape.begin(), model.input_shape.end());
-  std::fputs(prediction_text(model, model.predict(features.reshape(shape))).c_str(), stdout);
+  std::fputs(prediction_text(model, model.predict(features.reshape(shape)), a.scores).c_str(),
+             stdout);
   return 0;
 }
 
@@ -56,6 +59,8 @@ Command add_predict_command(CLI::App& app) {
   cmd->add_option("--csv-label", a->data.csv_label, "CSV label column to ignore");
   cmd->add_option("--csv-delimiter", a->data.csv_delimiter, "CSV delimiter");
   cmd->add_option("--csv-header", a->data.csv_header, "CSV header row: yes, no or auto");
+  cmd->add_flag("--scores", a->scores,
+                "print the network's outputs (a classifier's logits) instead of class names");
   return {cmd, [a] { return run_predict(*a); }};
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <zlib.h>
+#include <algorithm>
 
 #include <bit>
 #include <cmath>
@@ -237,6 +238,29 @@ TEST_F(Cli, TrainEvalPredictOnCsv) {
   EXPECT_NE(i.out.find("labels: blue, green, red"), std::string::npos) << i.out;
   EXPECT_NE(i.out.find("normalization: standardize"), std::string::npos) << i.out;
   EXPECT_NE(i.out.find("Total parameters: 51"), std::string::npos) << i.out;
+}
+
+TEST_F(Cli, ExportWritesOnnxAndRefusesWhatItCannot) {
+  const std::string csv = blobs_csv(60);
+  ok({"train", "--data", csv, "--model", "dense(4),relu,dense(3)", "--epochs", "1", "--out", "m.bp",
+      "-q"});
+  Result e = ok({"export", "--model-file", "m.bp", "--onnx", "m.onnx"});
+  EXPECT_NE(e.out.find("ONNX opset 17, input [batch, 2]"), std::string::npos) << e.out;
+  EXPECT_GT(read_file(path("m.onnx")).size(), 4u * (2 * 4 + 4 + 4 * 3 + 3));
+  // The network's raw outputs, one row of three scores per input row.
+  Result p = ok({"predict", "--model-file", "m.bp", "--input", csv, "--scores"});
+  auto rows = lines_of(p.out);
+  ASSERT_EQ(rows.size(), 60u);
+  EXPECT_EQ(std::count(rows[0].begin(), rows[0].end(), ','), 2) << rows[0];
+
+  ok({"train", "--data", csv, "--model", "reshape(1,2),lstm(3),dense(3)", "--epochs", "1", "--out",
+      "r.bp", "-q"});
+  expect_error({"export", "--model-file", "r.bp", "--onnx", "r.onnx"},
+               {"module '1' (LSTM", "no ONNX form"});
+  EXPECT_FALSE(fs::exists(path("r.onnx")));
+  expect_error({"export", "--model-file", "nothing.bp", "--onnx", "x.onnx"},
+               {"nothing.bp", "no such file"});
+  expect_error({"export", "--model-file", "m.bp", "--onnx", "no_dir/x.onnx"}, {"no_dir"});
 }
 
 TEST_F(Cli, ModelSpecFromJsonFile) {

@@ -1,0 +1,257 @@
+// A Model as an ONNX graph: the normalisation, then one group of nodes per layer, in evaluation
+// form. The mapping is listed in docs/onnx.md.
+#include "backprop/onnx.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+
+#include "backprop/conv.hpp"
+#include "backprop/error.hpp"
+#include "backprop/io.hpp"
+#include "backprop/norm.hpp"
+#include "backprop/version.hpp"
+#include "onnx/graph.hpp"
+
+namespace bp::onnx {
+
+namespace {
+
+using detail::GraphWriter;
+using Ints = std::vector<int64_t>;
+
+// The layers of a Sequential, each mapped to nodes on the value `x` with sample shape `in`.
+class Exporter {
+ public:
+  explicit Exporter(GraphWriter& g) : g_(g) {}
+
+  std::string sequence(const nn::Sequential& net, std::string x, Shape in, const std::string& path);
+
+ private:
+  std::string layer(nn::Module& m, const std::string& x, const Shape& in, const std::string& path);
+  std::string activation(const nn::Activation& a, const std::string& x);
+  std::string dense(nn::Linear& m, const std::string& x, const Shape& in);
+  std::string conv(nn::Conv2d& m, const std::string& x);
+  std::string conv_transpose(nn::ConvTranspose2d& m, const std::string& x);
+  std::string batch_norm(nn::BatchNorm& m, const std::string& x);
+  std::string layer_norm(nn::LayerNorm& m, const std::string& x);
+  std::string parameter_or(const Tensor& t, const Shape& shape, float fill, const char* hint);
+
+  GraphWriter& g_;
+};
+
+Ints pads(Size2d p) {
+  return {p.h, p.w, p.h, p.w};
+}
+Ints pair(Size2d s) {
+  return {s.h, s.w};
+}
+
+std::string Exporter::sequence(const nn::Sequential& net, std::string x, Shape in,
+                               const std::string& path) {
+  for (const auto& [name, child] : net.children()) {
+    const std::string where = path.empty() ? name : path + "." + name;
+    x = layer(*child, x, in, where);
+    in = child->output_shape(in);
+  }
+  return x;
+}
+
+std::string Exporter::layer(nn::Module& m, const std::string& x, const Shape& in,
+                            const std::string& path) {
+  if (auto* s = dynamic_cast<nn::Sequential*>(&m)) return sequence(*s, x, in, path);
+  if (auto* r = dynamic_cast<nn::Residual*>(&m))
+    return g_.node("Add", {x, layer(r->body(), x, in, path + "." + r->children().front().first)});
+  if (auto* a = dynamic_cast<nn::Activation*>(&m)) return activation(*a, x);
+  if (auto* l = dynamic_cast<nn::Linear*>(&m)) return dense(*l, x, in);
+  if (auto* c = dynamic_cast<nn::Conv2d*>(&m)) return conv(*c, x);
+  if (auto* c = dynamic_cast<nn::ConvTranspose2d*>(&m)) return conv_transpose(*c, x);
+  if (auto* b = dynamic_cast<nn::BatchNorm*>(&m)) return batch_norm(*b, x);
+  if (auto* l = dynamic_cast<nn::LayerNorm*>(&m)) return layer_norm(*l, x);
+  if (dynamic_cast<nn::Dropout*>(&m)) return x;  // the identity in evaluation
+  if (dynamic_cast<nn::Flatten*>(&m)) return g_.node("Flatten", {x}, {{"axis", int64_t{1}}});
+  if (auto* r = dynamic_cast<nn::Reshape*>(&m)) {
+    Ints shape{0};  // 0: the input's batch extent
+    shape.insert(shape.end(), r->shape().begin(), r->shape().end());
+    return g_.node("Reshape", {x, g_.int64s("shape", shape)});
+  }
+  if (auto* p = dynamic_cast<nn::Permute*>(&m)) {
+    Ints perm{0};
+    for (int64_t a : p->order()) perm.push_back(a + 1);
+    return g_.node("Transpose", {x}, {{"perm", perm}});
+  }
+  if (auto* s = dynamic_cast<nn::Softmax*>(&m))
+    return g_.node(s->log() ? "LogSoftmax" : "Softmax", {x}, {{"axis", int64_t{-1}}});
+  if (auto* p = dynamic_cast<nn::MaxPool2d*>(&m))
+    return g_.node("MaxPool", {x},
+                   {{"kernel_shape", pair(p->kernel())},
+                    {"strides", pair(p->stride())},
+                    {"pads", pads(p->padding())}});
+  if (auto* p = dynamic_cast<nn::AvgPool2d*>(&m))
+    return g_.node("AveragePool", {x},
+                   {{"kernel_shape", pair(p->kernel())},
+                    {"strides", pair(p->stride())},
+                    {"pads", pads(p->padding())},
+                    {"count_include_pad", int64_t{p->count_include_pad() ? 1 : 0}}});
+  if (dynamic_cast<nn::GlobalAvgPool*>(&m))
+    return g_.node("Flatten", {g_.node("GlobalAveragePool", {x})}, {{"axis", int64_t{1}}});
+  if (auto* e = dynamic_cast<nn::Embedding*>(&m)) {
+    const std::string index = g_.node("Cast", {x}, {{"to", int64_t{::onnx::TensorProto::INT64}}});
+    return g_.node("Gather", {g_.constant("embedding", e->weight()), index},
+                   {{"axis", int64_t{0}}});
+  }
+  fail("ONNX export: module '{}' ({}) has no ONNX form in this version", path, m.name());
+}
+
+std::string Exporter::activation(const nn::Activation& a, const std::string& x) {
+  const float p = a.parameter();
+  auto scalar = [&](float v) { return g_.constant("c", Tensor::scalar(v)); };
+  switch (a.kind()) {
+    case ActivationKind::sigmoid:
+      return g_.node("Sigmoid", {x});
+    case ActivationKind::tanh:
+      return g_.node("Tanh", {x});
+    case ActivationKind::relu:
+      return g_.node("Relu", {x});
+    case ActivationKind::leaky_relu:
+      return g_.node("LeakyRelu", {x}, {{"alpha", p}});
+    case ActivationKind::elu:
+      return g_.node("Elu", {x}, {{"alpha", p}});
+    case ActivationKind::selu:
+      return g_.node("Selu", {x});
+    case ActivationKind::gelu: {  // x·Φ(x) = x·(1 + erf(x/√2))/2
+      const std::string erf = g_.node("Erf", {g_.node("Div", {x, scalar(std::sqrt(2.0f))})});
+      const std::string half = g_.node("Mul", {g_.node("Add", {erf, scalar(1.0f)}), scalar(0.5f)});
+      return g_.node("Mul", {x, half});
+    }
+    case ActivationKind::softplus:  // log(1 + e^(beta·x)) / beta
+      if (p == 1.0f) return g_.node("Softplus", {x});
+      return g_.node("Div", {g_.node("Softplus", {g_.node("Mul", {x, scalar(p)})}), scalar(p)});
+    case ActivationKind::silu:
+      return g_.node("Mul", {x, g_.node("Sigmoid", {x})});
+    case ActivationKind::mish:
+      return g_.node("Mul", {x, g_.node("Tanh", {g_.node("Softplus", {x})})});
+    case ActivationKind::hardswish:
+      return g_.node("HardSwish", {x});
+  }
+  fail("ONNX export: unknown activation");
+}
+
+std::string Exporter::dense(nn::Linear& m, const std::string& x, const Shape& in) {
+  const bool bias = m.bias().defined();
+  if (in.size() == 1) {  // (batch, in): one Gemm, y = x·Wᵀ + b
+    std::vector<std::string> inputs{x, g_.constant("weight", m.weight())};
+    if (bias) inputs.push_back(g_.constant("bias", m.bias()));
+    return g_.node("Gemm", inputs, {{"transB", int64_t{1}}});
+  }
+  // Over the last axis of a longer sample: MatMul with Wᵀ (stored transposed), then the bias.
+  const std::string y = g_.node("MatMul", {x, g_.constant("weight_t", transpose(m.weight()))});
+  return bias ? g_.node("Add", {y, g_.constant("bias", m.bias())}) : y;
+}
+
+std::string Exporter::conv(nn::Conv2d& m, const std::string& x) {
+  std::vector<std::string> inputs{x, g_.constant("weight", m.weight())};
+  if (m.bias().defined()) inputs.push_back(g_.constant("bias", m.bias()));
+  return g_.node("Conv", inputs,
+                 {{"kernel_shape", pair(m.kernel())},
+                  {"strides", pair(m.stride())},
+                  {"pads", pads(m.padding())},
+                  {"dilations", pair(m.dilation())},
+                  {"group", m.groups()}});
+}
+
+std::string Exporter::conv_transpose(nn::ConvTranspose2d& m, const std::string& x) {
+  std::vector<std::string> inputs{x, g_.constant("weight", m.weight())};
+  if (m.bias().defined()) inputs.push_back(g_.constant("bias", m.bias()));
+  return g_.node("ConvTranspose", inputs,
+                 {{"kernel_shape", pair(m.kernel())},
+                  {"strides", pair(m.stride())},
+                  {"pads", pads(m.padding())},
+                  {"output_padding", pair(m.output_padding())},
+                  {"dilations", pair(m.dilation())},
+                  {"group", m.groups()}});
+}
+
+std::string Exporter::parameter_or(const Tensor& t, const Shape& shape, float fill,
+                                   const char* hint) {
+  return g_.constant(hint, t.defined() ? t : Tensor::full(shape, fill));
+}
+
+std::string Exporter::batch_norm(nn::BatchNorm& m, const std::string& x) {
+  const Shape c{m.num_features()};
+  return g_.node(
+      "BatchNormalization",
+      {x, parameter_or(m.weight(), c, 1.0f, "scale"), parameter_or(m.bias(), c, 0.0f, "bias"),
+       g_.constant("mean", m.running_mean()), g_.constant("var", m.running_var())},
+      {{"epsilon", m.eps()}});
+}
+
+std::string Exporter::layer_norm(nn::LayerNorm& m, const std::string& x) {
+  const auto axes = static_cast<int64_t>(m.shape().size());
+  return g_.node("LayerNormalization",
+                 {x, parameter_or(m.weight(), m.shape(), 1.0f, "scale"),
+                  parameter_or(m.bias(), m.shape(), 0.0f, "bias")},
+                 {{"axis", -axes}, {"epsilon", m.eps()}});
+}
+
+// ---- the model around the network ----
+
+void add_value_info(::onnx::ValueInfoProto& v, const std::string& name, const Shape& sample) {
+  v.set_name(name);
+  auto& type = *v.mutable_type()->mutable_tensor_type();
+  type.set_elem_type(::onnx::TensorProto::FLOAT);
+  auto& shape = *type.mutable_shape();
+  shape.add_dim()->set_dim_param("batch");
+  for (int64_t d : sample) shape.add_dim()->set_dim_value(d);
+}
+
+// y = (x - offset) / scale, with the statistics per value of a sample or one for all.
+std::string normalisation(GraphWriter& g, const Model& model, const std::string& x) {
+  const data::Normalizer& n = model.normalizer;
+  if (n.kind() == data::NormKind::none) return x;
+  const Shape shape = n.offset().size() == 1 ? Shape{} : model.input_shape;
+  const std::string offset = g.constant("offset", Tensor::from_data(n.offset(), shape));
+  const std::string scale = g.constant("scale", Tensor::from_data(n.scale(), shape));
+  return g.node("Div", {g.node("Sub", {x, offset}), scale});
+}
+
+void add_metadata(::onnx::ModelProto& proto, const Model& model) {
+  auto add = [&](const std::string& key, const std::string& value) {
+    auto& p = *proto.add_metadata_props();
+    p.set_key(key);
+    p.set_value(value);
+  };
+  add("labels", nlohmann::json(model.label_names).dump());
+  add("backprop.spec", nn::to_string(model.spec));
+  add("backprop.info", model.info_json);
+}
+
+}  // namespace
+
+void export_model(const Model& model, const std::string& path) {
+  BP_CHECK(model.network, "ONNX export: the model has no network");
+  ::onnx::ModelProto proto;
+  proto.set_ir_version(8);  // the IR of opset 17
+  proto.set_producer_name("backprop");
+  proto.set_producer_version(BP_VERSION_STRING);
+  auto& opset = *proto.add_opset_import();
+  opset.set_domain("");
+  opset.set_version(kOpset);
+  add_metadata(proto, model);
+
+  ::onnx::GraphProto& graph = *proto.mutable_graph();
+  graph.set_name("backprop");
+  add_value_info(*graph.add_input(), "input", model.input_shape);
+  GraphWriter g(graph);
+  const std::string x = normalisation(g, model, "input");
+  const std::string y = Exporter(g).sequence(*model.network, x, model.input_shape, "");
+  g.node_to("output", "Identity", {y});
+  add_value_info(*graph.add_output(), "output", model.network->output_shape(model.input_shape));
+
+  std::string bytes;
+  BP_CHECK(proto.SerializeToString(&bytes), "ONNX export: the model could not be serialised");
+  io::write_file_atomic(path, bytes);
+}
+
+}  // namespace bp::onnx

@@ -1,0 +1,73 @@
+#include "onnx/graph.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace bp::onnx::detail {
+
+namespace {
+
+void set_attribute(::onnx::AttributeProto& a, const Attribute& attribute) {
+  a.set_name(attribute.name);
+  if (const auto* i = std::get_if<int64_t>(&attribute.value)) {
+    a.set_type(::onnx::AttributeProto::INT);
+    a.set_i(*i);
+  } else if (const auto* f = std::get_if<float>(&attribute.value)) {
+    a.set_type(::onnx::AttributeProto::FLOAT);
+    a.set_f(*f);
+  } else if (const auto* list = std::get_if<std::vector<int64_t>>(&attribute.value)) {
+    a.set_type(::onnx::AttributeProto::INTS);
+    for (int64_t v : *list) a.add_ints(v);
+  } else {
+    a.set_type(::onnx::AttributeProto::STRING);
+    a.set_s(std::get<std::string>(attribute.value));
+  }
+}
+
+}  // namespace
+
+std::string GraphWriter::fresh(const std::string& hint) {
+  return fmt::format("{}_{}", hint, next_++);
+}
+
+std::string GraphWriter::constant(const std::string& hint, const Tensor& values) {
+  const Tensor& t = values;  // always contiguous
+  ::onnx::TensorProto& init = *graph_.add_initializer();
+  init.set_name(fresh(hint));
+  init.set_data_type(::onnx::TensorProto::FLOAT);
+  for (int64_t d : t.shape()) init.add_dims(d);
+  // ONNX stores raw data little-endian, as this machine does.
+  init.set_raw_data(std::string(reinterpret_cast<const char*>(t.data()),
+                                static_cast<size_t>(t.numel()) * sizeof(float)));
+  return init.name();
+}
+
+std::string GraphWriter::int64s(const std::string& hint, const std::vector<int64_t>& values) {
+  ::onnx::TensorProto& init = *graph_.add_initializer();
+  init.set_name(fresh(hint));
+  init.set_data_type(::onnx::TensorProto::INT64);
+  init.add_dims(static_cast<int64_t>(values.size()));
+  for (int64_t v : values) init.add_int64_data(v);
+  return init.name();
+}
+
+void GraphWriter::node_to(const std::string& output, const std::string& op,
+                          const std::vector<std::string>& inputs,
+                          std::initializer_list<Attribute> attributes) {
+  ::onnx::NodeProto& n = *graph_.add_node();
+  n.set_op_type(op);
+  n.set_name(fresh(op));
+  for (const std::string& in : inputs) n.add_input(in);
+  n.add_output(output);
+  for (const Attribute& a : attributes) set_attribute(*n.add_attribute(), a);
+}
+
+std::string GraphWriter::node(const std::string& op, const std::vector<std::string>& inputs,
+                              std::initializer_list<Attribute> attributes) {
+  std::string output = fresh(op + "_out");
+  node_to(output, op, inputs, attributes);
+  return output;
+}
+
+}  // namespace bp::onnx::detail

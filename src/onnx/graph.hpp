@@ -1,0 +1,46 @@
+// Writes an ONNX graph one node at a time: constants become initializers, every value gets a
+// fresh name. Internal to the ONNX export.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "backprop/tensor.hpp"
+
+namespace bp::onnx::detail {
+
+// One attribute of a node: an integer, a float, a list of integers or a string.
+struct Attribute {
+  std::string name;
+  std::variant<int64_t, float, std::vector<int64_t>, std::string> value;
+};
+
+class GraphWriter {
+ public:
+  explicit GraphWriter(::onnx::GraphProto& graph) : graph_(graph) {}
+
+  // An initializer holding `values` (float32, `shape`); returns its name.
+  std::string constant(const std::string& hint, const Tensor& values);
+  // An int64 initializer of shape (values.size()); returns its name.
+  std::string int64s(const std::string& hint, const std::vector<int64_t>& values);
+  // A node `op` on `inputs` with one output; returns the output's name.
+  std::string node(const std::string& op, const std::vector<std::string>& inputs,
+                   std::initializer_list<Attribute> attributes = {});
+  // The same with the output named `output`.
+  void node_to(const std::string& output, const std::string& op,
+               const std::vector<std::string>& inputs,
+               std::initializer_list<Attribute> attributes = {});
+
+ private:
+  std::string fresh(const std::string& hint);
+
+  ::onnx::GraphProto& graph_;
+  int64_t next_ = 0;
+};
+
+}  // namespace bp::onnx::detail

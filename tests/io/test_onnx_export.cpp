@@ -1,0 +1,82 @@
+// ONNX export through the public API: what it refuses, and that a failed export leaves nothing.
+// The exported graphs themselves are checked by ONNX's checker and run in ONNX Runtime against
+// predict (tests/onnx/check_runtime.py, the "onnx" label).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "backprop/onnx.hpp"
+#include "test_util.hpp"
+
+namespace bp {
+namespace {
+
+namespace fs = std::filesystem;
+using bp::testing::expect_error;
+
+struct Folder {
+  Folder() {
+    std::string tmpl = (fs::temp_directory_path() / "bp_onnx_XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~Folder() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return (fs::path(path) / name).string(); }
+  std::string path;
+};
+
+Model model_of(const std::string& spec, const Shape& input) {
+  Generator gen(4);
+  return Model::create(nn::parse_model_spec(spec), input, gen);
+}
+
+TEST(OnnxExport, WritesAModelHoldingEveryParameter) {
+  Folder dir;
+  Model m = model_of("flatten,dense(16),relu,dropout(0.2),dense(3)", {2, 4});
+  onnx::export_model(m, dir / "m.onnx");
+  const auto bytes = fs::file_size(dir / "m.onnx");
+  EXPECT_GT(bytes, static_cast<uintmax_t>(m.network->parameter_count() * 4));
+  // The weights are stored raw: the first weight's bytes appear in the file.
+  std::ifstream in(dir / "m.onnx", std::ios::binary);
+  const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const Tensor w = m.network->parameters()[0];
+  const std::string raw(reinterpret_cast<const char*>(w.data()), 16 * sizeof(float));
+  EXPECT_NE(file.find(raw), std::string::npos);
+  EXPECT_NE(file.find("Gemm"), std::string::npos);
+  EXPECT_EQ(file.find("Dropout"), std::string::npos);  // the identity in evaluation
+}
+
+TEST(OnnxExport, RefusesLayersWithoutAnOnnxFormNamingThem) {
+  Folder dir;
+  expect_error(
+      [&] {
+        onnx::export_model(model_of("lstm(8),dense(2)", {5, 3}), dir / "a.onnx");
+      },
+      "module '0' (LSTM");
+  expect_error(
+      [&] {
+        onnx::export_model(
+            model_of("dense(8),residual(dense(8),attention(2)),flatten,dense(2)", {5, 3}),
+            dir / "b.onnx");
+      },
+      "module '1.body.1' (MultiheadAttention");
+  EXPECT_FALSE(fs::exists(dir / "a.onnx"));
+  EXPECT_FALSE(fs::exists(dir / "b.onnx"));
+}
+
+TEST(OnnxExport, AFailedWriteLeavesNothing) {
+  Folder dir;
+  Model m = model_of("dense(2)", {3});
+  expect_error([&] { onnx::export_model(m, dir / "missing/m.onnx"); }, "missing");
+  EXPECT_FALSE(fs::exists(dir / "missing"));
+  expect_error([&] { onnx::export_model(Model{}, dir / "empty.onnx"); }, "no network");
+  EXPECT_FALSE(fs::exists(dir / "empty.onnx"));
+}
+
+}  // namespace
+}  // namespace bp
