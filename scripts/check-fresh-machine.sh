@@ -91,6 +91,11 @@ new_root() {
   mkdir -p "$root"
   tar -C "$root" -xf "$base"
   cp /etc/resolv.conf "$root/etc/resolv.conf"
+  # The machine's network setup carries over, as on a fresh machine of this kind: its name servers,
+  # and the certificate authorities its Node.js is told to trust (npm reaches its registry with them).
+  if [[ -n ${NODE_EXTRA_CA_CERTS:-} && -f $NODE_EXTRA_CA_CERTS ]]; then
+    mkdir -p "$root/etc/ssl" && cp "$NODE_EXTRA_CA_CERTS" "$root/etc/ssl/machine-ca-certificates.crt"
+  fi
   mount -t proc proc "$root/proc" && mounts+=("$root/proc")
   mount -t sysfs sysfs "$root/sys" && mounts+=("$root/sys")
   mount --bind /dev "$root/dev" && mounts+=("$root/dev")
@@ -100,7 +105,10 @@ new_root() {
 
 # in_root NAME COMMAND: runs COMMAND with bash inside the root, as root, in a clean environment.
 in_root() {
-  chroot "$work/$1" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+  local extra=()
+  [[ -f $work/$1/etc/ssl/machine-ca-certificates.crt ]] &&
+    extra=(NODE_EXTRA_CA_CERTS=/etc/ssl/machine-ca-certificates.crt)
+  chroot "$work/$1" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 "${extra[@]}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "$2"
 }
 
