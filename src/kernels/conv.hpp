@@ -57,19 +57,14 @@ template <typename R>
 using AvgPool2dBackwardKernel = R(const PoolShape& s, bool count_include_pad, const float* gy,
                                   float* gx);
 
-// Max pooling leaves the position of each maximum in a workspace whose format belongs to the
-// implementation that ran the forward pass, so the backward pass must use the same one even if the
-// backend changes in between: the dispatcher takes the implementation as an argument.
-enum class PoolImpl { reference, onednn };
-PoolImpl max_pool2d_impl(const PoolShape& s);
-// Bytes of workspace a training forward pass fills (the reference stores one int32 per output).
-size_t max_pool2d_workspace_bytes(PoolImpl impl, const PoolShape& s);
-// y = window maxima; fills `workspace` when it is not null (training), else skips it.
-void max_pool2d_forward(PoolImpl impl, const PoolShape& s, const float* x, float* y,
-                        void* workspace);
+// Max pooling: y = window maxima; `workspace` (one int32 per output, or null when no backward pass
+// follows) gets the offset in its h·w plane of each output's maximum, the first in the window's
+// row-major order among equals.
+using MaxPool2dForwardKernel = void(const PoolShape& s, const float* x, float* y,
+                                    int32_t* workspace);
 // gx = gy routed to each window's maximum (overwrites gx).
-void max_pool2d_backward(PoolImpl impl, const PoolShape& s, const float* gy, const void* workspace,
-                         float* gx);
+using MaxPool2dBackwardKernel = void(const PoolShape& s, const float* gy, const int32_t* workspace,
+                                     float* gx);
 
 // clang-format off
 #define BP_CONV_KERNELS(FAST, REF)                                 \
@@ -78,17 +73,17 @@ void max_pool2d_backward(PoolImpl impl, const PoolShape& s, const float* gy, con
   FAST(conv2d_backward_weights, Conv2dBackwardWeightsKernel<void>) \
   FAST(avg_pool2d_forward, AvgPool2dForwardKernel<void>)           \
   FAST(avg_pool2d_backward, AvgPool2dBackwardKernel<void>)         \
+  FAST(max_pool2d_forward, MaxPool2dForwardKernel)                 \
+  REF(max_pool2d_backward, MaxPool2dBackwardKernel)                \
   REF(channel_sum, ChannelSumKernel)                               \
   REF(add_channel_bias, AddChannelBiasKernel)
 // clang-format on
 BP_DECLARE_KERNELS(BP_CONV_KERNELS)
 
-namespace reference {
-// Max pooling's dispatcher (above) takes the implementation; the reference's workspace holds one
-// int32 per output, the h·w-plane offset of its maximum in x.
-void max_pool2d_forward(const PoolShape& s, const float* x, float* y, int32_t* workspace);
-void max_pool2d_backward(const PoolShape& s, const float* gy, const int32_t* workspace, float* gx);
-}  // namespace reference
+namespace simd {
+// Max pooling's forward pass in vector code, equal to the reference (values and workspace).
+MaxPool2dForwardKernel max_pool2d_forward;
+}  // namespace simd
 
 namespace onednn {
 // Primitives are created once per configuration and cached.
@@ -97,11 +92,6 @@ Conv2dBackwardDataKernel<bool> conv2d_backward_data;
 Conv2dBackwardWeightsKernel<bool> conv2d_backward_weights;
 AvgPool2dForwardKernel<bool> avg_pool2d_forward;
 AvgPool2dBackwardKernel<bool> avg_pool2d_backward;
-bool max_pool2d_supported(const PoolShape& s);
-size_t max_pool2d_workspace_bytes(const PoolShape& s);
-// Requires max_pool2d_supported(s).
-void max_pool2d_forward(const PoolShape& s, const float* x, float* y, void* workspace);
-void max_pool2d_backward(const PoolShape& s, const float* gy, const void* workspace, float* gx);
 }  // namespace onednn
 
 }  // namespace bp::kernels

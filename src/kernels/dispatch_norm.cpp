@@ -3,10 +3,30 @@
 
 namespace bp::kernels {
 
+void batch_norm_sum(int64_t n, int64_t c, int64_t inner, const float* x, const double* mean,
+                    double* sums) {
+  if (fast()) return simd::batch_norm_sum(n, c, inner, x, mean, sums);
+  reference::batch_norm_sum(n, c, inner, x, mean, sums);
+}
+
+void batch_norm_grad_sums(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
+                          const float* var, float eps, const float* gy, double* sums) {
+  if (fast()) return simd::batch_norm_grad_sums(n, c, inner, x, mean, var, eps, gy, sums);
+  reference::batch_norm_grad_sums(n, c, inner, x, mean, var, eps, gy, sums);
+}
+
+void batch_norm_backward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
+                         const float* var, const float* gamma, float eps, const float* gy,
+                         const double* sums, double count, float* gx) {
+  if (fast())
+    return simd::batch_norm_backward(n, c, inner, x, mean, var, gamma, eps, gy, sums, count, gx);
+  reference::batch_norm_backward(n, c, inner, x, mean, var, gamma, eps, gy, sums, count, gx);
+}
+
 void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
                         const float* var, const float* gamma, const float* beta, float eps,
                         float* y) {
-  if (fast()) return onednn::batch_norm_forward(n, c, inner, x, mean, var, gamma, beta, eps, y);
+  if (fast()) return simd::batch_norm_forward(n, c, inner, x, mean, var, gamma, beta, eps, y);
   reference::batch_norm_forward(n, c, inner, x, mean, var, gamma, beta, eps, y);
 }
 

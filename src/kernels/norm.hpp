@@ -59,10 +59,10 @@ using EmbeddingBackwardKernel = void(int64_t count, int64_t dim, const int64_t* 
 
 // clang-format off
 #define BP_NORM_KERNELS(FAST, REF)                   \
-  REF(batch_norm_sum, BatchNormSumKernel)            \
+  FAST(batch_norm_sum, BatchNormSumKernel)           \
   FAST(batch_norm_forward, BatchNormForwardKernel)   \
-  REF(batch_norm_grad_sums, BatchNormGradSumsKernel) \
-  REF(batch_norm_backward, BatchNormBackwardKernel)  \
+  FAST(batch_norm_grad_sums, BatchNormGradSumsKernel) \
+  FAST(batch_norm_backward, BatchNormBackwardKernel) \
   FAST(layer_norm_forward, LayerNormForwardKernel)   \
   FAST(layer_norm_backward, LayerNormBackwardKernel) \
   REF(dropout_forward, DropoutForwardKernel)         \
@@ -89,9 +89,16 @@ inline uint32_t dropout_bits(uint64_t key, uint64_t i) {
          8;
 }
 
-namespace onednn {
-// Through a cached oneDNN primitive per shape (n, c, inner > 0).
+namespace simd {
+// Batch norm in vector code (kernels/simd/norm.cpp): sums within a relative 1e-6 of the
+// reference's, y and gx within 1e-5 relative to their largest term.
+BatchNormSumKernel batch_norm_sum;
 BatchNormForwardKernel batch_norm_forward;
+BatchNormGradSumsKernel batch_norm_grad_sums;
+BatchNormBackwardKernel batch_norm_backward;
+}  // namespace simd
+
+namespace onednn {
 // Through cached oneDNN layer_normalization primitives; return false (doing nothing) where they
 // have no fast path (empty tensors; gx not wanted), leaving the work to the reference.
 bool layer_norm_forward(int64_t rows, int64_t cols, const float* x, const float* gamma,

@@ -298,23 +298,22 @@ kernels::PoolShape pool_shape(const char* op, const Tensor& x, Size2d kernel,
 Tensor max_pool2d(const Tensor& x, Size2d kernel, std::optional<Size2d> stride, Size2d padding) {
   const kernels::PoolShape s = pool_shape("max_pool2d", x, kernel, stride, padding);
   Tensor y = make_tensor({s.n, s.c, s.oh, s.ow});
-  const kernels::PoolImpl impl = kernels::max_pool2d_impl(s);
   if (!autograd::any_requires_grad({x})) {
-    kernels::max_pool2d_forward(impl, s, x.data(), y.data(), nullptr);
+    kernels::max_pool2d_forward(s, x.data(), y.data(), nullptr);
     return y;
   }
-  // Where each maximum came from, in the implementation's own format (a float tensor only to
+  // Where each maximum came from, one int32 per output (a float tensor of the same size only to
   // reuse the tensor allocator).
-  const size_t bytes = kernels::max_pool2d_workspace_bytes(impl, s);
-  Tensor workspace =
-      make_tensor({static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float))});
-  kernels::max_pool2d_forward(impl, s, x.data(), y.data(), workspace.data());
+  static_assert(sizeof(int32_t) == sizeof(float));
+  Tensor workspace = make_tensor({s.n, s.c, s.oh, s.ow});
+  kernels::max_pool2d_forward(s, x.data(), y.data(), reinterpret_cast<int32_t*>(workspace.data()));
 
   // y = max over the window ⇒ gx = gy at each window's argmax, 0 elsewhere
   Shape x_shape = x.shape();
   return record(OpKind::max_pool2d, y, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
     Tensor gx = make_tensor(x_shape);
-    kernels::max_pool2d_backward(impl, s, g.data(), workspace.data(), gx.data());
+    kernels::max_pool2d_backward(s, g.data(), reinterpret_cast<const int32_t*>(workspace.data()),
+                                 gx.data());
     return {gx};
   });
 }

@@ -1,5 +1,5 @@
-// The fast softmax, log-softmax and layer norm kernels agree with the reference kernels within the
-// bounds stated below, forward and backward.
+// The fast softmax, log-softmax, layer norm and batch norm kernels agree with the reference kernels
+// within the bounds stated below, forward and backward.
 #include <cfloat>
 #include <cmath>
 
@@ -125,6 +125,69 @@ TEST(FastKernels, LayerNormBackwardWithoutInputGradientIsLeftToTheReference) {
   EXPECT_FALSE(kernels::onednn::layer_norm_backward(2, 4, x.data(), stats.data(), stats.data(),
                                                     nullptr, x.data(), nullptr, g.data(), nullptr));
   EXPECT_EQ(g[0], -1.0f);
+}
+
+// Batch norm: the per-channel sums within a relative 1e-6 of the sum of the terms' magnitudes
+// (float stretches of at most 256 values, added in double), and gx within 1e-5 of the largest of
+// its terms, for the layouts the kernels treat differently: one value per row (inner = 1, more
+// rows than a stretch), short runs, and runs longer than a stretch.
+TEST(FastKernels, BatchNormMatchesReferenceWithinTheStatedBound) {
+  Generator gen(41);
+  struct Case {
+    int64_t n, c, inner;
+  };
+  for (const Case& k : {Case{300, 12, 1}, Case{5, 3, 17}, Case{4, 6, 676}, Case{2, 3, 1000}}) {
+    SCOPED_TRACE(fmt::format("n {} c {} inner {}", k.n, k.c, k.inner));
+    const int64_t count = k.n * k.c * k.inner, cs = k.c;
+    const std::vector<float> x = uniform(count, -3.0f, 5.0f, gen), gy = uniform(count, -1, 1, gen);
+    const std::vector<float> gamma = uniform(cs, 0.5f, 2.0f, gen);
+    std::vector<double> sum_ref(cs), sum(cs), abs_sum(cs);
+    kernels::reference::batch_norm_sum(k.n, k.c, k.inner, x.data(), nullptr, sum_ref.data());
+    kernels::simd::batch_norm_sum(k.n, k.c, k.inner, x.data(), nullptr, sum.data());
+    std::vector<float> xa(x.size());
+    for (size_t i = 0; i < x.size(); ++i) xa[i] = std::fabs(x[i]);
+    kernels::reference::batch_norm_sum(k.n, k.c, k.inner, xa.data(), nullptr, abs_sum.data());
+    std::vector<double> mean(cs);
+    std::vector<float> mean_f(cs), var_f(cs);
+    const auto m = static_cast<double>(k.n * k.inner);
+    for (int64_t ch = 0; ch < cs; ++ch) {
+      EXPECT_NEAR(sum[ch], sum_ref[ch], 1e-6 * abs_sum[ch]) << "sum, channel " << ch;
+      mean[ch] = sum_ref[ch] / m;
+      mean_f[ch] = static_cast<float>(mean[ch]);
+    }
+    kernels::reference::batch_norm_sum(k.n, k.c, k.inner, x.data(), mean.data(), sum_ref.data());
+    kernels::simd::batch_norm_sum(k.n, k.c, k.inner, x.data(), mean.data(), sum.data());
+    for (int64_t ch = 0; ch < cs; ++ch) {
+      EXPECT_NEAR(sum[ch], sum_ref[ch], 1e-6 * sum_ref[ch]) << "squares, channel " << ch;
+      var_f[ch] = static_cast<float>(sum_ref[ch] / m);
+    }
+    const std::vector<float> beta = uniform(cs, -1.0f, 1.0f, gen);
+    std::vector<float> y_ref(x.size()), y(x.size());
+    kernels::reference::batch_norm_forward(k.n, k.c, k.inner, x.data(), mean_f.data(), var_f.data(),
+                                           gamma.data(), beta.data(), 1e-5f, y_ref.data());
+    kernels::simd::batch_norm_forward(k.n, k.c, k.inner, x.data(), mean_f.data(), var_f.data(),
+                                      gamma.data(), beta.data(), 1e-5f, y.data());
+    expect_within(y, y_ref, 1e-5, 1e-5, "batch norm y");
+    std::vector<double> grad_ref(2 * cs), grad(2 * cs);
+    kernels::reference::batch_norm_grad_sums(k.n, k.c, k.inner, x.data(), mean_f.data(),
+                                             var_f.data(), 1e-5f, gy.data(), grad_ref.data());
+    kernels::simd::batch_norm_grad_sums(k.n, k.c, k.inner, x.data(), mean_f.data(), var_f.data(),
+                                        1e-5f, gy.data(), grad.data());
+    // Σ|gy|·(|x| + |mean|)/σ bounds the magnitudes of the terms of either sum.
+    for (int64_t ch = 0; ch < 2 * cs; ++ch)
+      EXPECT_NEAR(grad[ch], grad_ref[ch], 1e-6 * m * 8 / std::sqrt(var_f[ch % cs]) + 1e-6 * m)
+          << "gradient sum " << ch;
+    for (const double* sums :
+         {static_cast<const double*>(grad_ref.data()), static_cast<const double*>(nullptr)}) {
+      std::vector<float> gx_ref(x.size()), gx(x.size());
+      kernels::reference::batch_norm_backward(k.n, k.c, k.inner, x.data(), mean_f.data(),
+                                              var_f.data(), gamma.data(), 1e-5f, gy.data(), sums, m,
+                                              gx_ref.data());
+      kernels::simd::batch_norm_backward(k.n, k.c, k.inner, x.data(), mean_f.data(), var_f.data(),
+                                         gamma.data(), 1e-5f, gy.data(), sums, m, gx.data());
+      expect_within(gx, gx_ref, 1e-5, 1e-5, sums ? "batch norm gx" : "batch norm gx, fixed");
+    }
+  }
 }
 
 }  // namespace

@@ -32,7 +32,9 @@ double worst_ulps(const std::function<float(float)>& f, const std::function<doub
 }
 
 TEST(VectorMath, ExpIsWithinTwoUlpsFromUnderflowToOverflow) {
-  EXPECT_LE(worst_ulps(vm::exp, [](double x) { return std::exp(x); }, -103.0f, 88.7f), 2.0);
+  EXPECT_LE(worst_ulps(
+                vm::exp, [](double x) { return std::exp(x); }, -103.0f, 88.7f),
+            2.0);
   EXPECT_EQ(vm::exp(-104.5f), 0.0f);
   EXPECT_EQ(vm::exp(89.0f), std::numeric_limits<float>::infinity());
   EXPECT_EQ(vm::exp(-std::numeric_limits<float>::infinity()), 0.0f);
@@ -41,13 +43,21 @@ TEST(VectorMath, ExpIsWithinTwoUlpsFromUnderflowToOverflow) {
 }
 
 TEST(VectorMath, Expm1KeepsItsRelativeAccuracyNearZero) {
-  EXPECT_LE(worst_ulps(vm::expm1, [](double x) { return std::expm1(x); }, -20.0f, 20.0f), 3.0);
-  EXPECT_LE(worst_ulps(vm::expm1, [](double x) { return std::expm1(x); }, -1e-3f, 1e-3f), 2.0);
+  EXPECT_LE(worst_ulps(
+                vm::expm1, [](double x) { return std::expm1(x); }, -20.0f, 20.0f),
+            3.0);
+  EXPECT_LE(worst_ulps(
+                vm::expm1, [](double x) { return std::expm1(x); }, -1e-3f, 1e-3f),
+            2.0);
 }
 
 TEST(VectorMath, Log1pIsWithinThreeUlpsOnTheUnitInterval) {
-  EXPECT_LE(worst_ulps(vm::log1p_unit, [](double y) { return std::log1p(y); }, 0.0f, 1.0f), 3.0);
-  EXPECT_LE(worst_ulps(vm::log1p_unit, [](double y) { return std::log1p(y); }, 0.0f, 1e-4f), 2.0);
+  EXPECT_LE(worst_ulps(
+                vm::log1p_unit, [](double y) { return std::log1p(y); }, 0.0f, 1.0f),
+            3.0);
+  EXPECT_LE(worst_ulps(
+                vm::log1p_unit, [](double y) { return std::log1p(y); }, 0.0f, 1e-4f),
+            2.0);
 }
 
 TEST(VectorMath, SigmoidAndTanhAreWithinAFewUlps) {
@@ -55,7 +65,9 @@ TEST(VectorMath, SigmoidAndTanhAreWithinAFewUlps) {
   EXPECT_LE(worst_ulps(vm::sigmoid, sigmoid, -87.0f, 30.0f), 3.0);
   // Below e^-87 the results are subnormal, with fewer bits: compare them absolutely.
   EXPECT_NEAR(vm::sigmoid(-100.0f), sigmoid(-100.0), 1e-45);
-  EXPECT_LE(worst_ulps(vm::tanh, [](double x) { return std::tanh(x); }, -12.0f, 12.0f), 3.0);
+  EXPECT_LE(worst_ulps(
+                vm::tanh, [](double x) { return std::tanh(x); }, -12.0f, 12.0f),
+            3.0);
   EXPECT_EQ(vm::tanh(1e6f), 1.0f);
   EXPECT_EQ(vm::tanh(-1e6f), -1.0f);
   EXPECT_EQ(vm::tanh(-0.0f), 0.0f);

@@ -249,7 +249,7 @@ bool conv2d_backward_weights(const ConvShape& s, const float* x, const float* gy
 
 namespace {
 
-enum class PoolPass { max_training, max_inference, max_backward, avg_forward, avg_backward };
+enum class PoolPass { forward, backward };
 
 struct PoolKey {
   PoolShape s;
@@ -265,9 +265,8 @@ struct PoolKey {
 
 struct PoolEntry {
   dnnl::primitive primitive;
-  memory src, dst, workspace;  // src/dst hold the diffs in a backward pass
+  memory src, dst;  // src/dst hold the diffs in a backward pass
   memory scratchpad;
-  size_t workspace_bytes = 0;
 };
 
 bool has_zero_extent(const PoolShape& s) {
@@ -288,19 +287,15 @@ dnnl::pooling_forward::primitive_desc pool_forward_pd(const PoolShape& s, dnnl::
   return {desc, user_scratchpad(), cpu_engine()};
 }
 
+// Average pooling (max pooling runs in vector code, kernels/simd/pool.cpp).
 PoolEntry make_pool(const PoolKey& key) {
   const PoolShape& s = key.s;
   dnnl::engine& eng = cpu_engine();
-  const bool max = key.pass == PoolPass::max_training || key.pass == PoolPass::max_inference ||
-                   key.pass == PoolPass::max_backward;
-  const auto alg = max               ? dnnl::algorithm::pooling_max
-                   : key.include_pad ? dnnl::algorithm::pooling_avg_include_padding
-                                     : dnnl::algorithm::pooling_avg_exclude_padding;
-  const auto prop = key.pass == PoolPass::max_inference ? dnnl::prop_kind::forward_inference
-                                                        : dnnl::prop_kind::forward_training;
-  auto fwd = pool_forward_pd(s, prop, alg);
+  const auto alg = key.include_pad ? dnnl::algorithm::pooling_avg_include_padding
+                                   : dnnl::algorithm::pooling_avg_exclude_padding;
+  auto fwd = pool_forward_pd(s, dnnl::prop_kind::forward_training, alg);
   PoolEntry e;
-  if (key.pass == PoolPass::max_backward || key.pass == PoolPass::avg_backward) {
+  if (key.pass == PoolPass::backward) {
     dnnl::pooling_backward::desc desc(alg, fwd.src_desc(), fwd.dst_desc(), {s.stride_h, s.stride_w},
                                       {s.kh, s.kw}, {s.pad_h, s.pad_w}, pool_pad_r(s));
     dnnl::pooling_backward::primitive_desc pd(desc, user_scratchpad(), eng, fwd);
@@ -312,10 +307,6 @@ PoolEntry make_pool(const PoolKey& key) {
   }
   e.src = memory(fwd.src_desc(), eng, nullptr);
   e.dst = memory(fwd.dst_desc(), eng, nullptr);
-  if (max && prop == dnnl::prop_kind::forward_training) {
-    e.workspace = memory(fwd.workspace_desc(), eng, nullptr);
-    e.workspace_bytes = fwd.workspace_desc().get_size();
-  }
   return e;
 }
 
@@ -337,51 +328,9 @@ PoolEntry* pool_entry(const PoolKey& key) {
 
 }  // namespace
 
-bool max_pool2d_supported(const PoolShape& s) {
-  if (has_zero_extent(s)) return false;
-  return pool_entry({s, PoolPass::max_training, false}) != nullptr &&
-         pool_entry({s, PoolPass::max_inference, false}) != nullptr &&
-         pool_entry({s, PoolPass::max_backward, false}) != nullptr;
-}
-
-size_t max_pool2d_workspace_bytes(const PoolShape& s) {
-  return pool_entry({s, PoolPass::max_training, false})->workspace_bytes;
-}
-
-void max_pool2d_forward(const PoolShape& s, const float* x, float* y, void* workspace) {
-  PoolEntry* e =
-      pool_entry({s, workspace ? PoolPass::max_training : PoolPass::max_inference, false});
-  e->src.set_data_handle(const_cast<float*>(x));
-  e->dst.set_data_handle(y);
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, e->src}, {DNNL_ARG_DST, e->dst}, {DNNL_ARG_SCRATCHPAD, e->scratchpad}};
-  if (workspace) {
-    e->workspace.set_data_handle(workspace);
-    args.emplace(DNNL_ARG_WORKSPACE, e->workspace);
-  }
-  checked("max pooling", [&] {
-    e->primitive.execute(cpu_stream(), args);
-    cpu_stream().wait();
-  });
-}
-
-void max_pool2d_backward(const PoolShape& s, const float* gy, const void* workspace, float* gx) {
-  PoolEntry* e = pool_entry({s, PoolPass::max_backward, false});
-  e->src.set_data_handle(gx);
-  e->dst.set_data_handle(const_cast<float*>(gy));
-  e->workspace.set_data_handle(const_cast<void*>(workspace));
-  checked("max pooling backward", [&] {
-    e->primitive.execute(cpu_stream(), {{DNNL_ARG_DIFF_SRC, e->src},
-                                        {DNNL_ARG_DIFF_DST, e->dst},
-                                        {DNNL_ARG_WORKSPACE, e->workspace},
-                                        {DNNL_ARG_SCRATCHPAD, e->scratchpad}});
-    cpu_stream().wait();
-  });
-}
-
 bool avg_pool2d_forward(const PoolShape& s, bool count_include_pad, const float* x, float* y) {
   if (has_zero_extent(s)) return false;
-  PoolEntry* e = pool_entry({s, PoolPass::avg_forward, count_include_pad});
+  PoolEntry* e = pool_entry({s, PoolPass::forward, count_include_pad});
   if (!e) return false;
   e->src.set_data_handle(const_cast<float*>(x));
   e->dst.set_data_handle(y);
@@ -396,7 +345,7 @@ bool avg_pool2d_forward(const PoolShape& s, bool count_include_pad, const float*
 
 bool avg_pool2d_backward(const PoolShape& s, bool count_include_pad, const float* gy, float* gx) {
   if (has_zero_extent(s)) return false;
-  PoolEntry* e = pool_entry({s, PoolPass::avg_backward, count_include_pad});
+  PoolEntry* e = pool_entry({s, PoolPass::backward, count_include_pad});
   if (!e) return false;
   e->src.set_data_handle(gx);
   e->dst.set_data_handle(const_cast<float*>(gy));

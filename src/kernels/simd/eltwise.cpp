@@ -88,10 +88,10 @@ using hardswish = activation::hardswish;
 }  // namespace unit
 
 // Every fast unit, X(name): the activations and the one math function that calls libm.
-#define BP_FAST_UNITS(X)                                                                      \
-  X(exp)                                                                                      \
-  X(sigmoid) X(tanh) X(relu) X(leaky_relu) X(elu) X(selu) X(gelu) X(softplus) X(silu) X(mish) \
-      X(hardswish)
+#define BP_FAST_UNITS(X) \
+  X(exp)                 \
+  X(sigmoid)             \
+  X(tanh) X(relu) X(leaky_relu) X(elu) X(selu) X(gelu) X(softplus) X(silu) X(mish) X(hardswish)
 
 // A unit's forward and backward take the parameter it has, if any.
 template <typename U>
