@@ -54,6 +54,18 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
   reference::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+void gemm_batch(int64_t batch, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                float alpha, const float* a, int64_t lda, int64_t stride_a, const float* b,
+                int64_t ldb, int64_t stride_b, float beta, float* c, int64_t ldc,
+                int64_t stride_c) {
+  if (batch == 1) return gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (fast())
+    return onednn::gemm_batch(batch, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb,
+                              stride_b, beta, c, ldc, stride_c);
+  reference::gemm_batch(batch, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b,
+                        beta, c, ldc, stride_c);
+}
+
 void unary_forward(Unary op, float alpha, float beta, const float* x, float* y, int64_t n) {
   if (fast() && simd::unary_forward(op, alpha, beta, x, y, n)) return;
   reference::unary_forward(op, alpha, beta, x, y, n);

@@ -33,6 +33,13 @@ using GemmKernel = void(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
                         const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
                         float* c, int64_t ldc);
 
+// gemm over a batch of matrices: C_i = alpha·op(A_i)·op(B_i) + beta·C_i for i < batch, where X_i
+// starts at x + i·stride_x. A stride of 0 uses one A (or B) for every i; C's must not overlap.
+using GemmBatchKernel = void(int64_t batch, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                             int64_t k, float alpha, const float* a, int64_t lda, int64_t stride_a,
+                             const float* b, int64_t ldb, int64_t stride_b, float beta, float* c,
+                             int64_t ldc, int64_t stride_c);
+
 // Elementwise functions y = f(x): the math functions, then every activation (activation.hpp).
 // `alpha` is pow's exponent, clamp's lower bound or an activation's parameter; `beta` is clamp's
 // upper bound. Each is a unit (kernels/reference/eltwise.cpp).
@@ -85,6 +92,7 @@ using SoftmaxBackwardKernel = void(bool log, int64_t outer, int64_t axis, int64_
 // clang-format off
 #define BP_CORE_KERNELS(FAST, REF)             \
   FAST(gemm, GemmKernel)                       \
+  FAST(gemm_batch, GemmBatchKernel)            \
   FAST(unary_forward, UnaryForwardKernel)      \
   FAST(unary_backward, UnaryBackwardKernel)    \
   REF(binary, BinaryKernel)                    \
@@ -114,6 +122,8 @@ namespace onednn {
 // Through a cached oneDNN matmul primitive per shape; under bf16() with bf16 operands (converted
 // from A and B on each call) and fp32 accumulation, or in fp32 where oneDNN has no bf16 matmul.
 GemmKernel gemm;
+// One matmul primitive for the whole batch (a primitive per shape and strides, as gemm).
+GemmBatchKernel gemm_batch;
 // True when oneDNN runs bf16 products natively on this CPU (bp::bf16_native).
 bool bf16_native();
 // Through oneDNN's softmax primitives, to within a few units in the last place of the reference;

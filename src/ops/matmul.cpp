@@ -28,6 +28,15 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans
   std::vector<int64_t> stride_b = broadcast_strides(batch_b, batch);
   const int64_t mat_a = sa[ra - 2] * sa[ra - 1], mat_b = sb[rb - 2] * sb[rb - 1];
   const int64_t batches = numel(batch);
+  // Each side either has every batch's matrix or one for all (the common cases, as attention's
+  // heads): one batched product.
+  const int64_t count_a = numel(batch_a), count_b = numel(batch_b);
+  if ((count_a == batches || count_a == 1) && (count_b == batches || count_b == 1)) {
+    kernels::gemm_batch(batches, trans_a, trans_b, m, n, ka, 1.0f, a.data(), sa[ra - 1],
+                        count_a == 1 ? 0 : mat_a, b.data(), sb[rb - 1], count_b == 1 ? 0 : mat_b,
+                        0.0f, out.data(), n, m * n);
+    return out;
+  }
   std::vector<int64_t> index(batch.size(), 0);
   for (int64_t i = 0; i < batches; ++i) {
     int64_t oa = 0, ob = 0;

@@ -49,6 +49,44 @@ TEST(FastKernels, GemmMatchesReferenceOnRandomShapes) {
         }
 }
 
+// A batch of products in one call: every side with its own matrices or one for all (stride 0),
+// transposed or not, with padded leading dimensions and gaps between the batch's matrices.
+TEST(FastKernels, GemmBatchMatchesReference) {
+  Generator gen(13);
+  const int64_t batch = 5, m = 7, n = 9, k = 6;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (bool share_a : {false, true})
+        for (bool share_b : {false, true}) {
+          SCOPED_TRACE(fmt::format("ta={} tb={} share_a={} share_b={}", ta, tb, share_a, share_b));
+          const int64_t lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 2, ldc = n + 3;
+          const int64_t stride_a = share_a ? 0 : (ta ? k : m) * lda + 4;
+          const int64_t stride_b = share_b ? 0 : (tb ? n : k) * ldb + 1;
+          const int64_t stride_c = m * ldc + 2;
+          std::vector<float> a(static_cast<size_t>(batch * ((ta ? k : m) * lda + 4))),
+              b(static_cast<size_t>(batch * ((tb ? n : k) * ldb + 1))),
+              c(static_cast<size_t>(batch * stride_c));
+          for (auto* v : {&a, &b, &c})
+            for (float& x : *v) x = gen.uniform(-1, 1);
+          std::vector<float> expected = c, got = c;
+          kernels::reference::gemm_batch(batch, ta, tb, m, n, k, 0.5f, a.data(), lda, stride_a,
+                                         b.data(), ldb, stride_b, 0.25f, expected.data(), ldc,
+                                         stride_c);
+          kernels::onednn::gemm_batch(batch, ta, tb, m, n, k, 0.5f, a.data(), lda, stride_a,
+                                      b.data(), ldb, stride_b, 0.25f, got.data(), ldc, stride_c);
+          for (size_t i = 0; i < got.size(); ++i)
+            ASSERT_NEAR(got[i], expected[i], 1e-5) << "at " << i;  // padding included: untouched
+          // In bf16 (operands rounded to 8 bits of mantissa, |a|, |b| <= 1): within 2⁻⁸·k.
+          const PrecisionGuard bf16(Precision::bf16);
+          std::vector<float> got_bf16 = c;
+          kernels::onednn::gemm_batch(batch, ta, tb, m, n, k, 0.5f, a.data(), lda, stride_a,
+                                      b.data(), ldb, stride_b, 0.25f, got_bf16.data(), ldc,
+                                      stride_c);
+          for (size_t i = 0; i < got.size(); ++i)
+            ASSERT_NEAR(got_bf16[i], expected[i], std::ldexp(1.0, -8) * k) << "bf16 at " << i;
+        }
+}
+
 TEST(FastKernels, GemvMatchesReference) {
   if (!kernels::simd::gemv_supported()) GTEST_SKIP() << "this CPU has no AVX-512F";
   Generator gen(12);

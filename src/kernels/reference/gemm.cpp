@@ -13,6 +13,15 @@ constexpr int64_t kBlockK = 256;
 constexpr int64_t kBlockN = 512;
 }  // namespace
 
+void gemm_batch(int64_t batch, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                float alpha, const float* a, int64_t lda, int64_t stride_a, const float* b,
+                int64_t ldb, int64_t stride_b, float beta, float* c, int64_t ldc,
+                int64_t stride_c) {
+  for (int64_t i = 0; i < batch; ++i)
+    gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
+         c + i * stride_c, ldc);
+}
+
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   // Scale C by beta first (beta = 0 must not read C, which may hold garbage).
