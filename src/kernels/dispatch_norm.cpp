@@ -23,6 +23,12 @@ void batch_norm_backward(int64_t n, int64_t c, int64_t inner, const float* x, co
   reference::batch_norm_backward(n, c, inner, x, mean, var, gamma, eps, gy, sums, count, gx);
 }
 
+void dropout_forward(float p, uint64_t key, int64_t first, const float* x, float* y, float* mask,
+                     int64_t n) {
+  if (fast()) return simd::dropout_forward(p, key, first, x, y, mask, n);
+  reference::dropout_forward(p, key, first, x, y, mask, n);
+}
+
 void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
                         const float* var, const float* gamma, const float* beta, float eps,
                         float* y) {

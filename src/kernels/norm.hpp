@@ -65,7 +65,7 @@ using EmbeddingBackwardKernel = void(int64_t count, int64_t dim, const int64_t* 
   FAST(batch_norm_backward, BatchNormBackwardKernel) \
   FAST(layer_norm_forward, LayerNormForwardKernel)   \
   FAST(layer_norm_backward, LayerNormBackwardKernel) \
-  REF(dropout_forward, DropoutForwardKernel)         \
+  FAST(dropout_forward, DropoutForwardKernel)        \
   REF(embedding_forward, EmbeddingForwardKernel)     \
   REF(embedding_backward, EmbeddingBackwardKernel)
 // clang-format on
@@ -89,7 +89,21 @@ inline uint32_t dropout_bits(uint64_t key, uint64_t i) {
          8;
 }
 
+// The loop of dropout_forward over elements [begin, end): `threshold` = ⌈p·2²⁴⌉ (u < p compared
+// on the draws' 24 integer bits), `keep` = 1/(1 - p). Shared by the reference and the vector
+// kernel, which compiles it for the widest vectors the CPU has.
+[[gnu::always_inline]] inline void dropout_range(float keep, uint32_t threshold, uint64_t key,
+                                                 int64_t first, const float* x, float* y,
+                                                 float* mask, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    const uint32_t bits = dropout_bits(key, static_cast<uint64_t>(first + i));
+    mask[i] = bits < threshold ? 0.0f : keep;
+    y[i] = x[i] * mask[i];
+  }
+}
+
 namespace simd {
+DropoutForwardKernel dropout_forward;
 // Batch norm in vector code (kernels/simd/norm.cpp): sums within a relative 1e-6 of the
 // reference's, y and gx within 1e-5 relative to their largest term.
 BatchNormSumKernel batch_norm_sum;

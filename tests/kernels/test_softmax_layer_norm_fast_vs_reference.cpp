@@ -190,5 +190,22 @@ TEST(FastKernels, BatchNormMatchesReferenceWithinTheStatedBound) {
   }
 }
 
+// Dropout: the vector kernel is the reference's loop, so masks and outputs are equal, for any
+// start in the stream and a length with a vector tail.
+TEST(FastKernels, DropoutEqualsReference) {
+  Generator gen(43);
+  const int64_t n = 1037;
+  const std::vector<float> x = uniform(n, -1, 1, gen);
+  for (const float p : {0.1f, 0.5f, 0.9f}) {
+    std::vector<float> y_ref(x.size()), mask_ref(x.size()), y(x.size()), mask(x.size());
+    kernels::reference::dropout_forward(p, 0x1234567890abcdefULL, (int64_t{1} << 33) + 5, x.data(),
+                                        y_ref.data(), mask_ref.data(), n);
+    kernels::simd::dropout_forward(p, 0x1234567890abcdefULL, (int64_t{1} << 33) + 5, x.data(),
+                                   y.data(), mask.data(), n);
+    EXPECT_EQ(y, y_ref) << "p " << p;
+    EXPECT_EQ(mask, mask_ref) << "p " << p;
+  }
+}
+
 }  // namespace
 }  // namespace bp

@@ -151,11 +151,7 @@ void dropout_forward(float p, uint64_t key, int64_t first, const float* x, float
   // u < p compared on the draws' 24 integer bits: u = bits·2⁻²⁴ < p exactly when bits < ⌈p·2²⁴⌉.
   const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(p) * 0x1.0p24));
   parallel_ranges(n, n > kParallelGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const uint32_t bits = dropout_bits(key, static_cast<uint64_t>(first + i));
-      mask[i] = bits < threshold ? 0.0f : keep;
-      y[i] = x[i] * mask[i];
-    }
+    dropout_range(keep, threshold, key, first, x, y, mask, begin, end);
   });
 }
 

@@ -1,9 +1,10 @@
-// Batch norm in vector code. The reference adds every value into a double,
-// which keeps the loops at two lanes; here each stretch of up to kStretch values of a channel is
-// summed in float across the widest vectors the CPU has (each lane adds at most kStretch/8 values,
-// a relative error below 1e-6), and the stretches' sums are added in double, as the reference
-// adds every value. Channels whose values come one at a time (batch norm over (N, C), inner = 1)
-// are summed across the channels of a row instead.
+// Batch norm and dropout in vector code. Dropout is the reference's own loop (dropout_range),
+// compiled for the widest vectors the CPU has. Batch norm: the reference adds every value into a
+// double, which keeps the loops at two lanes; here each stretch of up to kStretch values of a
+// channel is summed in float across the widest vectors the CPU has (each lane adds at most
+// kStretch/8 values, a relative error below 1e-6), and the stretches' sums are added in double, as
+// the reference adds every value. Channels whose values come one at a time (batch norm over (N, C),
+// inner = 1) are summed across the channels of a row instead.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -99,6 +100,12 @@ BP_VECTOR_CLONES void affine_grad_rows(int64_t rows, int64_t c, const float* __r
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t ch = 0; ch < c; ++ch)
       gx[i * c + ch] = a[ch] * gy[i * c + ch] + b[ch] * (x[i * c + ch] - mu[ch]) + d[ch];
+}
+
+BP_VECTOR_CLONES void dropout_loop(float keep, uint32_t threshold, uint64_t key, int64_t first,
+                                   const float* x, float* y, float* mask, int64_t begin,
+                                   int64_t end) {
+  dropout_range(keep, threshold, key, first, x, y, mask, begin, end);
 }
 
 // Calls f(base, length) for each stretch of channel ch's values, run by run.
@@ -216,6 +223,16 @@ void batch_norm_backward(int64_t n, int64_t c, int64_t inner, const float* x, co
       const int64_t base = (i * c + ch) * inner;
       affine_grad(x + base, gy + base, a[k], b[k], mean[ch], d[k], gx + base, inner);
     }
+  });
+}
+
+void dropout_forward(float p, uint64_t key, int64_t first, const float* x, float* y, float* mask,
+                     int64_t n) {
+  // As the reference, whose loop this is.
+  const float keep = 1.0f / (1.0f - p);
+  const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(p) * 0x1.0p24));
+  parallel_ranges(n, n > kParallelGrain, [&](int64_t begin, int64_t end) {
+    dropout_loop(keep, threshold, key, first, x, y, mask, begin, end);
   });
 }
 
