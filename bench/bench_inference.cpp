@@ -21,9 +21,10 @@ namespace {
 
 void BM_mlp_forward_batch1(benchmark::State& state) {
   bp::Generator gen(7);
-  bp::nn::Sequential net({std::make_shared<bp::nn::Linear>(784, 256, true, gen), bp::nn::ReLU(),
-                          std::make_shared<bp::nn::Linear>(256, 128, true, gen), bp::nn::ReLU(),
-                          std::make_shared<bp::nn::Linear>(128, 10, true, gen)});
+  bp::nn::Sequential net(
+      {std::make_shared<bp::nn::Linear>(784, 256, gen), std::make_shared<bp::nn::ReLU>(),
+       std::make_shared<bp::nn::Linear>(256, 128, gen), std::make_shared<bp::nn::ReLU>(),
+       std::make_shared<bp::nn::Linear>(128, 10, gen)});
   net.eval();
   bp::NoGradGuard no_grad;
   const bp::PrecisionGuard precision(state.range(0) ? bp::Precision::bf16 : bp::Precision::fp32);

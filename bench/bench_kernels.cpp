@@ -151,9 +151,10 @@ double process_cpu_seconds() {
 void BM_mlp_train_step(benchmark::State& state) {
   constexpr int64_t batch = 128;
   bp::Generator gen(7);
-  bp::nn::Sequential net({std::make_shared<bp::nn::Linear>(784, 256, true, gen), bp::nn::ReLU(),
-                          std::make_shared<bp::nn::Linear>(256, 128, true, gen), bp::nn::ReLU(),
-                          std::make_shared<bp::nn::Linear>(128, 10, true, gen)});
+  bp::nn::Sequential net(
+      {std::make_shared<bp::nn::Linear>(784, 256, gen), std::make_shared<bp::nn::ReLU>(),
+       std::make_shared<bp::nn::Linear>(256, 128, gen), std::make_shared<bp::nn::ReLU>(),
+       std::make_shared<bp::nn::Linear>(128, 10, gen)});
   bp::optim::SGD sgd(net.parameters(), {.lr = 0.01f, .momentum = 0.9f});
   bp::Tensor x = bp::Tensor::uniform({batch, 784}, 0.0f, 1.0f, gen);
   std::vector<int64_t> labels(batch);

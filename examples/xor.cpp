@@ -9,8 +9,8 @@
 int main() {
   using namespace bp;
   Generator gen(1);
-  nn::Sequential net({std::make_shared<nn::Linear>(2, 2, true, gen), nn::Sigmoid(),
-                      std::make_shared<nn::Linear>(2, 1, true, gen), nn::Sigmoid()});
+  nn::Sequential net;
+  net.add(nn::Linear(2, 2, gen)).add(nn::Sigmoid()).add(nn::Linear(2, 1, gen)).add(nn::Sigmoid());
   for (Tensor& w : net.parameters()) init::uniform(w, -0.3f, 0.3f, gen);  // small random weights
 
   Tensor inputs = Tensor::from_data({0, 0, 0, 1, 1, 0, 1, 1}, {4, 2});

@@ -1,7 +1,7 @@
 // The activation functions. Each is one unit: a struct holding its formula (`forward`) and its
 // derivative (`backward`: gx from x, y = forward(x) and gy) side by side, and one row in
 // BP_ACTIVATIONS, which generates everything else from it: the op (bp::gelu), its autograd kind
-// (OpKind::gelu), its kernel, its module (nn::GELU()) and its model-spec name ("gelu").
+// (OpKind::gelu), its kernel, its module class (nn::GELU) and its model-spec name ("gelu").
 //
 // A unit with a parameter gives its default and says which values it accepts (`valid`, described
 // by `accepts`); bp::Error is thrown for any other, naming the function and the parameter, whose
@@ -147,7 +147,7 @@ struct hardswish {
 
 // The one list of activations, in the order of ActivationKind: X(name, Module) for a function
 // without a parameter, P(name, Module, parameter) for one with. `name` is the unit above, the op,
-// the kind and the spec name; `Module` the nn factory.
+// the kind and the spec name; `Module` the nn class.
 // clang-format off
 #define BP_ACTIVATIONS(X, P)                                                                \
   X(sigmoid, Sigmoid) X(tanh, Tanh) X(relu, ReLU) P(leaky_relu, LeakyReLU, slope)           \

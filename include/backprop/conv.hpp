@@ -63,14 +63,24 @@ BP_API Tensor global_avg_pool(const Tensor& x);
 // ---- modules ----
 namespace nn {
 
+// The settings of a Conv2d layer: Conv2d({.in = 1, .out = 8, .kernel = 3, .padding = 1}).
+struct Conv2dOptions {
+  int64_t in = 0;     // input channels (required)
+  int64_t out = 0;    // output channels (required)
+  Size2d kernel = 0;  // (required)
+  Size2d stride = 1;
+  Size2d padding = 0;
+  Size2d dilation = 1;
+  int64_t groups = 1;
+  bool bias = true;
+};
+
 // conv2d with its own weight (out, in/groups, kH, kW) and bias (out), initialised like PyTorch:
 // U(-b, b) with b = 1/√fan_in, fan_in = in/groups·kH·kW. Inputs are (N, in, H, W).
-// Throws bp::Error if a size is not positive or groups does not divide in and out.
+// Throws bp::Error naming the field if a size is not positive or groups does not divide in and out.
 class BP_API Conv2d : public Module {
  public:
-  Conv2d(int64_t in_channels, int64_t out_channels, Size2d kernel, Size2d stride = 1,
-         Size2d padding = 0, Size2d dilation = 1, int64_t groups = 1, bool bias = true,
-         Generator& gen = default_generator());
+  explicit Conv2d(const Conv2dOptions& options, Generator& gen = default_generator());
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
   bool thread_safe_forward() const override { return true; }
@@ -78,80 +88,117 @@ class BP_API Conv2d : public Module {
   Shape output_shape(const Shape& input_shape) const override;
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }
-  Size2d kernel() const { return kernel_; }
-  Size2d stride() const { return stride_; }
-  Size2d padding() const { return padding_; }
-  Size2d dilation() const { return dilation_; }
-  int64_t groups() const { return groups_; }
+  const Conv2dOptions& options() const { return options_; }
+  Size2d kernel() const { return options_.kernel; }
+  Size2d stride() const { return options_.stride; }
+  Size2d padding() const { return options_.padding; }
+  Size2d dilation() const { return options_.dilation; }
+  int64_t groups() const { return options_.groups; }
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
 
  private:
-  int64_t in_, out_;
-  Size2d kernel_, stride_, padding_, dilation_;
-  int64_t groups_;
+  Conv2dOptions options_;
   Tensor weight_, bias_;
 };
 
+// The settings of a ConvTranspose2d layer.
+struct ConvTranspose2dOptions {
+  int64_t in = 0;     // input channels (required)
+  int64_t out = 0;    // output channels (required)
+  Size2d kernel = 0;  // (required)
+  Size2d stride = 1;
+  Size2d padding = 0;
+  Size2d output_padding = 0;
+  Size2d dilation = 1;
+  int64_t groups = 1;
+  bool bias = true;
+};
+
 // conv_transpose2d with its own weight (in, out/groups, kH, kW) and bias (out), initialised like
-// PyTorch: U(-b, b) with b = 1/√fan_in, fan_in = out/groups·kH·kW.
+// PyTorch: U(-b, b) with b = 1/√fan_in, fan_in = out/groups·kH·kW. Throws bp::Error naming the
+// field on settings conv_transpose2d refuses.
 class BP_API ConvTranspose2d : public Module {
  public:
-  ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size2d kernel, Size2d stride = 1,
-                  Size2d padding = 0, Size2d output_padding = 0, Size2d dilation = 1,
-                  int64_t groups = 1, bool bias = true, Generator& gen = default_generator());
+  explicit ConvTranspose2d(const ConvTranspose2dOptions& options,
+                           Generator& gen = default_generator());
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
   bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }
-  Size2d kernel() const { return kernel_; }
-  Size2d stride() const { return stride_; }
-  Size2d padding() const { return padding_; }
-  Size2d output_padding() const { return output_padding_; }
-  Size2d dilation() const { return dilation_; }
-  int64_t groups() const { return groups_; }
+  const ConvTranspose2dOptions& options() const { return options_; }
+  Size2d kernel() const { return options_.kernel; }
+  Size2d stride() const { return options_.stride; }
+  Size2d padding() const { return options_.padding; }
+  Size2d output_padding() const { return options_.output_padding; }
+  Size2d dilation() const { return options_.dilation; }
+  int64_t groups() const { return options_.groups; }
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
 
  private:
-  int64_t in_, out_;
-  Size2d kernel_, stride_, padding_, output_padding_, dilation_;
-  int64_t groups_;
+  ConvTranspose2dOptions options_;
   Tensor weight_, bias_;
 };
 
-// max_pool2d as a module; stride defaults to the kernel.
-class BP_API MaxPool2d : public Module {
- public:
-  explicit MaxPool2d(Size2d kernel, std::optional<Size2d> stride = std::nullopt,
-                     Size2d padding = 0);
-  Tensor forward(const Tensor& input) override;
-  std::string name() const override;
-  bool thread_safe_forward() const override { return true; }
-  Shape output_shape(const Shape& input_shape) const override;
-  Size2d kernel() const { return kernel_; }
-  Size2d stride() const { return stride_; }
-  Size2d padding() const { return padding_; }
-
- private:
-  Size2d kernel_, stride_, padding_;
+// The settings of MaxPool2d; the stride defaults to the kernel.
+struct MaxPool2dOptions {
+  Size2d kernel = 0;  // (required)
+  std::optional<Size2d> stride = std::nullopt;
+  Size2d padding = 0;
 };
 
-// avg_pool2d as a module; stride defaults to the kernel.
-class BP_API AvgPool2d : public Module {
+// max_pool2d as a module. Throws bp::Error naming the field on settings max_pool2d refuses.
+class BP_API MaxPool2d : public Module {
  public:
-  explicit AvgPool2d(Size2d kernel, std::optional<Size2d> stride = std::nullopt, Size2d padding = 0,
-                     bool count_include_pad = true);
+  explicit MaxPool2d(const MaxPool2dOptions& options);
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
   bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
-  Size2d kernel() const { return kernel_; }
-  Size2d stride() const { return stride_; }
-  Size2d padding() const { return padding_; }
-  bool count_include_pad() const { return count_include_pad_; }
+  const MaxPool2dOptions& options() const { return options_; }
+  Size2d kernel() const { return options_.kernel; }
+  Size2d stride() const { return options_.stride.value_or(options_.kernel); }
+  Size2d padding() const { return options_.padding; }
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
 
  private:
-  Size2d kernel_, stride_, padding_;
-  bool count_include_pad_;
+  MaxPool2dOptions options_;
+};
+
+// The settings of AvgPool2d; the stride defaults to the kernel.
+struct AvgPool2dOptions {
+  Size2d kernel = 0;  // (required)
+  std::optional<Size2d> stride = std::nullopt;
+  Size2d padding = 0;
+  bool count_include_pad = true;
+};
+
+// avg_pool2d as a module. Throws bp::Error naming the field on settings avg_pool2d refuses.
+class BP_API AvgPool2d : public Module {
+ public:
+  explicit AvgPool2d(const AvgPool2dOptions& options);
+  Tensor forward(const Tensor& input) override;
+  std::string name() const override;
+  bool thread_safe_forward() const override { return true; }
+  Shape output_shape(const Shape& input_shape) const override;
+  const AvgPool2dOptions& options() const { return options_; }
+  Size2d kernel() const { return options_.kernel; }
+  Size2d stride() const { return options_.stride.value_or(options_.kernel); }
+  Size2d padding() const { return options_.padding; }
+  bool count_include_pad() const { return options_.count_include_pad; }
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
+
+ private:
+  AvgPool2dOptions options_;
 };
 
 // global_avg_pool as a module: (N, C, H, W) -> (N, C).
@@ -161,6 +208,9 @@ class BP_API GlobalAvgPool : public Module {
   std::string name() const override { return "GlobalAvgPool"; }
   bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
 };
 
 }  // namespace nn

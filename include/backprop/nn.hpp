@@ -1,6 +1,8 @@
 // Modules: layers that own parameters and compose into networks.
 #pragma once
 
+#include <concepts>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,7 +24,15 @@ namespace bp::nn {
 // file holds it once.
 class BP_API Module {
  public:
+  Module() = default;
   virtual ~Module() = default;
+  // Modules move (Sequential::add takes one by value) but do not copy: a copy would share the
+  // parameters. clone() makes an independent one.
+  Module(Module&&) = default;
+  Module& operator=(Module&&) = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
   // Applies the module. Throws bp::Error on an input of the wrong shape.
   virtual Tensor forward(const Tensor& input) = 0;
   Tensor operator()(const Tensor& input) { return forward(input); }
@@ -45,6 +55,18 @@ class BP_API Module {
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
     return children_;
   }
+  // This module (named "") and every module below it, depth first in registration order, named by
+  // dotted paths ("encoder", "encoder.1"); a module registered under several names is listed once.
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  std::vector<std::pair<std::string, const Module*>> named_modules() const;
+  // Calls fn on every module of named_modules(), in that order (e.g. to re-initialise weights).
+  void apply(const std::function<void(Module&)>& fn);
+
+  // A deep copy: a module of the same type and settings with new parameters and buffers holding
+  // the same values, and the same training mode; training one does not change the other. Built by
+  // replicate() (below), whose parameters and buffers it then overwrites. Throws bp::Error when a
+  // module in the tree does not override replicate(), or replicate() builds another structure.
+  std::shared_ptr<Module> clone() const;
 
   // Training mode (the default) vs evaluation mode; propagates to children.
   void train(bool on = true);
@@ -53,6 +75,13 @@ class BP_API Module {
   void zero_grad();
 
  protected:
+  // A new module of this one's type and settings, with its children made the same way (a
+  // container clones the children it was given). Its parameters' values do not matter: clone()
+  // copies them. A module meant to be cloned overrides it, e.g.
+  //   return std::make_shared<MyNet>(hidden_, gen)   // any generator: the values are overwritten
+  // The default throws bp::Error naming the module.
+  virtual std::shared_ptr<Module> replicate() const;
+
   // Registers `value` as a trainable parameter (sets requires_grad; it must be a leaf) and returns
   // the stored handle: keep a copy of it (it shares the data). Registering a tensor already
   // registered, here or in another module, ties them (see above). Every register_* function throws
@@ -83,27 +112,41 @@ class BP_API Module {
   bool training_ = true;
 };
 
+// The settings of a Linear layer.
+struct LinearOptions {
+  int64_t in = 0;   // input features (required)
+  int64_t out = 0;  // output features (required)
+  bool bias = true;
+};
+
 // y = x·Wᵀ + b with W of shape (out, in). Weights initialised like PyTorch:
-// U(-1/√in, 1/√in) for both W and b. Throws bp::Error if a size is not positive.
+// U(-1/√in, 1/√in) for both W and b. Throws bp::Error naming the field if a size is not positive.
 class BP_API Linear : public Module {
  public:
-  Linear(int64_t in_features, int64_t out_features, bool bias = true,
-         Generator& gen = default_generator());
+  explicit Linear(const LinearOptions& options, Generator& gen = default_generator());
+  // Linear({.in = in, .out = out}).
+  Linear(int64_t in, int64_t out, Generator& gen = default_generator())
+      : Linear(LinearOptions{.in = in, .out = out}, gen) {}
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
   Shape output_shape(const Shape& input_shape) const override;
   bool thread_safe_forward() const override { return true; }
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }
-  int64_t in_features() const { return in_; }
-  int64_t out_features() const { return out_; }
+  const LinearOptions& options() const { return options_; }
+  int64_t in_features() const { return options_.in; }
+  int64_t out_features() const { return options_.out; }
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
 
  private:
-  int64_t in_, out_;
+  LinearOptions options_;
   Tensor weight_, bias_;
 };
 
-// An elementwise activation (activation.hpp lists them).
+// An elementwise activation (activation.hpp lists them); nn::ReLU and the other classes below are
+// activations of one kind each.
 using bp::ActivationKind;
 class BP_API Activation : public Module {
  public:
@@ -116,17 +159,43 @@ class BP_API Activation : public Module {
   ActivationKind kind() const { return kind_; }
   float parameter() const { return parameter_; }
 
+ protected:
+  std::shared_ptr<Module> replicate() const override;
+
  private:
   ActivationKind kind_;
   float parameter_;
 };
-// One factory per activation: Sigmoid(), ReLU(), LeakyReLU(slope = 0.01f), ELU(alpha = 1.0f), ...
-#define BP_ACTIVATION_MODULE(name, Module) BP_API std::shared_ptr<Activation> Module();
-#define BP_ACTIVATION_MODULE_WITH(name, Module, param) \
-  BP_API std::shared_ptr<Activation> Module(float param = activation::name::default_parameter);
-BP_ACTIVATIONS(BP_ACTIVATION_MODULE, BP_ACTIVATION_MODULE_WITH)
-#undef BP_ACTIVATION_MODULE
-#undef BP_ACTIVATION_MODULE_WITH
+
+// One class per activation, generated from the list: Sigmoid, ReLU, LeakyReLU(slope = 0.01f),
+// ELU(alpha = 1.0f), ...
+#define BP_ACTIVATION_CLASS(name, Class)                                                     \
+  class BP_API Class : public Activation {                                                   \
+   public:                                                                                   \
+    Class() : Activation(ActivationKind::name) {}                                            \
+                                                                                             \
+   protected:                                                                                \
+    std::shared_ptr<Module> replicate() const override { return std::make_shared<Class>(); } \
+  };
+#define BP_ACTIVATION_CLASS_WITH(name, Class, param)                  \
+  class BP_API Class : public Activation {                            \
+   public:                                                            \
+    explicit Class(float param = activation::name::default_parameter) \
+        : Activation(ActivationKind::name, param) {}                  \
+                                                                      \
+   protected:                                                         \
+    std::shared_ptr<Module> replicate() const override {              \
+      return std::make_shared<Class>(parameter());                    \
+    }                                                                 \
+  };
+BP_ACTIVATIONS(BP_ACTIVATION_CLASS, BP_ACTIVATION_CLASS_WITH)
+#undef BP_ACTIVATION_CLASS
+#undef BP_ACTIVATION_CLASS_WITH
+
+// The activation class of `kind` (nn::ReLU for relu, ...), as the model spec builds it. Throws
+// bp::Error as Activation's constructor.
+BP_API std::shared_ptr<Activation> make_activation(ActivationKind kind,
+                                                   std::optional<float> parameter = std::nullopt);
 
 // Softmax or log-softmax over the last axis.
 class BP_API Softmax : public Module {
@@ -136,6 +205,9 @@ class BP_API Softmax : public Module {
   std::string name() const override { return log_ ? "LogSoftmax" : "Softmax"; }
   bool thread_safe_forward() const override { return true; }
   bool log() const { return log_; }
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
 
  private:
   bool log_;
@@ -148,6 +220,9 @@ class BP_API Flatten : public Module {
   std::string name() const override { return "Flatten"; }
   Shape output_shape(const Shape& input_shape) const override;
   bool thread_safe_forward() const override { return true; }
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
 };
 
 // Reshapes every sample (the dimensions after the batch dimension) to `shape`, keeping the order
@@ -162,6 +237,9 @@ class BP_API Reshape : public Module {
   Shape output_shape(const Shape& input_shape) const override;
   bool thread_safe_forward() const override { return true; }
   const Shape& shape() const { return shape_; }
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
 
  private:
   Shape shape_;
@@ -179,6 +257,9 @@ class BP_API Permute : public Module {
   bool thread_safe_forward() const override { return true; }
   const std::vector<int64_t>& order() const { return order_; }
 
+ protected:
+  std::shared_ptr<Module> replicate() const override;
+
  private:
   std::vector<int64_t> order_;
 };
@@ -189,12 +270,20 @@ class BP_API Sequential : public Module {
   Sequential() = default;
   explicit Sequential(std::vector<std::shared_ptr<Module>> modules);
   Sequential& add(std::shared_ptr<Module> module);
+  // Takes a module by value (moved in): net.add(nn::Linear(4, 8)).add(nn::ReLU()).
+  template <class M>
+  requires std::derived_from<M, Module> Sequential& add(M&& module) {
+    return add(std::shared_ptr<Module>(std::make_shared<M>(std::move(module))));
+  }
   Tensor forward(const Tensor& input) override;
   std::string name() const override { return "Sequential"; }
   Shape output_shape(const Shape& input_shape) const override;
   bool thread_safe_forward() const override;
   size_t size() const { return children().size(); }
   Module& operator[](size_t i) const;
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
 };
 
 // A residual (skip) connection: y = x + body(x). body must keep the shape of its input.
@@ -207,6 +296,20 @@ class BP_API Residual : public Module {
   Shape output_shape(const Shape& input_shape) const override;
   bool thread_safe_forward() const override { return body().thread_safe_forward(); }
   Module& body() const { return *children().front().second; }
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
 };
+
+// module.clone() with the module's own type: auto copy = nn::clone(conv).
+template <class M>
+requires std::derived_from<M, Module> std::shared_ptr<M> clone(const M& module) {
+  return std::static_pointer_cast<M>(module.clone());
+}
+
+// The table the command line prints for a model: one row per layer (a Sequential's children, or
+// the module itself) with its name, its output shape for samples of `input_shape` (without the
+// batch dimension) and its parameter count, then the total. Throws bp::Error as output_shape.
+BP_API std::string summary(const Module& module, const Shape& input_shape);
 
 }  // namespace bp::nn

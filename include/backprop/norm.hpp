@@ -75,71 +75,92 @@ BP_API Tensor embedding(const Tensor& indices, const Tensor& weight);
 
 namespace nn {
 
+// The settings of BatchNorm1d and BatchNorm2d: BatchNorm2d({.features = 16, .momentum = 0.01f}).
+struct BatchNormOptions {
+  int64_t features = 0;  // channels C (required)
+  float eps = 1e-5f;
+  float momentum = 0.1f;
+  bool affine = true;  // a learned weight and bias
+};
+
 // Batch normalisation over channels: weight (ones) and bias (zeros) are parameters; the running
 // mean (zeros) and variance (ones) are buffers, updated in training with `momentum` (PyTorch's
 // convention) and used in eval. Splittable: when the trainer splits a batch across threads, the
 // parts total their statistics over the whole batch (see bp::batch_norm), so they compute what one
-// pass would. Throws bp::Error if features <= 0, eps <= 0 or momentum is outside [0, 1].
+// pass would. Throws bp::Error naming the field if features <= 0, eps <= 0 or momentum is outside
+// [0, 1].
 class BP_API BatchNorm : public Module {
  public:
   Tensor forward(const Tensor& input) override;
   bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
-  int64_t num_features() const { return features_; }
+  const BatchNormOptions& options() const { return options_; }
+  int64_t num_features() const { return options_.features; }
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }
   Tensor& running_mean() { return running_mean_; }
   Tensor& running_var() { return running_var_; }
-  float eps() const { return eps_; }
+  float eps() const { return options_.eps; }
 
  protected:
   // `spatial` picks the sample shapes accepted: (C) or (C, L) for 1, (C, H, W) for 2.
-  BatchNorm(int spatial, int64_t features, float eps, float momentum, bool affine);
+  BatchNorm(int spatial, const BatchNormOptions& options);
   std::string describe(const char* kind) const;
 
  private:
   int spatial_;
-  int64_t features_;
-  float eps_, momentum_;
+  BatchNormOptions options_;
   Tensor weight_, bias_, running_mean_, running_var_;
 };
 
 // Inputs (N, C) or (N, C, L).
 class BP_API BatchNorm1d : public BatchNorm {
  public:
-  explicit BatchNorm1d(int64_t features, float eps = 1e-5f, float momentum = 0.1f,
-                       bool affine = true)
-      : BatchNorm(1, features, eps, momentum, affine) {}
+  explicit BatchNorm1d(const BatchNormOptions& options) : BatchNorm(1, options) {}
   std::string name() const override { return describe("BatchNorm1d"); }
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
 };
 
 // Inputs (N, C, H, W).
 class BP_API BatchNorm2d : public BatchNorm {
  public:
-  explicit BatchNorm2d(int64_t channels, float eps = 1e-5f, float momentum = 0.1f,
-                       bool affine = true)
-      : BatchNorm(2, channels, eps, momentum, affine) {}
+  explicit BatchNorm2d(const BatchNormOptions& options) : BatchNorm(2, options) {}
   std::string name() const override { return describe("BatchNorm2d"); }
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
+};
+
+// The settings of LayerNorm: LayerNorm({.shape = {64}}).
+struct LayerNormOptions {
+  Shape shape;  // the trailing dims normalised over (required)
+  float eps = 1e-5f;
+  bool affine = true;  // a learned elementwise weight and bias
 };
 
 // Layer normalisation over the trailing dims `shape`, with a learned elementwise weight (ones)
-// and bias (zeros) when `affine`. Throws bp::Error on an empty shape, a non-positive extent or
-// eps <= 0.
+// and bias (zeros) when `affine`. Throws bp::Error naming the field on an empty shape, a
+// non-positive extent or eps <= 0.
 class BP_API LayerNorm : public Module {
  public:
-  explicit LayerNorm(Shape shape, float eps = 1e-5f, bool affine = true);
+  explicit LayerNorm(LayerNormOptions options);
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
   bool thread_safe_forward() const override { return true; }
   Shape output_shape(const Shape& input_shape) const override;
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }
-  const Shape& shape() const { return shape_; }
-  float eps() const { return eps_; }
+  const LayerNormOptions& options() const { return options_; }
+  const Shape& shape() const { return options_.shape; }
+  float eps() const { return options_.eps; }
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
 
  private:
-  Shape shape_;
-  float eps_;
+  LayerNormOptions options_;
   Tensor weight_, bias_;
 };
 
@@ -154,10 +175,15 @@ class BP_API Dropout : public Module {
   explicit Dropout(float p = 0.5f, Generator& gen = default_generator());
   // With its generator seeded by `seed` itself.
   Dropout(float p, uint64_t seed);
+  Dropout(Dropout&& other) noexcept;
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
   bool thread_safe_forward() const override { return true; }
   float p() const { return p_; }
+
+ protected:
+  // The copy draws the same masks from here on: its generator is in this one's state.
+  std::shared_ptr<Module> replicate() const override;
 
  private:
   // The key of batch `batch`: drawn from gen_ by the first part of that batch to ask.
@@ -182,6 +208,9 @@ class BP_API Embedding : public Module {
   Tensor& weight() { return weight_; }
   int64_t num_embeddings() const { return num_; }
   int64_t embedding_dim() const { return dim_; }
+
+ protected:
+  std::shared_ptr<Module> replicate() const override;
 
  private:
   int64_t num_, dim_;

@@ -37,6 +37,16 @@ namespace bp::nn {
 // The activation of a plain (Elman) RNN cell.
 enum class RNNNonlinearity { tanh, relu };
 
+// The settings of a recurrent layer: LSTM({.input = 8, .hidden = 32, .sequences = true}). The
+// nonlinearity is RNN's only (LSTM and GRU refuse another than tanh).
+struct RecurrentOptions {
+  int64_t input = 0;       // input features (required)
+  int64_t hidden = 0;      // hidden state size (required)
+  int64_t layers = 1;      // cells stacked
+  bool sequences = false;  // every step's output, not only the last
+  RNNNonlinearity nonlinearity = RNNNonlinearity::tanh;
+};
+
 // Shared by RNN, LSTM and GRU: a stack of `num_layers` cells run over the time axis.
 //
 // Input (batch, seq, input_size); output (batch, seq, hidden_size) with return_sequences (the
@@ -56,10 +66,11 @@ class BP_API RecurrentBase : public Module {
   // (seq, input_size) -> (seq, hidden) or (hidden); throws bp::Error on any other shape.
   Shape output_shape(const Shape& input_shape) const override;
 
-  int64_t input_size() const { return input_size_; }
-  int64_t hidden_size() const { return hidden_size_; }
-  int64_t num_layers() const { return num_layers_; }
-  bool return_sequences() const { return return_sequences_; }
+  const RecurrentOptions& options() const { return options_; }
+  int64_t input_size() const { return options_.input; }
+  int64_t hidden_size() const { return options_.hidden; }
+  int64_t num_layers() const { return options_.layers; }
+  bool return_sequences() const { return options_.sequences; }
   // The four parameters of one layer (0-based); throws bp::Error when `layer` is out of range.
   Tensor& weight_ih(int64_t layer);
   Tensor& weight_hh(int64_t layer);
@@ -68,9 +79,8 @@ class BP_API RecurrentBase : public Module {
 
  protected:
   // `gates` is how many hidden-sized blocks the cell projects to (1 RNN, 4 LSTM, 3 GRU). Throws
-  // bp::Error unless every size is positive. `kind` names the layer in error messages.
-  RecurrentBase(const char* kind, int64_t gates, int64_t input_size, int64_t hidden_size,
-                int64_t num_layers, bool return_sequences, Generator& gen);
+  // bp::Error naming the field unless every size is positive. `kind` names the layer in errors.
+  RecurrentBase(const char* kind, int64_t gates, const RecurrentOptions& options, Generator& gen);
 
   // The cell every layer of the stack runs (bp::recurrent).
   virtual RecurrentCell cell() const = 0;
@@ -80,25 +90,20 @@ class BP_API RecurrentBase : public Module {
 
  private:
   Tensor& parameter(int64_t layer, size_t which);
-  int64_t input_size_, hidden_size_, num_layers_;
-  bool return_sequences_;
+  RecurrentOptions options_;
   std::vector<Tensor> params_;  // weight_ih, weight_hh, bias_ih, bias_hh per layer
 };
 
 // Elman RNN: h_t = act(W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh), act tanh or relu.
 class BP_API RNN : public RecurrentBase {
  public:
-  RNN(int64_t input_size, int64_t hidden_size, int64_t num_layers = 1,
-      bool return_sequences = false, RNNNonlinearity nonlinearity = RNNNonlinearity::tanh,
-      Generator& gen = default_generator());
+  explicit RNN(const RecurrentOptions& options, Generator& gen = default_generator());
   std::string name() const override;
-  RNNNonlinearity nonlinearity() const { return nonlinearity_; }
+  RNNNonlinearity nonlinearity() const { return options().nonlinearity; }
 
  protected:
   RecurrentCell cell() const override;
-
- private:
-  RNNNonlinearity nonlinearity_;
+  std::shared_ptr<Module> replicate() const override;
 };
 
 // Long short-term memory, gates in PyTorch's order (i, f, g, o) along the rows of each weight:
@@ -106,12 +111,12 @@ class BP_API RNN : public RecurrentBase {
 //   c_t = f ⊙ c_{t-1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)
 class BP_API LSTM : public RecurrentBase {
  public:
-  LSTM(int64_t input_size, int64_t hidden_size, int64_t num_layers = 1,
-       bool return_sequences = false, Generator& gen = default_generator());
+  explicit LSTM(const RecurrentOptions& options, Generator& gen = default_generator());
   std::string name() const override;
 
  protected:
   RecurrentCell cell() const override { return RecurrentCell::lstm; }
+  std::shared_ptr<Module> replicate() const override;
 };
 
 // Gated recurrent unit, gates in PyTorch's order (r, z, n):
@@ -119,12 +124,19 @@ class BP_API LSTM : public RecurrentBase {
 //   n = tanh(W_in·x + b_in + r ⊙ (W_hn·h + b_hn)),  h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
 class BP_API GRU : public RecurrentBase {
  public:
-  GRU(int64_t input_size, int64_t hidden_size, int64_t num_layers = 1,
-      bool return_sequences = false, Generator& gen = default_generator());
+  explicit GRU(const RecurrentOptions& options, Generator& gen = default_generator());
   std::string name() const override;
 
  protected:
   RecurrentCell cell() const override { return RecurrentCell::gru; }
+  std::shared_ptr<Module> replicate() const override;
+};
+
+// The settings of MultiheadAttention: MultiheadAttention({.dim = 64, .heads = 4}).
+struct AttentionOptions {
+  int64_t dim = 0;    // embedding dimension (required)
+  int64_t heads = 0;  // (required)
+  bool causal = false;
 };
 
 // Multi-head scaled dot-product self-attention on (batch, seq, embed_dim):
@@ -134,29 +146,32 @@ class BP_API GRU : public RecurrentBase {
 // positions ≤ t (the masked weights are exactly 0). The projections are the children q_proj,
 // k_proj, v_proj and out_proj (Linear(embed_dim, embed_dim)); like PyTorch, q/k/v weights are
 // Xavier-uniform, out_proj's weight is U(-1/√embed_dim, 1/√embed_dim) and all biases start at 0.
-// The constructor throws bp::Error unless both sizes are positive and num_heads divides
-// embed_dim; forward() throws unless the input is 3-D with last extent embed_dim.
+// The constructor throws bp::Error naming the field unless both sizes are positive and heads
+// divides dim; forward() throws unless the input is 3-D with last extent dim.
 class BP_API MultiheadAttention : public Module {
  public:
-  MultiheadAttention(int64_t embed_dim, int64_t num_heads, bool causal = false,
-                     Generator& gen = default_generator());
+  explicit MultiheadAttention(const AttentionOptions& options,
+                              Generator& gen = default_generator());
   Tensor forward(const Tensor& input) override;
   std::string name() const override;
   bool thread_safe_forward() const override { return true; }
   // (seq, embed_dim) -> the same; throws bp::Error on any other shape.
   Shape output_shape(const Shape& input_shape) const override;
 
-  int64_t embed_dim() const { return embed_dim_; }
-  int64_t num_heads() const { return num_heads_; }
-  bool causal() const { return causal_; }
+  const AttentionOptions& options() const { return options_; }
+  int64_t embed_dim() const { return options_.dim; }
+  int64_t num_heads() const { return options_.heads; }
+  bool causal() const { return options_.causal; }
   Linear& q_proj() { return *q_; }
   Linear& k_proj() { return *k_; }
   Linear& v_proj() { return *v_; }
   Linear& out_proj() { return *out_; }
 
+ protected:
+  std::shared_ptr<Module> replicate() const override;
+
  private:
-  int64_t embed_dim_, num_heads_;
-  bool causal_;
+  AttentionOptions options_;
   std::shared_ptr<Linear> q_, k_, v_, out_;
 };
 

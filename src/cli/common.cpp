@@ -29,17 +29,7 @@ std::string schedule_help() {
 }
 
 void print_summary(const Model& model) {
-  std::printf("%-28s %-16s %12s\n", "Layer", "Output shape", "Params");
-  Shape shape = model.input_shape;
-  for (size_t i = 0; i < model.network->size(); ++i) {
-    nn::Module& layer = (*model.network)[i];
-    shape = layer.output_shape(shape);
-    std::printf("%-28s %-16s %12lld\n", nn::to_string({model.spec[i]}).c_str(),
-                to_string(shape).c_str(), static_cast<long long>(layer.parameter_count()));
-  }
-  std::printf("Total parameters: %lld (input %s)\n",
-              static_cast<long long>(model.network->parameter_count()),
-              to_string(model.input_shape).c_str());
+  std::fputs(nn::summary(*model.network, model.input_shape).c_str(), stdout);
 }
 
 void add_data_options(CLI::App& cmd, DataOptions& data) {

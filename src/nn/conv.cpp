@@ -42,139 +42,141 @@ Tensor uniform_init(const Shape& shape, int64_t fan_in, Generator& gen) {
 
 // ---- Conv2d ----
 
-Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2d kernel, Size2d stride,
-               Size2d padding, Size2d dilation, int64_t groups, bool bias, Generator& gen)
-    : in_(in_channels),
-      out_(out_channels),
-      kernel_(kernel),
-      stride_(stride),
-      padding_(padding),
-      dilation_(dilation),
-      groups_(groups) {
-  ops::check_conv2d_args("Conv2d", {.in_channels = in_channels,
-                                    .out_channels = out_channels,
-                                    .kernel = kernel,
-                                    .stride = stride,
-                                    .padding = padding,
-                                    .dilation = dilation,
-                                    .groups = groups});
-  const int64_t fan_in = in_channels / groups * kernel.h * kernel.w;
-  weight_ = register_parameter("weight",
-                               uniform_init({out_, in_ / groups, kernel.h, kernel.w}, fan_in, gen));
-  if (bias) bias_ = register_parameter("bias", uniform_init({out_}, fan_in, gen));
+Conv2d::Conv2d(const Conv2dOptions& options, Generator& gen) : options_(options) {
+  const Conv2dOptions& o = options_;
+  ops::check_conv2d_args("Conv2d", {.in_channels = o.in,
+                                    .out_channels = o.out,
+                                    .kernel = o.kernel,
+                                    .stride = o.stride,
+                                    .padding = o.padding,
+                                    .dilation = o.dilation,
+                                    .groups = o.groups});
+  const int64_t fan_in = o.in / o.groups * o.kernel.h * o.kernel.w;
+  weight_ = register_parameter(
+      "weight", uniform_init({o.out, o.in / o.groups, o.kernel.h, o.kernel.w}, fan_in, gen));
+  if (o.bias) bias_ = register_parameter("bias", uniform_init({o.out}, fan_in, gen));
 }
 
 Tensor Conv2d::forward(const Tensor& input) {
-  return conv2d(input, weight_, bias_, stride_, padding_, dilation_, groups_);
+  const Conv2dOptions& o = options_;
+  return conv2d(input, weight_, bias_, o.stride, o.padding, o.dilation, o.groups);
 }
 
 std::string Conv2d::name() const {
-  return fmt::format("Conv2d({}, {}, kernel={}{}{}{}{}{})", in_, out_, to_string(kernel_),
-                     pair_arg("stride", stride_, 1), pair_arg("padding", padding_, 0),
-                     pair_arg("dilation", dilation_, 1),
-                     groups_ == 1 ? "" : fmt::format(", groups={}", groups_),
-                     bias_.defined() ? "" : ", bias=false");
+  const Conv2dOptions& o = options_;
+  return fmt::format("Conv2d({}, {}, kernel={}{}{}{}{}{})", o.in, o.out, to_string(o.kernel),
+                     pair_arg("stride", o.stride, 1), pair_arg("padding", o.padding, 0),
+                     pair_arg("dilation", o.dilation, 1),
+                     o.groups == 1 ? "" : fmt::format(", groups={}", o.groups),
+                     o.bias ? "" : ", bias=false");
 }
 
 Shape Conv2d::output_shape(const Shape& input_shape) const {
   return shape_of(name(), input_shape, [this](const Tensor& x) {
-    return conv2d(x, weight_, bias_, stride_, padding_, dilation_, groups_);
+    const Conv2dOptions& o = options_;
+    return conv2d(x, weight_, bias_, o.stride, o.padding, o.dilation, o.groups);
   });
+}
+
+std::shared_ptr<Module> Conv2d::replicate() const {
+  Generator scratch;  // the values are overwritten
+  return std::make_shared<Conv2d>(options_, scratch);
 }
 
 // ---- ConvTranspose2d ----
 
-ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Size2d kernel,
-                                 Size2d stride, Size2d padding, Size2d output_padding,
-                                 Size2d dilation, int64_t groups, bool bias, Generator& gen)
-    : in_(in_channels),
-      out_(out_channels),
-      kernel_(kernel),
-      stride_(stride),
-      padding_(padding),
-      output_padding_(output_padding),
-      dilation_(dilation),
-      groups_(groups) {
-  ops::check_conv_transpose2d_args("ConvTranspose2d", {.in_channels = in_channels,
-                                                       .out_channels = out_channels,
-                                                       .kernel = kernel,
-                                                       .stride = stride,
-                                                       .padding = padding,
-                                                       .output_padding = output_padding,
-                                                       .dilation = dilation,
-                                                       .groups = groups});
+ConvTranspose2d::ConvTranspose2d(const ConvTranspose2dOptions& options, Generator& gen)
+    : options_(options) {
+  const ConvTranspose2dOptions& o = options_;
+  ops::check_conv_transpose2d_args("ConvTranspose2d", {.in_channels = o.in,
+                                                       .out_channels = o.out,
+                                                       .kernel = o.kernel,
+                                                       .stride = o.stride,
+                                                       .padding = o.padding,
+                                                       .output_padding = o.output_padding,
+                                                       .dilation = o.dilation,
+                                                       .groups = o.groups});
   // PyTorch computes fan_in from the weight's second axis: out/groups·kH·kW.
-  const int64_t fan_in = out_channels / groups * kernel.h * kernel.w;
-  weight_ = register_parameter("weight",
-                               uniform_init({in_, out_ / groups, kernel.h, kernel.w}, fan_in, gen));
-  if (bias) bias_ = register_parameter("bias", uniform_init({out_}, fan_in, gen));
+  const int64_t fan_in = o.out / o.groups * o.kernel.h * o.kernel.w;
+  weight_ = register_parameter(
+      "weight", uniform_init({o.in, o.out / o.groups, o.kernel.h, o.kernel.w}, fan_in, gen));
+  if (o.bias) bias_ = register_parameter("bias", uniform_init({o.out}, fan_in, gen));
 }
 
 Tensor ConvTranspose2d::forward(const Tensor& input) {
-  return conv_transpose2d(input, weight_, bias_, stride_, padding_, output_padding_, dilation_,
-                          groups_);
+  const ConvTranspose2dOptions& o = options_;
+  return conv_transpose2d(input, weight_, bias_, o.stride, o.padding, o.output_padding, o.dilation,
+                          o.groups);
 }
 
 std::string ConvTranspose2d::name() const {
+  const ConvTranspose2dOptions& o = options_;
   return fmt::format(
-      "ConvTranspose2d({}, {}, kernel={}{}{}{}{}{}{})", in_, out_, to_string(kernel_),
-      pair_arg("stride", stride_, 1), pair_arg("padding", padding_, 0),
-      pair_arg("output_padding", output_padding_, 0), pair_arg("dilation", dilation_, 1),
-      groups_ == 1 ? "" : fmt::format(", groups={}", groups_),
-      bias_.defined() ? "" : ", bias=false");
+      "ConvTranspose2d({}, {}, kernel={}{}{}{}{}{}{})", o.in, o.out, to_string(o.kernel),
+      pair_arg("stride", o.stride, 1), pair_arg("padding", o.padding, 0),
+      pair_arg("output_padding", o.output_padding, 0), pair_arg("dilation", o.dilation, 1),
+      o.groups == 1 ? "" : fmt::format(", groups={}", o.groups), o.bias ? "" : ", bias=false");
 }
 
 Shape ConvTranspose2d::output_shape(const Shape& input_shape) const {
   return shape_of(name(), input_shape, [this](const Tensor& x) {
-    return conv_transpose2d(x, weight_, bias_, stride_, padding_, output_padding_, dilation_,
-                            groups_);
+    const ConvTranspose2dOptions& o = options_;
+    return conv_transpose2d(x, weight_, bias_, o.stride, o.padding, o.output_padding, o.dilation,
+                            o.groups);
   });
+}
+
+std::shared_ptr<Module> ConvTranspose2d::replicate() const {
+  Generator scratch;  // the values are overwritten
+  return std::make_shared<ConvTranspose2d>(options_, scratch);
 }
 
 // ---- pooling ----
 
-MaxPool2d::MaxPool2d(Size2d kernel, std::optional<Size2d> stride, Size2d padding)
-    : kernel_(kernel), stride_(stride.value_or(kernel)), padding_(padding) {
-  ops::check_pool2d_args("MaxPool2d", kernel_, stride_, padding_);
+MaxPool2d::MaxPool2d(const MaxPool2dOptions& options) : options_(options) {
+  ops::check_pool2d_args("MaxPool2d", kernel(), stride(), padding());
 }
 
 Tensor MaxPool2d::forward(const Tensor& input) {
-  return max_pool2d(input, kernel_, stride_, padding_);
+  return max_pool2d(input, kernel(), stride(), padding());
 }
 
 std::string MaxPool2d::name() const {
-  return fmt::format("MaxPool2d(kernel={}{}{})", to_string(kernel_),
-                     pair_arg("stride", stride_, kernel_), pair_arg("padding", padding_, 0));
+  return fmt::format("MaxPool2d(kernel={}{}{})", to_string(kernel()),
+                     pair_arg("stride", stride(), kernel()), pair_arg("padding", padding(), 0));
 }
 
 Shape MaxPool2d::output_shape(const Shape& input_shape) const {
   return shape_of(name(), input_shape,
-                  [this](const Tensor& x) { return max_pool2d(x, kernel_, stride_, padding_); });
+                  [this](const Tensor& x) { return max_pool2d(x, kernel(), stride(), padding()); });
 }
 
-AvgPool2d::AvgPool2d(Size2d kernel, std::optional<Size2d> stride, Size2d padding,
-                     bool count_include_pad)
-    : kernel_(kernel),
-      stride_(stride.value_or(kernel)),
-      padding_(padding),
-      count_include_pad_(count_include_pad) {
-  ops::check_pool2d_args("AvgPool2d", kernel_, stride_, padding_);
+std::shared_ptr<Module> MaxPool2d::replicate() const {
+  return std::make_shared<MaxPool2d>(options_);
+}
+
+AvgPool2d::AvgPool2d(const AvgPool2dOptions& options) : options_(options) {
+  ops::check_pool2d_args("AvgPool2d", kernel(), stride(), padding());
 }
 
 Tensor AvgPool2d::forward(const Tensor& input) {
-  return avg_pool2d(input, kernel_, stride_, padding_, count_include_pad_);
+  return avg_pool2d(input, kernel(), stride(), padding(), count_include_pad());
 }
 
 std::string AvgPool2d::name() const {
-  return fmt::format("AvgPool2d(kernel={}{}{}{})", to_string(kernel_),
-                     pair_arg("stride", stride_, kernel_), pair_arg("padding", padding_, 0),
-                     count_include_pad_ ? "" : ", count_include_pad=false");
+  return fmt::format("AvgPool2d(kernel={}{}{}{})", to_string(kernel()),
+                     pair_arg("stride", stride(), kernel()), pair_arg("padding", padding(), 0),
+                     count_include_pad() ? "" : ", count_include_pad=false");
 }
 
 Shape AvgPool2d::output_shape(const Shape& input_shape) const {
   return shape_of(name(), input_shape, [this](const Tensor& x) {
-    return avg_pool2d(x, kernel_, stride_, padding_, count_include_pad_);
+    return avg_pool2d(x, kernel(), stride(), padding(), count_include_pad());
   });
+}
+
+std::shared_ptr<Module> AvgPool2d::replicate() const {
+  return std::make_shared<AvgPool2d>(options_);
 }
 
 Tensor GlobalAvgPool::forward(const Tensor& input) {
@@ -183,6 +185,10 @@ Tensor GlobalAvgPool::forward(const Tensor& input) {
 
 Shape GlobalAvgPool::output_shape(const Shape& input_shape) const {
   return shape_of(name(), input_shape, [](const Tensor& x) { return global_avg_pool(x); });
+}
+
+std::shared_ptr<Module> GlobalAvgPool::replicate() const {
+  return std::make_shared<GlobalAvgPool>();
 }
 
 }  // namespace bp::nn

@@ -65,6 +65,76 @@ void Module::zero_grad() {
   for (Tensor& p : parameters()) p.zero_grad();
 }
 
+// ---- walking the tree, clone ----
+
+namespace {
+
+// Appends `m` and the modules below it, depth first, each once (under its first name).
+template <class M>
+void walk(M* m, const std::string& name, std::unordered_set<const Module*>& seen,
+          std::vector<std::pair<std::string, M*>>& out) {
+  if (!seen.insert(m).second) return;
+  out.emplace_back(name, m);
+  for (const auto& [child_name, child] : m->children())
+    walk<M>(child.get(), name.empty() ? child_name : name + "." + child_name, seen, out);
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out;
+  std::unordered_set<const Module*> seen;
+  walk<Module>(this, "", seen, out);
+  return out;
+}
+
+std::vector<std::pair<std::string, const Module*>> Module::named_modules() const {
+  std::vector<std::pair<std::string, const Module*>> out;
+  std::unordered_set<const Module*> seen;
+  walk<const Module>(this, "", seen, out);
+  return out;
+}
+
+void Module::apply(const std::function<void(Module&)>& fn) {
+  for (auto& [name, m] : named_modules()) fn(*m);
+}
+
+std::shared_ptr<Module> Module::replicate() const {
+  throw Error(fmt::format("{}: clone() needs the module to override Module::replicate()", name()));
+}
+
+namespace {
+
+// Copies the values of `from` into `to`, entry by entry; both must have the same names and shapes.
+void copy_values(const NamedTensors& from, const NamedTensors& to, const std::string& who) {
+  BP_CHECK(from.size() == to.size(), "{}: clone: replicate() made {} tensors where there are {}",
+           who, to.size(), from.size());
+  for (size_t i = 0; i < from.size(); ++i) {
+    BP_CHECK(from[i].first == to[i].first && from[i].second.shape() == to[i].second.shape(),
+             "{}: clone: replicate() made '{}' {} where there is '{}' {}", who, to[i].first,
+             to_string(to[i].second.shape()), from[i].first, to_string(from[i].second.shape()));
+    Tensor target = to[i].second;
+    target.copy_(from[i].second);
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<Module> Module::clone() const {
+  std::shared_ptr<Module> copy = replicate();
+  BP_CHECK(copy != nullptr, "{}: clone: replicate() returned null", name());
+  {
+    NoGradGuard no_grad;
+    copy_values(named_parameters(), copy->named_parameters(), name());
+    copy_values(named_buffers(), copy->named_buffers(), name());
+  }
+  const auto mine = named_modules();
+  const auto theirs = copy->named_modules();
+  BP_CHECK(mine.size() == theirs.size(), "{}: clone: replicate() made another structure", name());
+  for (size_t i = 0; i < mine.size(); ++i) theirs[i].second->training_ = mine[i].second->training_;
+  return copy;
+}
+
 void Module::check_new_name(const std::string& name, const char* what) const {
   BP_CHECK_AS(ValueError, !name.empty() && name.find('.') == std::string::npos,
               "Module::register_{}: the name '{}' must be non-empty and without '.'", what, name);
@@ -101,13 +171,18 @@ void Module::register_child(std::string name, std::shared_ptr<Module> module) {
 
 // ---- Linear ----
 
-Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Generator& gen)
-    : in_(in_features), out_(out_features) {
-  BP_CHECK_AS(ValueError, in_features > 0 && out_features > 0,
-              "Linear: sizes must be positive (got in={}, out={})", in_features, out_features);
-  const float bound = 1.0f / std::sqrt(static_cast<float>(in_features));
-  weight_ = register_parameter("weight", Tensor::uniform({out_, in_}, -bound, bound, gen));
-  if (bias) bias_ = register_parameter("bias", Tensor::uniform({out_}, -bound, bound, gen));
+Linear::Linear(const LinearOptions& options, Generator& gen) : options_(options) {
+  const auto [in, out, bias] = options;
+  BP_CHECK_AS(ValueError, in > 0 && out > 0, "Linear: sizes must be positive (got in={}, out={})",
+              in, out);
+  const float bound = 1.0f / std::sqrt(static_cast<float>(in));
+  weight_ = register_parameter("weight", Tensor::uniform({out, in}, -bound, bound, gen));
+  if (bias) bias_ = register_parameter("bias", Tensor::uniform({out}, -bound, bound, gen));
+}
+
+std::shared_ptr<Module> Linear::replicate() const {
+  Generator scratch;  // the values are overwritten
+  return std::make_shared<Linear>(options_, scratch);
 }
 
 Tensor Linear::forward(const Tensor& input) {
@@ -115,15 +190,16 @@ Tensor Linear::forward(const Tensor& input) {
 }
 
 std::string Linear::name() const {
-  return fmt::format("Linear({}, {}{})", in_, out_, bias_.defined() ? "" : ", bias=false");
+  return fmt::format("Linear({}, {}{})", options_.in, options_.out,
+                     options_.bias ? "" : ", bias=false");
 }
 
 Shape Linear::output_shape(const Shape& input_shape) const {
-  BP_CHECK_AS(ShapeError, !input_shape.empty() && input_shape.back() == in_,
-              "Linear({}, {}): expects inputs whose last dimension is {}, got {}", in_, out_, in_,
+  BP_CHECK_AS(ShapeError, !input_shape.empty() && input_shape.back() == options_.in,
+              "{}: expects inputs whose last dimension is {}, got {}", name(), options_.in,
               to_string(input_shape));
   Shape out = input_shape;
-  out.back() = out_;
+  out.back() = options_.out;
   return out;
 }
 
@@ -144,20 +220,32 @@ std::string Activation::name() const {
   return fmt::format("{}({:g})", a.module, parameter_);
 }
 
-#define BP_ACTIVATION_MODULE(name, Module)                     \
-  std::shared_ptr<Activation> Module() {                       \
-    return std::make_shared<Activation>(ActivationKind::name); \
+std::shared_ptr<Module> Activation::replicate() const {
+  return std::make_shared<Activation>(kind_, parameter_);
+}
+
+std::shared_ptr<Activation> make_activation(ActivationKind kind, std::optional<float> parameter) {
+  const float p = parameter.value_or(activation_info(kind).default_parameter);
+  switch (kind) {
+#define BP_ACTIVATION_CASE(name, Class) \
+  case ActivationKind::name:            \
+    return std::make_shared<Class>();
+#define BP_ACTIVATION_CASE_WITH(name, Class, param) \
+  case ActivationKind::name:                        \
+    return std::make_shared<Class>(p);
+    BP_ACTIVATIONS(BP_ACTIVATION_CASE, BP_ACTIVATION_CASE_WITH)
+#undef BP_ACTIVATION_CASE
+#undef BP_ACTIVATION_CASE_WITH
   }
-#define BP_ACTIVATION_MODULE_WITH(name, Module, param)                \
-  std::shared_ptr<Activation> Module(float param) {                   \
-    return std::make_shared<Activation>(ActivationKind::name, param); \
-  }
-BP_ACTIVATIONS(BP_ACTIVATION_MODULE, BP_ACTIVATION_MODULE_WITH)
-#undef BP_ACTIVATION_MODULE
-#undef BP_ACTIVATION_MODULE_WITH
+  return std::make_shared<Activation>(kind, p);
+}
 
 Tensor Softmax::forward(const Tensor& x) {
   return log_ ? log_softmax(x, -1) : softmax(x, -1);
+}
+
+std::shared_ptr<Module> Softmax::replicate() const {
+  return std::make_shared<Softmax>(log_);
 }
 
 // ---- Flatten ----
@@ -169,6 +257,10 @@ Tensor Flatten::forward(const Tensor& x) {
 
 Shape Flatten::output_shape(const Shape& input_shape) const {
   return {numel(input_shape)};
+}
+
+std::shared_ptr<Module> Flatten::replicate() const {
+  return std::make_shared<Flatten>();
 }
 
 // ---- Reshape, Permute ----
@@ -218,6 +310,14 @@ std::string Reshape::name() const {
 
 Shape Reshape::output_shape(const Shape& input_shape) const {
   return resolve_sample_shape(shape_, input_shape, name());
+}
+
+std::shared_ptr<Module> Reshape::replicate() const {
+  return std::make_shared<Reshape>(shape_);
+}
+
+std::shared_ptr<Module> Permute::replicate() const {
+  return std::make_shared<Permute>(order_);
 }
 
 Permute::Permute(std::vector<int64_t> order) : order_(std::move(order)) {
@@ -286,6 +386,12 @@ Module& Sequential::operator[](size_t i) const {
   return *children()[i].second;
 }
 
+std::shared_ptr<Module> Sequential::replicate() const {
+  auto copy = std::make_shared<Sequential>();
+  for (const auto& [name, child] : children()) copy->add(child->clone());
+  return copy;
+}
+
 // ---- Residual ----
 
 Residual::Residual(std::shared_ptr<Module> body) {
@@ -301,11 +407,35 @@ Tensor Residual::forward(const Tensor& input) {
   return input + out;
 }
 
+std::shared_ptr<Module> Residual::replicate() const {
+  return std::make_shared<Residual>(body().clone());
+}
+
 Shape Residual::output_shape(const Shape& input_shape) const {
   Shape out = body().output_shape(input_shape);
   BP_CHECK_AS(ShapeError, out == input_shape,
               "Residual: the body maps {} to {}; a residual block must keep the shape",
               to_string(input_shape), to_string(out));
+  return out;
+}
+
+// ---- summary ----
+
+std::string summary(const Module& module, const Shape& input_shape) {
+  std::vector<const Module*> rows;
+  if (dynamic_cast<const Sequential*>(&module))
+    for (const auto& [name, child] : module.children()) rows.push_back(child.get());
+  else
+    rows.push_back(&module);
+  std::string out = fmt::format("{:<28} {:<16} {:>12}\n", "Layer", "Output shape", "Params");
+  Shape shape = input_shape;
+  for (const Module* layer : rows) {
+    shape = layer->output_shape(shape);
+    out += fmt::format("{:<28} {:<16} {:>12}\n", layer->name(), to_string(shape),
+                       layer->parameter_count());
+  }
+  out += fmt::format("Total parameters: {} (input {})\n", module.parameter_count(),
+                     to_string(input_shape));
   return out;
 }
 

@@ -9,10 +9,11 @@ namespace bp::nn {
 
 // ---- BatchNorm1d / BatchNorm2d ----
 
-BatchNorm::BatchNorm(int spatial, int64_t features, float eps, float momentum, bool affine)
-    : spatial_(spatial), features_(features), eps_(eps), momentum_(momentum) {
+BatchNorm::BatchNorm(int spatial, const BatchNormOptions& options)
+    : spatial_(spatial), options_(options) {
   const char* kind = spatial == 1 ? "BatchNorm1d" : "BatchNorm2d";
-  BP_CHECK(features > 0, "{}: the number of features must be positive, got {}", kind, features);
+  const auto [features, eps, momentum, affine] = options;
+  BP_CHECK(features > 0, "{}: features must be positive, got {}", kind, features);
   BP_CHECK(std::isfinite(eps) && eps > 0, "{}: eps must be positive, got {}", kind, eps);
   BP_CHECK(momentum >= 0 && momentum <= 1, "{}: momentum must be in [0, 1], got {}", kind,
            momentum);
@@ -25,16 +26,24 @@ BatchNorm::BatchNorm(int spatial, int64_t features, float eps, float momentum, b
 }
 
 std::string BatchNorm::describe(const char* kind) const {
-  return fmt::format("{}({}{})", kind, features_, weight_.defined() ? "" : ", affine=false");
+  return fmt::format("{}({}{})", kind, options_.features, options_.affine ? "" : ", affine=false");
+}
+
+std::shared_ptr<Module> BatchNorm1d::replicate() const {
+  return std::make_shared<BatchNorm1d>(options());
+}
+
+std::shared_ptr<Module> BatchNorm2d::replicate() const {
+  return std::make_shared<BatchNorm2d>(options());
 }
 
 Shape BatchNorm::output_shape(const Shape& input_shape) const {
   const bool rank_ok =
       spatial_ == 1 ? input_shape.size() == 1 || input_shape.size() == 2 : input_shape.size() == 3;
-  BP_CHECK_AS(ShapeError, rank_ok && input_shape[0] == features_,
-              "{}: expects samples of shape {}, got {}", name(),
-              spatial_ == 1 ? fmt::format("({}) or ({}, L)", features_, features_)
-                            : fmt::format("({}, H, W)", features_),
+  const int64_t c = options_.features;
+  BP_CHECK_AS(ShapeError, rank_ok && input_shape[0] == c, "{}: expects samples of shape {}, got {}",
+              name(),
+              spatial_ == 1 ? fmt::format("({}) or ({}, L)", c, c) : fmt::format("({}, H, W)", c),
               to_string(input_shape));
   return input_shape;
 }
@@ -44,40 +53,46 @@ Tensor BatchNorm::forward(const Tensor& input) {
               "{}: the input is undefined or a scalar", name());
   output_shape(Shape(input.shape().begin() + 1, input.shape().end()));
   const detail::BatchShard* shard = detail::current_shard();
-  return batch_norm(input, running_mean_, running_var_, weight_, bias_, is_training(), momentum_,
-                    eps_, shard ? shard->part : BatchPart{});
+  return batch_norm(input, running_mean_, running_var_, weight_, bias_, is_training(),
+                    options_.momentum, options_.eps, shard ? shard->part : BatchPart{});
 }
 
 // ---- LayerNorm ----
 
-LayerNorm::LayerNorm(Shape shape, float eps, bool affine) : shape_(std::move(shape)), eps_(eps) {
-  BP_CHECK_AS(ShapeError, !shape_.empty(), "LayerNorm: the normalised shape must not be empty");
-  for (int64_t d : shape_)
-    BP_CHECK_AS(ShapeError, d > 0, "LayerNorm: every extent must be positive, got {}",
-                to_string(shape_));
-  BP_CHECK(std::isfinite(eps) && eps > 0, "LayerNorm: eps must be positive, got {}", eps);
-  if (affine) {
-    weight_ = register_parameter("weight", Tensor::ones(shape_));
-    bias_ = register_parameter("bias", Tensor::zeros(shape_));
+LayerNorm::LayerNorm(LayerNormOptions options) : options_(std::move(options)) {
+  const Shape& shape = options_.shape;
+  BP_CHECK_AS(ShapeError, !shape.empty(), "LayerNorm: shape must not be empty");
+  for (int64_t d : shape)
+    BP_CHECK_AS(ShapeError, d > 0, "LayerNorm: every extent of shape must be positive, got {}",
+                to_string(shape));
+  BP_CHECK(std::isfinite(options_.eps) && options_.eps > 0,
+           "LayerNorm: eps must be positive, got {}", options_.eps);
+  if (options_.affine) {
+    weight_ = register_parameter("weight", Tensor::ones(shape));
+    bias_ = register_parameter("bias", Tensor::zeros(shape));
   }
 }
 
 Tensor LayerNorm::forward(const Tensor& input) {
-  return layer_norm(input, shape_, weight_, bias_, eps_);
+  return layer_norm(input, shape(), weight_, bias_, eps());
 }
 
 std::string LayerNorm::name() const {
-  std::string dims;
-  for (int64_t d : shape_) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
-  return fmt::format("LayerNorm({}{})", dims, weight_.defined() ? "" : ", affine=false");
+  return fmt::format("LayerNorm({}{})", fmt::join(shape(), ", "),
+                     options_.affine ? "" : ", affine=false");
+}
+
+std::shared_ptr<Module> LayerNorm::replicate() const {
+  return std::make_shared<LayerNorm>(options_);
 }
 
 Shape LayerNorm::output_shape(const Shape& input_shape) const {
-  const size_t k = shape_.size();
+  const Shape& normalised = shape();
+  const size_t k = normalised.size();
   BP_CHECK_AS(ShapeError,
               input_shape.size() >= k && Shape(input_shape.end() - static_cast<std::ptrdiff_t>(k),
-                                               input_shape.end()) == shape_,
-              "{}: expects samples ending in {}, got {}", name(), to_string(shape_),
+                                               input_shape.end()) == normalised,
+              "{}: expects samples ending in {}, got {}", name(), to_string(normalised),
               to_string(input_shape));
   return input_shape;
 }
@@ -88,6 +103,21 @@ Dropout::Dropout(float p, Generator& gen) : Dropout(p, gen.next_u64()) {}
 
 Dropout::Dropout(float p, uint64_t seed) : p_(p), gen_(seed) {
   BP_CHECK_AS(ValueError, p >= 0 && p < 1, "Dropout: p must be in [0, 1), got {}", p);
+}
+
+Dropout::Dropout(Dropout&& other) noexcept
+    : Module(std::move(other)),
+      p_(other.p_),
+      gen_(other.gen_),
+      batch_(other.batch_),
+      key_(other.key_) {}
+
+std::shared_ptr<Module> Dropout::replicate() const {
+  auto copy = std::make_shared<Dropout>(p_, uint64_t{0});
+  copy->gen_ = gen_;
+  copy->batch_ = batch_;
+  copy->key_ = key_;
+  return copy;
 }
 
 Tensor Dropout::forward(const Tensor& input) {
@@ -120,6 +150,11 @@ Embedding::Embedding(int64_t num, int64_t dim, Generator& gen) : num_(num), dim_
 
 Tensor Embedding::forward(const Tensor& input) {
   return embedding(input, weight_);
+}
+
+std::shared_ptr<Module> Embedding::replicate() const {
+  Generator scratch;  // the values are overwritten
+  return std::make_shared<Embedding>(num_, dim_, scratch);
 }
 
 std::string Embedding::name() const {

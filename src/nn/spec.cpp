@@ -30,7 +30,7 @@ std::shared_ptr<Module> activation(Args& args, ActivationKind kind, const char* 
   }
   // Cheap to build even in a dry run, which lets the constructor check the value's range.
   try {
-    return std::make_shared<Activation>(kind, parameter);
+    return make_activation(kind, parameter);
   } catch (const Error& e) {
     args.error(e.what());
   }
@@ -62,7 +62,8 @@ void add_core_layers(LayerTable& k) {
                   if (in.empty()) a.error("needs an input with at least one dimension");
                   a.reserve_parameters(static_cast<double>(units) *
                                        static_cast<double>(in.back() + (bias ? 1 : 0)));
-                  return std::make_shared<Linear>(in.back(), units, bias, gen);
+                  return std::make_shared<Linear>(
+                      LinearOptions{.in = in.back(), .out = units, .bias = bias}, gen);
                 }};
   k["linear"] = k["dense"];
   k["linear"].syntax = "linear(units, bias=true)";

@@ -45,8 +45,15 @@ std::shared_ptr<Module> conv(Args& a, const Shape& in, Generator& gen) {
   const double k = static_cast<double>(c.kernel.h);
   a.reserve_parameters(static_cast<double>(*c.out_channels) *
                        (in_per_group * k * k + (bias ? 1 : 0)));
-  return std::make_shared<Conv2d>(*c.in_channels, *c.out_channels, c.kernel, c.stride, c.padding,
-                                  c.dilation, c.groups, bias, gen);
+  return std::make_shared<Conv2d>(Conv2dOptions{.in = *c.in_channels,
+                                                .out = *c.out_channels,
+                                                .kernel = c.kernel,
+                                                .stride = c.stride,
+                                                .padding = c.padding,
+                                                .dilation = c.dilation,
+                                                .groups = c.groups,
+                                                .bias = bias},
+                                  gen);
 }
 
 std::shared_ptr<Module> conv_transpose(Args& a, const Shape& in, Generator& gen) {
@@ -65,18 +72,27 @@ std::shared_ptr<Module> conv_transpose(Args& a, const Shape& in, Generator& gen)
   const double k = static_cast<double>(c.kernel.h);
   a.reserve_parameters(static_cast<double>(*c.in_channels) * out_per_group * k * k +
                        (bias ? static_cast<double>(*c.out_channels) : 0.0));
-  return std::make_shared<ConvTranspose2d>(*c.in_channels, *c.out_channels, c.kernel, c.stride,
-                                           c.padding, c.output_padding, c.dilation, c.groups, bias,
-                                           gen);
+  return std::make_shared<ConvTranspose2d>(
+      ConvTranspose2dOptions{.in = *c.in_channels,
+                             .out = *c.out_channels,
+                             .kernel = c.kernel,
+                             .stride = c.stride,
+                             .padding = c.padding,
+                             .output_padding = c.output_padding,
+                             .dilation = c.dilation,
+                             .groups = c.groups,
+                             .bias = bias},
+      gen);
 }
 
 // Pooling layers own no parameters, so a dry run builds them too: the constructor checks.
-template <typename Pool>
+template <typename Pool, typename Options>
 std::shared_ptr<Module> pool(Args& a, const Shape& in, Generator&) {
   const int64_t kernel = a.positive_int(0, "kernel", std::nullopt);
-  const int64_t stride = a.positive_int(1, "stride", kernel);
-  const int64_t pad = a.non_negative_int(2, "pad", 0);
-  auto layer = checked(a, [&] { return std::make_shared<Pool>(kernel, stride, pad); });
+  const Options options{.kernel = kernel,
+                        .stride = a.positive_int(1, "stride", kernel),
+                        .padding = a.non_negative_int(2, "pad", 0)};
+  auto layer = checked(a, [&] { return std::make_shared<Pool>(options); });
   if (!a.dry_run()) require_chw(a, in);
   return layer;
 }
@@ -91,10 +107,11 @@ void add_conv_layers(LayerTable& k) {
       "bias=true)",
       "2-D transposed convolution (upsampling) over (C, H, W) inputs", conv_transpose};
   k["maxpool"] = {"maxpool(kernel, stride=kernel, pad=0)",
-                  "maximum over kernel×kernel windows of (C, H, W) inputs", pool<MaxPool2d>};
+                  "maximum over kernel×kernel windows of (C, H, W) inputs",
+                  pool<MaxPool2d, MaxPool2dOptions>};
   k["avgpool"] = {"avgpool(kernel, stride=kernel, pad=0)",
                   "mean over kernel×kernel windows of (C, H, W) inputs (padding counts)",
-                  pool<AvgPool2d>};
+                  pool<AvgPool2d, AvgPool2dOptions>};
   k["global_avgpool"] = {"global_avgpool", "mean over H and W: (C, H, W) -> (C)",
                          [](Args& a, const Shape& in, Generator&) -> std::shared_ptr<Module> {
                            if (!a.dry_run()) require_chw(a, in);

@@ -36,8 +36,9 @@ void add_norm_layers(LayerTable& k) {
           a.error(
               fmt::format("needs samples of shape (C) or (C, H, W), got {}", bp::to_string(in)));
         a.reserve_parameters(2.0 * static_cast<double>(in[0]));
-        if (in.size() == 1) return std::make_shared<BatchNorm1d>(in[0], eps, momentum);
-        return std::make_shared<BatchNorm2d>(in[0], eps, momentum);
+        const BatchNormOptions options{.features = in[0], .eps = eps, .momentum = momentum};
+        if (in.size() == 1) return std::make_shared<BatchNorm1d>(options);
+        return std::make_shared<BatchNorm2d>(options);
       }};
   k["layernorm"] = {"layernorm(eps=1e-5)",
                     "layer normalisation over each whole sample, with a learned weight and bias",
@@ -46,7 +47,7 @@ void add_norm_layers(LayerTable& k) {
                       if (a.dry_run()) return nullptr;
                       if (in.empty()) a.error("needs an input with at least one dimension");
                       a.reserve_parameters(2.0 * static_cast<double>(numel(in)));
-                      return std::make_shared<LayerNorm>(in, eps);
+                      return std::make_shared<LayerNorm>(LayerNormOptions{.shape = in, .eps = eps});
                     }};
   k["dropout"] = {"dropout(p=0.5)",
                   "zeroes each value with probability p in training (survivors scaled by "

@@ -11,27 +11,27 @@ enum class Cell { rnn, lstm, gru };
 
 // Reads rnn/lstm/gru arguments and builds the layer for samples of shape (seq, features).
 std::shared_ptr<Module> recurrent(Args& a, const Shape& in, Generator& gen, Cell cell) {
-  const int64_t hidden = a.positive_int(0, "hidden", std::nullopt);
-  const int64_t layers = a.positive_int(1, "layers", 1);
-  const bool sequences = a.flag(2, "sequences", false);
-  RNNNonlinearity nonlinearity = RNNNonlinearity::tanh;
+  RecurrentOptions o{.hidden = a.positive_int(0, "hidden", std::nullopt),
+                     .layers = a.positive_int(1, "layers", 1),
+                     .sequences = a.flag(2, "sequences", false)};
   if (cell == Cell::rnn && a.choice(3, "nonlinearity", "tanh", {"tanh", "relu"}) == "relu")
-    nonlinearity = RNNNonlinearity::relu;
+    o.nonlinearity = RNNNonlinearity::relu;
   if (a.dry_run()) return nullptr;
   if (in.size() != 2 || in[0] < 1)
     a.error(fmt::format("expects samples of shape (seq, features), got {}", bp::to_string(in)));
+  o.input = in[1];
   const double gates = cell == Cell::lstm ? 4 : cell == Cell::gru ? 3 : 1;
-  const auto h = static_cast<double>(hidden);
+  const auto h = static_cast<double>(o.hidden);
   // Per layer: gates·h·(in + h + 2), with in the features for layer 0 and h above.
   a.reserve_parameters(gates * h * (static_cast<double>(in[1]) + h + 2) +
-                       static_cast<double>(layers - 1) * gates * h * (2 * h + 2));
+                       static_cast<double>(o.layers - 1) * gates * h * (2 * h + 2));
   switch (cell) {
     case Cell::rnn:
-      return std::make_shared<RNN>(in[1], hidden, layers, sequences, nonlinearity, gen);
+      return std::make_shared<RNN>(o, gen);
     case Cell::lstm:
-      return std::make_shared<LSTM>(in[1], hidden, layers, sequences, gen);
+      return std::make_shared<LSTM>(o, gen);
     case Cell::gru:
-      return std::make_shared<GRU>(in[1], hidden, layers, sequences, gen);
+      return std::make_shared<GRU>(o, gen);
   }
   return nullptr;
 }
@@ -64,7 +64,8 @@ void add_recurrent_layers(LayerTable& k) {
           a.error(fmt::format("embed dimension {} is not divisible by heads={}", in[1], heads));
         const auto e = static_cast<double>(in[1]);
         a.reserve_parameters(4 * e * (e + 1));
-        return std::make_shared<MultiheadAttention>(in[1], heads, causal, gen);
+        return std::make_shared<MultiheadAttention>(
+            AttentionOptions{.dim = in[1], .heads = heads, .causal = causal}, gen);
       }};
 }
 

@@ -24,7 +24,10 @@ void add_transformer_layers(LayerTable& k) {
         check_sequence_input(a, in);
         if (learned) a.reserve_parameters(static_cast<double>(in[0]) * static_cast<double>(in[1]));
         return std::make_shared<PositionalEncoding>(
-            in[0], in[1], learned ? PositionKind::learned : PositionKind::sinusoidal, gen);
+            PositionalOptions{.max_len = in[0],
+                              .dim = in[1],
+                              .kind = learned ? PositionKind::learned : PositionKind::sinusoidal},
+            gen);
       }};
   k["transformer"] = {
       "transformer(heads, ff, dropout=0.1, causal=true)",
@@ -44,8 +47,13 @@ void add_transformer_layers(LayerTable& k) {
         const auto d = static_cast<double>(in[1]), f = static_cast<double>(ff);
         // Two layer norms, the four attention projections, the two MLP layers.
         a.reserve_parameters(4 * d + 4 * d * (d + 1) + f * (d + 1) + d * (f + 1));
-        return std::make_shared<TransformerBlock>(in[1], heads, ff, static_cast<float>(p), causal,
-                                                  gen);
+        return std::make_shared<TransformerBlock>(
+            TransformerOptions{.dim = in[1],
+                               .heads = heads,
+                               .ff = ff,
+                               .dropout = static_cast<float>(p),
+                               .causal = causal},
+            gen);
       }};
 }
 

@@ -21,12 +21,13 @@ namespace {
 class LayeredNet : public nn::Module {
  public:
   LayeredNet(int64_t in, int64_t hidden, int64_t out, bool direct, Generator& gen)
-      : hidden_(std::make_shared<nn::Linear>(in, hidden, true, gen)),
-        output_(std::make_shared<nn::Linear>(hidden, out, true, gen)) {
+      : hidden_(std::make_shared<nn::Linear>(in, hidden, gen)),
+        output_(std::make_shared<nn::Linear>(hidden, out, gen)) {
     register_module("hidden", hidden_);
     register_module("output", output_);
     if (direct) {
-      direct_ = std::make_shared<nn::Linear>(in, out, false, gen);
+      direct_ =
+          std::make_shared<nn::Linear>(nn::LinearOptions{.in = in, .out = out, .bias = false}, gen);
       register_module("direct", direct_);
     }
   }
@@ -49,11 +50,11 @@ class LayeredNet : public nn::Module {
 class FamilyNet : public nn::Module {
  public:
   explicit FamilyNet(int64_t code, Generator& gen)
-      : person_(std::make_shared<nn::Linear>(24, code, true, gen)),
-        relation_(std::make_shared<nn::Linear>(12, code, true, gen)),
-        central_(std::make_shared<nn::Linear>(2 * code, 12, true, gen)),
-        decode_(std::make_shared<nn::Linear>(12, code, true, gen)),
-        output_(std::make_shared<nn::Linear>(code, 24, true, gen)) {
+      : person_(std::make_shared<nn::Linear>(24, code, gen)),
+        relation_(std::make_shared<nn::Linear>(12, code, gen)),
+        central_(std::make_shared<nn::Linear>(2 * code, 12, gen)),
+        decode_(std::make_shared<nn::Linear>(12, code, gen)),
+        output_(std::make_shared<nn::Linear>(code, 24, gen)) {
     register_module("person", person_);
     register_module("relation", relation_);
     register_module("central", central_);
@@ -80,8 +81,9 @@ class FamilyNet : public nn::Module {
 class TCNet : public nn::Module {
  public:
   TCNet(int64_t maps, Generator& gen)
-      : filter_(std::make_shared<nn::Conv2d>(1, maps, 3, 1, 2, 1, 1, true, gen)),
-        output_(std::make_shared<nn::Linear>(maps * (kRetina + 2) * (kRetina + 2), 1, true, gen)) {
+      : filter_(std::make_shared<nn::Conv2d>(
+            nn::Conv2dOptions{.in = 1, .out = maps, .kernel = 3, .padding = 2}, gen)),
+        output_(std::make_shared<nn::Linear>(maps * (kRetina + 2) * (kRetina + 2), 1, gen)) {
     register_module("filter", filter_);
     register_module("output", output_);
   }

@@ -238,6 +238,9 @@ TEST_F(Cli, TrainEvalPredictOnCsv) {
   EXPECT_NE(i.out.find("labels: blue, green, red"), std::string::npos) << i.out;
   EXPECT_NE(i.out.find("normalization: standardize"), std::string::npos) << i.out;
   EXPECT_NE(i.out.find("Total parameters: 51"), std::string::npos) << i.out;
+  // The table is the library's summary of the model.
+  const bp::Model m = bp::load_model(path("c.bp"));
+  EXPECT_NE(i.out.find(bp::nn::summary(*m.network, m.input_shape)), std::string::npos) << i.out;
 }
 
 TEST_F(Cli, ExportWritesOnnxAndRefusesWhatItCannot) {

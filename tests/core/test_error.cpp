@@ -59,7 +59,7 @@ TEST(ErrorKinds, ValueErrors) {
   expect_kind<ValueError>([] { optim::make_optimizer("adadelta", {}, {}); }, "unknown kind");
   expect_kind<ValueError>([] { nn::parse_model_spec("dense(8"); }, "model spec");
   expect_kind<ValueError>([] { nn::parse_model_spec("nonsense"); }, "unknown layer");
-  expect_kind<ValueError>([] { nn::ELU(-1.0f); }, "elu: alpha must be");
+  expect_kind<ValueError>([] { std::make_shared<nn::ELU>(-1.0f); }, "elu: alpha must be");
   expect_kind<ValueError>([] { nn::Linear(0, 2); }, "sizes must be positive");
 }
 

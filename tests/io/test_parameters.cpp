@@ -22,8 +22,8 @@ class Custom : public nn::Module {
  public:
   explicit Custom(uint64_t seed, int64_t hidden = 5) {
     Generator gen(seed);
-    first_ = register_module("first", std::make_shared<nn::Linear>(3, hidden, true, gen));
-    second_ = register_module("second", std::make_shared<nn::Linear>(hidden, 2, true, gen));
+    first_ = register_module("first", std::make_shared<nn::Linear>(3, hidden, gen));
+    second_ = register_module("second", std::make_shared<nn::Linear>(hidden, 2, gen));
     scale_ = register_parameter("scale", Tensor::uniform({2}, 0.5f, 1.5f, gen));
     count_ = register_buffer("count", Tensor::full({1}, static_cast<float>(seed)));
   }
@@ -109,10 +109,11 @@ TEST_F(ParameterFile, MismatchesNameTheFirstDifferenceAndLeaveTheModuleUnchanged
 
   // Buffers are checked the same way.
   nn::Sequential with_norm;
-  with_norm.add(std::make_shared<nn::Linear>(3, 5)).add(std::make_shared<nn::BatchNorm1d>(5));
+  with_norm.add(std::make_shared<nn::Linear>(3, 5))
+      .add(std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions{.features = 5}));
   nn::Sequential with_norm_params_only;
   with_norm_params_only.add(std::make_shared<nn::Linear>(3, 5))
-      .add(std::make_shared<nn::LayerNorm>(Shape{5}));
+      .add(std::make_shared<nn::LayerNorm>(nn::LayerNormOptions{.shape = {5}}));
   save_parameters(with_norm, path("bn.bp"));
   expect_error([&] { load_parameters(with_norm_params_only, path("bn.bp")); },
                "unexpected buffer '1.running_mean'");

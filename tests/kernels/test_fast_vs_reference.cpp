@@ -124,8 +124,8 @@ TEST(FastKernels, TrainingStepAgreesAcrossBackends) {
   auto run = [](Backend b) {
     BackendScope scope(b);
     Generator gen(5);
-    nn::Sequential net({std::make_shared<nn::Linear>(20, 16, true, gen), nn::ReLU(),
-                        std::make_shared<nn::Linear>(16, 4, true, gen)});
+    nn::Sequential net({std::make_shared<nn::Linear>(20, 16, gen), std::make_shared<nn::ReLU>(),
+                        std::make_shared<nn::Linear>(16, 4, gen)});
     Tensor x = Tensor::uniform({9, 20}, -1, 1, gen);
     std::vector<int64_t> y{0, 1, 2, 3, 0, 1, 2, 3, 0};
     optim::SGD sgd(net.parameters(), {.lr = 0.1f, .momentum = 0.9f});

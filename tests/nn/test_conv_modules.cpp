@@ -18,7 +18,7 @@ float max_abs(const Tensor& t) {
 
 TEST(ConvModules, Conv2dShapesParametersAndInit) {
   Generator gen(1);
-  Conv2d conv(4, 8, 3, 2, 1, 1, 2, true, gen);
+  Conv2d conv({.in = 4, .out = 8, .kernel = 3, .stride = 2, .padding = 1, .groups = 2}, gen);
   EXPECT_EQ(conv.weight().shape(), (Shape{8, 2, 3, 3}));
   EXPECT_EQ(conv.bias().shape(), (Shape{8}));
   EXPECT_EQ(conv.parameter_count(), 8 * 2 * 9 + 8);
@@ -32,7 +32,7 @@ TEST(ConvModules, Conv2dShapesParametersAndInit) {
   EXPECT_LE(max_abs(conv.bias()), bound);
   EXPECT_TRUE(conv.weight().requires_grad());
 
-  Conv2d plain(1, 2, {3, 5}, 1, 0, {2, 1}, 1, false, gen);
+  Conv2d plain({.in = 1, .out = 2, .kernel = {3, 5}, .dilation = {2, 1}, .bias = false}, gen);
   EXPECT_FALSE(plain.bias().defined());
   EXPECT_EQ(plain.parameter_count(), 2 * 15);
   EXPECT_EQ(plain.output_shape({1, 10, 10}), (Shape{2, 6, 6}));
@@ -41,7 +41,9 @@ TEST(ConvModules, Conv2dShapesParametersAndInit) {
 
 TEST(ConvModules, ConvTranspose2dShapesParametersAndInit) {
   Generator gen(2);
-  ConvTranspose2d up(6, 4, 3, 2, 1, 1, 1, 2, true, gen);
+  ConvTranspose2d up(
+      {.in = 6, .out = 4, .kernel = 3, .stride = 2, .padding = 1, .output_padding = 1, .groups = 2},
+      gen);
   EXPECT_EQ(up.weight().shape(), (Shape{6, 2, 3, 3}));
   EXPECT_EQ(up.parameter_count(), 6 * 2 * 9 + 4);
   EXPECT_EQ(up.output_shape({6, 5, 7}), (Shape{4, 10, 14}));
@@ -53,32 +55,37 @@ TEST(ConvModules, ConvTranspose2dShapesParametersAndInit) {
 }
 
 TEST(ConvModules, PoolingShapes) {
-  EXPECT_EQ(MaxPool2d(2).output_shape({3, 7, 8}), (Shape{3, 3, 4}));
-  EXPECT_EQ(MaxPool2d(3, Size2d(1), 1).output_shape({3, 7, 8}), (Shape{3, 7, 8}));
-  EXPECT_EQ(AvgPool2d(Size2d{2, 4}).output_shape({1, 4, 8}), (Shape{1, 2, 2}));
+  EXPECT_EQ(MaxPool2d({.kernel = 2}).output_shape({3, 7, 8}), (Shape{3, 3, 4}));
+  EXPECT_EQ(MaxPool2d({.kernel = 3, .stride = 1, .padding = 1}).output_shape({3, 7, 8}),
+            (Shape{3, 7, 8}));
+  EXPECT_EQ(AvgPool2d({.kernel = {2, 4}}).output_shape({1, 4, 8}), (Shape{1, 2, 2}));
   EXPECT_EQ(GlobalAvgPool().output_shape({5, 3, 3}), (Shape{5}));
-  EXPECT_EQ(MaxPool2d(2).name(), "MaxPool2d(kernel=2)");
-  EXPECT_EQ(MaxPool2d(3, Size2d(2), 1).name(), "MaxPool2d(kernel=3, stride=2, padding=1)");
-  EXPECT_EQ(AvgPool2d(2, std::nullopt, 0, false).name(),
+  EXPECT_EQ(MaxPool2d({.kernel = 2}).name(), "MaxPool2d(kernel=2)");
+  EXPECT_EQ(MaxPool2d({.kernel = 3, .stride = 2, .padding = 1}).name(),
+            "MaxPool2d(kernel=3, stride=2, padding=1)");
+  EXPECT_EQ(AvgPool2d({.kernel = 2, .count_include_pad = false}).name(),
             "AvgPool2d(kernel=2, count_include_pad=false)");
-  EXPECT_EQ(MaxPool2d(2).parameter_count(), 0);
+  EXPECT_EQ(MaxPool2d({.kernel = 2}).parameter_count(), 0);
   EXPECT_EQ(GlobalAvgPool()(Tensor::ones({2, 3, 4, 4})).shape(), (Shape{2, 3}));
 }
 
 TEST(ConvModules, RejectBadArgumentsAndShapes) {
-  expect_error([] { Conv2d(0, 4, 3); },
+  expect_error([] { Conv2d({.in = 0, .out = 4, .kernel = 3}); },
                "Conv2d: channel counts must be positive (got in=0, out=4)");
-  expect_error([] { Conv2d(4, 6, 3, 1, 0, 1, 4); },
+  expect_error([] { Conv2d({.in = 4, .out = 6, .kernel = 3, .groups = 4}); },
                "Conv2d: groups=4 does not divide the 6 output channels");
-  expect_error([] { Conv2d(4, 6, 0); }, "Conv2d: kernel must be positive (got 0)");
-  expect_error([] { Conv2d(4, 6, 3, 0); }, "Conv2d: stride must be positive (got 0)");
-  expect_error([] { Conv2d(4, 6, 3, 1, -1); }, "Conv2d: padding must be non-negative (got -1)");
-  expect_error([] { ConvTranspose2d(4, 6, 3, 1, 0, -1); },
+  expect_error([] { Conv2d({.in = 4, .out = 6}); }, "Conv2d: kernel must be positive (got 0)");
+  expect_error([] { Conv2d({.in = 4, .out = 6, .kernel = 3, .stride = 0}); },
+               "Conv2d: stride must be positive (got 0)");
+  expect_error([] { Conv2d({.in = 4, .out = 6, .kernel = 3, .padding = -1}); },
+               "Conv2d: padding must be non-negative (got -1)");
+  expect_error([] { ConvTranspose2d({.in = 4, .out = 6, .kernel = 3, .output_padding = -1}); },
                "ConvTranspose2d: output_padding must be non-negative (got -1)");
-  expect_error([] { MaxPool2d(2, Size2d(2), 2); },
+  expect_error([] { MaxPool2d({.kernel = 2, .stride = 2, .padding = 2}); },
                "MaxPool2d: padding 2 must be at most half the kernel 2");
-  expect_error([] { AvgPool2d(2, Size2d(0)); }, "AvgPool2d: stride must be positive (got 0)");
-  Conv2d conv(3, 4, 3);
+  expect_error([] { AvgPool2d({.kernel = 2, .stride = 0}); },
+               "AvgPool2d: stride must be positive (got 0)");
+  Conv2d conv({.in = 3, .out = 4, .kernel = 3});
   expect_error([&] { conv.output_shape({784}); },
                "Conv2d(3, 4, kernel=3): expects inputs of shape (C, H, W), got [784]");
   expect_error([&] { conv.output_shape({2, 8, 8}); }, "has 2");
@@ -88,7 +95,11 @@ TEST(ConvModules, RejectBadArgumentsAndShapes) {
         GlobalAvgPool().output_shape({3, 4});
       },
       "GlobalAvgPool: expects inputs of shape (C, H, W), got [3, 4]");
-  expect_error([&] { MaxPool2d(2).output_shape({1, 1, 1}); }, "larger than the padded input");
+  expect_error(
+      [&] {
+        MaxPool2d({.kernel = 2}).output_shape({1, 1, 1});
+      },
+      "larger than the padded input");
 }
 
 TEST(ConvSpec, BuildsTheFashionMnistNetwork) {

@@ -42,7 +42,7 @@ void expect_same_values(const Tensor& a, const Tensor& b, float tol = 0.0f) {
 
 TEST(LinearModule, ShapesAndParameters) {
   Generator gen(1);
-  nn::Linear layer(4, 3, true, gen);
+  nn::Linear layer(4, 3, gen);
   EXPECT_EQ(layer.in_features(), 4);
   EXPECT_EQ(layer.out_features(), 3);
   EXPECT_EQ(layer.weight().shape(), (Shape{3, 4}));
@@ -70,7 +70,7 @@ TEST(LinearModule, ShapesAndParameters) {
 
 TEST(LinearModule, WithoutBias) {
   Generator gen(2);
-  nn::Linear layer(3, 2, false, gen);
+  nn::Linear layer({.in = 3, .out = 2, .bias = false}, gen);
   EXPECT_FALSE(layer.bias().defined());
   EXPECT_EQ(layer.parameters().size(), 1u);
   EXPECT_EQ(layer.parameter_count(), 6);
@@ -85,7 +85,7 @@ TEST(LinearModule, WithoutBias) {
 
 TEST(LinearModule, InitialisationBoundAndSeed) {
   Generator g1(3), g2(3), g3(4);
-  nn::Linear a(100, 50, true, g1), b(100, 50, true, g2), c(100, 50, true, g3);
+  nn::Linear a(100, 50, g1), b(100, 50, g2), c(100, 50, g3);
   const float bound = 1.0f / std::sqrt(100.0f);
   EXPECT_LE(max_abs(a.weight()), bound);
   EXPECT_LE(max_abs(a.bias()), bound);
@@ -101,7 +101,7 @@ TEST(LinearModule, Errors) {
   expect_error([] { (void)nn::Linear(0, 3); }, "Linear: sizes must be positive (got in=0, out=3)");
   expect_error([] { (void)nn::Linear(3, -1); }, "out=-1");
   Generator gen(1);
-  nn::Linear layer(4, 3, true, gen);
+  nn::Linear layer(4, 3, gen);
   expect_error([&] { (void)layer(Tensor::zeros({2, 5})); }, "linear: input of shape [2, 5]");
   expect_error([&] { (void)layer(Tensor::zeros({2, 5})); }, "expected last dimension 4");
   expect_error([&] { (void)layer.output_shape({5}); }, "Linear(4, 3)");
@@ -112,9 +112,9 @@ TEST(LinearModule, Errors) {
 
 std::shared_ptr<nn::Sequential> mlp(Generator& gen) {
   return std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(4, 8, true, gen), nn::ReLU(),
-      std::make_shared<nn::Linear>(8, 3, true, gen), nn::Tanh(),
-      std::make_shared<nn::Linear>(3, 2, false, gen)});
+      std::make_shared<nn::Linear>(4, 8, gen), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Linear>(8, 3, gen), std::make_shared<nn::Tanh>(),
+      std::make_shared<nn::Linear>(nn::LinearOptions{.in = 3, .out = 2, .bias = false}, gen)});
 }
 
 TEST(SequentialModule, ParameterNamesOrderAndCount) {
@@ -147,8 +147,8 @@ TEST(SequentialModule, NestedNames) {
   Generator gen(8);
   nn::Sequential outer;
   outer.add(std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
-      nn::Sigmoid(), std::make_shared<nn::Linear>(2, 2, true, gen)}));
-  outer.add(std::make_shared<nn::Linear>(2, 1, true, gen));
+      std::make_shared<nn::Sigmoid>(), std::make_shared<nn::Linear>(2, 2, gen)}));
+  outer.add(std::make_shared<nn::Linear>(2, 1, gen));
   std::vector<std::string> names;
   for (auto& [n, p] : outer.named_parameters()) names.push_back(n);
   EXPECT_EQ(names, (std::vector<std::string>{"0.1.weight", "0.1.bias", "1.weight", "1.bias"}));
@@ -189,7 +189,7 @@ TEST(SequentialModule, TrainEvalPropagates) {
   nn::Sequential outer;
   auto inner = mlp(gen);
   outer.add(inner);
-  outer.add(nn::ReLU());
+  outer.add(std::make_shared<nn::ReLU>());
   EXPECT_TRUE(outer.is_training());
   EXPECT_TRUE((*inner)[0].is_training());
   outer.eval();
@@ -242,7 +242,7 @@ TEST(FlattenModule, ForwardAndShape) {
 
   Generator gen(12);
   nn::Sequential net(std::vector<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(12, 5, true, gen)});
+      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(12, 5, gen)});
   EXPECT_EQ(net.output_shape({3, 4}), (Shape{5}));
   EXPECT_EQ(net(x).shape(), (Shape{2, 5}));
 }
@@ -301,18 +301,22 @@ TEST(ActivationModules, MatchFunctions) {
     std::string name;
   };
   std::vector<Case> cases = {
-      {nn::Sigmoid(), [](const Tensor& t) { return sigmoid(t); }, "Sigmoid"},
-      {nn::Tanh(), [](const Tensor& t) { return tanh(t); }, "Tanh"},
-      {nn::ReLU(), [](const Tensor& t) { return relu(t); }, "ReLU"},
-      {nn::LeakyReLU(), [](const Tensor& t) { return leaky_relu(t, 0.01f); }, "LeakyReLU(0.01)"},
-      {nn::LeakyReLU(0.2f), [](const Tensor& t) { return leaky_relu(t, 0.2f); }, "LeakyReLU(0.2)"},
-      {nn::ELU(), [](const Tensor& t) { return elu(t, 1.0f); }, "ELU(1)"},
-      {nn::ELU(0.5f), [](const Tensor& t) { return elu(t, 0.5f); }, "ELU(0.5)"},
-      {nn::SELU(), [](const Tensor& t) { return selu(t); }, "SELU"},
-      {nn::GELU(), [](const Tensor& t) { return gelu(t); }, "GELU"},
-      {nn::Softplus(), [](const Tensor& t) { return softplus(t, 1.0f); }, "Softplus(1)"},
-      {nn::Softplus(3.0f), [](const Tensor& t) { return softplus(t, 3.0f); }, "Softplus(3)"},
-      {nn::SiLU(), [](const Tensor& t) { return silu(t); }, "SiLU"},
+      {std::make_shared<nn::Sigmoid>(), [](const Tensor& t) { return sigmoid(t); }, "Sigmoid"},
+      {std::make_shared<nn::Tanh>(), [](const Tensor& t) { return tanh(t); }, "Tanh"},
+      {std::make_shared<nn::ReLU>(), [](const Tensor& t) { return relu(t); }, "ReLU"},
+      {std::make_shared<nn::LeakyReLU>(), [](const Tensor& t) { return leaky_relu(t, 0.01f); },
+       "LeakyReLU(0.01)"},
+      {std::make_shared<nn::LeakyReLU>(0.2f), [](const Tensor& t) { return leaky_relu(t, 0.2f); },
+       "LeakyReLU(0.2)"},
+      {std::make_shared<nn::ELU>(), [](const Tensor& t) { return elu(t, 1.0f); }, "ELU(1)"},
+      {std::make_shared<nn::ELU>(0.5f), [](const Tensor& t) { return elu(t, 0.5f); }, "ELU(0.5)"},
+      {std::make_shared<nn::SELU>(), [](const Tensor& t) { return selu(t); }, "SELU"},
+      {std::make_shared<nn::GELU>(), [](const Tensor& t) { return gelu(t); }, "GELU"},
+      {std::make_shared<nn::Softplus>(), [](const Tensor& t) { return softplus(t, 1.0f); },
+       "Softplus(1)"},
+      {std::make_shared<nn::Softplus>(3.0f), [](const Tensor& t) { return softplus(t, 3.0f); },
+       "Softplus(3)"},
+      {std::make_shared<nn::SiLU>(), [](const Tensor& t) { return silu(t); }, "SiLU"},
   };
   for (auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -321,8 +325,8 @@ TEST(ActivationModules, MatchFunctions) {
     EXPECT_EQ(c.module->parameter_count(), 0);
     EXPECT_EQ(c.module->output_shape({4, 5}), (Shape{4, 5}));
   }
-  EXPECT_EQ(nn::LeakyReLU(0.3f)->kind(), nn::ActivationKind::leaky_relu);
-  EXPECT_FLOAT_EQ(nn::LeakyReLU(0.3f)->parameter(), 0.3f);
+  EXPECT_EQ(std::make_shared<nn::LeakyReLU>(0.3f)->kind(), nn::ActivationKind::leaky_relu);
+  EXPECT_FLOAT_EQ(std::make_shared<nn::LeakyReLU>(0.3f)->parameter(), 0.3f);
   // The two activations differ where x < 0, so the comparison above is not vacuous.
   EXPECT_FALSE(allclose(leaky_relu(x, 0.2f), relu(x)));
 }
@@ -336,10 +340,14 @@ TEST(ActivationModules, ZeroParameterSelectsTheDefault) {
 }
 
 TEST(ActivationModules, Errors) {
-  expect_error([] { (void)nn::Softplus(-1.0f); }, "softplus: beta must be finite and > 0 (got -1)");
-  expect_error([] { (void)nn::LeakyReLU(NAN); }, "leaky_relu: slope must be finite");
-  expect_error([] { (void)nn::ELU(INFINITY); }, "elu: alpha must be finite and >= 0");
-  expect_error([] { (void)nn::ELU(-0.5f); }, "elu: alpha must be finite and >= 0");
+  expect_error([] { (void)std::make_shared<nn::Softplus>(-1.0f); },
+               "softplus: beta must be finite and > 0 (got -1)");
+  expect_error([] { (void)std::make_shared<nn::LeakyReLU>(NAN); },
+               "leaky_relu: slope must be finite");
+  expect_error([] { (void)std::make_shared<nn::ELU>(INFINITY); },
+               "elu: alpha must be finite and >= 0");
+  expect_error([] { (void)std::make_shared<nn::ELU>(-0.5f); },
+               "elu: alpha must be finite and >= 0");
 }
 
 // Every row of the activation list is an op, a module and a spec layer that agree.

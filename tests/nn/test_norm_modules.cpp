@@ -14,7 +14,7 @@ namespace {
 using bp::testing::expect_error;
 
 TEST(NormModulesTest, BatchNormRunningStatsAfterTwoStepsMatchHandComputation) {
-  nn::BatchNorm1d bn(2);
+  nn::BatchNorm1d bn({.features = 2});
   EXPECT_EQ(bn.name(), "BatchNorm1d(2)");
   EXPECT_EQ(bn.parameter_count(), 4);
   auto buffers = bn.named_buffers();
@@ -54,7 +54,7 @@ TEST(NormModulesTest, BatchNormRunningStatsAfterTwoStepsMatchHandComputation) {
 
 TEST(NormModulesTest, BatchNorm2dNormalisesEachChannelOverBatchAndSpace) {
   Generator gen(3);
-  nn::BatchNorm2d bn(3);
+  nn::BatchNorm2d bn({.features = 3});
   Tensor x = Tensor::uniform({4, 3, 5, 5}, -1.0f, 7.0f, gen);
   Tensor y = bn(x);
   for (int64_t c = 0; c < 3; ++c) {
@@ -74,13 +74,14 @@ TEST(NormModulesTest, BatchNorm2dNormalisesEachChannelOverBatchAndSpace) {
 }
 
 TEST(NormModulesTest, BatchNormErrors) {
-  expect_error([] { nn::BatchNorm1d bn(0); },
-               "BatchNorm1d: the number of features must be positive, got 0");
-  expect_error([] { nn::BatchNorm2d bn(3, 0.0f); }, "BatchNorm2d: eps must be positive, got 0");
-  expect_error([] { nn::BatchNorm2d bn(3, 1e-5f, 2.0f); },
+  expect_error([] { nn::BatchNorm1d bn({.features = 0}); },
+               "BatchNorm1d: features must be positive, got 0");
+  expect_error([] { nn::BatchNorm2d bn({.features = 3, .eps = 0.0f}); },
+               "BatchNorm2d: eps must be positive, got 0");
+  expect_error([] { nn::BatchNorm2d bn({.features = 3, .momentum = 2.0f}); },
                "BatchNorm2d: momentum must be in [0, 1], got 2");
-  nn::BatchNorm1d bn1(3);
-  nn::BatchNorm2d bn2(3, 1e-5f, 0.1f, /*affine=*/false);
+  nn::BatchNorm1d bn1({.features = 3});
+  nn::BatchNorm2d bn2({.features = 3, .affine = false});
   EXPECT_EQ(bn2.name(), "BatchNorm2d(3, affine=false)");
   EXPECT_EQ(bn2.parameter_count(), 0);
   expect_error(
@@ -99,7 +100,7 @@ TEST(NormModulesTest, BatchNormErrors) {
 }
 
 TEST(NormModulesTest, LayerNormModule) {
-  nn::LayerNorm ln({2, 3});
+  nn::LayerNorm ln({.shape = {2, 3}});
   EXPECT_EQ(ln.name(), "LayerNorm(2, 3)");
   EXPECT_EQ(ln.parameter_count(), 12);
   Generator gen(4);
@@ -112,15 +113,15 @@ TEST(NormModulesTest, LayerNormModule) {
         ln.output_shape({3, 2});
       },
       "LayerNorm(2, 3): expects samples ending in [2, 3], got [3, 2]");
-  expect_error([] { nn::LayerNorm bad(Shape{}); },
-               "LayerNorm: the normalised shape must not be empty");
+  expect_error([] { nn::LayerNorm bad({.shape = {}}); }, "LayerNorm: shape must not be empty");
   expect_error(
       [] {
-        nn::LayerNorm bad({2, 0});
+        nn::LayerNorm bad({.shape = {2, 0}});
       },
-      "LayerNorm: every extent must be positive, got [2, 0]");
-  expect_error([] { nn::LayerNorm bad({2}, 0.0f); }, "LayerNorm: eps must be positive, got 0");
-  EXPECT_EQ(nn::LayerNorm({4}, 1e-5f, false).name(), "LayerNorm(4, affine=false)");
+      "LayerNorm: every extent of shape must be positive, got [2, 0]");
+  expect_error([] { nn::LayerNorm bad({.shape = {2}, .eps = 0.0f}); },
+               "LayerNorm: eps must be positive, got 0");
+  EXPECT_EQ(nn::LayerNorm({.shape = {4}, .affine = false}).name(), "LayerNorm(4, affine=false)");
 }
 
 TEST(NormModulesTest, DropoutModuleTrainEvalAndSeed) {
@@ -189,8 +190,10 @@ TEST(NormModulesTest, EmbeddingModule) {
 }
 
 TEST(NormModulesTest, NamedBuffersRecurseThroughChildren) {
-  nn::Sequential net({std::make_shared<nn::Linear>(3, 4), std::make_shared<nn::BatchNorm1d>(4),
-                      std::make_shared<nn::Dropout>(0.1f), std::make_shared<nn::BatchNorm1d>(4)});
+  nn::Sequential net({std::make_shared<nn::Linear>(3, 4),
+                      std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions{.features = 4}),
+                      std::make_shared<nn::Dropout>(0.1f),
+                      std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions{.features = 4})});
   std::vector<std::string> names;
   for (auto& [name, b] : net.named_buffers()) names.push_back(name);
   EXPECT_EQ(names, (std::vector<std::string>{"1.running_mean", "1.running_var", "3.running_mean",

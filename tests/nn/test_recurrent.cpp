@@ -41,14 +41,19 @@ Tensor input(const Shape& shape, uint64_t seed) {
 TEST(RecurrentGradcheck, RNNTanhLastAndSequences) {
   Generator gen(11);
   for (bool sequences : {false, true}) {
-    nn::RNN rnn(3, 4, 1, sequences, nn::RNNNonlinearity::tanh, gen);
+    nn::RNN rnn({.input = 3, .hidden = 4, .sequences = sequences}, gen);
     expect_module_gradients(rnn, input({2, 4, 3}, 1), sequences ? "rnn seq" : "rnn last");
   }
 }
 
 TEST(RecurrentGradcheck, RNNReluTwoLayers) {
   Generator gen(12);
-  nn::RNN rnn(2, 3, 2, true, nn::RNNNonlinearity::relu, gen);
+  nn::RNN rnn({.input = 2,
+               .hidden = 3,
+               .layers = 2,
+               .sequences = true,
+               .nonlinearity = nn::RNNNonlinearity::relu},
+              gen);
   // A smaller step keeps the differences from straddling relu's kink.
   GradcheckOptions options;
   options.eps = 1e-3f;
@@ -59,7 +64,7 @@ TEST(RecurrentGradcheck, RNNReluTwoLayers) {
 TEST(RecurrentGradcheck, LSTMLastAndSequences) {
   Generator gen(13);
   for (bool sequences : {false, true}) {
-    nn::LSTM lstm(3, 4, 1, sequences, gen);
+    nn::LSTM lstm({.input = 3, .hidden = 4, .sequences = sequences}, gen);
     expect_module_gradients(lstm, input({2, 4, 3}, 3), sequences ? "lstm seq" : "lstm last");
   }
 }
@@ -67,7 +72,7 @@ TEST(RecurrentGradcheck, LSTMLastAndSequences) {
 TEST(RecurrentGradcheck, LSTMTwoLayerStack) {
   Generator gen(14);
   for (bool sequences : {false, true}) {
-    nn::LSTM lstm(2, 3, 2, sequences, gen);
+    nn::LSTM lstm({.input = 2, .hidden = 3, .layers = 2, .sequences = sequences}, gen);
     expect_module_gradients(lstm, input({2, 3, 2}, 4),
                             sequences ? "lstm 2 layers seq" : "lstm 2 layers last");
   }
@@ -76,7 +81,7 @@ TEST(RecurrentGradcheck, LSTMTwoLayerStack) {
 TEST(RecurrentGradcheck, GRULastAndSequences) {
   Generator gen(15);
   for (bool sequences : {false, true}) {
-    nn::GRU gru(3, 4, 1, sequences, gen);
+    nn::GRU gru({.input = 3, .hidden = 4, .sequences = sequences}, gen);
     expect_module_gradients(gru, input({2, 4, 3}, 5), sequences ? "gru seq" : "gru last");
   }
 }
@@ -84,7 +89,7 @@ TEST(RecurrentGradcheck, GRULastAndSequences) {
 TEST(RecurrentGradcheck, GRUTwoLayerStack) {
   Generator gen(16);
   for (bool sequences : {false, true}) {
-    nn::GRU gru(2, 3, 2, sequences, gen);
+    nn::GRU gru({.input = 2, .hidden = 3, .layers = 2, .sequences = sequences}, gen);
     expect_module_gradients(gru, input({2, 3, 2}, 6),
                             sequences ? "gru 2 layers seq" : "gru 2 layers last");
   }
@@ -93,7 +98,7 @@ TEST(RecurrentGradcheck, GRUTwoLayerStack) {
 TEST(RecurrentGradcheck, Attention) {
   Generator gen(17);
   for (bool causal : {false, true}) {
-    nn::MultiheadAttention attention(4, 2, causal, gen);
+    nn::MultiheadAttention attention({.dim = 4, .heads = 2, .causal = causal}, gen);
     // Non-zero biases, so that their gradients are checked away from the initial point.
     for (Tensor& p : attention.parameters())
       for (float& v : p.values()) v += gen.uniform(-0.3f, 0.3f);
@@ -103,7 +108,7 @@ TEST(RecurrentGradcheck, Attention) {
 
 TEST(RecurrentGradcheck, SingleHeadLongerSequence) {
   Generator gen(18);
-  nn::MultiheadAttention attention(3, 1, true, gen);
+  nn::MultiheadAttention attention({.dim = 3, .heads = 1, .causal = true}, gen);
   expect_module_gradients(attention, input({1, 4, 3}, 8), "attention 1 head");
 }
 
@@ -122,7 +127,7 @@ Tensor input_gradient_from(nn::MultiheadAttention& attention, const Tensor& x, i
 
 TEST(CausalAttention, GradientBeyondPositionIsExactlyZero) {
   Generator gen(21);
-  nn::MultiheadAttention attention(6, 3, true, gen);
+  nn::MultiheadAttention attention({.dim = 6, .heads = 3, .causal = true}, gen);
   const int64_t seq = 5;
   Tensor x = Tensor::uniform({2, seq, 6}, -1.0f, 1.0f, gen);
   for (int64_t t = 0; t < seq; ++t) {
@@ -141,7 +146,7 @@ TEST(CausalAttention, GradientBeyondPositionIsExactlyZero) {
 
 TEST(CausalAttention, ChangingLaterInputsLeavesEarlierOutputs) {
   Generator gen(22);
-  nn::MultiheadAttention attention(4, 2, true, gen);
+  nn::MultiheadAttention attention({.dim = 4, .heads = 2, .causal = true}, gen);
   Tensor x = Tensor::uniform({1, 4, 4}, -1.0f, 1.0f, gen);
   Tensor y = attention.forward(x);
   Tensor x2 = x.clone();
@@ -154,7 +159,7 @@ TEST(CausalAttention, ChangingLaterInputsLeavesEarlierOutputs) {
 
 TEST(CausalAttention, WithoutMaskLaterInputsMatter) {
   Generator gen(23);
-  nn::MultiheadAttention attention(4, 2, false, gen);
+  nn::MultiheadAttention attention({.dim = 4, .heads = 2}, gen);
   Tensor x = Tensor::uniform({1, 4, 4}, -1.0f, 1.0f, gen);
   Tensor g = input_gradient_from(attention, x, 0);
   float norm = 0;
@@ -229,16 +234,16 @@ TEST(RecurrentOracle, LayersMatchTheUnrolledComposition) {
           SCOPED_TRACE(fmt::format("{} layers={} sequences={} backend={}", name, layers, sequences,
                                    backend == Backend::fast ? "fast" : "reference"));
           std::unique_ptr<nn::RecurrentBase> module;
+          nn::RecurrentOptions options{
+              .input = 5, .hidden = 8, .layers = layers, .sequences = sequences};
           if (cell == RecurrentCell::lstm)
-            module = std::make_unique<nn::LSTM>(5, 8, layers, sequences, gen);
+            module = std::make_unique<nn::LSTM>(options, gen);
           else if (cell == RecurrentCell::gru)
-            module = std::make_unique<nn::GRU>(5, 8, layers, sequences, gen);
-          else
-            module = std::make_unique<nn::RNN>(5, 8, layers, sequences,
-                                               cell == RecurrentCell::rnn_relu
-                                                   ? nn::RNNNonlinearity::relu
-                                                   : nn::RNNNonlinearity::tanh,
-                                               gen);
+            module = std::make_unique<nn::GRU>(options, gen);
+          else {
+            if (cell == RecurrentCell::rnn_relu) options.nonlinearity = nn::RNNNonlinearity::relu;
+            module = std::make_unique<nn::RNN>(options, gen);
+          }
           Tensor x = Tensor::uniform({3, 6, 5}, -1.0f, 1.0f, gen);
           set_backend(backend);
           std::vector<Tensor> got = outputs_and_gradients(*module, cell, x, false);
@@ -271,7 +276,7 @@ float affine(const Tensor& w, const Tensor& b, const std::vector<float>& x, int6
 TEST(RecurrentValues, LSTMStepsMatchGateFormulas) {
   Generator gen(31);
   const int64_t in = 3, hidden = 2, steps = 2;
-  nn::LSTM lstm(in, hidden, 1, true, gen);
+  nn::LSTM lstm({.input = in, .hidden = hidden, .sequences = true}, gen);
   Tensor x = Tensor::uniform({1, steps, in}, -1.0f, 1.0f, gen);
   Tensor y = lstm.forward(x);
   ASSERT_EQ(y.shape(), (Shape{1, steps, hidden}));
@@ -299,7 +304,7 @@ TEST(RecurrentValues, LSTMStepsMatchGateFormulas) {
 TEST(RecurrentValues, GRUStepsMatchGateFormulas) {
   Generator gen(32);
   const int64_t in = 2, hidden = 3, steps = 2;
-  nn::GRU gru(in, hidden, 1, true, gen);
+  nn::GRU gru({.input = in, .hidden = hidden, .sequences = true}, gen);
   Tensor x = Tensor::uniform({1, steps, in}, -1.0f, 1.0f, gen);
   Tensor y = gru.forward(x);
   std::vector<float> h(hidden, 0.0f);
@@ -325,7 +330,7 @@ TEST(RecurrentValues, GRUStepsMatchGateFormulas) {
 
 TEST(RecurrentValues, RNNReluAndLastState) {
   Generator gen(33);
-  nn::RNN rnn(2, 3, 1, false, nn::RNNNonlinearity::relu, gen);
+  nn::RNN rnn({.input = 2, .hidden = 3, .nonlinearity = nn::RNNNonlinearity::relu}, gen);
   Tensor x = Tensor::uniform({1, 3, 2}, -1.0f, 1.0f, gen);
   Tensor y = rnn.forward(x);
   ASSERT_EQ(y.shape(), (Shape{1, 3}));
@@ -343,8 +348,8 @@ TEST(RecurrentValues, RNNReluAndLastState) {
 
 TEST(RecurrentValues, LastStateEqualsLastOfSequence) {
   Generator a(34), b(34);
-  nn::GRU last(3, 4, 2, false, a);
-  nn::GRU all(3, 4, 2, true, b);
+  nn::GRU last({.input = 3, .hidden = 4, .layers = 2}, a);
+  nn::GRU all({.input = 3, .hidden = 4, .layers = 2, .sequences = true}, b);
   Generator gen(35);
   Tensor x = Tensor::uniform({2, 5, 3}, -1.0f, 1.0f, gen);
   Tensor y_last = last.forward(x);
@@ -355,7 +360,7 @@ TEST(RecurrentValues, LastStateEqualsLastOfSequence) {
 
 TEST(RecurrentValues, AttentionMatchesFormulaOneHead) {
   Generator gen(36);
-  nn::MultiheadAttention attention(2, 1, false, gen);
+  nn::MultiheadAttention attention({.dim = 2, .heads = 1}, gen);
   Tensor x = Tensor::uniform({1, 3, 2}, -1.0f, 1.0f, gen);
   Tensor y = attention.forward(x);
   auto proj = [&](nn::Linear& l, int64_t t) {
@@ -388,7 +393,7 @@ TEST(RecurrentValues, AttentionMatchesFormulaOneHead) {
 
 TEST(RecurrentShapes, OutputsAndParameters) {
   Generator gen(41);
-  nn::LSTM lstm(5, 7, 2, false, gen);
+  nn::LSTM lstm({.input = 5, .hidden = 7, .layers = 2}, gen);
   EXPECT_EQ(lstm.forward(Tensor::zeros({3, 4, 5})).shape(), (Shape{3, 7}));
   EXPECT_EQ(lstm.output_shape({4, 5}), (Shape{7}));
   auto named = lstm.named_parameters();
@@ -405,17 +410,17 @@ TEST(RecurrentShapes, OutputsAndParameters) {
   EXPECT_EQ(lstm.parameter_count(), 4 * 7 * (5 + 7 + 2) + 4 * 7 * (7 + 7 + 2));
   EXPECT_EQ(lstm.name(), "LSTM(5, 7, layers=2)");
 
-  nn::GRU gru(5, 6, 1, true, gen);
+  nn::GRU gru({.input = 5, .hidden = 6, .sequences = true}, gen);
   EXPECT_EQ(gru.forward(Tensor::zeros({2, 3, 5})).shape(), (Shape{2, 3, 6}));
   EXPECT_EQ(gru.output_shape({3, 5}), (Shape{3, 6}));
   EXPECT_EQ(gru.weight_hh(0).shape(), (Shape{18, 6}));
   EXPECT_EQ(gru.name(), "GRU(5, 6, sequences=true)");
 
-  nn::RNN rnn(2, 3, 1, false, nn::RNNNonlinearity::relu, gen);
+  nn::RNN rnn({.input = 2, .hidden = 3, .nonlinearity = nn::RNNNonlinearity::relu}, gen);
   EXPECT_EQ(rnn.weight_ih(0).shape(), (Shape{3, 2}));
   EXPECT_EQ(rnn.name(), "RNN(2, 3, nonlinearity=relu)");
 
-  nn::MultiheadAttention attention(8, 2, true, gen);
+  nn::MultiheadAttention attention({.dim = 8, .heads = 2, .causal = true}, gen);
   EXPECT_EQ(attention.forward(Tensor::zeros({2, 5, 8})).shape(), (Shape{2, 5, 8}));
   EXPECT_EQ(attention.output_shape({5, 8}), (Shape{5, 8}));
   EXPECT_EQ(attention.parameter_count(), 4 * (8 * 8 + 8));
@@ -425,7 +430,7 @@ TEST(RecurrentShapes, OutputsAndParameters) {
 
 TEST(RecurrentShapes, InitialisationBound) {
   Generator gen(42);
-  nn::LSTM lstm(10, 16, 1, false, gen);
+  nn::LSTM lstm({.input = 10, .hidden = 16}, gen);
   const float bound = 1.0f / 4.0f;
   for (const Tensor& p : lstm.parameters()) {
     float lo = 1, hi = -1;
@@ -438,23 +443,27 @@ TEST(RecurrentShapes, InitialisationBound) {
     EXPECT_LT(lo, -0.8f * bound);  // the whole range is used
     EXPECT_GT(hi, 0.8f * bound);
   }
-  nn::MultiheadAttention attention(4, 2, false, gen);
+  nn::MultiheadAttention attention({.dim = 4, .heads = 2}, gen);
   for (float v : attention.q_proj().bias().values()) EXPECT_EQ(v, 0.0f);
 }
 
 TEST(RecurrentShapes, Errors) {
   Generator gen(43);
-  expect_error([&] { nn::LSTM(0, 3, 1, false, gen); }, "LSTM: input_size, hidden_size");
-  expect_error([&] { nn::GRU(2, 3, 0, false, gen); }, "num_layers must be positive");
-  expect_error([&] { nn::MultiheadAttention(6, 4, false, gen); }, "not divisible by num_heads 4");
-  expect_error([&] { nn::MultiheadAttention(6, 0, false, gen); }, "must be positive");
-  nn::LSTM lstm(3, 4, 1, false, gen);
+  expect_error([&] { nn::LSTM(nn::RecurrentOptions{.input = 0, .hidden = 3}, gen); },
+               "LSTM: input, hidden and layers must be positive");
+  expect_error([&] { nn::GRU(nn::RecurrentOptions{.input = 2, .hidden = 3, .layers = 0}, gen); },
+               "and layers must be positive (got 2, 3, 0)");
+  expect_error([&] { nn::MultiheadAttention(nn::AttentionOptions{.dim = 6, .heads = 4}, gen); },
+               "not divisible by heads 4");
+  expect_error([&] { nn::MultiheadAttention(nn::AttentionOptions{.dim = 6, .heads = 0}, gen); },
+               "must be positive");
+  nn::LSTM lstm({.input = 3, .hidden = 4}, gen);
   expect_error([&] { lstm.forward(Tensor::zeros({4, 3})); }, "LSTM: expects input of shape");
   expect_error([&] { lstm.forward(Tensor::zeros({2, 4, 5})); }, "(batch, seq, 3)");
   expect_error([&] { lstm.forward(Tensor::zeros({2, 0, 3})); }, "seq >= 1");
   expect_error([&] { lstm.output_shape({3}); }, "LSTM: expects samples of shape (seq, 3)");
   expect_error([&] { lstm.weight_ih(1); }, "layer 1 out of range");
-  nn::MultiheadAttention attention(4, 2, false, gen);
+  nn::MultiheadAttention attention({.dim = 4, .heads = 2}, gen);
   expect_error(
       [&] {
         attention.forward(Tensor::zeros({2, 3, 5}));
@@ -598,17 +607,17 @@ TEST(RecurrentMemory, LSTMRecallsTheFirstValueAFeedForwardNetCannot) {
   const auto start = std::chrono::steady_clock::now();
   // The target's variance is 1/3: predicting 0 scores 0.333.
   Generator gen(61);
-  auto lstm = std::make_shared<nn::Sequential>(
-      std::vector<std::shared_ptr<nn::Module>>{std::make_shared<nn::LSTM>(1, 24, 1, false, gen),
-                                               std::make_shared<nn::Linear>(24, 1, true, gen)});
+  auto lstm = std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::LSTM>(nn::RecurrentOptions{.input = 1, .hidden = 24}, gen),
+      std::make_shared<nn::Linear>(24, 1, gen)});
   const double lstm_mse = train_recall(
       *lstm, [](const Tensor& x) { return x; }, 700, 0.01f, 7);
 
   // The same training for an MLP that sees the last 8 steps (all but the first two): however well
   // it fits them, they carry no information about the target.
   auto window = [](const Tensor& x) { return flatten(slice(x, 1, kSteps - 8, kSteps), 1); };
-  nn::Sequential mlp({std::make_shared<nn::Linear>(8, 32, true, gen), nn::Tanh(),
-                      std::make_shared<nn::Linear>(32, 1, true, gen)});
+  nn::Sequential mlp({std::make_shared<nn::Linear>(8, 32, gen), std::make_shared<nn::Tanh>(),
+                      std::make_shared<nn::Linear>(32, 1, gen)});
   const double mlp_mse = train_recall(mlp, window, 700, 0.01f, 7);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -9,7 +9,7 @@ using bp::testing::expect_error;
 TEST(Residual, AddsTheInputToTheBodysOutput) {
   Generator gen(4);
   auto body = std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(5, 5, true, gen), nn::Tanh()});
+      std::make_shared<nn::Linear>(5, 5, gen), std::make_shared<nn::Tanh>()});
   nn::Residual block(body);
   Tensor x = Tensor::uniform({3, 5}, -1, 1, gen, true);
   Tensor y = block(x);
@@ -24,7 +24,7 @@ TEST(Residual, AddsTheInputToTheBodysOutput) {
 
 TEST(Residual, RejectsABodyThatChangesTheShape) {
   Generator gen(1);
-  nn::Residual block(std::make_shared<nn::Linear>(4, 3, true, gen));
+  nn::Residual block(std::make_shared<nn::Linear>(4, 3, gen));
   expect_error([&] { block(Tensor::zeros({2, 4})); }, "must keep the shape");
   expect_error([&] { block.output_shape({4}); }, "must keep the shape");
   expect_error([] { nn::Residual(nullptr); }, "null");

@@ -20,10 +20,12 @@ class TiedAutoencoder : public nn::Module {
  public:
   TiedAutoencoder(int64_t in, int64_t code, int64_t classes, uint64_t seed) {
     Generator gen(seed);
-    encoder_ = register_module("encoder", std::make_shared<nn::Linear>(in, code, false, gen));
+    encoder_ = register_module(
+        "encoder",
+        std::make_shared<nn::Linear>(nn::LinearOptions{.in = in, .out = code, .bias = false}, gen));
     decoder_weight_ = register_parameter("decoder_weight", encoder_->weight());
     if (classes > 0)
-      head_ = register_module("head", std::make_shared<nn::Linear>(in, classes, true, gen));
+      head_ = register_module("head", std::make_shared<nn::Linear>(in, classes, gen));
   }
   Tensor forward(const Tensor& x) override {
     Tensor y = matmul(tanh(encoder_->forward(x)), decoder_weight_);
@@ -49,7 +51,7 @@ TEST(TiedWeights, AreOneParameter) {
   // A module registered twice is walked twice but its parameters are listed once.
   nn::Sequential twice;
   auto shared = std::make_shared<nn::Linear>(3, 3);
-  twice.add(shared).add(nn::Tanh()).add(shared);
+  twice.add(shared).add(std::make_shared<nn::Tanh>()).add(shared);
   EXPECT_EQ(twice.parameters().size(), 2u);
   EXPECT_EQ(twice.named_parameters()[1].first, "0.bias");
   // An optimizer given the same tensor twice refuses it.
@@ -80,9 +82,10 @@ TEST(Registration, ReturnsWhatItRegisteredAndRefusesARepeatedName) {
   expect_error([&] { m.register_parameter("w", Tensor::ones({2})); },
                "register_parameter: the name 'w' is already registered in Registering");
   expect_error([&] { m.register_buffer("lin", Tensor::ones({2})); }, "the name 'lin' is already");
-  expect_error([&] { m.register_module("b", nn::ReLU()); }, "the name 'b' is already");
+  expect_error([&] { m.register_module("b", std::make_shared<nn::ReLU>()); },
+               "the name 'b' is already");
   expect_error([&] { m.register_parameter("a.b", Tensor::ones({2})); }, "without '.'");
-  expect_error([&] { m.register_module("", nn::ReLU()); }, "must be non-empty");
+  expect_error([&] { m.register_module("", std::make_shared<nn::ReLU>()); }, "must be non-empty");
   EXPECT_EQ(m.parameters().size(), 3u);  // nothing was added by the refused calls
 }
 

@@ -32,7 +32,7 @@ void perturb(nn::Module& module, Generator& gen) {
 
 TEST(PositionalEncoding, SinusoidsFollowTheFormula) {
   const int64_t max_len = 7, dim = 6;
-  nn::PositionalEncoding pe(max_len, dim, nn::PositionKind::sinusoidal);
+  nn::PositionalEncoding pe({.max_len = max_len, .dim = dim, .kind = nn::PositionKind::sinusoidal});
   EXPECT_TRUE(pe.parameters().empty());
   Tensor x = Tensor::zeros({2, 5, dim});
   Tensor y = pe(x);
@@ -50,7 +50,7 @@ TEST(PositionalEncoding, SinusoidsFollowTheFormula) {
 
 TEST(PositionalEncoding, LearnedTableIsAParameterWithGradients) {
   Generator gen(3);
-  nn::PositionalEncoding pe(5, 4, nn::PositionKind::learned, gen);
+  nn::PositionalEncoding pe({.max_len = 5, .dim = 4}, gen);
   auto named = pe.named_parameters();
   ASSERT_EQ(named.size(), 1u);
   EXPECT_EQ(named[0].first, "weight");
@@ -61,7 +61,7 @@ TEST(PositionalEncoding, LearnedTableIsAParameterWithGradients) {
   EXPECT_GT(std::sqrt(sum_sq / 20), 0.005);
   // A shorter sequence uses the first rows, and only they get gradients.
   expect_gradients(pe, Tensor::uniform({2, 3, 4}, -1.0f, 1.0f, gen, true), "learned positions");
-  nn::PositionalEncoding fresh(5, 4, nn::PositionKind::learned, gen);
+  nn::PositionalEncoding fresh({.max_len = 5, .dim = 4}, gen);
   sum(fresh(Tensor::zeros({1, 3, 4}))).backward();
   const Tensor g = fresh.parameters()[0].grad();
   EXPECT_EQ(g.at({2, 3}), 1.0f);
@@ -70,8 +70,9 @@ TEST(PositionalEncoding, LearnedTableIsAParameterWithGradients) {
 }
 
 TEST(PositionalEncoding, Errors) {
-  expect_error([] { nn::PositionalEncoding(0, 4); }, "sizes must be positive");
-  nn::PositionalEncoding pe(4, 2, nn::PositionKind::sinusoidal);
+  expect_error([] { nn::PositionalEncoding(nn::PositionalOptions{.max_len = 0, .dim = 4}); },
+               "sizes must be positive");
+  nn::PositionalEncoding pe({.max_len = 4, .dim = 2, .kind = nn::PositionKind::sinusoidal});
   expect_error([&] { (void)pe(Tensor::zeros({1, 5, 2})); }, "5 steps, more than the 4 positions");
   expect_error([&] { (void)pe(Tensor::zeros({1, 3, 3})); }, "expects samples of shape (seq, 2)");
   expect_error([&] { (void)pe(Tensor::zeros({3, 2})); }, "expects (batch, seq, 2) inputs");
@@ -81,7 +82,8 @@ TEST(PositionalEncoding, Errors) {
 TEST(TransformerBlock, GradientsOfInputAndEveryParameter) {
   Generator gen(11);
   for (bool causal : {true, false}) {
-    nn::TransformerBlock block(4, 2, 6, 0.0f, causal, gen);
+    nn::TransformerBlock block({.dim = 4, .heads = 2, .ff = 6, .dropout = 0.0f, .causal = causal},
+                               gen);
     EXPECT_EQ(block.parameters().size(), 2u + 8u + 2u + 4u);
     perturb(block, gen);
     expect_gradients(block, Tensor::uniform({2, 3, 4}, -1.0f, 1.0f, gen, true),
@@ -92,13 +94,13 @@ TEST(TransformerBlock, GradientsOfInputAndEveryParameter) {
 // The block's output from its children, composed by hand as the header's formula says.
 TEST(TransformerBlock, ComputesThePreNormFormula) {
   Generator gen(12);
-  nn::TransformerBlock block(6, 3, 10, 0.0f, true, gen);
+  nn::TransformerBlock block({.dim = 6, .heads = 3, .ff = 10, .dropout = 0.0f}, gen);
   perturb(block, gen);
   std::map<std::string, Tensor> p;
   for (auto& [name, t] : block.named_parameters()) p[name] = t;
-  nn::LayerNorm ln1(Shape{6}), ln2(Shape{6});
-  nn::MultiheadAttention attn(6, 3, true, gen);
-  nn::Linear ff1(6, 10, true, gen), ff2(10, 6, true, gen);
+  nn::LayerNorm ln1({.shape = {6}}), ln2({.shape = {6}});
+  nn::MultiheadAttention attn({.dim = 6, .heads = 3, .causal = true}, gen);
+  nn::Linear ff1(6, 10, gen), ff2(10, 6, gen);
   for (auto& [name, t] : ln1.named_parameters()) t.copy_(p.at("ln1." + name));
   for (auto& [name, t] : ln2.named_parameters()) t.copy_(p.at("ln2." + name));
   for (auto& [name, t] : attn.named_parameters()) t.copy_(p.at("attn." + name));
@@ -115,7 +117,7 @@ TEST(TransformerBlock, ComputesThePreNormFormula) {
 
 TEST(TransformerBlock, CausalOutputsIgnoreLaterSteps) {
   Generator gen(13);
-  nn::TransformerBlock block(4, 2, 8, 0.0f, true, gen);
+  nn::TransformerBlock block({.dim = 4, .heads = 2, .ff = 8, .dropout = 0.0f}, gen);
   Tensor x = Tensor::uniform({1, 5, 4}, -1.0f, 1.0f, gen);
   Tensor y = block(x);
   Tensor x2 = x.clone();
@@ -128,15 +130,19 @@ TEST(TransformerBlock, CausalOutputsIgnoreLaterSteps) {
 
 TEST(TransformerBlock, DropoutOnlyInTraining) {
   Generator gen(14);
-  nn::TransformerBlock block(4, 1, 8, 0.5f, true, gen);
+  nn::TransformerBlock block({.dim = 4, .heads = 1, .ff = 8, .dropout = 0.5f}, gen);
   Tensor x = Tensor::uniform({3, 5, 4}, -1.0f, 1.0f, gen);
   Tensor train_out = block(x);
   block.eval();
   Tensor a = block(x), b = block(x);
   EXPECT_EQ(a.to_vector(), b.to_vector());
   EXPECT_NE(a.to_vector(), train_out.to_vector());
-  expect_error([&] { nn::TransformerBlock(4, 3, 8, 0.1f, true, gen); }, "not divisible");
-  expect_error([&] { nn::TransformerBlock(4, 2, 0, 0.1f, true, gen); }, "sizes must be positive");
+  expect_error(
+      [&] { nn::TransformerBlock(nn::TransformerOptions{.dim = 4, .heads = 3, .ff = 8}, gen); },
+      "not divisible");
+  expect_error(
+      [&] { nn::TransformerBlock(nn::TransformerOptions{.dim = 4, .heads = 2, .ff = 0}, gen); },
+      "sizes must be positive");
   expect_error([&] { (void)block(Tensor::zeros({2, 3, 5})); }, "expects samples of shape (seq, 4)");
   EXPECT_EQ(block.name(), "TransformerBlock(4, heads=1, ff=8, dropout=0.5)");
 }

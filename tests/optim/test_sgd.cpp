@@ -243,9 +243,9 @@ struct TrainResult {
 TrainResult train_mlp(uint64_t seed) {
   Generator gen(seed);
   nn::Sequential net(std::vector<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(3, 8, true, gen), nn::ReLU(),
-      std::make_shared<nn::Linear>(8, 8, true, gen), nn::ReLU(),
-      std::make_shared<nn::Linear>(8, 1, true, gen)});
+      std::make_shared<nn::Linear>(3, 8, gen), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Linear>(8, 8, gen), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Linear>(8, 1, gen)});
   Generator data_gen(1234);  // the same data for every seed
   Tensor x = Tensor::uniform({32, 3}, -1, 1, data_gen);
   Tensor y = Tensor::empty({32, 1});

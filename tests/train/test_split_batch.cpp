@@ -38,9 +38,9 @@ void expect_same_parameters(const std::vector<Tensor>& got, const std::vector<Te
 std::shared_ptr<nn::Sequential> mlp(uint64_t seed) {
   Generator gen(seed);
   return std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(20, 64, true, gen), nn::ReLU(),
-      std::make_shared<nn::Linear>(64, 32, true, gen), nn::Tanh(),
-      std::make_shared<nn::Linear>(32, 4, true, gen)});
+      std::make_shared<nn::Linear>(20, 64, gen), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Linear>(64, 32, gen), std::make_shared<nn::Tanh>(),
+      std::make_shared<nn::Linear>(32, 4, gen)});
 }
 
 struct ThreadsScope {
@@ -114,11 +114,12 @@ TEST(SplitBatch, OnlyModelsThatAllowItAreSplit) {
   EXPECT_EQ(whole.batch_threads(128), 1);
   Generator gen(2);
   nn::Sequential with_dropout(
-      {std::make_shared<nn::Linear>(20, 4, true, gen), std::make_shared<nn::Dropout>(0.5f)});
+      {std::make_shared<nn::Linear>(20, 4, gen), std::make_shared<nn::Dropout>(0.5f)});
   Trainer dropout(with_dropout, sgd, {.epochs = 1});
   EXPECT_EQ(dropout.batch_threads(128), 2);  // its masks follow the rows' places in the batch
   nn::Sequential with_batch_norm(
-      {std::make_shared<nn::Linear>(20, 4, true, gen), std::make_shared<nn::BatchNorm1d>(4)});
+      {std::make_shared<nn::Linear>(20, 4, gen),
+       std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions{.features = 4})});
   Trainer batch_norm(with_batch_norm, sgd, {.epochs = 1});
   EXPECT_EQ(batch_norm.batch_threads(128), 2);  // its parts total the batch's statistics
 }
@@ -131,8 +132,8 @@ TEST(SplitBatch, DropoutSplitsAndMatchesOnePass) {
     ThreadsScope threads(2);
     Generator gen(6);
     auto net = std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
-        std::make_shared<nn::Linear>(20, 64, true, gen), nn::ReLU(),
-        std::make_shared<nn::Dropout>(0.4f, 77), std::make_shared<nn::Linear>(64, 4, true, gen)});
+        std::make_shared<nn::Linear>(20, 64, gen), std::make_shared<nn::ReLU>(),
+        std::make_shared<nn::Dropout>(0.4f, 77), std::make_shared<nn::Linear>(64, 4, gen)});
     optim::SGD sgd(net->parameters(), {.lr = 0.1f, .momentum = 0.9f});
     Trainer trainer(*net, sgd, {.epochs = 3, .batch_size = 100, .split_batch = split});
     EXPECT_EQ(trainer.batch_threads(100), split ? 2 : 1);
@@ -154,12 +155,20 @@ TEST(SplitBatch, SequenceModelsSplitAndMatchOnePass) {
   train.feature_shape = {5, 4};
   using Make = std::function<std::shared_ptr<nn::Module>(Generator&)>;
   const std::vector<std::pair<const char*, Make>> models = {
-      {"lstm", [](Generator& g) { return std::make_shared<nn::LSTM>(4, 8, 2, false, g); }},
-      {"gru", [](Generator& g) { return std::make_shared<nn::GRU>(4, 8, 1, false, g); }},
+      {"lstm",
+       [](Generator& g) {
+         return std::make_shared<nn::LSTM>(
+             nn::RecurrentOptions{.input = 4, .hidden = 8, .layers = 2}, g);
+       }},
+      {"gru",
+       [](Generator& g) {
+         return std::make_shared<nn::GRU>(nn::RecurrentOptions{.input = 4, .hidden = 8}, g);
+       }},
       {"attention", [](Generator& g) {
          return std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
-             std::make_shared<nn::MultiheadAttention>(4, 2, true, g),
-             std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(20, 8, true, g)});
+             std::make_shared<nn::MultiheadAttention>(
+                 nn::AttentionOptions{.dim = 4, .heads = 2, .causal = true}, g),
+             std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(20, 8, g)});
        }}};
   for (const auto& model : models) {
     SCOPED_TRACE(model.first);
@@ -167,7 +176,8 @@ TEST(SplitBatch, SequenceModelsSplitAndMatchOnePass) {
     auto run = [&](bool split) {
       ThreadsScope threads(2);
       Generator gen(9);
-      nn::Sequential net({make(gen), nn::ReLU(), std::make_shared<nn::Linear>(8, 4, true, gen)});
+      nn::Sequential net(
+          {make(gen), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(8, 4, gen)});
       optim::SGD sgd(net.parameters(), {.lr = 0.1f, .momentum = 0.9f});
       Trainer trainer(net, sgd, {.epochs = 2, .batch_size = 100, .split_batch = split});
       EXPECT_EQ(trainer.batch_threads(100), split ? 2 : 1);
@@ -232,27 +242,32 @@ std::shared_ptr<nn::Module> batch_norm_model(const std::string& kind) {
   using Layers = std::vector<std::shared_ptr<nn::Module>>;
   auto seq = [](Layers layers) { return std::make_shared<nn::Sequential>(std::move(layers)); };
   if (kind == "mlp")
-    return seq(
-        {std::make_shared<nn::Linear>(20, 32, true, gen), std::make_shared<nn::BatchNorm1d>(32),
-         nn::ReLU(), std::make_shared<nn::Dropout>(0.2f, gen),
-         std::make_shared<nn::Linear>(32, 4, true, gen), std::make_shared<nn::BatchNorm1d>(4)});
+    return seq({std::make_shared<nn::Linear>(20, 32, gen),
+                std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions{.features = 32}),
+                std::make_shared<nn::ReLU>(), std::make_shared<nn::Dropout>(0.2f, gen),
+                std::make_shared<nn::Linear>(32, 4, gen),
+                std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions{.features = 4})});
   auto conv = [&](int64_t in, int64_t out) {
-    return std::make_shared<nn::Conv2d>(in, out, 3, 1, 1, 1, 1, false, gen);
+    return std::make_shared<nn::Conv2d>(
+        nn::Conv2dOptions{.in = in, .out = out, .kernel = 3, .padding = 1, .bias = false}, gen);
   };
-  auto head =
-      seq({std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(144, 4, true, gen)});
+  auto head = seq({std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(144, 4, gen)});
   if (kind == "cnn")
-    return seq({conv(2, 4), std::make_shared<nn::BatchNorm2d>(4), nn::ReLU(), head});
+    return seq({conv(2, 4), std::make_shared<nn::BatchNorm2d>(nn::BatchNormOptions{.features = 4}),
+                std::make_shared<nn::ReLU>(), head});
   if (kind == "residual")
-    return seq({conv(2, 4), std::make_shared<nn::BatchNorm2d>(4), nn::ReLU(),
-                std::make_shared<nn::Residual>(
-                    seq({conv(4, 4), std::make_shared<nn::BatchNorm2d>(4), nn::ReLU(), conv(4, 4),
-                         std::make_shared<nn::BatchNorm2d>(4)})),
-                nn::ReLU(), head});
+    return seq(
+        {conv(2, 4), std::make_shared<nn::BatchNorm2d>(nn::BatchNormOptions{.features = 4}),
+         std::make_shared<nn::ReLU>(),
+         std::make_shared<nn::Residual>(seq(
+             {conv(4, 4), std::make_shared<nn::BatchNorm2d>(nn::BatchNormOptions{.features = 4}),
+              std::make_shared<nn::ReLU>(), conv(4, 4),
+              std::make_shared<nn::BatchNorm2d>(nn::BatchNormOptions{.features = 4})})),
+         std::make_shared<nn::ReLU>(), head});
   // "sequence": (N, C, L) samples of 4 channels of 5 values.
-  return seq({std::make_shared<nn::BatchNorm1d>(4), std::make_shared<nn::Flatten>(),
-              std::make_shared<nn::Linear>(20, 16, true, gen), nn::Tanh(),
-              std::make_shared<nn::Linear>(16, 4, true, gen)});
+  return seq({std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions{.features = 4}),
+              std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(20, 16, gen),
+              std::make_shared<nn::Tanh>(), std::make_shared<nn::Linear>(16, 4, gen)});
 }
 
 // Every parameter and buffer (running statistics) of a model, copied.
@@ -317,10 +332,11 @@ TEST(SplitBatch, APartFailingNextToBatchNormStopsTheStep) {
   for (bool before : {true, false}) {
     Generator gen(3);
     auto first = before ? std::shared_ptr<nn::Module>(std::make_shared<FailsOnMarker>())
-                        : std::make_shared<nn::BatchNorm1d>(20);
-    auto second = before ? std::shared_ptr<nn::Module>(std::make_shared<nn::BatchNorm1d>(20))
+                        : std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions{.features = 20});
+    auto second = before ? std::shared_ptr<nn::Module>(std::make_shared<nn::BatchNorm1d>(
+                               nn::BatchNormOptions{.features = 20}))
                          : std::make_shared<FailsOnMarker>();
-    nn::Sequential net({first, second, std::make_shared<nn::Linear>(20, 4, true, gen)});
+    nn::Sequential net({first, second, std::make_shared<nn::Linear>(20, 4, gen)});
     optim::SGD sgd(net.parameters(), {.lr = 0.1f});
     Trainer trainer(net, sgd, {.epochs = 1, .batch_size = 100, .shuffle = false});
     ASSERT_EQ(trainer.batch_threads(100), 2);
@@ -339,8 +355,8 @@ TEST(SplitBatch, ANonFiniteLossInOnePartStopsTheStep) {
   train.num_classes = 0;
   train.task = data::Task::regression;
   train.targets.data()[4 * 150] = std::nanf("");
-  nn::Sequential net(
-      {std::make_shared<nn::Linear>(20, 4, true, gen), std::make_shared<nn::BatchNorm1d>(4)});
+  nn::Sequential net({std::make_shared<nn::Linear>(20, 4, gen),
+                      std::make_shared<nn::BatchNorm1d>(nn::BatchNormOptions{.features = 4})});
   optim::SGD sgd(net.parameters(), {.lr = 0.1f});
   Trainer trainer(net, sgd, {.epochs = 1, .batch_size = 100, .shuffle = false, .loss = Loss::mse});
   ASSERT_EQ(trainer.batch_threads(100), 2);
@@ -414,9 +430,11 @@ TEST(SplitBatch, ConvolutionsSplitTooAndMatchOnePass) {
   auto run = [&](bool split) {
     ThreadsScope threads(2);
     Generator gen(8);
-    nn::Sequential net({std::make_shared<nn::Conv2d>(1, 4, 3, 1, 1, 1, 1, true, gen), nn::ReLU(),
-                        std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Flatten>(),
-                        std::make_shared<nn::Linear>(64, 4, true, gen)});
+    nn::Sequential net({std::make_shared<nn::Conv2d>(
+                            nn::Conv2dOptions{.in = 1, .out = 4, .kernel = 3, .padding = 1}, gen),
+                        std::make_shared<nn::ReLU>(),
+                        std::make_shared<nn::MaxPool2d>(nn::MaxPool2dOptions{.kernel = 2}),
+                        std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(64, 4, gen)});
     optim::SGD sgd(net.parameters(), {.lr = 0.05f, .momentum = 0.9f});
     Trainer trainer(net, sgd, {.epochs = 2, .batch_size = 48, .split_batch = split});
     EXPECT_EQ(trainer.batch_threads(48), split ? 2 : 1);

@@ -152,7 +152,8 @@ TEST(Trainer, Bf16TrainingFollowsFp32) {
 
 TEST(Evaluate, MetricsOfAFixedModel) {
   // y = x (identity weights): the prediction is the argmax of the features.
-  nn::Sequential net({std::make_shared<nn::Linear>(3, 3, false)});
+  nn::Sequential net(
+      {std::make_shared<nn::Linear>(nn::LinearOptions{.in = 3, .out = 3, .bias = false})});
   auto& lin = dynamic_cast<nn::Linear&>(net[0]);
   lin.weight().copy_(Tensor::from_data({1, 0, 0, 0, 1, 0, 0, 0, 1}, {3, 3}));
   data::Dataset d;
@@ -189,7 +190,7 @@ TEST(Evaluate, MetricsOfAFixedModel) {
   }
   // A class never predicted and never present has precision and recall 0, not NaN.
   d.num_classes = 4;
-  net.add(std::make_shared<nn::Linear>(3, 4, false));
+  net.add(std::make_shared<nn::Linear>(nn::LinearOptions{.in = 3, .out = 4, .bias = false}));
   dynamic_cast<nn::Linear&>(net[1]).weight().copy_(
       Tensor::from_data({1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0}, {4, 3}));
   Metrics m = evaluate(net, d, Loss::cross_entropy);
@@ -201,7 +202,8 @@ TEST(Evaluate, MetricsOfAFixedModel) {
 TEST(Evaluate, ManyClassesKeepPerClassScoresButNoConfusionMatrix) {
   // Class c is feature c one-hot: an identity network predicts every sample right.
   const int64_t classes = train::kMaxConfusionClasses + 1;
-  nn::Sequential net({std::make_shared<nn::Linear>(classes, classes, false)});
+  nn::Sequential net({std::make_shared<nn::Linear>(
+      nn::LinearOptions{.in = classes, .out = classes, .bias = false})});
   Tensor eye = Tensor::zeros({classes, classes});
   for (int64_t c = 0; c < classes; ++c) eye.data()[c * classes + c] = 1;
   dynamic_cast<nn::Linear&>(net[0]).weight().copy_(eye);
@@ -221,7 +223,8 @@ TEST(Evaluate, ManyClassesKeepPerClassScoresButNoConfusionMatrix) {
 }
 
 TEST(Evaluate, ModelWithMoreOutputsThanClasses) {
-  nn::Sequential net({std::make_shared<nn::Linear>(2, 3, false)});
+  nn::Sequential net(
+      {std::make_shared<nn::Linear>(nn::LinearOptions{.in = 2, .out = 3, .bias = false})});
   dynamic_cast<nn::Linear&>(net[0]).weight().copy_(Tensor::from_data({0, 0, 0, 0, 1, 1}, {3, 2}));
   data::Dataset d;
   d.num_classes = 3;
