@@ -51,11 +51,12 @@ BP_GRADCHECK_CASES(cases) {
   cases[OpKind::custom].push_back({"custom cube",
                                    [](auto& x) { return cube_function()({x[0]}); },
                                    {random({3, 4}, gen, -2, 2).set_requires_grad()}});
-  cases[OpKind::custom].push_back(
-      {"custom swish",
-       [](auto& x) { return swish_function()({x[0], x[1]}); },
-       {random({2, 5}, gen, -2, 2).set_requires_grad(),
-        random({5}, gen, 0.5f, 2).set_requires_grad()}});
+  cases[OpKind::custom].push_back({"custom swish",
+                                   [](auto& x) {
+                                     return swish_function()({x[0], x[1]});
+                                   },
+                                   {random({2, 5}, gen, -2, 2).set_requires_grad(),
+                                    random({5}, gen, 0.5f, 2).set_requires_grad()}});
 }
 
 TEST(Function, GradientsOfACubeMatchTheFormula) {
@@ -106,7 +107,9 @@ TEST(Function, AGradientOfTheWrongShapeNamesTheFunction) {
 TEST(Function, TooManyGradientsNameTheFunction) {
   Function bad(
       "two_grads", [](FunctionContext&, const std::vector<Tensor>& in) { return in[0] * 2.0f; },
-      [](FunctionContext&, const Tensor& g) -> std::vector<Tensor> { return {g, g}; });
+      [](FunctionContext&, const Tensor& g) -> std::vector<Tensor> {
+        return {g, g};
+      });
   Tensor x = Tensor::ones({2}, true);
   expect_error([&] { sum(bad({x})).backward(); }, "two_grads backward: returned 2 gradients for 1");
 }
@@ -134,8 +137,9 @@ TEST(Function, AnUndefinedOutputOrAnEmptyNameIsAnError) {
   expect_error([&] { none({Tensor::ones({1}, true)}); }, "none forward: returned an undefined");
   expect_error(
       [] {
-        Function("", [](FunctionContext&, const std::vector<Tensor>& in) { return in[0]; },
-                 [](FunctionContext&, const Tensor& g) -> std::vector<Tensor> { return {g}; });
+        Function(
+            "", [](FunctionContext&, const std::vector<Tensor>& in) { return in[0]; },
+            [](FunctionContext&, const Tensor& g) -> std::vector<Tensor> { return {g}; });
       },
       "the name is empty");
   expect_error([] { Function("f", nullptr, nullptr); }, "'f': forward and backward");
