@@ -2,8 +2,11 @@
 // gradient of its output into gradients of its inputs.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -30,9 +33,12 @@ namespace bp::autograd {
 #define BP_NORM_OPS(X) X(batch_norm) X(layer_norm) X(dropout) X(embedding)
 // Recurrent layers and attention (recurrent.hpp).
 #define BP_RECURRENT_OPS(X) X(rnn) X(lstm) X(gru)
+// Every user-defined autograd::Function (function.hpp); its node carries the function's name.
+#define BP_USER_OPS(X) X(custom)
 
-#define BP_DIFFERENTIABLE_OPS(X) \
-  BP_CORE_OPS(X) BP_ACTIVATION_OPS(X) BP_CONV_OPS(X) BP_NORM_OPS(X) BP_RECURRENT_OPS(X)
+#define BP_DIFFERENTIABLE_OPS(X)                                                             \
+  BP_CORE_OPS(X) BP_ACTIVATION_OPS(X) BP_CONV_OPS(X) BP_NORM_OPS(X) BP_RECURRENT_OPS(X) \
+  BP_USER_OPS(X)
 
 // clang-format on
 enum class OpKind {
@@ -48,16 +54,32 @@ BP_API std::span<const OpKind> all_ops();
 // where the input needs none). Runs with grad mode off.
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
+// A tensor that a node's backward reads, with its version (Tensor::version) when it was saved.
+struct BP_API SavedTensor {
+  Tensor tensor;
+  uint64_t version = 0;
+};
+
 struct BP_API Node {
   OpKind kind;
+  std::shared_ptr<const std::string> custom_name;  // a custom Function's name; null otherwise
   std::vector<Tensor> inputs;
-  BackwardFn backward;  // empty once the graph has been freed
+  std::vector<SavedTensor> saved;  // checked against in-place changes before backward runs
+  BackwardFn backward;             // empty once the graph has been freed
+
+  // The op's name as errors show it: op_name(kind), or a custom Function's own name.
+  std::string_view name() const { return custom_name ? *custom_name : op_name(kind); }
 };
 
 // Records `output` as produced by `kind` from `inputs` when grad mode is on and an input requires a
 // gradient; otherwise returns it unchanged. `backward` must not capture `output` itself (that would
 // be a reference cycle): capture output.detach() instead.
 BP_API Tensor record(OpKind kind, Tensor output, std::vector<Tensor> inputs, BackwardFn backward);
+// The same for a backward that reads `saved` (inputs or the output, detached): backward() throws
+// bp::Error naming the op if one of them was modified in place after this call (its version()
+// changed), since the gradient would silently be wrong.
+BP_API Tensor record(OpKind kind, Tensor output, std::vector<Tensor> inputs,
+                     std::vector<Tensor> saved, BackwardFn backward);
 
 // True when grad mode is on and any of the inputs requires a gradient.
 BP_API bool any_requires_grad(std::initializer_list<Tensor> inputs);

@@ -7,6 +7,7 @@
 #include "backprop/data.hpp"
 #include "backprop/distributed.hpp"
 #include "backprop/error.hpp"
+#include "backprop/function.hpp"
 #include "backprop/gradcheck.hpp"
 #include "backprop/init.hpp"
 #include "backprop/io.hpp"

@@ -254,8 +254,59 @@ struct BP_API LoaderOptions {
   int64_t shard_index = 0;
 };
 
-// Serves a Dataset in batches, epoch by epoch. With shuffle, epoch e's order depends only on
-// (seed, e), so a run resumed at epoch e sees the same batches as one that never stopped.
+// A dataset that a DataLoader reads sample by sample: data generated on the fly, or read from files
+// as the batches need them, instead of held in one tensor. A Dataset is one (DatasetSource). The
+// loader may call the const functions from several threads at once (the Trainer fills the rows of
+// a batch on several threads), so they must be safe to call concurrently; each must return the
+// same values every time it is asked about the same index (a resumed run relies on it).
+class BP_API SampleSource {
+ public:
+  virtual ~SampleSource() = default;
+  // Number of samples.
+  virtual int64_t size() const = 0;
+  // The shape of one sample's features.
+  virtual Shape feature_shape() const = 0;
+  virtual Task task() const { return Task::classification; }
+  // Classification: the number of classes; every label lies in [0, num_classes()).
+  virtual int64_t num_classes() const { return 0; }
+  // Regression: the number of values in one target.
+  virtual int64_t target_size() const { return 0; }
+  // Requires 0 <= index < size(). Writes sample `index`'s numel(feature_shape()) values to `out`.
+  virtual void features(int64_t index, float* out) const = 0;
+  // Classification: the class of sample `index`. The default throws bp::Error.
+  virtual int64_t label(int64_t index) const;
+  // Regression: writes the target_size() values of sample `index`'s target to `out`. The default
+  // throws bp::Error.
+  virtual void target(int64_t index, float* out) const;
+  // Writes the features of samples indices[0], indices[1], ... one after another to `out`. The
+  // default calls features() once per index; override it where a batch is cheaper read at once.
+  virtual void batch_features(std::span<const int64_t> indices, float* out) const;
+};
+
+// A Dataset in memory as a SampleSource: what a DataLoader made from a Dataset reads.
+class BP_API DatasetSource : public SampleSource {
+ public:
+  // Throws bp::Error when the dataset is not valid (Dataset::validate).
+  explicit DatasetSource(Dataset dataset);
+  const Dataset& dataset() const { return dataset_; }
+
+  int64_t size() const override { return dataset_.size(); }
+  Shape feature_shape() const override { return dataset_.feature_shape; }
+  Task task() const override { return dataset_.task; }
+  int64_t num_classes() const override { return dataset_.num_classes; }
+  int64_t target_size() const override;
+  void features(int64_t index, float* out) const override;
+  int64_t label(int64_t index) const override;
+  void target(int64_t index, float* out) const override;
+  void batch_features(std::span<const int64_t> indices, float* out) const override;
+
+ private:
+  Dataset dataset_;
+};
+
+// Serves a Dataset or any SampleSource in batches, epoch by epoch. With shuffle, epoch e's order
+// depends only on (seed, e), so a run resumed at epoch e sees the same batches as one that never
+// stopped.
 //
 //   DataLoader loader(train, {.batch_size = 64, .shuffle = true, .seed = 1});
 //   Batch batch;
@@ -269,8 +320,14 @@ class BP_API DataLoader {
   // copy of the labels.
   // Throws: bp::Error otherwise.
   DataLoader(Dataset dataset, LoaderOptions options);
+  // The same for samples read from `source` (shared, not copied). Requires besides a non-null
+  // source with size() > 0, num_classes() > 0 for classification and target_size() > 0 for
+  // regression. A label outside [0, num_classes()) makes next() throw bp::Error naming the sample.
+  DataLoader(std::shared_ptr<const SampleSource> source, LoaderOptions options);
 
-  const Dataset& dataset() const { return dataset_; }
+  const SampleSource& source() const { return *source_; }
+  // Samples per epoch (source().size()).
+  int64_t size() const { return size_; }
   const LoaderOptions& options() const { return options_; }
   // Batches per epoch: ceil(N / B), or floor(N / B) with drop_last.
   int64_t num_batches() const;
@@ -281,7 +338,7 @@ class BP_API DataLoader {
   // Guarantees: fills `batch` with the next batch of the current epoch and returns true, or
   // returns false at the end of the epoch. Buffers in `batch` are reused when nothing else holds
   // them, so keep a batch's tensors only by cloning them (or by holding a handle, which disables
-  // the reuse). Throws: nothing beyond allocation failure.
+  // the reuse). Throws: bp::Error on a label out of range, and whatever the source throws.
   bool next(Batch& batch);
   // The same batch without its features: batch.features gets its shape, and fill_features() then
   // writes them, in one call or in several over disjoint row ranges (from several threads at
@@ -296,7 +353,13 @@ class BP_API DataLoader {
   const std::vector<int64_t>& order() const { return order_; }
 
  private:
-  Dataset dataset_;
+  std::shared_ptr<const SampleSource> source_;
+  // What the loader asks the source once: its size, one sample's shape and numel, its task.
+  int64_t size_ = 0;
+  Shape feature_shape_;
+  int64_t sample_numel_ = 0;
+  Task task_ = Task::classification;
+  int64_t num_classes_ = 0, target_size_ = 0;
   LoaderOptions options_;
   std::vector<int64_t> order_;
   int64_t cursor_ = 0;

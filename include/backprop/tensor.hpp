@@ -90,6 +90,13 @@ class BP_API Tensor {
   const std::shared_ptr<autograd::Node>& grad_fn() const;
 
   // ---- in-place, never recorded (for initialisers and optimizers) ----
+  // How many times the data was changed in place: fill_, copy_, bump_version() and an optimizer's
+  // step each add one. Shared by every tensor viewing the same data (detach, reshape). backward()
+  // compares it with the version a tensor had when an op saved it, and code that caches something
+  // derived from the data (a converted copy of a weight) can compare it too.
+  uint64_t version() const;
+  // Adds one to version(); call it after writing through data() in place.
+  void bump_version();
   Tensor& fill_(float value);
   // Copies values from `other`, which must have the same shape (reshape it first to copy across
   // shapes). Throws bp::Error naming both shapes otherwise.

@@ -140,6 +140,12 @@ class BP_API Trainer {
   std::vector<EpochStats> fit(
       const data::Dataset& train,
       const std::vector<std::pair<std::string, const data::Dataset*>>& evals);
+  // The same with training samples read from `source` as the batches need them (see
+  // data::SampleSource); the evaluation sets stay in memory. Throws as above, and bp::Error when
+  // the source does not fit the DataLoader's requirements.
+  std::vector<EpochStats> fit(
+      std::shared_ptr<const data::SampleSource> train,
+      const std::vector<std::pair<std::string, const data::Dataset*>>& evals);
 
   void request_stop() { stop_ = true; }
   // Where the last fit() stopped because of options.interrupt: in `epoch`, after

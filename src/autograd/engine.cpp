@@ -38,6 +38,11 @@ bool any_requires_grad(std::initializer_list<Tensor> inputs) {
 }
 
 Tensor record(OpKind kind, Tensor output, std::vector<Tensor> inputs, BackwardFn backward) {
+  return record(kind, std::move(output), std::move(inputs), {}, std::move(backward));
+}
+
+Tensor record(OpKind kind, Tensor output, std::vector<Tensor> inputs, std::vector<Tensor> saved,
+              BackwardFn backward) {
   if (!grad_enabled()) return output;
   bool needed = false;
   for (const Tensor& t : inputs) needed = needed || (t.defined() && t.requires_grad());
@@ -45,6 +50,12 @@ Tensor record(OpKind kind, Tensor output, std::vector<Tensor> inputs, BackwardFn
   auto node = std::make_shared<Node>();
   node->kind = kind;
   node->inputs = std::move(inputs);
+  node->saved.reserve(saved.size());
+  for (Tensor& t : saved) {
+    if (!t.defined()) continue;
+    const uint64_t version = t.version();
+    node->saved.push_back({std::move(t), version});
+  }
   node->backward = std::move(backward);
   output.impl()->requires_grad = true;
   output.impl()->grad_fn = std::move(node);
@@ -181,7 +192,12 @@ bool backpropagate(Node& node, std::unordered_map<Node*, Tensor>& pending) {
   BP_CHECK(node.backward,
            "backward: the graph through '{}' was already freed by an earlier backward(); pass "
            "retain_graph=true to the first call to backpropagate twice",
-           op_name(node.kind));
+           node.name());
+  for (const SavedTensor& s : node.saved)
+    BP_CHECK(s.tensor.version() == s.version,
+             "backward: a tensor saved by '{}' for backward was modified in place (version {}, "
+             "expected {}); modify a copy (clone()) instead, or run backward first",
+             node.name(), s.tensor.version(), s.version);
   std::vector<Tensor> grads = node.backward(grad_output);
   for (size_t i = 0; i < node.inputs.size(); ++i) {
     const Tensor& input = node.inputs[i];
@@ -189,7 +205,7 @@ bool backpropagate(Node& node, std::unordered_map<Node*, Tensor>& pending) {
       continue;
     BP_CHECK(grads[i].shape() == input.shape(),
              "backward: internal error in '{}': gradient of shape {} for input {} of shape {}",
-             op_name(node.kind), to_string(grads[i].shape()), i, to_string(input.shape()));
+             node.name(), to_string(grads[i].shape()), i, to_string(input.shape()));
     TensorImpl& impl = *input.impl();
     if (impl.grad_fn) {
       accumulate(pending[impl.grad_fn.get()], grads[i]);

@@ -49,7 +49,7 @@ Tensor Tensor::ones(const Shape& shape, bool requires_grad) {
 
 Tensor Tensor::full(const Shape& shape, float value, bool requires_grad) {
   Tensor t = empty(shape, requires_grad);
-  t.fill_(value);
+  std::fill_n(t.data(), t.numel(), value);  // a new tensor starts at version 0
   return t;
 }
 
@@ -237,8 +237,17 @@ const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const {
   return checked(impl_, "grad_fn").grad_fn;
 }
 
+uint64_t Tensor::version() const {
+  return checked(impl_, "version").storage->version;
+}
+
+void Tensor::bump_version() {
+  ++checked(impl_, "bump_version").storage->version;
+}
+
 Tensor& Tensor::fill_(float value) {
   std::fill_n(data(), numel(), value);
+  bump_version();
   return *this;
 }
 
@@ -247,6 +256,7 @@ Tensor& Tensor::copy_(const Tensor& other) {
               "Tensor::copy_: source has shape {}, destination {}",
               other.defined() ? bp::to_string(other.shape()) : "undefined", bp::to_string(shape()));
   std::memmove(data(), other.data(), static_cast<size_t>(numel()) * sizeof(float));
+  bump_version();
   return *this;
 }
 

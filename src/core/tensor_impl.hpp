@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "backprop/autograd.hpp"
@@ -13,6 +14,9 @@ namespace bp {
 struct Storage {
   float* data = nullptr;
   size_t size = 0;  // elements
+  // Bumped by every in-place change of the data (Tensor::version), so that backward can tell that
+  // a tensor it saved has changed.
+  uint64_t version = 0;
   explicit Storage(size_t n);
   ~Storage();
   Storage(const Storage&) = delete;

@@ -26,19 +26,6 @@ bool reusable(const Tensor& t, const Shape& shape) {
          !impl->requires_grad && impl->shape == shape;
 }
 
-void gather(const Tensor& src, std::span<const int64_t> rows, Tensor& dst) {
-  Shape shape = src.shape();
-  const int64_t row = bp::numel(Shape(shape.begin() + 1, shape.end()));
-  shape[0] = static_cast<int64_t>(rows.size());
-  if (!reusable(dst, shape)) dst = Tensor::empty(shape);
-  const float* in = src.data();
-  float* out = dst.data();
-  if (row == 0) return;
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::memcpy(out + static_cast<int64_t>(i) * row, in + rows[i] * row,
-                static_cast<size_t>(row) * sizeof(float));
-}
-
 // Random horizontal flip and zero-padded random crop of each of the `count` (C, H, W) images at
 // `data`, in place. Each sample draws (flip, dy, dx) from `gen` in batch order; the `skip` samples
 // of the whole batch before the first one here (other ranks' shards, rows other threads fill)
@@ -79,17 +66,33 @@ void augment(float* data, int64_t count, const Shape& sample, int64_t padding, b
 }  // namespace
 
 DataLoader::DataLoader(Dataset dataset, LoaderOptions options)
-    : dataset_(std::move(dataset)), options_(options) {
+    : DataLoader(std::make_shared<const DatasetSource>(std::move(dataset)), options) {}
+
+DataLoader::DataLoader(std::shared_ptr<const SampleSource> source, LoaderOptions options)
+    : source_(std::move(source)), options_(options) {
+  BP_CHECK(source_ != nullptr, "DataLoader: the sample source is null");
   BP_CHECK(options_.batch_size > 0, "DataLoader: batch_size must be > 0, got {}",
            options_.batch_size);
-  dataset_.validate();
-  BP_CHECK(dataset_.size() > 0, "DataLoader: the dataset is empty");
+  size_ = source_->size();
+  feature_shape_ = source_->feature_shape();
+  task_ = source_->task();
+  num_classes_ = task_ == Task::classification ? source_->num_classes() : 0;
+  target_size_ = task_ == Task::regression ? source_->target_size() : 0;
+  BP_CHECK(size_ > 0, "DataLoader: the dataset is empty");
+  for (int64_t extent : feature_shape_)
+    BP_CHECK(extent >= 0, "DataLoader: the samples' shape {} has a negative extent",
+             to_string(feature_shape_));
+  sample_numel_ = numel(feature_shape_);
+  BP_CHECK(task_ == Task::regression || num_classes_ > 0,
+           "DataLoader: a classification source needs num_classes() > 0, got {}", num_classes_);
+  BP_CHECK(task_ == Task::classification || target_size_ > 0,
+           "DataLoader: a regression source needs target_size() > 0, got {}", target_size_);
   BP_CHECK(options_.random_crop_padding >= 0,
            "DataLoader: random_crop_padding must be >= 0, got {}", options_.random_crop_padding);
-  BP_CHECK((options_.random_crop_padding == 0 && !options_.random_flip) ||
-               dataset_.feature_shape.size() == 3,
-           "DataLoader: random crop and flip need image samples (C, H, W), got samples of shape {}",
-           to_string(dataset_.feature_shape));
+  BP_CHECK(
+      (options_.random_crop_padding == 0 && !options_.random_flip) || feature_shape_.size() == 3,
+      "DataLoader: random crop and flip need image samples (C, H, W), got samples of shape {}",
+      to_string(feature_shape_));
   BP_CHECK(options_.shard_count > 0 && options_.shard_index >= 0 &&
                options_.shard_index < options_.shard_count,
            "DataLoader: shard {} of {} does not exist", options_.shard_index, options_.shard_count);
@@ -97,13 +100,13 @@ DataLoader::DataLoader(Dataset dataset, LoaderOptions options)
 }
 
 int64_t DataLoader::num_batches() const {
-  const int64_t n = dataset_.size(), b = options_.batch_size;
+  const int64_t n = size_, b = options_.batch_size;
   return options_.drop_last ? n / b : n / b + (n % b != 0 ? 1 : 0);
 }
 
 void DataLoader::start_epoch(int64_t epoch) {
   BP_CHECK(epoch >= 0, "DataLoader::start_epoch: epoch must be >= 0, got {}", epoch);
-  const int64_t n = dataset_.size();
+  const int64_t n = size_;
   order_.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order_[static_cast<size_t>(i)] = i;
   if (options_.shuffle) {
@@ -135,7 +138,7 @@ bool DataLoader::next_without_features(Batch& batch) {
   const int64_t b = (options_.shard_index + 1) * m / options_.shard_count - first;
   batch.indices.assign(order_.begin() + cursor_ + first, order_.begin() + cursor_ + first + b);
   cursor_ += m;
-  Shape shape = dataset_.feature_shape;
+  Shape shape = feature_shape_;
   shape.insert(shape.begin(), b);
   if (!reusable(batch.features, shape)) batch.features = Tensor::empty(shape);
   // Seeded from (seed, epoch, batch number) alone, like the shuffle.
@@ -144,14 +147,23 @@ bool DataLoader::next_without_features(Batch& batch) {
   augment_seed_ = splitmix64(key ^ static_cast<uint64_t>(batch_number_));
   shard_first_ = first;
   ++batch_number_;
-  if (dataset_.task == Task::classification) {
+  if (task_ == Task::classification) {
     batch.labels.resize(static_cast<size_t>(b));
-    for (int64_t i = 0; i < b; ++i)
-      batch.labels[static_cast<size_t>(i)] =
-          dataset_.labels[static_cast<size_t>(batch.indices[static_cast<size_t>(i)])];
+    for (int64_t i = 0; i < b; ++i) {
+      const int64_t sample = batch.indices[static_cast<size_t>(i)];
+      const int64_t label = source_->label(sample);
+      BP_CHECK(label >= 0 && label < num_classes_,
+               "DataLoader: sample {} has label {}, not a class in [0, {})", sample, label,
+               num_classes_);
+      batch.labels[static_cast<size_t>(i)] = label;
+    }
     batch.targets = Tensor();
   } else {
-    gather(dataset_.targets, batch.indices, batch.targets);
+    if (!reusable(batch.targets, {b, target_size_}))
+      batch.targets = Tensor::empty({b, target_size_});
+    for (int64_t i = 0; i < b; ++i)
+      source_->target(batch.indices[static_cast<size_t>(i)],
+                      batch.targets.data() + i * target_size_);
     batch.labels.clear();
   }
   return true;
@@ -163,13 +175,14 @@ void DataLoader::fill_features(Batch& batch, int64_t begin, int64_t end) const {
            "DataLoader::fill_features: rows [{}, {}) are not within the batch of {}", begin, end,
            batch.size());
   if (begin == end) return;
-  const int64_t row = dataset_.sample_numel();
-  dataset_.copy_rows(std::span<const int64_t>(batch.indices)
-                         .subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)),
-                     batch.features.data() + begin * row);
+  const int64_t row = sample_numel_;
+  source_->batch_features(
+      std::span<const int64_t>(batch.indices)
+          .subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)),
+      batch.features.data() + begin * row);
   if (options_.random_crop_padding > 0 || options_.random_flip) {
     Generator gen(augment_seed_);
-    augment(batch.features.data() + begin * row, end - begin, dataset_.feature_shape,
+    augment(batch.features.data() + begin * row, end - begin, feature_shape_,
             options_.random_crop_padding, options_.random_flip, gen, shard_first_ + begin);
   }
 }

@@ -175,8 +175,14 @@ void Communicator::abort(std::string_view message) {
 
 void broadcast_module(Communicator& comm, nn::Module& module) {
   if (comm.size() == 1) return;
-  for (auto& [name, p] : module.named_parameters()) comm.broadcast(p.values());
-  for (auto& [name, b] : module.named_buffers()) comm.broadcast(b.values());
+  for (auto& [name, p] : module.named_parameters()) {
+    comm.broadcast(p.values());
+    p.bump_version();
+  }
+  for (auto& [name, b] : module.named_buffers()) {
+    comm.broadcast(b.values());
+    b.bump_version();
+  }
 }
 
 void average_buffers(Communicator& comm, nn::Module& module) {

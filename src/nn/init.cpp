@@ -37,6 +37,7 @@ void uniform(Tensor& t, float low, float high, Generator& gen) {
   BP_CHECK(low < high && std::isfinite(low) && std::isfinite(high),
            "init::uniform: needs finite low < high (got {} and {})", low, high);
   for (float& v : t.values()) v = gen.uniform(low, high);
+  t.bump_version();
 }
 
 void normal(Tensor& t, float mean, float stddev, Generator& gen) {
@@ -44,6 +45,7 @@ void normal(Tensor& t, float mean, float stddev, Generator& gen) {
   BP_CHECK(stddev >= 0 && std::isfinite(stddev) && std::isfinite(mean),
            "init::normal: needs a finite mean and stddev >= 0 (got {} and {})", mean, stddev);
   for (float& v : t.values()) v = gen.normal(mean, stddev);
+  t.bump_version();
 }
 
 void xavier_uniform(Tensor& t, Generator& gen, float gain) {

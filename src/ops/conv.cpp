@@ -169,22 +169,23 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2d 
   Tensor x_saved = x.detach(), w_saved = weight.detach();
   const bool want_x = x.requires_grad(), want_w = weight.requires_grad();
   const bool want_b = bias.defined() && bias.requires_grad();
-  return record(OpKind::conv2d, y, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
-    Tensor gx, gw, gb;
-    if (want_x) {
-      gx = make_tensor(x_saved.shape());
-      kernels::conv2d_backward_data(s, g.data(), w_saved.data(), gx.data());
-    }
-    if (want_b) gb = make_tensor({s.c_out});
-    if (want_w) {
-      gw = make_tensor(w_saved.shape());
-      kernels::conv2d_backward_weights(s, x_saved.data(), g.data(), gw.data(),
-                                       want_b ? gb.data() : nullptr);
-    } else if (want_b) {
-      kernels::channel_sum(s.n, s.c_out, s.oh * s.ow, g.data(), gb.data());
-    }
-    return {gx, gw, gb};
-  });
+  return record(OpKind::conv2d, y, {x, weight, bias}, {x_saved, w_saved},
+                [=](const Tensor& g) -> std::vector<Tensor> {
+                  Tensor gx, gw, gb;
+                  if (want_x) {
+                    gx = make_tensor(x_saved.shape());
+                    kernels::conv2d_backward_data(s, g.data(), w_saved.data(), gx.data());
+                  }
+                  if (want_b) gb = make_tensor({s.c_out});
+                  if (want_w) {
+                    gw = make_tensor(w_saved.shape());
+                    kernels::conv2d_backward_weights(s, x_saved.data(), g.data(), gw.data(),
+                                                     want_b ? gb.data() : nullptr);
+                  } else if (want_b) {
+                    kernels::channel_sum(s.n, s.c_out, s.oh * s.ow, g.data(), gb.data());
+                  }
+                  return {gx, gw, gb};
+                });
 }
 
 // ---- conv_transpose2d ----
@@ -246,23 +247,24 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   Tensor x_saved = x.detach(), w_saved = weight.detach();
   const bool want_x = x.requires_grad(), want_w = weight.requires_grad();
   const bool want_b = bias.defined() && bias.requires_grad();
-  return record(
-      OpKind::conv_transpose2d, y, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
-        Tensor gx, gw, gb;
-        if (want_x) {
-          gx = make_tensor(x_saved.shape());
-          kernels::conv2d_forward(s, g.data(), w_saved.data(), nullptr, gx.data());
-        }
-        if (want_w) {
-          gw = make_tensor(w_saved.shape());
-          kernels::conv2d_backward_weights(s, g.data(), x_saved.data(), gw.data(), nullptr);
-        }
-        if (want_b) {
-          gb = make_tensor({s.c_in});
-          kernels::channel_sum(s.n, s.c_in, s.h * s.w, g.data(), gb.data());
-        }
-        return {gx, gw, gb};
-      });
+  return record(OpKind::conv_transpose2d, y, {x, weight, bias}, {x_saved, w_saved},
+                [=](const Tensor& g) -> std::vector<Tensor> {
+                  Tensor gx, gw, gb;
+                  if (want_x) {
+                    gx = make_tensor(x_saved.shape());
+                    kernels::conv2d_forward(s, g.data(), w_saved.data(), nullptr, gx.data());
+                  }
+                  if (want_w) {
+                    gw = make_tensor(w_saved.shape());
+                    kernels::conv2d_backward_weights(s, g.data(), x_saved.data(), gw.data(),
+                                                     nullptr);
+                  }
+                  if (want_b) {
+                    gb = make_tensor({s.c_in});
+                    kernels::channel_sum(s.n, s.c_in, s.h * s.w, g.data(), gb.data());
+                  }
+                  return {gx, gw, gb};
+                });
 }
 
 // ---- pooling ----

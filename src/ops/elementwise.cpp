@@ -71,7 +71,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   // d(ab) = b, a
   Tensor a_saved = a.detach(), b_saved = b.detach();
   bool want_a = a.requires_grad(), want_b = b.requires_grad();
-  return record(OpKind::mul, y, {a, b},
+  return record(OpKind::mul, y, {a, b}, {a_saved, b_saved},
                 [a_saved, b_saved, want_a, want_b](const Tensor& gy) -> std::vector<Tensor> {
                   return {want_a ? sum_to(mul(gy, b_saved), a_saved.shape()) : Tensor(),
                           want_b ? sum_to(mul(gy, a_saved), b_saved.shape()) : Tensor()};
@@ -85,7 +85,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
   Shape sa = a.shape();
   bool want_a = a.requires_grad(), want_b = b.requires_grad();
   return record(
-      OpKind::div, y, {a, b},
+      OpKind::div, y, {a, b}, {b_saved, y_saved},
       [b_saved, y_saved, sa, want_a, want_b](const Tensor& gy) -> std::vector<Tensor> {
         return {want_a ? sum_to(div(gy, b_saved), sa) : Tensor(),
                 want_b ? sum_to(neg(div(mul(gy, y_saved), b_saved)), b_saved.shape()) : Tensor()};
@@ -98,7 +98,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor a_saved = a.detach(), b_saved = b.detach(), y_saved = y.detach();
   bool want_a = a.requires_grad(), want_b = b.requires_grad();
   return record(
-      OpKind::pow, y, {a, b},
+      OpKind::pow, y, {a, b}, {a_saved, b_saved, y_saved},
       [a_saved, b_saved, y_saved, want_a, want_b](const Tensor& gy) -> std::vector<Tensor> {
         return {want_a
                     ? sum_to(mul(gy, mul(b_saved, pow(a_saved, sub(b_saved, Tensor::scalar(1))))),

@@ -30,17 +30,18 @@ Tensor pointwise_loss(OpKind kind, const Tensor& input, const Tensor& target, Lo
   for (int64_t i = 0; i < input.numel(); ++i) y.data()[i] = loss(x[i], t[i]);
   Tensor x_saved = input.detach(), t_saved = target.detach();
   bool want_x = input.requires_grad(), want_t = target.requires_grad();
-  return record(kind, y, {input, target}, [=](const Tensor& gy) -> std::vector<Tensor> {
-    std::vector<Tensor> grads(2);
-    if (want_x) grads[0] = make_tensor(x_saved.shape());
-    if (want_t) grads[1] = make_tensor(x_saved.shape());
-    for (int64_t i = 0; i < x_saved.numel(); ++i) {
-      float xi = x_saved.data()[i], ti = t_saved.data()[i], g = gy.data()[i];
-      if (want_x) grads[0].data()[i] = g * slope(xi, ti);
-      if (want_t) grads[1].data()[i] = g * target_slope(xi, ti);
-    }
-    return grads;
-  });
+  return record(kind, y, {input, target}, {x_saved, t_saved},
+                [=](const Tensor& gy) -> std::vector<Tensor> {
+                  std::vector<Tensor> grads(2);
+                  if (want_x) grads[0] = make_tensor(x_saved.shape());
+                  if (want_t) grads[1] = make_tensor(x_saved.shape());
+                  for (int64_t i = 0; i < x_saved.numel(); ++i) {
+                    float xi = x_saved.data()[i], ti = t_saved.data()[i], g = gy.data()[i];
+                    if (want_x) grads[0].data()[i] = g * slope(xi, ti);
+                    if (want_t) grads[1].data()[i] = g * target_slope(xi, ti);
+                  }
+                  return grads;
+                });
 }
 
 void check_targets(const Tensor& input, std::span<const int64_t> targets, const char* op) {

@@ -67,7 +67,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor a_saved = a.detach(), b_saved = b.detach();
   bool want_a = a.requires_grad(), want_b = b.requires_grad();
   return record(
-      OpKind::matmul, y, {a, b},
+      OpKind::matmul, y, {a, b}, {a_saved, b_saved},
       [a_saved, b_saved, want_a, want_b](const Tensor& gy) -> std::vector<Tensor> {
         return {
             want_a ? sum_to(batched_matmul(gy, b_saved, false, true), a_saved.shape()) : Tensor(),
@@ -106,21 +106,24 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor x_saved = x.detach(), w_saved = weight.detach();
   bool want_x = x.requires_grad(), want_w = weight.requires_grad();
   bool want_b = bias.defined() && bias.requires_grad();
-  return record(OpKind::linear, y, {x, weight, bias}, [=](const Tensor& gy) -> std::vector<Tensor> {
-    std::vector<Tensor> grads(3);
-    if (want_x) {
-      grads[0] = make_tensor(x_saved.shape());
-      kernels::gemm(false, false, rows, in_features, out_features, 1.0f, gy.data(), out_features,
-                    w_saved.data(), in_features, 0.0f, grads[0].data(), in_features);
-    }
-    if (want_w) {
-      grads[1] = make_tensor(w_saved.shape());
-      kernels::gemm(true, false, out_features, in_features, rows, 1.0f, gy.data(), out_features,
-                    x_saved.data(), in_features, 0.0f, grads[1].data(), in_features);
-    }
-    if (want_b) grads[2] = sum_to(gy.reshape({rows, out_features}), {out_features});
-    return grads;
-  });
+  return record(OpKind::linear, y, {x, weight, bias}, {x_saved, w_saved},
+                [=](const Tensor& gy) -> std::vector<Tensor> {
+                  std::vector<Tensor> grads(3);
+                  if (want_x) {
+                    grads[0] = make_tensor(x_saved.shape());
+                    kernels::gemm(false, false, rows, in_features, out_features, 1.0f, gy.data(),
+                                  out_features, w_saved.data(), in_features, 0.0f, grads[0].data(),
+                                  in_features);
+                  }
+                  if (want_w) {
+                    grads[1] = make_tensor(w_saved.shape());
+                    kernels::gemm(true, false, out_features, in_features, rows, 1.0f, gy.data(),
+                                  out_features, x_saved.data(), in_features, 0.0f, grads[1].data(),
+                                  in_features);
+                  }
+                  if (want_b) grads[2] = sum_to(gy.reshape({rows, out_features}), {out_features});
+                  return grads;
+                });
 }
 
 }  // namespace bp

@@ -120,23 +120,23 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   const bool want_x = x.requires_grad(), want_w = weight.defined() && weight.requires_grad(),
              want_b = bias.defined() && bias.requires_grad();
   // gβ = Σdy, gγ = Σdy·x̂ over this part's values; gx from the batch's sums (kernels/norm.hpp)
-  return record(
-      OpKind::batch_norm, y, {x, weight, bias}, [=](const Tensor& gy) -> std::vector<Tensor> {
-        std::vector<double> sums(2 * static_cast<size_t>(c));
-        kernels::batch_norm_grad_sums(n, c, inner, x_saved.data(), mean.data(), var.data(), eps,
-                                      gy.data(), sums.data());
-        std::vector<Tensor> grads(3);
-        if (want_w) grads[1] = from_sums({sums.data() + c, sums.data() + 2 * c});
-        if (want_b) grads[2] = from_sums({sums.data(), sums.data() + c});
-        if (training) total(part, sums);  // every part, to stay in step
-        if (want_x) {
-          grads[0] = make_tensor(x_saved.shape());
-          kernels::batch_norm_backward(n, c, inner, x_saved.data(), mean.data(), var.data(),
-                                       data_or_null(w_saved), eps, gy.data(),
-                                       training ? sums.data() : nullptr, count, grads[0].data());
-        }
-        return grads;
-      });
+  return record(OpKind::batch_norm, y, {x, weight, bias}, {x_saved, w_saved},
+                [=](const Tensor& gy) -> std::vector<Tensor> {
+                  std::vector<double> sums(2 * static_cast<size_t>(c));
+                  kernels::batch_norm_grad_sums(n, c, inner, x_saved.data(), mean.data(),
+                                                var.data(), eps, gy.data(), sums.data());
+                  std::vector<Tensor> grads(3);
+                  if (want_w) grads[1] = from_sums({sums.data() + c, sums.data() + 2 * c});
+                  if (want_b) grads[2] = from_sums({sums.data(), sums.data() + c});
+                  if (training) total(part, sums);  // every part, to stay in step
+                  if (want_x) {
+                    grads[0] = make_tensor(x_saved.shape());
+                    kernels::batch_norm_backward(
+                        n, c, inner, x_saved.data(), mean.data(), var.data(), data_or_null(w_saved),
+                        eps, gy.data(), training ? sums.data() : nullptr, count, grads[0].data());
+                  }
+                  return grads;
+                });
 }
 
 // ---- layer norm ----
@@ -167,7 +167,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Tensor x_saved = x.detach(), w_saved = weight.defined() ? weight.detach() : Tensor();
   const bool want_x = x.requires_grad(), want_w = weight.defined() && weight.requires_grad(),
              want_b = bias.defined() && bias.requires_grad();
-  return record(OpKind::layer_norm, y, {x, weight, bias},
+  return record(OpKind::layer_norm, y, {x, weight, bias}, {x_saved, w_saved},
                 [=](const Tensor& gy) -> std::vector<Tensor> {
                   std::vector<Tensor> grads(3);
                   // The kernel overwrites all three (cols = 0 leaves them empty).

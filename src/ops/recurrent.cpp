@@ -75,7 +75,8 @@ Tensor recurrent(RecurrentCell cell, const Tensor& x, const Tensor& w_ih, const 
   Tensor x_saved = x.detach(), w_ih_saved = w_ih.detach(), w_hh_saved = w_hh.detach();
   const bool want_x = x.requires_grad();
   return record(
-      kind_of(cell), y, {x, w_ih, w_hh, b_ih, b_hh}, [=](const Tensor& gy) -> std::vector<Tensor> {
+      kind_of(cell), y, {x, w_ih, w_hh, b_ih, b_hh}, {x_saved, w_ih_saved, w_hh_saved},
+      [=](const Tensor& gy) -> std::vector<Tensor> {
         // All five are overwritten by the kernel.
         std::vector<Tensor> g{want_x ? make_tensor(x_saved.shape()) : Tensor(),
                               make_tensor(w_ih_saved.shape()), make_tensor(w_hh_saved.shape()),

@@ -18,7 +18,7 @@ Tensor softmax_op(const Tensor& x, int64_t axis, bool log) {
   kernels::softmax_forward(log, outer, len, inner, x.data(), y.data());
   // d softmax = y·(g - Σ y·g); d log_softmax = g - softmax·Σg
   Tensor y_saved = y.detach();
-  return record(log ? OpKind::log_softmax : OpKind::softmax, y, {x},
+  return record(log ? OpKind::log_softmax : OpKind::softmax, y, {x}, {y_saved},
                 [=](const Tensor& gy) -> std::vector<Tensor> {
                   Tensor gx = make_tensor(y_saved.shape());
                   kernels::softmax_backward(log, outer, len, inner, y_saved.data(), gy.data(),

@@ -18,7 +18,7 @@ Tensor unary(OpKind kind, kernels::Unary op, const Tensor& x, const char* name, 
   kernels::unary_forward(op, alpha, beta, x.data(), y.data(), x.numel());
   if (!autograd::any_requires_grad({x})) return y;
   Tensor x_saved = x.detach(), y_saved = y.detach();
-  return record(kind, y, {x}, [=](const Tensor& gy) -> std::vector<Tensor> {
+  return record(kind, y, {x}, {x_saved, y_saved}, [=](const Tensor& gy) -> std::vector<Tensor> {
     Tensor gx = make_tensor(x_saved.shape());
     kernels::unary_backward(op, alpha, beta, x_saved.data(), y_saved.data(), gy.data(), gx.data(),
                             x_saved.numel());

@@ -31,6 +31,7 @@ class Steps {
         const size_t index = k++;
         Tensor grad = p.grad();
         if (!grad.defined()) continue;
+        p.bump_version();  // apply() changes the weights in place
         ElementUpdate& u = updates.emplace_back();
         u.index = index;
         u.size = p.numel();

@@ -165,7 +165,7 @@ void Epoch::end_step(std::span<const NonFinite> non_finite) {
     if (bad.element >= 0) fail_non_finite(model(), optimizer(), bad, epoch_, index_);
   // Samples of all ranks so far (the global batches are the same on every rank).
   const int64_t global_batch = loader_.options().batch_size;
-  const int64_t done = std::min(index_ * global_batch, loader_.dataset().size());
+  const int64_t done = std::min(index_ * global_batch, loader_.size());
   for (auto& cb : trainer_.callbacks_)
     cb->on_batch_end(trainer_, index_, loader_.num_batches(), totals_.last_loss, done);
 }
@@ -182,7 +182,7 @@ bool Epoch::begin_batch() {
   for (auto& cb : trainer_.callbacks_) cb->on_batch_begin(trainer_, index_ + 1);
   // The loss is a mean over the batch, so a shard's gradient weighs its share of the samples.
   const int64_t global_batch = loader_.options().batch_size;
-  const int64_t whole = std::min(global_batch, loader_.dataset().size() - index_ * global_batch);
+  const int64_t whole = std::min(global_batch, loader_.size() - index_ * global_batch);
   if (reducer_) reducer_->begin(static_cast<double>(batch_.size()) / static_cast<double>(whole));
   return true;
 }

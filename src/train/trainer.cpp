@@ -89,12 +89,18 @@ EpochStats train_stats(int64_t epoch, const detail::EpochTotals& totals, double 
 std::vector<EpochStats> Trainer::fit(
     const data::Dataset& train,
     const std::vector<std::pair<std::string, const data::Dataset*>>& evals) {
+  return fit(std::make_shared<const data::DatasetSource>(train), evals);
+}
+
+std::vector<EpochStats> Trainer::fit(
+    std::shared_ptr<const data::SampleSource> train,
+    const std::vector<std::pair<std::string, const data::Dataset*>>& evals) {
   distributed::Communicator* comm =
       options_.communicator && options_.communicator->size() > 1 ? options_.communicator : nullptr;
-  data::DataLoader loader(train, loader_options(options_, comm));
+  data::DataLoader loader(std::move(train), loader_options(options_, comm));
   std::optional<distributed::GradientReducer> reducer;
   if (comm) {
-    check_ranks_agree(*comm, options_, train.size(), model_.parameter_count());
+    check_ranks_agree(*comm, options_, loader.size(), model_.parameter_count());
     distributed::broadcast_module(*comm, model_);
     std::vector<Tensor> params;
     for (const auto& g : optimizer_.param_groups())

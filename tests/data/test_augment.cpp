@@ -54,7 +54,8 @@ TEST(AugmentTest, FlipMirrorsRowsOfAKnownImage) {
   EXPECT_GT(flipped, 16);
   EXPECT_LT(flipped, 48);
   EXPECT_EQ(ds.features.at({0, 0, 0, 2}), 3.0f);
-  EXPECT_EQ(loader.dataset().features.at({0, 0, 0, 0}), 1.0f);
+  const auto& source = dynamic_cast<const data::DatasetSource&>(loader.source());
+  EXPECT_EQ(source.dataset().features.at({0, 0, 0, 0}), 1.0f);
 }
 
 TEST(AugmentTest, CropKeepsTheShapeAndShiftsWithZeroPadding) {
