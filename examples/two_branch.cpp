@@ -19,10 +19,10 @@ namespace {
 class TwoBranch : public bp::nn::Module {
  public:
   TwoBranch(int64_t in, int64_t hidden, int64_t classes, bp::Generator& gen)
-      : smooth_(register_module("smooth", std::make_shared<bp::nn::Linear>(in, hidden, true, gen))),
-        sharp_(register_module("sharp", std::make_shared<bp::nn::Linear>(in, hidden, true, gen))),
-        head_(register_module("head",
-                              std::make_shared<bp::nn::Linear>(2 * hidden, classes, true, gen))) {}
+      : smooth_(register_module("smooth", std::make_shared<bp::nn::Linear>(in, hidden, gen))),
+        sharp_(register_module("sharp", std::make_shared<bp::nn::Linear>(in, hidden, gen))),
+        head_(register_module("head", std::make_shared<bp::nn::Linear>(2 * hidden, classes, gen))) {
+  }
 
   bp::Tensor forward(const bp::Tensor& x) override {
     return (*head_)(bp::concat({bp::tanh((*smooth_)(x)), bp::relu((*sharp_)(x))}, 1));

@@ -78,7 +78,7 @@ TEST(Version, ARetainedGraphIsRefusedAfterAnOptimizerStep) {
 // The usual loop: backward, step, then the next forward saves the new version.
 TEST(Version, ATrainingLoopIsNotAffected) {
   Generator gen(5);
-  nn::Linear layer(3, 2, true, gen);
+  nn::Linear layer(3, 2, gen);
   optim::SGD opt(layer.parameters(), optim::SGDOptions{.lr = 0.1f});
   Tensor x = Tensor::uniform({4, 3}, -1, 1, gen);
   float first = 0, last = 0;
