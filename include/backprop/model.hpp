@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@ struct BP_API Model {
   int64_t num_outputs = 0;  // classes, or regression targets
   std::vector<std::string> label_names;
   data::Normalizer normalizer;
+  // A text model's characters: its inputs are (seq_len) token ids and its outputs
+  // (seq_len, vocabulary->size()) the next token's scores at every position.
+  std::optional<data::Vocabulary> vocabulary;
   std::string info_json = "{}";  // free-form: how it was trained, its scores
 
   // Builds the network from `spec` for inputs of `input_shape`, initialised from `gen`.

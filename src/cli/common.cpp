@@ -1,5 +1,6 @@
 #include "cli/common.hpp"
 
+#include <cmath>
 #include <cstdio>
 
 namespace bp::cli {
@@ -42,9 +43,23 @@ void print_summary(const Model& model) {
               to_string(model.input_shape).c_str());
 }
 
+double bits_per_char(double nats) {
+  return nats / std::log(2.0);
+}
+
+void print_text_metrics(const char* set, const train::Metrics& m, int64_t seq_len,
+                        int64_t unknown) {
+  std::printf(
+      "%s loss: %.4f nats/char (%.4f bits/char), next-character accuracy %.2f%% over %lld "
+      "characters (%lld outside the vocabulary)\n",
+      set, m.loss, bits_per_char(m.loss), 100 * m.accuracy,
+      static_cast<long long>(m.samples * seq_len), static_cast<long long>(unknown));
+}
+
 void add_data_options(CLI::App& cmd, DataOptions& data) {
   cmd.add_option("--data", data.source,
-                 "fashion-mnist, a folder with the four MNIST-style IDX files, or a CSV file")
+                 "fashion-mnist, a folder with the four MNIST-style IDX files, a CSV file, or a "
+                 "text corpus (a .txt file, or any file with --seq-len)")
       ->capture_default_str();
   cmd.add_option("--csv-label", data.csv_label,
                  "CSV label column: a header name or an index (default: last)");

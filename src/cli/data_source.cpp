@@ -1,6 +1,8 @@
 #include "cli/data_source.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 
 #include "backprop/error.hpp"
@@ -59,18 +61,72 @@ data::CsvOptions csv_options(const DataOptions& o) {
   return c;
 }
 
+// The corpus cut into a training part (the first 1 - f) and a test part (the last f), each as
+// windows of seq_len characters; the vocabulary is the training part's.
+TrainTestData load_text(const DataOptions& o) {
+  const double f = o.test_fraction > 0 ? o.test_fraction : 0.1;
+  const int64_t len = o.seq_len > 0 ? o.seq_len : kDefaultSeqLen;
+  const std::vector<uint32_t> text = data::read_text(o.source, token_kind(o.tokens));
+  const auto n = static_cast<int64_t>(text.size());
+  const auto n_test = static_cast<int64_t>(std::llround(f * static_cast<double>(n)));
+  const std::span<const uint32_t> train(text.data(), static_cast<size_t>(n - n_test));
+  const std::span<const uint32_t> test = std::span<const uint32_t>(text).subspan(train.size());
+  BP_CHECK(len < static_cast<int64_t>(train.size()),
+           "--seq-len {}: the training part of {} (the first {:g}% of its {} characters) is too "
+           "short for one window and its targets; lower --seq-len",
+           len, o.source, 100 * (1 - f), n);
+  BP_CHECK(len < static_cast<int64_t>(test.size()),
+           "--seq-len {}: the test part of {} (the last {:g}%, {} characters) is too short for one "
+           "window and its targets; lower --seq-len or raise --test-fraction",
+           len, o.source, 100 * f, test.size());
+  TrainTestData d;
+  d.vocabulary = data::Vocabulary::of(train, token_kind(o.tokens));
+  const int64_t v = d.vocabulary->size();
+  d.train = data::text_windows(d.vocabulary->ids(train), len, v);
+  const std::vector<int64_t> test_ids = d.vocabulary->ids(test);
+  d.test = data::text_windows(test_ids, len, v);
+  d.test_unknown = std::count(test_ids.begin(), test_ids.end(), int64_t{0});
+  return d;
+}
+
 }  // namespace
+
+data::TokenKind token_kind(const std::string& name) {
+  if (name == "codepoints") return data::TokenKind::code_points;
+  if (name == "bytes") return data::TokenKind::bytes;
+  fail("--tokens must be codepoints or bytes, got '{}'", name);
+}
+
+bool is_text_source(const DataOptions& o) {
+  return ends_with(o.source, ".txt") || (o.seq_len > 0 && o.source != "fashion-mnist" &&
+                                         !is_csv(o.source) && !is_folder(o.source));
+}
+
+TextWindows load_text_eval(const std::string& path, const data::Vocabulary& vocabulary,
+                           int64_t seq_len) {
+  const std::vector<uint32_t> text = data::read_text(path, vocabulary.kind);
+  BP_CHECK(seq_len < static_cast<int64_t>(text.size()),
+           "--data: {} has {} characters, too few for one window of the model's {} and its "
+           "targets",
+           path, text.size(), seq_len);
+  const std::vector<int64_t> ids = vocabulary.ids(text);
+  return {.windows = data::text_windows(ids, seq_len, vocabulary.size()),
+          .characters = static_cast<int64_t>(ids.size()),
+          .unknown = std::count(ids.begin(), ids.end(), int64_t{0})};
+}
 
 TrainTestData load_train_test(const DataOptions& o) {
   TrainTestData d;
-  if (o.source == "fashion-mnist") {
+  if (is_text_source(o)) {
+    d = load_text(o);
+  } else if (o.source == "fashion-mnist") {
     d.train = data::load_fashion_mnist(data::Split::train);
     d.test = data::load_fashion_mnist(data::Split::test);
   } else if (is_csv(o.source)) {
-    BP_CHECK(o.test_fraction > 0 && o.test_fraction < 1,
-             "--test-fraction must be between 0 and 1 (exclusive), got {}", o.test_fraction);
+    const double f = o.test_fraction > 0 ? o.test_fraction : 0.2;
+    BP_CHECK(f < 1, "--test-fraction must be between 0 and 1 (exclusive), got {}", f);
     data::Dataset all = data::read_csv(o.source, csv_options(o));
-    std::vector<double> fractions{1 - o.test_fraction, o.test_fraction};
+    std::vector<double> fractions{1 - f, f};
     auto parts = data::split(all, fractions, o.seed);
     d.train = std::move(parts[0]);
     d.test = std::move(parts[1]);

@@ -1,5 +1,6 @@
 // DataLoader: seeded per-epoch shuffling, batch assembly into reused buffers and optional image
 // augmentation (random crop, horizontal flip).
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -145,10 +146,12 @@ bool DataLoader::next_without_features(Batch& batch) {
   shard_first_ = first;
   ++batch_number_;
   if (dataset_.task == Task::classification) {
-    batch.labels.resize(static_cast<size_t>(b));
+    const int64_t k = dataset_.labels_per_sample;
+    batch.labels_per_sample = k;
+    batch.labels.resize(static_cast<size_t>(b * k));
     for (int64_t i = 0; i < b; ++i)
-      batch.labels[static_cast<size_t>(i)] =
-          dataset_.labels[static_cast<size_t>(batch.indices[static_cast<size_t>(i)])];
+      std::copy_n(dataset_.labels.begin() + batch.indices[static_cast<size_t>(i)] * k, k,
+                  batch.labels.begin() + i * k);
     batch.targets = Tensor();
   } else {
     gather(dataset_.targets, batch.indices, batch.targets);
