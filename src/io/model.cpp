@@ -103,6 +103,14 @@ void check_rebuildable(const Model& model) {
 io::Archive model_archive(const Model& model, const char* kind) {
   BP_CHECK_AS(ValueError, model.network != nullptr, "save_model: the model has no network");
   check_rebuildable(model);
+  const Shape out = model.network->output_shape(model.input_shape);
+  BP_CHECK_AS(ValueError,
+              !model.vocabulary || (out.size() == 2 && out[1] == model.vocabulary->size()),
+              "save_model: a vocabulary of {} tokens for a network whose outputs are {}, not "
+              "(seq_len, {})",
+              model.vocabulary ? model.vocabulary->size() : 0, to_string(out),
+              model.vocabulary ? model.vocabulary->size() : 0);
+  if (model.vocabulary) model.vocabulary->validate();
   io::Archive a;
   json meta;
   meta["kind"] = kind;
