@@ -35,9 +35,10 @@ TEST(Text, InvalidUtf8AndNulBytesAreRefusedWithTheirOffset) {
       {"a\xf4\x90\x80\x80", "invalid UTF-8 at byte 1"},  // above U+10FFFF
       {"a\xe2\x28\xa1", "invalid UTF-8 at byte 1"},      // bad continuation
   };
-  for (const auto& [text, message] : bad) {
+  for (const auto& item : bad) {
+    const std::string& text = item.first;
     expect_error([&] { data::text_symbols(text, data::TokenKind::code_points, "f.txt"); },
-                 "f.txt: " + message);
+                 "f.txt: " + item.second);
     EXPECT_EQ(data::text_symbols(text, data::TokenKind::bytes).size(), text.size());
   }
 }
