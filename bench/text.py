@@ -160,10 +160,10 @@ def run_backprop(args, model, v, tmp):
 
 def samples(args, model_file):
     text = []
-    for prompt in PROMPTS:
+    for seed, prompt in enumerate(PROMPTS, 1):
         run = subprocess.run([str(args.backprop), "generate", "--model-file", str(model_file),
                               "--prompt", prompt, "--length", "160", "--temperature", "0.8",
-                              "--seed", "1"], capture_output=True, text=True)
+                              "--seed", str(seed)], capture_output=True, text=True)
         if run.returncode == 0:  # else a prompt character the corpus lacks
             text.append(prompt + run.stdout.rstrip("\n"))
     return text
@@ -180,8 +180,8 @@ def render(args, v, rows, texts):
                      f"{bp['samples_per_sec']:.0f} | {pt['samples_per_sec']:.0f} ({best} threads) | "
                      f"{bp['samples_per_sec'] / pt['samples_per_sec']:.2f}x |")
     if texts:
-        lines += ["", "Samples from backprop's LSTM (`--temperature 0.8 --seed 1`, 160 characters "
-                  "after each prompt):", "", "```"] + texts + ["```"]
+        lines += ["", "Samples from backprop's LSTM (`--temperature 0.8`, seeds 1, 2, 3, 160 "
+                  "characters after each prompt):", "", "```"] + texts + ["```"]
     return "\n".join(lines)
 
 

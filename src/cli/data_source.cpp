@@ -117,6 +117,8 @@ TextWindows load_text_eval(const std::string& path, const data::Vocabulary& voca
 
 TrainTestData load_train_test(const DataOptions& o) {
   TrainTestData d;
+  BP_CHECK(o.seq_len == 0 || is_text_source(o),
+           "--seq-len: '{}' is not a text corpus (the flag applies to a text file)", o.source);
   if (is_text_source(o)) {
     d = load_text(o);
   } else if (o.source == "fashion-mnist") {

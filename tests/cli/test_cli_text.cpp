@@ -53,6 +53,10 @@ TEST_F(CliText, AnLstmLearnsToReproduceARepeatedSentence) {
   // The vocabulary is in the model file.
   const Result info = ok({"info", "--model-file", model});
   EXPECT_NE(info.out.find("test_bits_per_char"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("text model: 9 characters (code points) and the unknown token, windows "
+                          "of 12"),
+            std::string::npos)
+      << info.out;
 }
 
 TEST_F(CliText, TheSameSeedGivesTheSameText) {
@@ -108,6 +112,8 @@ TEST_F(CliText, BadTextInputIsRefusedInOneLine) {
   write("tail.txt", repeated("abc", 40));  // 120 characters: a test part of 12
   expect_error({"train", "--data", "tail.txt", "--seq-len", "20"},
                {"--seq-len 20", "test part", "--test-fraction"});
+  expect_error({"train", "--data", "fashion-mnist", "--seq-len", "8"},
+               {"--seq-len", "'fashion-mnist' is not a text corpus"});
   expect_error({"train", "--data", "tail.txt", "--seq-len", "8", "--model",
                 "embedding(4,8),lstm(8),dense(4)"},
                {"next-character targets need (8, 4)", "sequences=true"});
