@@ -276,6 +276,18 @@ struct BP_API Vocabulary {
 BP_API Dataset text_windows(std::span<const int64_t> ids, int64_t seq_len, int64_t vocab_size);
 
 // ---------------------------------------------------------------------------------------------
+// Time series
+// ---------------------------------------------------------------------------------------------
+
+// Forecasting samples of a series of T rows of C values (rows [first, T) of `series`, (T, C)):
+// sample i's features are rows first+i .. first+i+window-1 (shape (window, C)), its regression
+// targets the next `horizon` values of column `target` (rows first+i+window .. +horizon-1).
+// T - first - window - horizon + 1 samples. Requires: window, horizon > 0, 0 <= target < C,
+// 0 <= first, and at least window + horizon rows from `first` on. Throws: bp::Error otherwise.
+BP_API Dataset forecast_windows(const Tensor& series, int64_t target, int64_t window,
+                                int64_t horizon, int64_t first = 0);
+
+// ---------------------------------------------------------------------------------------------
 // Batches
 // ---------------------------------------------------------------------------------------------
 

@@ -31,7 +31,13 @@ double bits_per_char(double nats);
 // vocabulary.
 void print_text_metrics(const char* set, const train::Metrics& m, int64_t seq_len, int64_t unknown);
 
-// --data, --csv-label, --csv-delimiter, --csv-header and --task, filling `data`.
+// One line: a forecaster's mean absolute and root mean squared error over every forecast value of
+// `raw` (samples before normalization), beside those of the naive forecast that repeats the last
+// value of the target column (the last input column).
+void print_forecast_metrics(const char* set, const Model& model, const data::Dataset& raw);
+
+// --data, --csv-label, --csv-delimiter, --csv-header, --task, --window and --horizon, filling
+// `data`.
 void add_data_options(CLI::App& cmd, DataOptions& data);
 
 }  // namespace bp::cli

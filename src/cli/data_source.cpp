@@ -89,7 +89,54 @@ TrainTestData load_text(const DataOptions& o) {
   return d;
 }
 
+// The CSV's columns as one (rows, columns) series, the target column last; a file of one column
+// is the target alone.
+Tensor read_series(const DataOptions& o) {
+  data::CsvOptions c = csv_options(o);
+  c.task = data::Task::regression;
+  data::CsvOptions every_column = c;
+  every_column.has_label = false;
+  const data::Dataset columns = data::read_csv(o.source, every_column);
+  if (columns.sample_numel() == 1) return columns.float_features().reshape({columns.size(), 1});
+  const data::Dataset all = data::read_csv(o.source, c);
+  const int64_t rows = all.size(), inputs = all.sample_numel();
+  Tensor series = Tensor::empty({rows, inputs + 1});
+  const Tensor x = all.float_features();
+  for (int64_t r = 0; r < rows; ++r) {
+    std::copy_n(x.data() + r * inputs, inputs, series.data() + r * (inputs + 1));
+    series.data()[r * (inputs + 1) + inputs] = all.targets.data()[r];
+  }
+  return series;
+}
+
+// A time series cut into a training part (the first rows) and a test part (the last fraction of
+// the rows), whose samples may look back into the training rows but whose targets lie in the test
+// rows only.
+TrainTestData load_series(const DataOptions& o) {
+  const double f = o.test_fraction > 0 ? o.test_fraction : 0.2;
+  const Tensor series = read_series(o);
+  const int64_t rows = series.size(0), columns = series.size(1);
+  const int64_t cut = rows - static_cast<int64_t>(std::llround(f * static_cast<double>(rows)));
+  BP_CHECK(cut >= o.window + o.horizon && rows - cut >= o.horizon,
+           "--window {} --horizon {}: {} has {} rows, {} for training and {} for testing; training "
+           "needs at least {} and testing {}",
+           o.window, o.horizon, o.source, rows, cut, rows - cut, o.window + o.horizon, o.horizon);
+  TrainTestData d;
+  const Tensor train_rows = Tensor::from_data(
+      std::span<const float>(series.data(), static_cast<size_t>(cut * columns)), {cut, columns});
+  d.train = data::forecast_windows(train_rows, columns - 1, o.window, o.horizon);
+  d.test = data::forecast_windows(series, columns - 1, o.window, o.horizon, cut - o.window);
+  d.raw_test = d.test;
+  d.from_csv = true;
+  return d;
+}
+
 }  // namespace
+
+data::Dataset load_forecast(const DataOptions& o) {
+  const Tensor series = read_series(o);
+  return data::forecast_windows(series, series.size(1) - 1, o.window, o.horizon);
+}
 
 data::TokenKind token_kind(const std::string& name) {
   if (name == "codepoints") return data::TokenKind::code_points;
@@ -119,11 +166,15 @@ TrainTestData load_train_test(const DataOptions& o) {
   TrainTestData d;
   BP_CHECK(o.seq_len == 0 || is_text_source(o),
            "--seq-len: '{}' is not a text corpus (the flag applies to a text file)", o.source);
+  BP_CHECK(o.window == 0 || is_csv(o.source),
+           "--window: '{}' is not a CSV file (a time series is one row per time step)", o.source);
   if (is_text_source(o)) {
     d = load_text(o);
   } else if (o.source == "fashion-mnist") {
     d.train = data::load_fashion_mnist(data::Split::train);
     d.test = data::load_fashion_mnist(data::Split::test);
+  } else if (is_csv(o.source) && o.window > 0) {
+    d = load_series(o);
   } else if (is_csv(o.source)) {
     const double f = o.test_fraction > 0 ? o.test_fraction : 0.2;
     BP_CHECK(f < 1, "--test-fraction must be between 0 and 1 (exclusive), got {}", f);

@@ -18,6 +18,8 @@ struct DataOptions {
   double test_fraction = 0;           // held out as the test set; 0: 0.2 of a CSV, 0.1 of a text
   int64_t seq_len = 0;                // text: characters per window; 0: not given (kDefaultSeqLen)
   std::string tokens = "codepoints";  // text: codepoints (UTF-8) or bytes
+  int64_t window = 0;                 // CSV time series: past rows per sample; 0: not a series
+  int64_t horizon = 1;                // CSV time series: future values of the target per sample
   uint64_t seed = 1;
 };
 
@@ -29,6 +31,7 @@ struct TrainTestData {
   bool from_csv = false;
   std::optional<data::Vocabulary> vocabulary;  // a text corpus: the training part's characters
   int64_t test_unknown = 0;                    // text: test characters outside the vocabulary
+  data::Dataset raw_test;  // a time series: the test samples before normalization
 };
 
 // True when options.source is read as a text corpus: a .txt file, or any file with --seq-len.
@@ -49,6 +52,11 @@ data::TokenKind token_kind(const std::string& name);
 
 // Loads the train and test sets named by options.source. Throws bp::Error with a clear message.
 TrainTestData load_train_test(const DataOptions& options);
+
+// A whole CSV time series (options.window > 0) as forecasting samples: the other columns and the
+// target column (--csv-label, default the last) as inputs, the target's next values as targets.
+// Throws bp::Error.
+data::Dataset load_forecast(const DataOptions& options);
 
 // Loads data to evaluate a model on: the test split of an IDX source, or a whole CSV file read with
 // the model's label names. Throws bp::Error.

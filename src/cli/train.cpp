@@ -580,6 +580,7 @@ int finish(TrainRun& r, const train::Trainer& trainer, const std::vector<train::
   else
     std::printf("test loss: %.6f (%lld samples)\n", test.loss,
                 static_cast<long long>(test.samples));
+  if (r.d.raw_test.size() > 0) print_forecast_metrics("test", r.model, r.d.raw_test);
   std::printf("model saved to %s\n", r.a.out.c_str());
   write_pictures(r, full_history(r, trainer));
   return 0;
