@@ -18,12 +18,12 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
     -DCMAKE_CXX_COMPILER=clang++ -DBP_FUZZ=ON -DBP_WERROR=OFF -DBP_BUILD_CLI=OFF \
     -DBP_BUILD_TESTS=OFF -DBP_BUILD_BENCH=OFF -DBP_BUILD_EXAMPLES=OFF >/dev/null
 fi
-targets=(idx csv spec model spec_json schedule)
+targets=(idx csv spec model spec_json schedule text)
 ninja -C "$build" "${targets[@]/#/backprop_fuzz_}" >/dev/null
 
 corpus="$build/corpus"
 mkdir -p "$corpus/idx" "$corpus/csv" "$corpus/spec" "$corpus/model" "$corpus/spec_json" \
-  "$corpus/schedule" "$build/artifacts"
+  "$corpus/schedule" "$corpus/text" "$build/artifacts"
 
 # IDX seeds: a few valid files of different types and ranks, raw and gzip.
 python3 - "$corpus/idx" <<'PY'
@@ -60,6 +60,11 @@ printf '\x04a;b;c\n1;2;3\n4;5;6\n' >"$corpus/csv/semicolon"
 printf '\x10"q, 1","q""2",y\n"1", 2 ,"3"\n4,5,6\n' >"$corpus/csv/quoted"
 printf '\x80a,y\n1,"multi\nline"\n2,x\n' >"$corpus/csv/multiline"
 printf '\x42a,b\n1,nan\n2,1e99\n' >"$corpus/csv/nonfinite"
+
+# Text seeds: the first byte picks code points (even) or bytes (odd) and the window length.
+printf '\x06caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 hello\n' >"$corpus/text/utf8"
+printf '\x02ab\xc0\x80\xed\xa0\x80' >"$corpus/text/invalid"
+printf '\x03\x00\xff\xfe binary' >"$corpus/text/bytes"
 
 # Model spec seeds: the text form (keywords, spaces, case) and the three JSON forms.
 printf 'flatten,dense(256),relu,dense(10)' >"$corpus/spec/default"

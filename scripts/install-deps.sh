@@ -39,6 +39,7 @@ bench=(
   libbenchmark-dev "${mpi[@]}"
   python3-torch                           # the peer of the side-by-side benchmarks
   libopenblas0-pthread                    # PyTorch's fastest BLAS here (else netlib, ~30x slower)
+  fortunes                                # bench/text.py's corpus (/usr/share/games/fortunes)
 )
 
 packages=()

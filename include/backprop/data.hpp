@@ -36,7 +36,9 @@ struct BP_API Dataset {
   Shape feature_shape;  // the shape of one sample
   std::shared_ptr<const std::vector<uint8_t>> bytes;       // N * sample_numel() codes, or null
   std::vector<float> byte_scale{1.0f}, byte_offset{0.0f};  // decoding of bytes: 1 or sample_numel()
-  std::vector<int64_t> labels;           // classification: N indices in [0, num_classes)
+  std::vector<int64_t> labels;           // classification: N * labels_per_sample indices
+  int64_t labels_per_sample = 1;         // >1: one label per position of a sequence (sample i's at
+                                         // [i * k, (i + 1) * k)), e.g. a next-token target per step
   Tensor targets;                        // regression: (N, k); undefined for classification
   int64_t num_classes = 0;               // classification only
   std::vector<std::string> label_names;  // empty, or one name per class
@@ -224,14 +226,77 @@ BP_API Dataset read_csv_string(std::string_view text, const CsvOptions& options 
                                const std::string& name = "<string>");
 
 // ---------------------------------------------------------------------------------------------
+// Text corpora
+// ---------------------------------------------------------------------------------------------
+
+// What a character is: a Unicode code point of UTF-8 text, or a byte of any file.
+enum class TokenKind { code_points, bytes };
+
+// Upper bound on the size of a text corpus (256 MiB): each character becomes 12 bytes of samples.
+inline constexpr uint64_t kMaxTextBytes = uint64_t{1} << 28;
+
+// The characters of a text as numbers. Code points: the text must be valid UTF-8 (no overlong
+// forms, surrogates or values above U+10FFFF) without NUL bytes, which mark a binary file; bytes:
+// any content. Throws: bp::Error naming `name`, the problem and its byte offset.
+BP_API std::vector<uint32_t> text_symbols(std::string_view text, TokenKind kind,
+                                          const std::string& name = "<string>");
+// text_symbols of a whole file. Throws: bp::Error naming the path for a missing or unreadable
+// file, one over kMaxTextBytes, an empty one, or as text_symbols.
+BP_API std::vector<uint32_t> read_text(const std::string& path, TokenKind kind);
+// The inverse of text_symbols: code points as UTF-8, or bytes as they are. Throws: bp::Error on a
+// value that is not a code point (or, for bytes, above 255).
+BP_API std::string symbols_text(std::span<const uint32_t> symbols, TokenKind kind);
+
+// A character vocabulary: id 0 is the unknown token (a character the training text did not hold),
+// ids 1, 2, ... the distinct symbols in increasing order.
+struct BP_API Vocabulary {
+  TokenKind kind = TokenKind::code_points;
+  std::vector<uint32_t> symbols;  // strictly increasing
+
+  // The vocabulary of `symbols` (those of a training text).
+  static Vocabulary of(std::span<const uint32_t> symbols, TokenKind kind);
+  // Ids including the unknown token: symbols.size() + 1.
+  int64_t size() const { return static_cast<int64_t>(symbols.size()) + 1; }
+  // The id of `symbol`, or 0 when it is not in the vocabulary.
+  int64_t id(uint32_t symbol) const;
+  // The ids of `symbols` (0 for each unknown one).
+  std::vector<int64_t> ids(std::span<const uint32_t> symbols) const;
+  // Requires: 1 <= id < size(). Throws: bp::Error otherwise (the unknown token has no symbol).
+  uint32_t symbol(int64_t id) const;
+  // Guarantees: returns when the symbols are strictly increasing and valid for the kind.
+  // Throws: bp::Error naming the first bad symbol.
+  void validate() const;
+};
+
+// The next-token samples of a tokenized text: sample i is the window ids[i*L, i*L + L) (as float
+// ids, feature shape (L)) with labels ids[i*L + 1, i*L + L + 1), the next token at every position
+// (labels_per_sample = L). Windows do not overlap; floor((n - 1) / L) of them, the tokens after
+// the last whole window unused. Requires: seq_len > 0, every id in [0, vocab_size), and at least
+// seq_len + 1 ids. Throws: bp::Error otherwise.
+BP_API Dataset text_windows(std::span<const int64_t> ids, int64_t seq_len, int64_t vocab_size);
+
+// ---------------------------------------------------------------------------------------------
+// Time series
+// ---------------------------------------------------------------------------------------------
+
+// Forecasting samples of a series of T rows of C values (rows [first, T) of `series`, (T, C)):
+// sample i's features are rows first+i .. first+i+window-1 (shape (window, C)), its regression
+// targets the next `horizon` values of column `target` (rows first+i+window .. +horizon-1).
+// T - first - window - horizon + 1 samples. Requires: window, horizon > 0, 0 <= target < C,
+// 0 <= first, and at least window + horizon rows from `first` on. Throws: bp::Error otherwise.
+BP_API Dataset forecast_windows(const Tensor& series, int64_t target, int64_t window,
+                                int64_t horizon, int64_t first = 0);
+
+// ---------------------------------------------------------------------------------------------
 // Batches
 // ---------------------------------------------------------------------------------------------
 
 struct BP_API Batch {
-  Tensor features;               // (B, feature_shape...)
-  std::vector<int64_t> labels;   // classification: B class indices
-  Tensor targets;                // regression: (B, k)
-  std::vector<int64_t> indices;  // which samples of the dataset, in batch order
+  Tensor features;                // (B, feature_shape...)
+  std::vector<int64_t> labels;    // classification: B * labels_per_sample class indices
+  int64_t labels_per_sample = 1;  // as the dataset's
+  Tensor targets;                 // regression: (B, k)
+  std::vector<int64_t> indices;   // which samples of the dataset, in batch order
   int64_t size() const { return static_cast<int64_t>(indices.size()); }
 };
 
@@ -275,6 +340,10 @@ class BP_API SampleSource {
   virtual void features(int64_t index, float* out) const = 0;
   // Classification: the class of sample `index`. The default throws bp::Error.
   virtual int64_t label(int64_t index) const;
+  // Classification: labels per sample, more than 1 for one label per position of a sequence.
+  virtual int64_t labels_per_sample() const { return 1; }
+  // Writes sample `index`'s labels_per_sample() classes to `out`; the default writes label(index).
+  virtual void labels(int64_t index, int64_t* out) const { *out = label(index); }
   // Regression: writes the target_size() values of sample `index`'s target to `out`. The default
   // throws bp::Error.
   virtual void target(int64_t index, float* out) const;
@@ -297,6 +366,8 @@ class BP_API DatasetSource : public SampleSource {
   int64_t target_size() const override;
   void features(int64_t index, float* out) const override;
   int64_t label(int64_t index) const override;
+  int64_t labels_per_sample() const override { return dataset_.labels_per_sample; }
+  void labels(int64_t index, int64_t* out) const override;
   void target(int64_t index, float* out) const override;
   void batch_features(std::span<const int64_t> indices, float* out) const override;
 

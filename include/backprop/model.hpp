@@ -4,7 +4,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backprop/data.hpp"
@@ -23,6 +25,9 @@ struct BP_API Model {
   int64_t num_outputs = 0;  // classes, or regression targets
   std::vector<std::string> label_names;
   data::Normalizer normalizer;
+  // A text model's characters: its inputs are (seq_len) token ids and its outputs
+  // (seq_len, vocabulary->size()) the next token's scores at every position.
+  std::optional<data::Vocabulary> vocabulary;
   std::string info_json = "{}";  // free-form: how it was trained, its scores
 
   // Builds the network from `spec` for inputs of `input_shape`, initialised from `gen`.
@@ -33,6 +38,25 @@ struct BP_API Model {
   // recording a graph. Throws bp::Error on a wrong feature shape.
   Tensor predict(const Tensor& raw_features) const;
 };
+
+// How generate_text picks each next character from the model's scores s (its vocabulary's, the
+// unknown token left out): temperature 0 takes the argmax; otherwise it draws from softmax(s / T)
+// over the top_k highest scores (0: all of them), with a Generator seeded by `seed`.
+struct BP_API GenerateOptions {
+  int64_t length = 200;  // characters to generate
+  float temperature = 1.0f;
+  int64_t top_k = 0;
+  uint64_t seed = 1;
+};
+
+// Requires: a text model (model.vocabulary), a non-empty prompt whose characters are all in its
+// vocabulary, length >= 0, a finite temperature >= 0, top_k >= 0. Guarantees: the `length`
+// characters that follow the prompt, each picked from the model's scores at the last position of
+// the context (the last seq_len characters so far), as text (UTF-8 for code points); the same seed
+// gives the same text. The network is left in eval mode. Throws: bp::Error naming what is wrong
+// (e.g. the first prompt character missing from the vocabulary).
+BP_API std::string generate_text(const Model& model, std::string_view prompt,
+                                 const GenerateOptions& options);
 
 // Writes the model atomically (see io::save_archive). Throws bp::Error on I/O failure, and when
 // load_model could not rebuild the network: the spec is empty, or the network's parameters and

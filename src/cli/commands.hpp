@@ -18,6 +18,7 @@ struct Command {
 Command add_train_command(CLI::App& app, int argc, const char* const* argv);
 Command add_eval_command(CLI::App& app);
 Command add_predict_command(CLI::App& app);
+Command add_generate_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
 Command add_export_command(CLI::App& app);
 Command add_gradcheck_command(CLI::App& app);

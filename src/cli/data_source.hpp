@@ -1,6 +1,8 @@
-// How the command line names data: "fashion-mnist", a folder of IDX files, or a CSV file.
+// How the command line names data: "fashion-mnist", a folder of IDX files, a CSV file, or a text
+// corpus.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "backprop/data.hpp"
@@ -13,18 +15,48 @@ struct DataOptions {
   std::string csv_delimiter = ",";
   std::string csv_header = "auto";  // yes, no, auto
   std::string task = "classification";
-  double test_fraction = 0.2;  // CSV only: held out as the test set
+  double test_fraction = 0;           // held out as the test set; 0: 0.2 of a CSV, 0.1 of a text
+  int64_t seq_len = 0;                // text: characters per window; 0: not given (kDefaultSeqLen)
+  std::string tokens = "codepoints";  // text: codepoints (UTF-8) or bytes
+  int64_t window = 0;                 // CSV time series: past rows per sample; 0: not a series
+  int64_t horizon = 1;                // CSV time series: future values of the target per sample
   uint64_t seed = 1;
 };
+
+inline constexpr int64_t kDefaultSeqLen = 64;
 
 struct TrainTestData {
   data::Dataset train;
   data::Dataset test;
   bool from_csv = false;
+  std::optional<data::Vocabulary> vocabulary;  // a text corpus: the training part's characters
+  int64_t test_unknown = 0;                    // text: test characters outside the vocabulary
+  data::Dataset raw_test;  // a time series: the test samples before normalization
 };
+
+// True when options.source is read as a text corpus: a .txt file, or any file with --seq-len.
+bool is_text_source(const DataOptions& options);
+
+// A text corpus as windows of a text model's vocabulary and length (for eval), and how many of
+// its characters the vocabulary lacks (they become the unknown token). Throws bp::Error.
+struct TextWindows {
+  data::Dataset windows;
+  int64_t characters = 0;
+  int64_t unknown = 0;
+};
+TextWindows load_text_eval(const std::string& path, const data::Vocabulary& vocabulary,
+                           int64_t seq_len);
+
+// The flag's spelling of a token kind, and back. Throws bp::Error on an unknown name.
+data::TokenKind token_kind(const std::string& name);
 
 // Loads the train and test sets named by options.source. Throws bp::Error with a clear message.
 TrainTestData load_train_test(const DataOptions& options);
+
+// A whole CSV time series (options.window > 0) as forecasting samples: the other columns and the
+// target column (--csv-label, default the last) as inputs, the target's next values as targets.
+// Throws bp::Error.
+data::Dataset load_forecast(const DataOptions& options);
 
 // Loads data to evaluate a model on: the test split of an IDX source, or a whole CSV file read with
 // the model's label names. Throws bp::Error.

@@ -42,9 +42,39 @@ void print_metrics(const train::Metrics& m, const std::vector<std::string>& name
               static_cast<long long>(m.samples));
 }
 
+// A text model on a whole corpus, in windows of its length, read with its vocabulary.
+int run_text_eval(const EvalArgs& a, Model& model) {
+  const int64_t len = model.input_shape[0];
+  const TextWindows text = load_text_eval(a.data.source, *model.vocabulary, len);
+  const train::Metrics m =
+      train::evaluate(*model.network, text.windows, train::Loss::cross_entropy);
+  print_text_metrics(a.data.source.c_str(), m, len, text.unknown);
+  return 0;
+}
+
+// A forecaster on a whole CSV time series, in windows of --window rows.
+int run_forecast_eval(const EvalArgs& a, Model& model) {
+  const data::Dataset raw = load_forecast(a.data);
+  BP_CHECK(raw.feature_shape == model.input_shape && raw.targets.size(1) == model.num_outputs,
+           "eval: the model forecasts {} values from inputs of shape {}; --window {} --horizon {} "
+           "on {} give {} values from {}",
+           model.num_outputs, to_string(model.input_shape), a.data.window, a.data.horizon,
+           a.data.source, raw.targets.size(1), to_string(raw.feature_shape));
+  data::Dataset test = raw;
+  if (model.normalizer.kind() != data::NormKind::none) model.normalizer.apply(test);
+  print_metrics(train::evaluate(*model.network, test, train::Loss::mse), {});
+  print_forecast_metrics(a.data.source.c_str(), model, raw);
+  return 0;
+}
+
 int run_eval(const EvalArgs& a) {
   set_num_threads(a.threads);
   Model model = load_model(a.model_file);
+  if (model.vocabulary) return run_text_eval(a, model);
+  if (a.data.window > 0) return run_forecast_eval(a, model);
+  BP_CHECK(!is_text_source(a.data),
+           "eval: {} is a text corpus, but {} is not a text model (it was not trained on one)",
+           a.data.source, a.model_file);
   data::Dataset test = load_eval(a.data, model.label_names);
   BP_CHECK(test.feature_shape == model.input_shape,
            "eval: the model takes inputs of shape {}, the data has {}",

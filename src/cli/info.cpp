@@ -22,6 +22,11 @@ int run_info(const std::string& model_file) {
   std::printf("task: %s with %lld outputs\n",
               model.task == data::Task::classification ? "classification" : "regression",
               static_cast<long long>(model.num_outputs));
+  if (model.vocabulary)
+    std::printf("text model: %lld characters (%s) and the unknown token, windows of %lld\n",
+                static_cast<long long>(model.vocabulary->symbols.size()),
+                model.vocabulary->kind == data::TokenKind::bytes ? "bytes" : "code points",
+                static_cast<long long>(model.input_shape[0]));
   if (!model.label_names.empty())
     std::printf("labels: %s\n", fmt::format("{}", fmt::join(model.label_names, ", ")).c_str());
   const char* norm[] = {"none", "minmax", "standardize"};

@@ -90,12 +90,13 @@ int main(int argc, char** argv) {
   const cli::Command train = cli::add_train_command(app, argc, argv);
   const cli::Command eval = cli::add_eval_command(app);
   const cli::Command predict = cli::add_predict_command(app);
+  const cli::Command generate = cli::add_generate_command(app);
   const cli::Command info = cli::add_info_command(app);
   const cli::Command export_onnx = cli::add_export_command(app);
   const cli::Command gradcheck = cli::add_gradcheck_command(app);
   const cli::Command paper = cli::add_paper_command(app);
   std::string backend = "fast";
-  for (const cli::Command* c : {&train, &eval, &predict, &gradcheck})
+  for (const cli::Command* c : {&train, &eval, &predict, &generate, &gradcheck})
     add_backend_option(*c->app, backend);
   std::string precision = "fp32";
   for (const cli::Command* c : {&train, &eval, &predict}) add_precision_option(*c->app, precision);
@@ -108,6 +109,6 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help and --version end here too, with 0
   }
-  return check_stdout(
-      run({train, eval, predict, info, export_onnx, gradcheck, paper}, backend, precision));
+  return check_stdout(run({train, eval, predict, generate, info, export_onnx, gradcheck, paper},
+                          backend, precision));
 }

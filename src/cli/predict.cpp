@@ -41,6 +41,8 @@ std::string prediction_text(const Model& model, const Tensor& out, bool scores) 
 
 int run_predict(const PredictArgs& a) {
   Model model = load_model(a.model_file);
+  BP_CHECK(!model.vocabulary, "predict: {} is a text model; continue a text with backprop generate",
+           a.model_file);
   Tensor features = load_features(a.input, numel(model.input_shape), a.data);
   Shape shape{features.size(0)};
   shape.insert(shape.end(), model.input_shape.begin(), model.input_shape.end());

@@ -28,6 +28,10 @@ using nlohmann::json;
 
 constexpr const char* kDefaultHidden =
     "flatten,dense(256),relu,dropout(0.1),dense(128),relu,dropout(0.1)";
+// The character model for a text corpus of `v` tokens.
+std::string default_text_model(const std::string& v) {
+  return fmt::format("embedding({0},64),lstm(256,sequences=true),dense({0})", v);
+}
 
 struct TrainArgs {
   DataOptions data;
@@ -197,6 +201,15 @@ int64_t outputs_needed(const data::Dataset& train) {
 void check_outputs(const Model& model, const data::Dataset& train) {
   const Shape out = model.network->output_shape(model.input_shape);
   const int64_t k = outputs_needed(train);
+  if (train.labels_per_sample > 1) {
+    const int64_t len = train.labels_per_sample;
+    BP_CHECK(out == Shape({len, k}),
+             "--model: the network outputs {} per sample but next-character targets need ({}, {}): "
+             "a score per character at every position; end the spec with a recurrent layer with "
+             "sequences=true (or a transformer) and dense({})",
+             to_string(out), len, k, k);
+    return;
+  }
   BP_CHECK(out.size() == 1 && out[0] == k,
            "--model: the network outputs {} per sample but the data has {} {}; end the spec with "
            "dense({})",
@@ -365,6 +378,13 @@ void resume_model(TrainRun& r) {
   BP_CHECK(r.model.input_shape == r.d.train.feature_shape,
            "--resume: the checkpoint's model takes inputs of shape {}, the data has {}",
            to_string(r.model.input_shape), to_string(r.d.train.feature_shape));
+  const auto symbols = [](const std::optional<data::Vocabulary>& v) {
+    return v ? std::optional(std::pair(v->kind, v->symbols)) : std::nullopt;
+  };
+  BP_CHECK(symbols(r.model.vocabulary) == symbols(r.d.vocabulary),
+           "--resume: the checkpoint's model was trained on other characters than the training "
+           "part of {} holds (or with other --tokens)",
+           a.data.source);
   if (!a.optimizer_given) r.optimizer_kind = r.resumed.optimizer_kind;
   BP_CHECK(r.resumed.optimizer_kind == r.optimizer_kind,
            "--resume: the checkpoint was trained with '{}', not '{}'", r.resumed.optimizer_kind,
@@ -380,11 +400,16 @@ void new_model(TrainRun& r) {
   const TrainArgs& a = r.a;
   const data::Dataset& train = r.d.train;
   std::string spec = a.model;
-  if (spec == "auto") spec = fmt::format("{},dense({})", kDefaultHidden, outputs_needed(train));
+  const std::string k = std::to_string(outputs_needed(train));
+  if (spec == "auto" && r.d.vocabulary)
+    spec = default_text_model(k);
+  else if (spec == "auto")
+    spec = fmt::format("{},dense({})", kDefaultHidden, k);
   Generator gen(a.seed);
   r.model = Model::create(parse_spec_argument(spec), train.feature_shape, gen);
   r.model.task = train.task;
   r.model.label_names = train.label_names;
+  r.model.vocabulary = r.d.vocabulary;
   r.model.normalizer = data::Normalizer::fit(train, parse_norm(a.normalize, r.d.from_csv));
 }
 
@@ -544,14 +569,18 @@ int finish(TrainRun& r, const train::Trainer& trainer, const std::vector<train::
   info["train_seconds"] = seconds;
   info["test_loss"] = test.loss;
   if (r.model.task == data::Task::classification) info["test_accuracy"] = test.accuracy;
+  if (r.model.vocabulary) info["test_bits_per_char"] = bits_per_char(test.loss);
   r.model.info_json = io::dump_json(info);
   save_model(r.a.out, r.model);
-  if (r.model.task == data::Task::classification)
+  if (r.model.vocabulary)
+    print_text_metrics("test", test, r.model.input_shape[0], r.d.test_unknown);
+  else if (r.model.task == data::Task::classification)
     std::printf("test accuracy: %.2f%% (loss %.4f, %lld samples)\n", 100 * test.accuracy, test.loss,
                 static_cast<long long>(test.samples));
   else
     std::printf("test loss: %.6f (%lld samples)\n", test.loss,
                 static_cast<long long>(test.samples));
+  if (r.d.raw_test.size() > 0) print_forecast_metrics("test", r.model, r.d.raw_test);
   std::printf("model saved to %s\n", r.a.out.c_str());
   write_pictures(r, full_history(r, trainer));
   return 0;
@@ -610,12 +639,23 @@ Command add_train_command(CLI::App& app, int argc, const char* const* argv) {
   CLI::App* cmd = app.add_subcommand("train", "train a model and save it");
   cmd->footer(spec_help() + schedule_help());
   add_data_options(*cmd, t->data);
-  cmd->add_option("--test-fraction", t->data.test_fraction, "CSV: fraction held out for testing")
-      ->check(in_range(0, 1, true, true))
+  cmd->add_option("--test-fraction", t->data.test_fraction,
+                  "fraction held out for testing: of a CSV file drawn at random (default 0.2), of "
+                  "a text corpus its end (default 0.1)")
+      ->check(in_range(0, 1, true, true));
+  cmd->add_option("--seq-len", t->data.seq_len,
+                  "text corpus (a .txt file, or any file with this flag): characters per window, "
+                  "the model predicting the next one at each (default " +
+                      std::to_string(kDefaultSeqLen) + ")")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--tokens", t->data.tokens,
+                  "text corpus: the characters are UTF-8 codepoints, or bytes (any file)")
+      ->check(CLI::IsMember({"codepoints", "bytes"}))
       ->capture_default_str();
-  cmd->add_option(
-         "--model", t->model,
-         "model spec, or @file.json (auto: " + std::string(kDefaultHidden) + ",dense(classes))")
+  cmd->add_option("--model", t->model,
+                  "model spec, or @file.json (auto: " + std::string(kDefaultHidden) +
+                      ",dense(classes); for a text corpus " + default_text_model("V") +
+                      ", V the characters plus one for unknown ones)")
       ->capture_default_str();
   add_optimizer_options(*cmd, *t);
   add_loop_options(*cmd, *t);

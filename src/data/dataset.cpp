@@ -90,8 +90,11 @@ void Dataset::validate() const {
     n = fs[0];
   }
   if (task == Task::classification) {
-    BP_CHECK(static_cast<int64_t>(labels.size()) == n, "Dataset: {} labels for {} samples",
-             labels.size(), n);
+    BP_CHECK(labels_per_sample >= 1, "Dataset: labels_per_sample must be positive, got {}",
+             labels_per_sample);
+    BP_CHECK(static_cast<int64_t>(labels.size()) == n * labels_per_sample,
+             "Dataset: {} labels for {} samples of {} label(s) each", labels.size(), n,
+             labels_per_sample);
     BP_CHECK(num_classes > 0 || n == 0, "Dataset: num_classes must be positive, got {}",
              num_classes);
     BP_CHECK(label_names.empty() || static_cast<int64_t>(label_names.size()) == num_classes,
@@ -176,8 +179,12 @@ Dataset subset(const Dataset& dataset, std::span<const int64_t> indices) {
     out.features = gather_rows(dataset.features, indices);
   }
   if (dataset.task == Task::classification) {
-    out.labels.reserve(indices.size());
-    for (int64_t i : indices) out.labels.push_back(dataset.labels[static_cast<size_t>(i)]);
+    const int64_t k = dataset.labels_per_sample;
+    out.labels_per_sample = k;
+    out.labels.reserve(indices.size() * static_cast<size_t>(k));
+    for (int64_t i : indices)
+      out.labels.insert(out.labels.end(), dataset.labels.begin() + i * k,
+                        dataset.labels.begin() + (i + 1) * k);
   } else {
     out.targets = gather_rows(dataset.targets, indices);
   }

@@ -1,5 +1,6 @@
 // DataLoader: seeded per-epoch shuffling, batch assembly into reused buffers and optional image
 // augmentation (random crop, horizontal flip).
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -148,14 +149,17 @@ bool DataLoader::next_without_features(Batch& batch) {
   shard_first_ = first;
   ++batch_number_;
   if (task_ == Task::classification) {
-    batch.labels.resize(static_cast<size_t>(b));
+    const int64_t k = source_->labels_per_sample();
+    batch.labels_per_sample = k;
+    batch.labels.resize(static_cast<size_t>(b * k));
     for (int64_t i = 0; i < b; ++i) {
       const int64_t sample = batch.indices[static_cast<size_t>(i)];
-      const int64_t label = source_->label(sample);
-      BP_CHECK(label >= 0 && label < num_classes_,
-               "DataLoader: sample {} has label {}, not a class in [0, {})", sample, label,
-               num_classes_);
-      batch.labels[static_cast<size_t>(i)] = label;
+      int64_t* out = batch.labels.data() + i * k;
+      source_->labels(sample, out);
+      for (int64_t j = 0; j < k; ++j)
+        BP_CHECK(out[j] >= 0 && out[j] < num_classes_,
+                 "DataLoader: sample {} has label {}, not a class in [0, {})", sample, out[j],
+                 num_classes_);
     }
     batch.targets = Tensor();
   } else {

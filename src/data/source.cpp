@@ -1,5 +1,6 @@
 // SampleSource: samples read one by one (the defaults), and DatasetSource, a Dataset in memory
 // read through that interface.
+#include <algorithm>
 #include <cstring>
 
 #include "backprop/data.hpp"
@@ -34,9 +35,19 @@ void DatasetSource::features(int64_t index, float* out) const {
 }
 
 int64_t DatasetSource::label(int64_t index) const {
+  BP_CHECK(dataset_.labels_per_sample == 1,
+           "DatasetSource: samples have {} labels each (one per position), not one",
+           dataset_.labels_per_sample);
   BP_CHECK(index >= 0 && index < static_cast<int64_t>(dataset_.labels.size()),
            "DatasetSource: no label for sample {} of {}", index, dataset_.labels.size());
   return dataset_.labels[static_cast<size_t>(index)];
+}
+
+void DatasetSource::labels(int64_t index, int64_t* out) const {
+  const int64_t k = dataset_.labels_per_sample;
+  BP_CHECK(index >= 0 && (index + 1) * k <= static_cast<int64_t>(dataset_.labels.size()),
+           "DatasetSource: no labels for sample {} of {}", index, dataset_.size());
+  std::copy_n(dataset_.labels.begin() + index * k, k, out);
 }
 
 void DatasetSource::target(int64_t index, float* out) const {

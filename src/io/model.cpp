@@ -103,6 +103,14 @@ void check_rebuildable(const Model& model) {
 io::Archive model_archive(const Model& model, const char* kind) {
   BP_CHECK_AS(ValueError, model.network != nullptr, "save_model: the model has no network");
   check_rebuildable(model);
+  const Shape out = model.network->output_shape(model.input_shape);
+  BP_CHECK_AS(ValueError,
+              !model.vocabulary || (out.size() == 2 && out[1] == model.vocabulary->size()),
+              "save_model: a vocabulary of {} tokens for a network whose outputs are {}, not "
+              "(seq_len, {})",
+              model.vocabulary ? model.vocabulary->size() : 0, to_string(out),
+              model.vocabulary ? model.vocabulary->size() : 0);
+  if (model.vocabulary) model.vocabulary->validate();
   io::Archive a;
   json meta;
   meta["kind"] = kind;
@@ -112,6 +120,10 @@ io::Archive model_archive(const Model& model, const char* kind) {
   meta["num_outputs"] = model.num_outputs;
   meta["label_names"] = model.label_names;
   meta["normalization"] = norm_name(model.normalizer.kind());
+  if (model.vocabulary)
+    meta["vocabulary"] = {
+        {"tokens", model.vocabulary->kind == data::TokenKind::bytes ? "bytes" : "code_points"},
+        {"symbols", model.vocabulary->symbols}};
   meta["info"] =
       io::parse_json(model.info_json.empty() ? "{}" : model.info_json, "save_model: info");
   a.meta_json = io::dump_json(meta);
@@ -136,6 +148,27 @@ void check_finite(const io::Archive& a, const std::string& path) {
   }
 }
 
+// A text model's vocabulary: {"tokens": "code_points" or "bytes", "symbols": [...]}.
+data::Vocabulary vocabulary_from_meta(const json& j, const std::string& path) {
+  const std::string what = path + ": malformed vocabulary";
+  BP_CHECK_AS(FormatError, j.is_object(), "{}", what);
+  const auto tokens = io::json_field<std::string>(j, "tokens", what);
+  BP_CHECK_AS(FormatError, tokens == "code_points" || tokens == "bytes", "{}: unknown tokens '{}'",
+              what, tokens);
+  data::Vocabulary v;
+  v.kind = tokens == "bytes" ? data::TokenKind::bytes : data::TokenKind::code_points;
+  for (const int64_t s : io::json_field<std::vector<int64_t>>(j, "symbols", what)) {
+    BP_CHECK_AS(FormatError, s >= 0 && s <= 0x10FFFF, "{}: symbol {} is out of range", what, s);
+    v.symbols.push_back(static_cast<uint32_t>(s));
+  }
+  try {
+    v.validate();
+  } catch (const Error& e) {
+    fail_as<FormatError>("{}: {}", what, e.what());
+  }
+  return v;
+}
+
 // The model's description from the metadata (everything but the weights).
 Model model_from_meta(const json& meta, const std::string& path) {
   const std::string what = path + ": malformed model metadata";
@@ -154,6 +187,13 @@ Model model_from_meta(const json& meta, const std::string& path) {
   m.num_outputs = io::json_field<int64_t>(meta, "num_outputs", what);
   m.label_names = io::json_field<std::vector<std::string>>(meta, "label_names", what);
   m.info_json = meta.contains("info") ? io::dump_json(meta["info"]) : "{}";
+  if (meta.contains("vocabulary")) m.vocabulary = vocabulary_from_meta(meta["vocabulary"], path);
+  BP_CHECK_AS(
+      FormatError,
+      !m.vocabulary ||
+          (m.input_shape.size() == 1 && m.num_outputs == m.input_shape[0] * m.vocabulary->size()),
+      "{}: a vocabulary of {} tokens does not fit a model of inputs {} and {} outputs", path,
+      m.vocabulary ? m.vocabulary->size() : 0, to_string(m.input_shape), m.num_outputs);
   return m;
 }
 

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <unordered_set>
 
@@ -427,13 +428,20 @@ std::string summary(const Module& module, const Shape& input_shape) {
     for (const auto& [name, child] : module.children()) rows.push_back(child.get());
   else
     rows.push_back(&module);
-  std::string out = fmt::format("{:<28} {:<16} {:>12}\n", "Layer", "Output shape", "Params");
+  // The columns are as wide as their widest entry (at least 28 and 16), so that long names align.
+  std::vector<std::array<std::string, 3>> cells;
   Shape shape = input_shape;
+  size_t name_width = 28, shape_width = 16;
   for (const Module* layer : rows) {
     shape = layer->output_shape(shape);
-    out += fmt::format("{:<28} {:<16} {:>12}\n", layer->name(), to_string(shape),
-                       layer->parameter_count());
+    cells.push_back({layer->name(), to_string(shape), std::to_string(layer->parameter_count())});
+    name_width = std::max(name_width, cells.back()[0].size());
+    shape_width = std::max(shape_width, cells.back()[1].size());
   }
+  std::string out = fmt::format("{:<{}} {:<{}} {:>12}\n", "Layer", name_width, "Output shape",
+                                shape_width, "Params");
+  for (const auto& [name, out_shape, params] : cells)
+    out += fmt::format("{:<{}} {:<{}} {:>12}\n", name, name_width, out_shape, shape_width, params);
   out += fmt::format("Total parameters: {} (input {})\n", module.parameter_count(),
                      to_string(input_shape));
   return out;

@@ -57,8 +57,10 @@ data::Batch batch_rows(const data::Batch& batch, int64_t begin, int64_t end) {
   data::Batch part;
   part.features = rows(batch.features, begin, end);
   part.targets = rows(batch.targets, begin, end);
+  const int64_t k = batch.labels_per_sample;
+  part.labels_per_sample = k;
   if (!batch.labels.empty())
-    part.labels.assign(batch.labels.begin() + begin, batch.labels.begin() + end);
+    part.labels.assign(batch.labels.begin() + begin * k, batch.labels.begin() + end * k);
   part.indices.assign(batch.indices.begin() + begin, batch.indices.begin() + end);
   return part;
 }
@@ -211,6 +213,7 @@ void Epoch::count_step() {
   totals_.loss_sum += step_.loss_sum;
   totals_.correct += step_.correct;
   totals_.seen += batch_.size();
+  totals_.predictions += batch_.size() * batch_.labels_per_sample;
   totals_.last_loss = step_mean_loss();
   ++index_;
 }

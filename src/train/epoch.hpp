@@ -21,7 +21,8 @@ struct EpochTotals {
   double loss_sum = 0;
   int64_t correct = 0;
   int64_t seen = 0;
-  double last_loss = 0;  // the last batch's mean loss
+  int64_t predictions = 0;  // seen times the labels per sample: what accuracy divides by
+  double last_loss = 0;     // the last batch's mean loss
 };
 
 // Where an update made a parameter non-finite: parameter k of the optimizer's flattened groups.

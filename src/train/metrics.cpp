@@ -11,11 +11,21 @@ Tensor batch_loss(Loss loss, const Tensor& outputs, const data::Batch& batch) {
   if (loss == Loss::cross_entropy) {
     BP_CHECK(!batch.labels.empty() || batch.size() == 0,
              "loss: cross_entropy needs class labels; the data has regression targets (use mse)");
-    BP_CHECK(outputs.dim() == 2,
-             "loss: cross_entropy needs outputs of shape (batch, classes), got {}; "
-             "end the model with a dense layer of one unit per class",
-             to_string(outputs.shape()));
-    return cross_entropy(outputs, batch.labels);
+    const int64_t k = batch.labels_per_sample;
+    if (k == 1) {
+      BP_CHECK(outputs.dim() == 2,
+               "loss: cross_entropy needs outputs of shape (batch, classes), got {}; "
+               "end the model with a dense layer of one unit per class",
+               to_string(outputs.shape()));
+      return cross_entropy(outputs, batch.labels);
+    }
+    // A label per position: the mean over every position of every sample.
+    BP_CHECK(outputs.dim() == 3 && outputs.size(1) == k,
+             "loss: {} labels per sample need outputs of shape (batch, {}, classes), got {}; end "
+             "the model with a recurrent layer with sequences=true (or attention) and a dense "
+             "layer of one unit per class",
+             k, k, to_string(outputs.shape()));
+    return cross_entropy(outputs.reshape({outputs.size(0) * k, outputs.size(2)}), batch.labels);
   }
   BP_CHECK(batch.targets.defined(),
            "loss: regression losses need float targets; the data has class labels (use "
@@ -57,13 +67,19 @@ class ClassCounts {
     if (keep_matrix_) counts_[2 + 3 * classes_ + t * classes_ + p]++;
   }
   void add_samples(int64_t n) { counts_[0] += n; }
+  // Every prediction counted, several per sample when samples have a label per position.
+  int64_t predictions() const {
+    int64_t total = 0;
+    for (size_t c = 0; c < classes_; ++c) total += counts_[2 + classes_ + c];
+    return total;
+  }
   std::vector<int64_t>& all() { return counts_; }
   int64_t samples() const { return counts_[0]; }
 
   // Fills the classification fields of `m` (samples are set by the caller).
   void fill(Metrics& m) const {
     m.classification = true;
-    m.accuracy = static_cast<double>(counts_[1]) / static_cast<double>(counts_[0]);
+    m.accuracy = static_cast<double>(counts_[1]) / static_cast<double>(predictions());
     m.precision.assign(classes_, 0.0);
     m.recall.assign(classes_, 0.0);
     m.support.assign(classes_, 0);

@@ -64,12 +64,14 @@ void check_ranks_agree(distributed::Communicator& comm, const TrainerOptions& op
 // An epoch's totals summed over the ranks.
 detail::EpochTotals sum_over_ranks(distributed::Communicator& comm,
                                    const detail::EpochTotals& totals) {
-  std::array<double, 3> sums{totals.loss_sum, static_cast<double>(totals.correct),
-                             static_cast<double>(totals.seen)};
+  std::array<double, 4> sums{totals.loss_sum, static_cast<double>(totals.correct),
+                             static_cast<double>(totals.seen),
+                             static_cast<double>(totals.predictions)};
   comm.sum(sums);
   return {.loss_sum = sums[0],
           .correct = static_cast<int64_t>(sums[1]),
-          .seen = static_cast<int64_t>(sums[2])};
+          .seen = static_cast<int64_t>(sums[2]),
+          .predictions = static_cast<int64_t>(sums[3])};
 }
 
 // The training statistics of an epoch: its evaluations aside, and its learning rate.
@@ -79,7 +81,9 @@ EpochStats train_stats(int64_t epoch, const detail::EpochTotals& totals, double 
   stats.epoch = epoch;
   stats.seconds = seconds;
   stats.train_loss = totals.seen ? totals.loss_sum / seen : 0.0;
-  stats.train_accuracy = totals.seen ? static_cast<double>(totals.correct) / seen : 0.0;
+  stats.train_accuracy =
+      totals.seen ? static_cast<double>(totals.correct) / static_cast<double>(totals.predictions)
+                  : 0.0;
   stats.samples_per_sec = stats.seconds > 0 ? seen / stats.seconds : 0.0;
   return stats;
 }
