@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
   const cli::Command predict = cli::add_predict_command(app);
   const cli::Command info = cli::add_info_command(app);
   const cli::Command export_onnx = cli::add_export_command(app);
+  const cli::Command import_onnx = cli::add_import_command(app);
   const cli::Command gradcheck = cli::add_gradcheck_command(app);
   const cli::Command paper = cli::add_paper_command(app);
   std::string backend = "fast";
@@ -108,6 +109,6 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help and --version end here too, with 0
   }
-  return check_stdout(
-      run({train, eval, predict, info, export_onnx, gradcheck, paper}, backend, precision));
+  return check_stdout(run({train, eval, predict, info, export_onnx, import_onnx, gradcheck, paper},
+                          backend, precision));
 }

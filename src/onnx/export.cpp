@@ -69,7 +69,8 @@ std::string Exporter::layer(nn::Module& m, const std::string& x, const Shape& in
   if (auto* c = dynamic_cast<nn::ConvTranspose2d*>(&m)) return conv_transpose(*c, x);
   if (auto* b = dynamic_cast<nn::BatchNorm*>(&m)) return batch_norm(*b, x);
   if (auto* l = dynamic_cast<nn::LayerNorm*>(&m)) return layer_norm(*l, x);
-  if (dynamic_cast<nn::Dropout*>(&m)) return x;  // the identity in evaluation
+  if (auto* d = dynamic_cast<nn::Dropout*>(&m))  // the identity in inference; kept for import
+    return g_.node("Dropout", {x, g_.constant("ratio", Tensor::scalar(d->p()))});
   if (dynamic_cast<nn::Flatten*>(&m)) return g_.node("Flatten", {x}, {{"axis", int64_t{1}}});
   if (auto* r = dynamic_cast<nn::Reshape*>(&m)) {
     Ints shape{0};  // 0: the input's batch extent
@@ -184,7 +185,7 @@ std::string Exporter::batch_norm(nn::BatchNorm& m, const std::string& x) {
       "BatchNormalization",
       {x, parameter_or(m.weight(), c, 1.0f, "scale"), parameter_or(m.bias(), c, 0.0f, "bias"),
        g_.constant("mean", m.running_mean()), g_.constant("var", m.running_var())},
-      {{"epsilon", m.eps()}});
+      {{"epsilon", m.eps()}, {"momentum", 1.0f - m.momentum()}});  // ONNX keeps 1 - ours
 }
 
 std::string Exporter::layer_norm(nn::LayerNorm& m, const std::string& x) {
@@ -224,6 +225,9 @@ void add_metadata(::onnx::ModelProto& proto, const Model& model) {
   };
   add("labels", nlohmann::json(model.label_names).dump());
   add("backprop.spec", nn::to_string(model.spec));
+  add("backprop.task", model.task == data::Task::regression ? "regression" : "classification");
+  add("backprop.normalization",
+      model.normalizer.kind() == data::NormKind::min_max ? "min_max" : "standardize");
   add("backprop.info", model.info_json);
 }
 
