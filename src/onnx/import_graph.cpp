@@ -3,6 +3,7 @@
 // five) on it becomes one layer of the spec, its constants that layer's parameters.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -218,6 +219,17 @@ size_t Importer::sigmoid(size_t i) {
   const std::string x = x_of(i, 0);
   if (is(i + 1, "Mul") && takes(i + 1, x, node(i).output(0))) return push(i, i + 1, {"silu"});
   return push(i, i, {"sigmoid"});
+}
+
+// HardSwish before opset 14: HardSigmoid(x) with alpha 1/6 and beta 1/2, then Mul(x, that).
+size_t Importer::hard_sigmoid(size_t i) {
+  Attributes a(node(i), where_[i]);
+  a.only({"alpha", "beta"});
+  const std::string x = x_of(i, 0);
+  if (std::abs(a.f("alpha", 0.2f) - 1.0f / 6.0f) <= 1e-6f && a.f("beta", 0.5f) == 0.5f &&
+      is(i + 1, "Mul") && takes(i + 1, x, node(i).output(0)))
+    return push(i, i + 1, {"hardswish"});
+  refuse(i, "a HardSigmoid is supported only as part of hardswish");
 }
 
 // Softplus, or Mish: Softplus(x), Tanh, Mul(x, that).
@@ -487,9 +499,25 @@ size_t Importer::sub(size_t i) {
   return 2;
 }
 
+// A Pad that adds nothing (PyTorch writes one before an AveragePool): the identity.
+size_t Importer::pad(size_t i) {
+  Attributes a(node(i), where_[i]);
+  a.only({"mode"});
+  x_of(i, 0);
+  const Ints* pads = node(i).input_size() > 1 ? constants_.int64s(node(i).input(1)) : nullptr;
+  if (!pads || std::any_of(pads->begin(), pads->end(), [](int64_t p) { return p != 0; }) ||
+      (node(i).input_size() > 3 && !node(i).input(3).empty()))
+    refuse(i, "only a Pad that adds nothing is supported (padding belongs to the next layer)");
+  return identity_of(i);
+}
+
 size_t Importer::identity(size_t i) {
   Attributes(node(i), where_[i]).only({});
   x_of(i, 0);
+  return identity_of(i);
+}
+
+size_t Importer::identity_of(size_t i) {
   current_ = node(i).output(0);
   chain_[current_] = {layers_.size(), shape_};
   return 1;
@@ -506,6 +534,7 @@ const std::map<std::string, Importer::Handler>& Importer::handlers() {
       {"LeakyRelu", &Importer::simple_activation},
       {"Elu", &Importer::simple_activation},
       {"Sigmoid", &Importer::sigmoid},
+      {"HardSigmoid", &Importer::hard_sigmoid},
       {"Softplus", &Importer::softplus},
       {"Mul", &Importer::mul},
       {"Div", &Importer::div},
@@ -526,6 +555,7 @@ const std::map<std::string, Importer::Handler>& Importer::handlers() {
       {"Add", &Importer::add},
       {"Sub", &Importer::sub},
       {"Identity", &Importer::identity},
+      {"Pad", &Importer::pad},
   };
   return table;
 }

@@ -41,6 +41,7 @@ class Importer {
   size_t matmul(size_t i);
   size_t simple_activation(size_t i);
   size_t sigmoid(size_t i);
+  size_t hard_sigmoid(size_t i);
   size_t softplus(size_t i);
   size_t mul(size_t i);
   size_t div(size_t i);
@@ -57,7 +58,9 @@ class Importer {
   size_t cast(size_t i);
   size_t add(size_t i);
   size_t sub(size_t i);
+  size_t pad(size_t i);
   size_t identity(size_t i);
+  size_t identity_of(size_t i);  // node i passes the current value on
 
   const ::onnx::NodeProto& node(size_t i) const { return *nodes_[i]; }
   [[noreturn]] void refuse(size_t i, const std::string& why) const;
