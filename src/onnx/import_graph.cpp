@@ -432,11 +432,101 @@ size_t Importer::transpose_node(size_t i) {
   a.only({"perm"});
   x_of(i, 0);
   const Ints perm = a.ints("perm", {});
+  if (perm == Ints{1, 0, 2} && (is(i + 1, "RNN") || is(i + 1, "LSTM") || is(i + 1, "GRU")))
+    return recurrent(i);
   if (perm.empty() || perm.front() != 0)
     refuse(i, "only permutations that keep the batch axis first are supported");
   Ints order;
   for (size_t k = 1; k < perm.size(); ++k) order.push_back(perm[k] - 1);
   return push(i, i, {fmt::format("permute({})", fmt::join(order, ","))});
+}
+
+namespace {
+
+// Our gate order from ONNX's (the inverse of export's gate_blocks): ONNX's block k of `h` rows of
+// the (1, rows, cols) `t`, starting at row `first` of each block group, goes to our block order[k].
+Tensor our_gates(const Tensor& t, const std::vector<int>& order, int64_t h, int64_t part = 0) {
+  const int64_t cols = t.dim() == 3 ? t.shape()[2] : 1;
+  const auto gates = static_cast<int64_t>(order.size());
+  std::vector<float> out(static_cast<size_t>(gates * h * cols));
+  for (int64_t k = 0; k < gates; ++k) {
+    const float* from = t.data() + (part * gates + k) * h * cols;
+    std::copy(from, from + h * cols, out.begin() + order[static_cast<size_t>(k)] * h * cols);
+  }
+  return Tensor::from_data(out, t.dim() == 2 ? Shape{gates * h} : Shape{gates * h, cols});
+}
+
+}  // namespace
+
+// A recurrent stack as export writes it: Transpose to (seq, batch, features); per layer an RNN,
+// LSTM or GRU node and a Squeeze of its direction axis; then Transpose back (every step) or the
+// Squeeze of the last layer's Y_h (the last step).
+size_t Importer::recurrent(size_t i) {
+  const std::string op = node(i + 1).op_type();
+  const bool lstm = op == "LSTM", gru = op == "GRU";
+  const std::vector<int> order = lstm  ? std::vector<int>{0, 3, 1, 2}
+                                 : gru ? std::vector<int>{1, 0, 2}
+                                       : std::vector<int>{0};
+  if (shape_.size() != 2) refuse(i, "a recurrent layer needs samples of shape (seq, features)");
+  std::string seq = node(i).output(0), first_activation;
+  Layer layer;
+  int64_t h = 0, layers = 0;
+  size_t j = i + 1;
+  for (; is(j, op.c_str()) && node(j).input(0) == seq; j += 2, ++layers) {
+    const std::string activation = recurrent_cell(j, gru);
+    if (layers == 0) first_activation = activation;
+    if (activation != first_activation)
+      refuse(j, "every layer of a stack needs the same activation");
+    const Tensor& w = constant(j, 1, "W");
+    const Tensor& r = constant(j, 2, "R");
+    const Tensor& b = constant(j, 3, "B");
+    h = r.dim() == 3 ? r.shape()[2] : 0;
+    if (w.dim() != 3 || b.dim() != 2 || h < 1)
+      refuse(j, "its W, R and B do not have ONNX's shapes");
+    for (const Tensor& t : {our_gates(w, order, h), our_gates(r, order, h),
+                            our_gates(b, order, h, 0), our_gates(b, order, h, 1)})
+      layer.parameters.push_back(t);
+    if (!is(j + 1, "Squeeze") || node(j + 1).input(0) != node(j).output(0) ||
+        !constants_.int64s(node(j + 1).input(1)) ||
+        *constants_.int64s(node(j + 1).input(1)) != Ints{1})
+      refuse(j, "its Y must be squeezed on axis 1, as export writes it");
+    seq = node(j + 1).output(0);
+  }
+  if (layers == 0) refuse(i + 1, "its input is not the Transpose before it");
+  const std::string y_h = node(j - 2).output_size() > 1 ? node(j - 2).output(1) : "";
+  const bool sequences = is(j, "Transpose") && node(j).input(0) == seq;
+  if (!sequences && !(is(j, "Squeeze") && node(j).input(0) == y_h))
+    refuse(j - 2,
+           "the stack must end in a Transpose of Y or a Squeeze of Y_h, as export writes it");
+  layer.spec = fmt::format("{}({}{}{}{})",
+                           lstm  ? "lstm"
+                           : gru ? "gru"
+                                 : "rnn",
+                           h, opt("layers", layers, int64_t{1}), sequences ? ",sequences=true" : "",
+                           first_activation == "Relu" ? ",nonlinearity=relu" : "");
+  return push(i, j, std::move(layer));
+}
+
+// The attributes of one RNN, LSTM or GRU node that export writes; returns its activation.
+std::string Importer::recurrent_cell(size_t j, bool gru) {
+  Attributes a(node(j), where_[j]);
+  a.only({"hidden_size", "activations", "linear_before_reset", "direction", "layout"});
+  const Node& n = node(j);
+  for (int k = 4; k < n.input_size(); ++k)
+    if (!n.input(k).empty()) refuse(j, "sequence lengths and initial states are not supported");
+  if (a.s("direction", "forward") != "forward" || a.i("layout", 0) != 0 ||
+      a.i("linear_before_reset", gru ? 1 : 0) != (gru ? 1 : 0))
+    refuse(j, "only forward, time-first cells (GRU with linear_before_reset = 1) are supported");
+  const auto* list = [&]() -> const ::onnx::AttributeProto* {
+    for (const auto& at : n.attribute())
+      if (at.name() == "activations") return &at;
+    return nullptr;
+  }();
+  if (!list) return "Tanh";
+  if (n.op_type() != "RNN" || list->strings_size() != 1 ||
+      (list->strings(0) != "Tanh" && list->strings(0) != "Relu"))
+    refuse(j, "only the default activations (an RNN's Tanh or Relu) are supported");
+  return list->strings(0);
 }
 
 // Embedding: Cast of the ids to int64, then Gather from a constant table along axis 0.

@@ -55,6 +55,8 @@ class Importer {
   size_t flatten(size_t i);
   size_t reshape(size_t i);
   size_t transpose_node(size_t i);
+  size_t recurrent(size_t i);
+  std::string recurrent_cell(size_t j, bool gru);
   size_t cast(size_t i);
   size_t add(size_t i);
   size_t sub(size_t i);

@@ -253,10 +253,10 @@ TEST_F(Cli, ExportWritesOnnxAndRefusesWhatItCannot) {
   ASSERT_EQ(rows.size(), 60u);
   EXPECT_EQ(std::count(rows[0].begin(), rows[0].end(), ','), 2) << rows[0];
 
-  ok({"train", "--data", csv, "--model", "reshape(1,2),lstm(3),dense(3)", "--epochs", "1", "--out",
-      "r.bp", "-q"});
+  ok({"train", "--data", csv, "--model", "reshape(1,2),attention(1),flatten,dense(3)", "--epochs",
+      "1", "--out", "r.bp", "-q"});
   expect_error({"export", "--model-file", "r.bp", "--onnx", "r.onnx"},
-               {"module '1' (LSTM", "no ONNX form"});
+               {"module '1' (MultiheadAttention", "no ONNX form"});
   EXPECT_FALSE(fs::exists(path("r.onnx")));
   expect_error({"export", "--model-file", "nothing.bp", "--onnx", "x.onnx"},
                {"nothing.bp", "no such file"});

@@ -55,9 +55,9 @@ TEST(OnnxExport, RefusesLayersWithoutAnOnnxFormNamingThem) {
   Folder dir;
   expect_error(
       [&] {
-        onnx::export_model(model_of("lstm(8),dense(2)", {5, 3}), dir / "a.onnx");
+        onnx::export_model(model_of("positional,flatten,dense(2)", {5, 3}), dir / "a.onnx");
       },
-      "module '0' (LSTM");
+      "module '0' (PositionalEncoding");
   expect_error(
       [&] {
         onnx::export_model(
