@@ -432,7 +432,8 @@ size_t Importer::transpose_node(size_t i) {
   a.only({"perm"});
   x_of(i, 0);
   const Ints perm = a.ints("perm", {});
-  if (perm == Ints{1, 0, 2} && (is(i + 1, "RNN") || is(i + 1, "LSTM") || is(i + 1, "GRU")))
+  const size_t next = skip_state(i + 1);
+  if (perm == Ints{1, 0, 2} && (is(next, "RNN") || is(next, "LSTM") || is(next, "GRU")))
     return recurrent(i);
   if (perm.empty() || perm.front() != 0)
     refuse(i, "only permutations that keep the batch axis first are supported");
@@ -462,7 +463,8 @@ Tensor our_gates(const Tensor& t, const std::vector<int>& order, int64_t h, int6
 // LSTM or GRU node and a Squeeze of its direction axis; then Transpose back (every step) or the
 // Squeeze of the last layer's Y_h (the last step).
 size_t Importer::recurrent(size_t i) {
-  const std::string op = node(i + 1).op_type();
+  size_t j = skip_state(i + 1);
+  const std::string op = node(j).op_type();
   const bool lstm = op == "LSTM", gru = op == "GRU";
   const std::vector<int> order = lstm  ? std::vector<int>{0, 3, 1, 2}
                                  : gru ? std::vector<int>{1, 0, 2}
@@ -471,8 +473,9 @@ size_t Importer::recurrent(size_t i) {
   std::string seq = node(i).output(0), first_activation;
   Layer layer;
   int64_t h = 0, layers = 0;
-  size_t j = i + 1;
-  for (; is(j, op.c_str()) && node(j).input(0) == seq; j += 2, ++layers) {
+  size_t cell = j;
+  for (; is(j, op.c_str()) && node(j).input(0) == seq; j = skip_state(j + 2), ++layers) {
+    cell = j;
     const std::string activation = recurrent_cell(j, gru);
     if (layers == 0) first_activation = activation;
     if (activation != first_activation)
@@ -493,11 +496,14 @@ size_t Importer::recurrent(size_t i) {
     seq = node(j + 1).output(0);
   }
   if (layers == 0) refuse(i + 1, "its input is not the Transpose before it");
-  const std::string y_h = node(j - 2).output_size() > 1 ? node(j - 2).output(1) : "";
-  const bool sequences = is(j, "Transpose") && node(j).input(0) == seq;
+  const std::string y_h = node(cell).output_size() > 1 ? node(cell).output(1) : "";
+  bool sequences = is(j, "Transpose") && node(j).input(0) == seq;
   if (!sequences && !(is(j, "Squeeze") && node(j).input(0) == y_h))
-    refuse(j - 2,
-           "the stack must end in a Transpose of Y or a Squeeze of Y_h, as export writes it");
+    refuse(cell, "the stack must end in a Transpose of Y or a Squeeze of Y_h, as export writes it");
+  if (sequences && last_step(j + 1, node(j).output(0))) {  // PyTorch's y[:, -1]
+    sequences = false;
+    ++j;
+  }
   layer.spec = fmt::format("{}({}{}{}{})",
                            lstm  ? "lstm"
                            : gru ? "gru"
@@ -507,13 +513,74 @@ size_t Importer::recurrent(size_t i) {
   return push(i, j, std::move(layer));
 }
 
+// The zeros PyTorch computes for a recurrent layer's initial state: Shape of a value of the chain,
+// Gather, Unsqueeze and Concat with constants (the state's shape), ConstantOfShape of 0. They add
+// no layer: a state of zeros is what ours start from.
+size_t Importer::state_shape(size_t i) {
+  const Node& n = node(i);
+  const std::string& op = n.op_type();
+  auto shape_or_constant = [&](const std::string& v) {
+    return shapes_.count(v) > 0 || constants_.int64s(v) != nullptr;
+  };
+  bool ok = n.input_size() >= 1 && n.output_size() == 1;
+  if (op == "Shape") {
+    Attributes(n, where_[i]).only({});
+    ok = ok && chain_.count(n.input(0)) > 0;
+  } else if (op == "Slice") {  // part of a zero state is zeros
+    for (const std::string& v : n.input()) ok = ok && (v == n.input(0) || constants_.int64s(v));
+    ok = ok && zeros_.count(n.input(0)) > 0;
+    if (ok) zeros_.insert(n.output(0));
+    if (ok) return 1;
+  } else if (op == "ConstantOfShape") {
+    ok = ok && shapes_.count(n.input(0)) > 0;
+    for (const auto& a : n.attribute()) {
+      Constants value;
+      if (a.name() == "value" && a.has_t()) value.add("value", a.t(), where_[i]);
+      const Tensor* t = value.tensor("value");
+      ok = ok && t && t->numel() == 1 && t->data()[0] == 0.0f;
+    }
+    if (ok) zeros_.insert(n.output(0));
+    if (ok) return 1;
+  } else {  // Gather, Unsqueeze, Concat on shapes and int64 constants
+    for (const std::string& v : n.input()) ok = ok && shape_or_constant(v);
+    ok = ok && shapes_.count(n.input(0)) + (op == "Concat" ? 1 : 0) > 0;
+  }
+  if (!ok)
+    refuse(i, fmt::format("a {} is supported only in the zero initial state of a recurrent layer",
+                          op));
+  shapes_.insert(n.output(0));
+  return 1;
+}
+
+bool Importer::is_state(size_t j) const {
+  if (j >= nodes_.size()) return false;
+  const std::string& op = node(j).op_type();
+  return op == "Shape" || op == "Unsqueeze" || op == "Concat" || op == "ConstantOfShape" ||
+         (op == "Slice" && zeros_.count(node(j).input(0))) ||
+         (op == "Gather" && shapes_.count(node(j).input(0)));
+}
+
+size_t Importer::skip_state(size_t j) {
+  while (is_state(j)) j += state_shape(j);
+  return j;
+}
+
+// Whether node j is a Gather of the last step of the (batch, seq, h) value `y`.
+bool Importer::last_step(size_t j, const std::string& y) const {
+  if (!is(j, "Gather") || node(j).input_size() != 2 || node(j).input(0) != y) return false;
+  const Ints* index = constants_.int64s(node(j).input(1));
+  return Attributes(node(j), where_[j]).i("axis", 0) == 1 && index && index->size() == 1 &&
+         (index->front() == -1 || index->front() == shape_.at(0) - 1);
+}
+
 // The attributes of one RNN, LSTM or GRU node that export writes; returns its activation.
 std::string Importer::recurrent_cell(size_t j, bool gru) {
   Attributes a(node(j), where_[j]);
   a.only({"hidden_size", "activations", "linear_before_reset", "direction", "layout"});
   const Node& n = node(j);
   for (int k = 4; k < n.input_size(); ++k)
-    if (!n.input(k).empty()) refuse(j, "sequence lengths and initial states are not supported");
+    if (!n.input(k).empty() && (k == 4 || !zeros_.count(n.input(k))))
+      refuse(j, "sequence lengths and initial states other than zeros are not supported");
   if (a.s("direction", "forward") != "forward" || a.i("layout", 0) != 0 ||
       a.i("linear_before_reset", gru ? 1 : 0) != (gru ? 1 : 0))
     refuse(j, "only forward, time-first cells (GRU with linear_before_reset = 1) are supported");
@@ -646,6 +713,12 @@ const std::map<std::string, Importer::Handler>& Importer::handlers() {
       {"Sub", &Importer::sub},
       {"Identity", &Importer::identity},
       {"Pad", &Importer::pad},
+      {"Shape", &Importer::state_shape},
+      {"Gather", &Importer::state_shape},
+      {"Unsqueeze", &Importer::state_shape},
+      {"Concat", &Importer::state_shape},
+      {"ConstantOfShape", &Importer::state_shape},
+      {"Slice", &Importer::state_shape},
   };
   return table;
 }

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +58,11 @@ class Importer {
   size_t transpose_node(size_t i);
   size_t recurrent(size_t i);
   std::string recurrent_cell(size_t j, bool gru);
+  bool last_step(size_t j, const std::string& y) const;
+  size_t state_shape(size_t i);
+  // Node j is part of a zero initial state; the first node from j on that is not.
+  bool is_state(size_t j) const;
+  size_t skip_state(size_t j);
   size_t cast(size_t i);
   size_t add(size_t i);
   size_t sub(size_t i);
@@ -97,6 +103,8 @@ class Importer {
   std::string what_;
   std::vector<Layer> layers_;
   std::optional<std::pair<Tensor, Tensor>> normalisation_;
+  std::set<std::string> shapes_;  // values computed from shapes only (a state's shape)
+  std::set<std::string> zeros_;   // zero tensors of such shapes (initial states)
 };
 
 }  // namespace bp::onnx::detail

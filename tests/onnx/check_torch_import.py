@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch's ONNX exports, imported by backprop.
 
-Builds small nn.Sequential models with fixed seeds (an MLP of many activations, dense layers on
-sequences, a CNN with batch norm and pooling), exports each with torch.onnx.export, imports it with
+Builds small models with fixed seeds (an MLP of many activations, dense layers on sequences, a CNN
+with batch norm and pooling, LSTM and GRU classifiers of the last step), exports each with torch.onnx.export, imports it with
 `backprop import`, and compares `backprop predict --scores` with PyTorch's outputs on fixed inputs:
 the largest absolute difference must be <= 1e-4, and the imported spec the expected one. A model
 with an operator that has no layer form must be refused naming it. Exits non-zero on the first
@@ -49,6 +49,19 @@ def cnn():
 CNN_SPEC = ("conv(4,3,pad=1),relu,maxpool(2),conv(8,3,pad=1,bias=false),relu,batchnorm,avgpool(2),"
             "conv(8,1),relu,global_avgpool,dense(3)")
 
+class LastStepClassifier(nn.Module):
+    """A recurrent stack over (batch, seq, features), then a dense layer on its last step."""
+
+    def __init__(self, cell, layers):
+        super().__init__()
+        self.rnn = cell(8, 16, num_layers=layers, batch_first=True)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.fc(y[:, -1])
+
+
 # (name, model, input sample shape, opset, expected spec)
 MODELS = [
     ("mlp", mlp, (1, 8, 8), 17, MLP_SPEC),
@@ -56,6 +69,9 @@ MODELS = [
     ("sequence", lambda: nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3)),
      (4, 16), 17, "dense(8),relu,flatten,dense(3)"),
     ("cnn", cnn, (1, 8, 8), 17, CNN_SPEC),
+    ("lstm-classifier", lambda: LastStepClassifier(nn.LSTM, 2), (5, 8), 17,
+     "lstm(16,layers=2),dense(3)"),
+    ("gru-classifier", lambda: LastStepClassifier(nn.GRU, 1), (5, 8), 17, "gru(16),dense(3)"),
 ]
 
 
