@@ -38,18 +38,20 @@ std::pair<std::string, Shape> graph_input(const ::onnx::GraphProto& g, const Con
               in.type().has_tensor_type() &&
                   in.type().tensor_type().elem_type() == ::onnx::TensorProto::FLOAT &&
                   in.type().tensor_type().has_shape(),
-              "{}: the input '{}' is not a float tensor of known shape", what, in.name());
+              "{}: the input '{}' is not a float tensor of known shape", what,
+              detail::printable(in.name()));
   const auto& dims = in.type().tensor_type().shape().dim();
   Shape sample;
   for (int k = 1; k < dims.size(); ++k) {
     BP_CHECK_AS(FormatError,
                 dims[k].has_dim_value() && dims[k].dim_value() > 0 &&
                     dims[k].dim_value() < (int64_t{1} << 30),
-                "{}: the input '{}' has no fixed extent on axis {}", what, in.name(), k);
+                "{}: the input '{}' has no fixed extent on axis {}", what,
+                detail::printable(in.name()), k);
     sample.push_back(dims[k].dim_value());
   }
   BP_CHECK_AS(FormatError, !sample.empty(), "{}: the input '{}' has no sample axes", what,
-              in.name());
+              detail::printable(in.name()));
   return {in.name(), sample};
 }
 
@@ -86,7 +88,7 @@ void read_metadata(const ::onnx::ModelProto& proto, Model& m, std::string& norm,
   for (const auto& p : proto.metadata_props()) {
     if (p.key() == "backprop.task") {
       BP_CHECK_AS(FormatError, p.value() == "classification" || p.value() == "regression",
-                  "{}: unknown task '{}' in the metadata", what, p.value());
+                  "{}: unknown task '{}' in the metadata", what, detail::printable(p.value()));
       m.task = p.value() == "regression" ? data::Task::regression : data::Task::classification;
     } else if (p.key() == "backprop.normalization") {
       norm = p.value();

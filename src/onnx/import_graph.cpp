@@ -49,10 +49,12 @@ Importer::Importer(const ::onnx::GraphProto& graph, const Constants& constants, 
     const Node& n = graph.node(i);
     const std::string where = what_ + ": " + describe(n, static_cast<size_t>(i));
     BP_CHECK_AS(FormatError, n.domain().empty() || n.domain() == "ai.onnx",
-                "{}: operator of domain '{}' is not supported", where, n.domain());
+                "{}: operator of domain '{}' is not supported", where, printable(n.domain()));
     if (n.op_type() == "Constant") {
       constants_.add_node(n, where);
     } else {
+      BP_CHECK_AS(FormatError, n.input_size() >= 1 && n.output_size() >= 1,
+                  "{}: a node needs an input and an output", where);
       nodes_.push_back(&n);
       where_.push_back(where);
     }
@@ -65,13 +67,13 @@ std::vector<Layer> Importer::run(const std::string& output) {
   for (size_t i = 0; i < nodes_.size();) {
     auto h = handlers().find(node(i).op_type());
     if (h == handlers().end()) refuse(i, "operator not supported by import");
-    BP_CHECK_AS(FormatError, node(i).output_size() >= 1, "{}: has no output", where_[i]);
+
     i += (this->*h->second)(i);
   }
   BP_CHECK_AS(FormatError, output == current_,
               "{}: the graph's output '{}' is not the end of the chain of layers from its input "
               "(that ends at '{}')",
-              what_, output, current_);
+              what_, printable(output), printable(current_));
   BP_CHECK_AS(FormatError, !layers_.empty(), "{}: the graph has no layers", what_);
   return std::move(layers_);
 }
@@ -85,8 +87,9 @@ const std::string& Importer::x_of(size_t i, int k) const {
   if (n.input_size() <= k) refuse(i, fmt::format("has no input {}", k));
   const std::string& v = n.input(k);
   if (v == current_) return v;
-  if (chain_.count(v)) refuse(i, fmt::format("reads '{}', an earlier value of the chain", v));
-  refuse(i, fmt::format("input {} ('{}') is not the output of the layer before", k, v));
+  if (chain_.count(v))
+    refuse(i, fmt::format("reads '{}', an earlier value of the chain", printable(v)));
+  refuse(i, fmt::format("input {} ('{}') is not the output of the layer before", k, printable(v)));
 }
 
 const Tensor& Importer::constant(size_t i, int k, const char* role) const {
@@ -100,6 +103,11 @@ const Tensor* Importer::optional_constant(size_t i, int k, const char* role) con
   const Node& n = node(i);
   if (n.input_size() <= k || n.input(k).empty()) return nullptr;
   return &constant(i, k, role);
+}
+
+const std::string& Importer::input(size_t j, int k) const {
+  static const std::string none;
+  return k < node(j).input_size() ? node(j).input(k) : none;
 }
 
 bool Importer::is(size_t j, const char* op) const {
@@ -237,7 +245,7 @@ size_t Importer::softplus(size_t i) {
   Attributes(node(i), where_[i]).only({});
   const std::string x = x_of(i, 0);
   const std::string& sp = node(i).output(0);
-  if (is(i + 1, "Tanh") && node(i + 1).input(0) == sp && is(i + 2, "Mul") &&
+  if (is(i + 1, "Tanh") && input(i + 1, 0) == sp && is(i + 2, "Mul") &&
       takes(i + 2, x, node(i + 1).output(0)))
     return push(i, i + 2, {"mish"});
   return push(i, i, {"softplus"});
@@ -248,9 +256,8 @@ size_t Importer::mul(size_t i) {
   Attributes(node(i), where_[i]).only({});
   const std::string x = x_of(i, 0);
   const std::optional<float> beta = constants_.scalar(other_input(i, x));
-  if (beta && is(i + 1, "Softplus") && node(i + 1).input(0) == node(i).output(0) &&
-      is(i + 2, "Div") && node(i + 2).input(0) == node(i + 1).output(0) &&
-      is_scalar(node(i + 2).input(1), *beta, 0.0f))
+  if (beta && is(i + 1, "Softplus") && input(i + 1, 0) == node(i).output(0) && is(i + 2, "Div") &&
+      input(i + 2, 0) == node(i + 1).output(0) && is_scalar(input(i + 2, 1), *beta, 0.0f))
     return push(i, i + 2, {"softplus(" + num(*beta) + ")"});
   refuse(i, "a Mul is supported only as part of softplus(beta), silu, mish or gelu");
 }
@@ -260,10 +267,10 @@ size_t Importer::div(size_t i) {
   Attributes(node(i), where_[i]).only({});
   const std::string x = x_of(i, 0);
   const auto out = [&](size_t j) -> const std::string& { return node(j).output(0); };
-  const bool head =
-      node(i).input_size() == 2 && is_scalar(node(i).input(1), std::sqrt(2.0f), 1e-6f) &&
-      is(i + 1, "Erf") && node(i + 1).input(0) == out(i) && is(i + 2, "Add") &&
-      is_scalar(other_input(i + 2, out(i + 1)), 1.0f, 0.0f) && is(i + 3, "Mul") && is(i + 4, "Mul");
+  const bool head = node(i).input_size() == 2 && is_scalar(input(i, 1), std::sqrt(2.0f), 1e-6f) &&
+                    is(i + 1, "Erf") && input(i + 1, 0) == out(i) && is(i + 2, "Add") &&
+                    is_scalar(other_input(i + 2, out(i + 1)), 1.0f, 0.0f) && is(i + 3, "Mul") &&
+                    is(i + 4, "Mul");
   if (head) {
     const std::string a = other_input(i + 3, out(i + 2)), b = other_input(i + 4, out(i + 3));
     if ((a == x && is_scalar(b, 0.5f, 0.0f)) || (b == x && is_scalar(a, 0.5f, 0.0f)))
@@ -344,7 +351,7 @@ size_t Importer::global_pool(size_t i) {
   Attributes(node(i), where_[i]).only({});
   x_of(i, 0);
   const std::string& y = node(i).output(0);
-  if (is(i + 1, "Flatten") && node(i + 1).input(0) == y &&
+  if (is(i + 1, "Flatten") && input(i + 1, 0) == y &&
       Attributes(node(i + 1), where_[i + 1]).i("axis", 1) == 1)
     return push(i, i + 1, {"global_avgpool"});
   push(i, i, {"global_avgpool"});
@@ -392,7 +399,9 @@ size_t Importer::dropout(size_t i) {
   const Node& n = node(i);
   if (n.input_size() > 2 && !n.input(2).empty())
     refuse(i, "a training_mode input is not supported");
-  const float p = optional_constant(i, 1, "ratio") ? *constants_.scalar(n.input(1)) : 0.5f;
+  const std::optional<float> ratio = constants_.scalar(input(i, 1));
+  if (optional_constant(i, 1, "ratio") && !ratio) refuse(i, "its ratio is not one value");
+  const float p = ratio.value_or(0.5f);
   return push(i, i, {p == 0.5f ? "dropout" : "dropout(" + num(p) + ")"});
 }
 
@@ -409,7 +418,7 @@ size_t Importer::reshape(size_t i) {
   Attributes a(node(i), where_[i]);
   a.only({"allowzero"});
   x_of(i, 0);
-  const Ints* target = node(i).input_size() > 1 ? constants_.int64s(node(i).input(1)) : nullptr;
+  const Ints* target = node(i).input_size() > 1 ? constants_.int64s(input(i, 1)) : nullptr;
   if (!target || target->empty() || (target->front() != 0 && target->front() != -1))
     refuse(i, "only a constant shape whose first entry is 0 or -1 (the batch) is supported");
   Ints dims(target->begin() + 1, target->end());
@@ -474,7 +483,7 @@ size_t Importer::recurrent(size_t i) {
   Layer layer;
   int64_t h = 0, layers = 0;
   size_t cell = j;
-  for (; is(j, op.c_str()) && node(j).input(0) == seq; j = skip_state(j + 2), ++layers) {
+  for (; is(j, op.c_str()) && input(j, 0) == seq; j = skip_state(j + 2), ++layers) {
     cell = j;
     const std::string activation = recurrent_cell(j, gru);
     if (layers == 0) first_activation = activation;
@@ -489,16 +498,15 @@ size_t Importer::recurrent(size_t i) {
     for (const Tensor& t : {our_gates(w, order, h), our_gates(r, order, h),
                             our_gates(b, order, h, 0), our_gates(b, order, h, 1)})
       layer.parameters.push_back(t);
-    if (!is(j + 1, "Squeeze") || node(j + 1).input(0) != node(j).output(0) ||
-        !constants_.int64s(node(j + 1).input(1)) ||
-        *constants_.int64s(node(j + 1).input(1)) != Ints{1})
+    if (!is(j + 1, "Squeeze") || input(j + 1, 0) != node(j).output(0) ||
+        !constants_.int64s(input(j + 1, 1)) || *constants_.int64s(input(j + 1, 1)) != Ints{1})
       refuse(j, "its Y must be squeezed on axis 1, as export writes it");
     seq = node(j + 1).output(0);
   }
   if (layers == 0) refuse(i + 1, "its input is not the Transpose before it");
   const std::string y_h = node(cell).output_size() > 1 ? node(cell).output(1) : "";
-  bool sequences = is(j, "Transpose") && node(j).input(0) == seq;
-  if (!sequences && !(is(j, "Squeeze") && node(j).input(0) == y_h))
+  bool sequences = is(j, "Transpose") && input(j, 0) == seq;
+  if (!sequences && !(is(j, "Squeeze") && input(j, 0) == y_h))
     refuse(cell, "the stack must end in a Transpose of Y or a Squeeze of Y_h, as export writes it");
   if (sequences && last_step(j + 1, node(j).output(0))) {  // PyTorch's y[:, -1]
     sequences = false;
@@ -556,8 +564,8 @@ bool Importer::is_state(size_t j) const {
   if (j >= nodes_.size()) return false;
   const std::string& op = node(j).op_type();
   return op == "Shape" || op == "Unsqueeze" || op == "Concat" || op == "ConstantOfShape" ||
-         (op == "Slice" && zeros_.count(node(j).input(0))) ||
-         (op == "Gather" && shapes_.count(node(j).input(0)));
+         (op == "Slice" && zeros_.count(input(j, 0))) ||
+         (op == "Gather" && shapes_.count(input(j, 0)));
 }
 
 size_t Importer::skip_state(size_t j) {
@@ -567,8 +575,8 @@ size_t Importer::skip_state(size_t j) {
 
 // Whether node j is a Gather of the last step of the (batch, seq, h) value `y`.
 bool Importer::last_step(size_t j, const std::string& y) const {
-  if (!is(j, "Gather") || node(j).input_size() != 2 || node(j).input(0) != y) return false;
-  const Ints* index = constants_.int64s(node(j).input(1));
+  if (!is(j, "Gather") || node(j).input_size() != 2 || input(j, 0) != y) return false;
+  const Ints* index = constants_.int64s(input(j, 1));
   return Attributes(node(j), where_[j]).i("axis", 0) == 1 && index && index->size() == 1 &&
          (index->front() == -1 || index->front() == shape_.at(0) - 1);
 }
@@ -603,7 +611,7 @@ size_t Importer::cast(size_t i) {
   x_of(i, 0);
   const std::string& ids = node(i).output(0);
   if (a.i("to", 0) != ::onnx::TensorProto::INT64 || !is(i + 1, "Gather") ||
-      node(i + 1).input_size() != 2 || node(i + 1).input(1) != ids ||
+      node(i + 1).input_size() != 2 || input(i + 1, 1) != ids ||
       Attributes(node(i + 1), where_[i + 1]).i("axis", 0) != 0)
     refuse(i, "a Cast is supported only as the ids of an embedding (Cast to int64, Gather)");
   const Tensor& table = constant(i + 1, 0, "table");
@@ -641,7 +649,7 @@ size_t Importer::sub(size_t i) {
   Attributes(node(i), where_[i]).only({});
   x_of(i, 0);
   if (!layers_.empty() || current_ != input_ || normalisation_ || !is(i + 1, "Div") ||
-      node(i + 1).input(0) != node(i).output(0))
+      input(i + 1, 0) != node(i).output(0))
     refuse(i, "a Sub is supported only as the input normalisation (Sub, Div) at the start");
   const Tensor& offset = constant(i, 1, "offset");
   const Tensor& scale = constant(i + 1, 1, "scale");
@@ -661,9 +669,9 @@ size_t Importer::pad(size_t i) {
   Attributes a(node(i), where_[i]);
   a.only({"mode"});
   x_of(i, 0);
-  const Ints* pads = node(i).input_size() > 1 ? constants_.int64s(node(i).input(1)) : nullptr;
+  const Ints* pads = node(i).input_size() > 1 ? constants_.int64s(input(i, 1)) : nullptr;
   if (!pads || std::any_of(pads->begin(), pads->end(), [](int64_t p) { return p != 0; }) ||
-      (node(i).input_size() > 3 && !node(i).input(3).empty()))
+      (node(i).input_size() > 3 && !input(i, 3).empty()))
     refuse(i, "only a Pad that adds nothing is supported (padding belongs to the next layer)");
   return identity_of(i);
 }

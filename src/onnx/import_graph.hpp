@@ -71,6 +71,8 @@ class Importer {
   size_t identity_of(size_t i);  // node i passes the current value on
 
   const ::onnx::NodeProto& node(size_t i) const { return *nodes_[i]; }
+  // Input k of node j, or "" when it has fewer inputs.
+  const std::string& input(size_t j, int k) const;
   [[noreturn]] void refuse(size_t i, const std::string& why) const;
   // Input k of node i, which must be the chain's current value.
   const std::string& x_of(size_t i, int k) const;

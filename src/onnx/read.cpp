@@ -36,9 +36,16 @@ namespace fs = std::filesystem;
   return model;
 }
 
+std::string printable(const std::string& name) {
+  std::string out = name.substr(0, 80);
+  for (char& c : out)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  return name.size() > 80 ? out + "..." : out;
+}
+
 std::string describe(const ::onnx::NodeProto& node, size_t index) {
-  if (node.name().empty()) return fmt::format("node #{} ({})", index, node.op_type());
-  return fmt::format("node '{}' ({})", node.name(), node.op_type());
+  if (node.name().empty()) return fmt::format("node #{} ({})", index, printable(node.op_type()));
+  return fmt::format("node '{}' ({})", printable(node.name()), printable(node.op_type()));
 }
 
 namespace {
@@ -48,11 +55,11 @@ int64_t element_count(const ::onnx::TensorProto& t, int64_t limit, const std::st
   int64_t n = 1;
   for (int64_t d : t.dims()) {
     BP_CHECK_AS(FormatError, d >= 0 && (d == 0 || n <= limit / std::max<int64_t>(d, 1)),
-                "{}: tensor '{}' has bad dimensions", what, t.name());
+                "{}: tensor '{}' has bad dimensions", what, printable(t.name()));
     n *= d;
   }
   BP_CHECK_AS(FormatError, n <= limit, "{}: tensor '{}' holds fewer values than its dimensions",
-              what, t.name());
+              what, printable(t.name()));
   return n;
 }
 
@@ -60,13 +67,13 @@ template <typename T>
 std::vector<T> values(const ::onnx::TensorProto& t, const auto& typed, const std::string& what) {
   BP_CHECK_AS(FormatError, t.data_location() != ::onnx::TensorProto::EXTERNAL,
               "{}: tensor '{}' keeps its data in another file, which import does not read", what,
-              t.name());
+              printable(t.name()));
   const auto stored = static_cast<int64_t>(t.has_raw_data() ? t.raw_data().size() / sizeof(T)
                                                             : static_cast<size_t>(typed.size()));
   const int64_t n = element_count(t, stored, what);
   const size_t bytes = t.has_raw_data() ? t.raw_data().size() : typed.size() * sizeof(T);
   BP_CHECK_AS(FormatError, bytes == static_cast<size_t>(n) * sizeof(T),
-              "{}: tensor '{}' holds {} bytes for {} values", what, t.name(), bytes, n);
+              "{}: tensor '{}' holds {} bytes for {} values", what, printable(t.name()), bytes, n);
   std::vector<T> out(static_cast<size_t>(n));
   if (t.has_raw_data())  // little-endian, as this machine
     std::memcpy(out.data(), t.raw_data().data(), out.size() * sizeof(T));
@@ -104,7 +111,7 @@ void Constants::add_node(const ::onnx::NodeProto& node, const std::string& what)
   } else if (a.name() == "value_ints") {
     ints[name] = std::vector<int64_t>(a.ints().begin(), a.ints().end());
   } else {
-    fail_as<FormatError>("{}: attribute '{}' is not supported", what, a.name());
+    fail_as<FormatError>("{}: attribute '{}' is not supported", what, printable(a.name()));
   }
 }
 
@@ -129,7 +136,7 @@ void Attributes::only(std::initializer_list<const char*> known) const {
     BP_CHECK_AS(
         FormatError,
         std::any_of(known.begin(), known.end(), [&](const char* k) { return a.name() == k; }),
-        "{}: attribute '{}' is not supported", what_, a.name());
+        "{}: attribute '{}' is not supported", what_, printable(a.name()));
 }
 
 const ::onnx::AttributeProto* Attributes::find(const char* name,

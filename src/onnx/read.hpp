@@ -22,6 +22,10 @@ inline constexpr uint64_t kMaxOnnxFileBytes = (uint64_t{1} << 31) - 1;
 // does not parse as an ONNX model or has no graph.
 ::onnx::ModelProto read_model_file(const std::string& path);
 
+// A name from the file as error messages show it: printable ASCII, other bytes as '?', at most 80
+// characters.
+std::string printable(const std::string& name);
+
 // "node 'Conv_3' (Conv)", or "node #3 (Conv)" for a node without a name.
 std::string describe(const ::onnx::NodeProto& node, size_t index);
 

@@ -187,6 +187,11 @@ TEST(OnnxImport, RefusesUnsupportedOperatorsAndAttributesNamingTheNode) {
   relu.set_op_type("Celu");
   expect_error([&] { onnx::import_model(write(dir, "op.onnx", proto)); },
                "node '" + relu.name() + "' (Celu): operator not supported by import");
+  relu.set_name(std::string("\x01"
+                            "bad") +
+                static_cast<char>(0xff));  // bytes from the file reach messages as printable text
+  expect_error([&] { onnx::import_model(write(dir, "name.onnx", proto)); },
+               "node '?bad?' (Celu): operator not supported");
   relu.set_op_type("Relu");
   ::onnx::NodeProto& gemm = first_node(proto, "Gemm");
   auto* a = gemm.add_attribute();
