@@ -12,6 +12,7 @@
 #include "backprop/io.hpp"
 #include "backprop/norm.hpp"
 #include "backprop/recurrent.hpp"
+#include "backprop/transformer.hpp"
 #include "backprop/version.hpp"
 #include "onnx/graph.hpp"
 
@@ -50,6 +51,17 @@ Ints pair(Size2d s) {
   return {s.h, s.w};
 }
 
+// P[:seq] of a positional encoding: the learned weight, or the fixed sines (what it adds to 0).
+Tensor positions(nn::PositionalEncoding& p, const Shape& in) {
+  if (p.kind() == nn::PositionKind::learned)
+    return in[0] == p.max_len() ? p.parameters().front()
+                                : slice(p.parameters().front(), 0, 0, in[0]);
+  NoGradGuard no_grad;
+  Shape batch_of_one{1};
+  batch_of_one.insert(batch_of_one.end(), in.begin(), in.end());
+  return p.forward(Tensor::zeros(batch_of_one)).reshape(in);
+}
+
 std::string Exporter::sequence(const nn::Sequential& net, std::string x, Shape in,
                                const std::string& path) {
   for (const auto& [name, child] : net.children()) {
@@ -72,6 +84,8 @@ std::string Exporter::layer(nn::Module& m, const std::string& x, const Shape& in
   if (auto* b = dynamic_cast<nn::BatchNorm*>(&m)) return batch_norm(*b, x);
   if (auto* l = dynamic_cast<nn::LayerNorm*>(&m)) return layer_norm(*l, x);
   if (auto* r = dynamic_cast<nn::RecurrentBase*>(&m)) return recurrent(*r, x);
+  if (auto* p = dynamic_cast<nn::PositionalEncoding*>(&m))  // x + P[:seq]
+    return g_.node("Add", {x, g_.constant("positions", positions(*p, in))});
   if (auto* d = dynamic_cast<nn::Dropout*>(&m))  // the identity in inference; kept for import
     return g_.node("Dropout", {x, g_.constant("ratio", Tensor::scalar(d->p()))});
   if (dynamic_cast<nn::Flatten*>(&m)) return g_.node("Flatten", {x}, {{"axis", int64_t{1}}});

@@ -10,6 +10,7 @@
 #include "backprop/activation.hpp"
 #include "backprop/error.hpp"
 #include "backprop/onnx.hpp"
+#include "backprop/transformer.hpp"
 #include "onnx/import_graph.hpp"
 
 namespace bp::onnx::detail {
@@ -620,9 +621,23 @@ size_t Importer::cast(size_t i) {
               {fmt::format("embedding({},{})", table.shape()[0], table.shape()[1]), {table}, {}});
 }
 
+// Add of a constant of the sample's shape: a positional encoding, fixed when it holds the sines.
+size_t Importer::positional(size_t i, const Tensor& table) {
+  if (shape_.size() != 2) refuse(i, "an Add of a constant is supported only on (seq, dim) samples");
+  Generator gen(0);
+  nn::PositionalEncoding sines(shape_[0], shape_[1], nn::PositionKind::sinusoidal, gen);
+  NoGradGuard no_grad;
+  const Tensor p = sines.forward(Tensor::zeros({1, shape_[0], shape_[1]}));  // the sines
+  const bool fixed = std::equal(table.data(), table.data() + table.numel(), p.data());
+  if (fixed) return push(i, i, {"positional(kind=sinusoidal)"});
+  return push(i, i, {"positional", {table}});
+}
+
 // Add of an earlier value of the chain and the current one: the layers between are a residual.
 size_t Importer::add(size_t i) {
   Attributes(node(i), where_[i]).only({});
+  const Tensor* table = constants_.tensor(other_input(i, current_));
+  if (table && table->shape() == shape_) return positional(i, *table);
   const std::string& skip = other_input(i, current_);
   auto earlier = chain_.find(skip);
   if (skip.empty() || skip == current_ || earlier == chain_.end())

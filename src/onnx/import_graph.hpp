@@ -65,6 +65,7 @@ class Importer {
   size_t skip_state(size_t j);
   size_t cast(size_t i);
   size_t add(size_t i);
+  size_t positional(size_t i, const Tensor& table);
   size_t sub(size_t i);
   size_t pad(size_t i);
   size_t identity(size_t i);

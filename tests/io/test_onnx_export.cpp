@@ -55,9 +55,9 @@ TEST(OnnxExport, RefusesLayersWithoutAnOnnxFormNamingThem) {
   Folder dir;
   expect_error(
       [&] {
-        onnx::export_model(model_of("positional,flatten,dense(2)", {5, 3}), dir / "a.onnx");
+        onnx::export_model(model_of("attention(1),flatten,dense(2)", {5, 3}), dir / "a.onnx");
       },
-      "module '0' (PositionalEncoding");
+      "module '0' (MultiheadAttention");
   expect_error(
       [&] {
         onnx::export_model(

@@ -42,6 +42,8 @@ CSV_MODELS = [
     ("sequence-layernorm", "reshape(4,16),dense(8),layernorm,flatten,dense(3)", "blobs", []),
     ("embedding", "embedding(10,4),flatten,dense(3)", "ids", ["--normalize", "none"]),
     ("lstm", "reshape(8,8),lstm(16),dense(3)", "blobs", []),
+    ("positional", "reshape(8,8),positional,dense(4),positional(kind=sinusoidal),flatten,dense(3)",
+     "blobs", []),
     ("gru-stack", "reshape(8,8),gru(12,layers=2),dense(3)", "blobs", []),
     ("rnn-sequences", "reshape(8,8),rnn(16,sequences=true),rnn(8,nonlinearity=relu),dense(3)",
      "blobs", []),

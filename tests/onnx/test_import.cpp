@@ -115,6 +115,8 @@ TEST(OnnxImport, EveryExportableLayerComesBackBitForBit) {
   expect_round_trip("reshape(4,16),dense(8),layernorm,flatten,dense(3)", {64});
   expect_round_trip("embedding(10,4),flatten,dense(3)", {6}, data::NormKind::none);
   expect_round_trip("reshape(8,8),lstm(16),dense(3)", {64});
+  expect_round_trip("reshape(8,8),positional,dense(4),positional(kind=sinusoidal),flatten,dense(3)",
+                    {64});
   expect_round_trip("reshape(8,8),gru(12,layers=2),dense(3)", {64});
   expect_round_trip("reshape(8,8),rnn(16,sequences=true),rnn(8,nonlinearity=relu),dense(3)", {64});
   expect_round_trip("reshape(8,8),lstm(8,layers=2,sequences=true),flatten,dense(3)", {64});
