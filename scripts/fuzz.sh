@@ -18,12 +18,12 @@ if [[ ! -f $build/CMakeCache.txt ]]; then
     -DCMAKE_CXX_COMPILER=clang++ -DBP_FUZZ=ON -DBP_WERROR=OFF -DBP_BUILD_CLI=OFF \
     -DBP_BUILD_TESTS=OFF -DBP_BUILD_BENCH=OFF -DBP_BUILD_EXAMPLES=OFF >/dev/null
 fi
-targets=(idx csv spec model spec_json schedule text)
+targets=(idx csv spec model spec_json schedule text onnx)
 ninja -C "$build" "${targets[@]/#/backprop_fuzz_}" >/dev/null
 
 corpus="$build/corpus"
 mkdir -p "$corpus/idx" "$corpus/csv" "$corpus/spec" "$corpus/model" "$corpus/spec_json" \
-  "$corpus/schedule" "$corpus/text" "$build/artifacts"
+  "$corpus/schedule" "$corpus/text" "$corpus/onnx" "$build/artifacts"
 
 # IDX seeds: a few valid files of different types and ranks, raw and gzip.
 python3 - "$corpus/idx" <<'PY'
@@ -135,6 +135,39 @@ seeds = {
 for name, data in seeds.items():
     open(os.path.join(out, name), "wb").write(b"\x00" + data)
     open(os.path.join(out, name + "-fixcrc"), "wb").write(b"\x01" + data)
+PY
+
+# ONNX seeds: small graphs of the operators import reads (Debian's python3-onnx writes them).
+/usr/bin/python3 - "$corpus/onnx" <<'PY'
+import os, sys
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+out = sys.argv[1]
+def model(nodes, inits, shape, opset=17):
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch"] + shape)],
+                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(np.asarray(v, dtype=np.int64 if k[0] == "i" else np.float32), k)
+                           for k, v in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+rng = np.random.default_rng(0)
+seeds = {
+    "mlp": model([helper.make_node("Sub", ["input", "off"], ["a"]), helper.make_node("Div", ["a", "sc"], ["b"]),
+                  helper.make_node("Gemm", ["b", "w", "bias"], ["c"], transB=1),
+                  helper.make_node("Relu", ["c"], ["output"])],
+                 {"off": [0.5], "sc": [2.0], "w": rng.normal(size=(4, 3)), "bias": [0, 1, 2, 3]}, [3]),
+    "cnn": model([helper.make_node("Conv", ["input", "w"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+                  helper.make_node("MaxPool", ["a"], ["b"], kernel_shape=[2, 2], strides=[2, 2]),
+                  helper.make_node("Reshape", ["b", "i_shape"], ["output"])],
+                 {"w": rng.normal(size=(2, 1, 3, 3)), "i_shape": [0, -1]}, [1, 4, 4], opset=13),
+    "lstm": model([helper.make_node("Transpose", ["input"], ["a"], perm=[1, 0, 2]),
+                   helper.make_node("LSTM", ["a", "W", "R", "B"], ["y", "yh"], hidden_size=2),
+                   helper.make_node("Squeeze", ["y", "i_1"], ["b"]),
+                   helper.make_node("Squeeze", ["yh", "i_0"], ["output"])],
+                  {"W": rng.normal(size=(1, 8, 3)), "R": rng.normal(size=(1, 8, 2)),
+                   "B": rng.normal(size=(1, 16)), "i_1": [1], "i_0": [0]}, [4, 3]),
+}
+for name, data in seeds.items():
+    open(os.path.join(out, name), "wb").write(data)
 PY
 
 status=0

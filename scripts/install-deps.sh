@@ -7,7 +7,8 @@
 #   test    build + the test suite: GoogleTest, clang and its sanitizer runtimes (the sanitizer and
 #           fuzz builds), MPI (data-parallel tests), Google Benchmark, Python (test helpers),
 #           pkg-config (the consumer projects), clang-format (the formatting check), python3-onnx
-#           and Node.js with npm (exported ONNX files, checked and run in ONNX Runtime)
+#           and Node.js with npm (exported ONNX files, checked and run in ONNX Runtime), PyTorch
+#           (its ONNX exports, imported)
 #   mpi     build + data-parallel training across processes (OpenMPI)
 #   package build + what cpack needs for the Debian package (dpkg-shlibdeps, file)
 #   bench   build + the side-by-side benchmarks: Google Benchmark, MPI, PyTorch and its fastest BLAS
@@ -33,6 +34,7 @@ test=(
   python3 pkg-config
   clang-format                            # scripts/check-format.sh
   python3-onnx nodejs                     # ONNX's checker; Node.js runs ONNX Runtime (from npm)
+  python3-torch                           # PyTorch's ONNX exports, imported by the tests
 )
 package=(dpkg-dev file)
 bench=(

@@ -101,6 +101,7 @@ class BP_API BatchNorm : public Module {
   Tensor& running_mean() { return running_mean_; }
   Tensor& running_var() { return running_var_; }
   float eps() const { return options_.eps; }
+  float momentum() const { return options_.momentum; }
 
  protected:
   // `spatial` picks the sample shapes accepted: (C) or (C, L) for 1, (C, H, W) for 2.

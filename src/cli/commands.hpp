@@ -21,6 +21,7 @@ Command add_predict_command(CLI::App& app);
 Command add_generate_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
 Command add_export_command(CLI::App& app);
+Command add_import_command(CLI::App& app);
 Command add_gradcheck_command(CLI::App& app);
 Command add_paper_command(CLI::App& app);
 

@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   const cli::Command generate = cli::add_generate_command(app);
   const cli::Command info = cli::add_info_command(app);
   const cli::Command export_onnx = cli::add_export_command(app);
+  const cli::Command import_onnx = cli::add_import_command(app);
   const cli::Command gradcheck = cli::add_gradcheck_command(app);
   const cli::Command paper = cli::add_paper_command(app);
   std::string backend = "fast";
@@ -109,6 +110,6 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help and --version end here too, with 0
   }
-  return check_stdout(run({train, eval, predict, generate, info, export_onnx, gradcheck, paper},
+  return check_stdout(run({train, eval, predict, generate, info, export_onnx, import_onnx, gradcheck, paper},
                           backend, precision));
 }

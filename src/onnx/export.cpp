@@ -11,6 +11,8 @@
 #include "backprop/error.hpp"
 #include "backprop/io.hpp"
 #include "backprop/norm.hpp"
+#include "backprop/recurrent.hpp"
+#include "backprop/transformer.hpp"
 #include "backprop/version.hpp"
 #include "onnx/graph.hpp"
 
@@ -36,6 +38,7 @@ class Exporter {
   std::string conv_transpose(nn::ConvTranspose2d& m, const std::string& x);
   std::string batch_norm(nn::BatchNorm& m, const std::string& x);
   std::string layer_norm(nn::LayerNorm& m, const std::string& x);
+  std::string recurrent(nn::RecurrentBase& m, const std::string& x);
   std::string parameter_or(const Tensor& t, const Shape& shape, float fill, const char* hint);
 
   GraphWriter& g_;
@@ -46,6 +49,17 @@ Ints pads(Size2d p) {
 }
 Ints pair(Size2d s) {
   return {s.h, s.w};
+}
+
+// P[:seq] of a positional encoding: the learned weight, or the fixed sines (what it adds to 0).
+Tensor positions(nn::PositionalEncoding& p, const Shape& in) {
+  if (p.kind() == nn::PositionKind::learned)
+    return in[0] == p.max_len() ? p.parameters().front()
+                                : slice(p.parameters().front(), 0, 0, in[0]);
+  NoGradGuard no_grad;
+  Shape batch_of_one{1};
+  batch_of_one.insert(batch_of_one.end(), in.begin(), in.end());
+  return p.forward(Tensor::zeros(batch_of_one)).reshape(in);
 }
 
 std::string Exporter::sequence(const nn::Sequential& net, std::string x, Shape in,
@@ -69,7 +83,11 @@ std::string Exporter::layer(nn::Module& m, const std::string& x, const Shape& in
   if (auto* c = dynamic_cast<nn::ConvTranspose2d*>(&m)) return conv_transpose(*c, x);
   if (auto* b = dynamic_cast<nn::BatchNorm*>(&m)) return batch_norm(*b, x);
   if (auto* l = dynamic_cast<nn::LayerNorm*>(&m)) return layer_norm(*l, x);
-  if (dynamic_cast<nn::Dropout*>(&m)) return x;  // the identity in evaluation
+  if (auto* r = dynamic_cast<nn::RecurrentBase*>(&m)) return recurrent(*r, x);
+  if (auto* p = dynamic_cast<nn::PositionalEncoding*>(&m))  // x + P[:seq]
+    return g_.node("Add", {x, g_.constant("positions", positions(*p, in))});
+  if (auto* d = dynamic_cast<nn::Dropout*>(&m))  // the identity in inference; kept for import
+    return g_.node("Dropout", {x, g_.constant("ratio", Tensor::scalar(d->p()))});
   if (dynamic_cast<nn::Flatten*>(&m)) return g_.node("Flatten", {x}, {{"axis", int64_t{1}}});
   if (auto* r = dynamic_cast<nn::Reshape*>(&m)) {
     Ints shape{0};  // 0: the input's batch extent
@@ -184,7 +202,7 @@ std::string Exporter::batch_norm(nn::BatchNorm& m, const std::string& x) {
       "BatchNormalization",
       {x, parameter_or(m.weight(), c, 1.0f, "scale"), parameter_or(m.bias(), c, 0.0f, "bias"),
        g_.constant("mean", m.running_mean()), g_.constant("var", m.running_var())},
-      {{"epsilon", m.eps()}});
+      {{"epsilon", m.eps()}, {"momentum", 1.0f - m.momentum()}});  // ONNX keeps 1 - ours
 }
 
 std::string Exporter::layer_norm(nn::LayerNorm& m, const std::string& x) {
@@ -193,6 +211,62 @@ std::string Exporter::layer_norm(nn::LayerNorm& m, const std::string& x) {
                  {x, parameter_or(m.weight(), m.shape(), 1.0f, "scale"),
                   parameter_or(m.bias(), m.shape(), 0.0f, "bias")},
                  {{"axis", -axes}, {"epsilon", m.eps()}});
+}
+
+// The blocks of `h` rows of `t` in ONNX's gate order (ONNX's gate k is ours order[k]), as
+// (1, rows, ...) for one direction; `then`, if given, appended in the same order (Wb then Rb).
+Tensor gate_blocks(const std::vector<int>& order, int64_t h, const Tensor& t,
+                   const Tensor* then = nullptr) {
+  std::vector<float> out;
+  for (const Tensor* part : {&t, then}) {
+    if (!part) continue;
+    const int64_t block = h * (part->numel() / part->shape()[0]);
+    for (int g : order) {
+      const float* p = part->data() + g * block;
+      out.insert(out.end(), p, p + block);
+    }
+  }
+  Shape shape{1};
+  shape.insert(shape.end(), t.shape().begin(), t.shape().end());
+  if (then) shape.back() *= 2;
+  return Tensor::from_data(out, shape);
+}
+
+// RNN, LSTM or GRU nodes on (seq, batch, features), one per layer of the stack: ONNX's gates come
+// in another order (LSTM i, o, f, c against our i, f, g, o; GRU z, r, h against our r, z, n, with
+// PyTorch's reset after the product: linear_before_reset).
+std::string Exporter::recurrent(nn::RecurrentBase& m, const std::string& x) {
+  const auto* rnn = dynamic_cast<nn::RNN*>(&m);
+  const bool lstm = dynamic_cast<nn::LSTM*>(&m) != nullptr;
+  const std::vector<int> order = rnn    ? std::vector<int>{0}
+                                 : lstm ? std::vector<int>{0, 3, 1, 2}
+                                        : std::vector<int>{1, 0, 2};
+  const std::string op = rnn ? "RNN" : lstm ? "LSTM" : "GRU";
+  const int64_t h = m.hidden_size();
+  std::string seq = g_.node("Transpose", {x}, {{"perm", Ints{1, 0, 2}}});
+  std::string last;
+  for (int64_t l = 0; l < m.num_layers(); ++l) {
+    const std::vector<std::string> in{
+        seq, g_.constant("W", gate_blocks(order, h, m.weight_ih(l))),
+        g_.constant("R", gate_blocks(order, h, m.weight_hh(l))),
+        g_.constant("B", gate_blocks(order, h, m.bias_ih(l), &m.bias_hh(l)))};
+    std::vector<std::string> out;
+    if (rnn)
+      out = g_.nodes(op, in, 2,
+                     {{"hidden_size", h},
+                      {"activations",
+                       std::vector<std::string>{
+                           rnn->nonlinearity() == nn::RNNNonlinearity::relu ? "Relu" : "Tanh"}}});
+    else if (lstm)
+      out = g_.nodes(op, in, 2, {{"hidden_size", h}});
+    else
+      out = g_.nodes(op, in, 2, {{"hidden_size", h}, {"linear_before_reset", int64_t{1}}});
+    // Y (seq, 1, batch, h) without its direction axis feeds the next layer; Y_h (1, batch, h).
+    seq = g_.node("Squeeze", {out[0], g_.int64s("axes", {1})});
+    last = out[1];
+  }
+  if (m.return_sequences()) return g_.node("Transpose", {seq}, {{"perm", Ints{1, 0, 2}}});
+  return g_.node("Squeeze", {last, g_.int64s("axes", {0})});
 }
 
 // ---- the model around the network ----
@@ -224,6 +298,9 @@ void add_metadata(::onnx::ModelProto& proto, const Model& model) {
   };
   add("labels", nlohmann::json(model.label_names).dump());
   add("backprop.spec", nn::to_string(model.spec));
+  add("backprop.task", model.task == data::Task::regression ? "regression" : "classification");
+  add("backprop.normalization",
+      model.normalizer.kind() == data::NormKind::min_max ? "min_max" : "standardize");
   add("backprop.info", model.info_json);
 }
 

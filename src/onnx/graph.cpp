@@ -19,9 +19,13 @@ void set_attribute(::onnx::AttributeProto& a, const Attribute& attribute) {
   } else if (const auto* list = std::get_if<std::vector<int64_t>>(&attribute.value)) {
     a.set_type(::onnx::AttributeProto::INTS);
     for (int64_t v : *list) a.add_ints(v);
-  } else {
+  } else if (const auto* s = std::get_if<std::string>(&attribute.value)) {
     a.set_type(::onnx::AttributeProto::STRING);
-    a.set_s(std::get<std::string>(attribute.value));
+    a.set_s(*s);
+  } else {
+    a.set_type(::onnx::AttributeProto::STRINGS);
+    for (const std::string& v : std::get<std::vector<std::string>>(attribute.value))
+      a.add_strings(v);
   }
 }
 
@@ -52,15 +56,30 @@ std::string GraphWriter::int64s(const std::string& hint, const std::vector<int64
   return init.name();
 }
 
-void GraphWriter::node_to(const std::string& output, const std::string& op,
-                          const std::vector<std::string>& inputs,
-                          std::initializer_list<Attribute> attributes) {
+void GraphWriter::add_node(const std::string& op, const std::vector<std::string>& inputs,
+                           const std::vector<std::string>& outputs,
+                           std::initializer_list<Attribute> attributes) {
   ::onnx::NodeProto& n = *graph_.add_node();
   n.set_op_type(op);
   n.set_name(fresh(op));
   for (const std::string& in : inputs) n.add_input(in);
-  n.add_output(output);
+  for (const std::string& out : outputs) n.add_output(out);
   for (const Attribute& a : attributes) set_attribute(*n.add_attribute(), a);
+}
+
+void GraphWriter::node_to(const std::string& output, const std::string& op,
+                          const std::vector<std::string>& inputs,
+                          std::initializer_list<Attribute> attributes) {
+  add_node(op, inputs, {output}, attributes);
+}
+
+std::vector<std::string> GraphWriter::nodes(const std::string& op,
+                                            const std::vector<std::string>& inputs, int outputs,
+                                            std::initializer_list<Attribute> attributes) {
+  std::vector<std::string> names;
+  for (int k = 0; k < outputs; ++k) names.push_back(fresh(op + "_out"));
+  add_node(op, inputs, names, attributes);
+  return names;
 }
 
 std::string GraphWriter::node(const std::string& op, const std::vector<std::string>& inputs,

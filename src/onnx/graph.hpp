@@ -14,10 +14,10 @@
 
 namespace bp::onnx::detail {
 
-// One attribute of a node: an integer, a float, a list of integers or a string.
+// One attribute of a node: an integer, a float, a list of integers, a string or a list of strings.
 struct Attribute {
   std::string name;
-  std::variant<int64_t, float, std::vector<int64_t>, std::string> value;
+  std::variant<int64_t, float, std::vector<int64_t>, std::string, std::vector<std::string>> value;
 };
 
 class GraphWriter {
@@ -31,6 +31,9 @@ class GraphWriter {
   // A node `op` on `inputs` with one output; returns the output's name.
   std::string node(const std::string& op, const std::vector<std::string>& inputs,
                    std::initializer_list<Attribute> attributes = {});
+  // A node `op` with `outputs` outputs; returns their names.
+  std::vector<std::string> nodes(const std::string& op, const std::vector<std::string>& inputs,
+                                 int outputs, std::initializer_list<Attribute> attributes = {});
   // The same with the output named `output`.
   void node_to(const std::string& output, const std::string& op,
                const std::vector<std::string>& inputs,
@@ -38,6 +41,9 @@ class GraphWriter {
 
  private:
   std::string fresh(const std::string& hint);
+  void add_node(const std::string& op, const std::vector<std::string>& inputs,
+                const std::vector<std::string>& outputs,
+                std::initializer_list<Attribute> attributes);
 
   ::onnx::GraphProto& graph_;
   int64_t next_ = 0;

@@ -256,14 +256,30 @@ TEST_F(Cli, ExportWritesOnnxAndRefusesWhatItCannot) {
   ASSERT_EQ(rows.size(), 60u);
   EXPECT_EQ(std::count(rows[0].begin(), rows[0].end(), ','), 2) << rows[0];
 
-  ok({"train", "--data", csv, "--model", "reshape(1,2),lstm(3),dense(3)", "--epochs", "1", "--out",
-      "r.bp", "-q"});
+  ok({"train", "--data", csv, "--model", "reshape(1,2),attention(1),flatten,dense(3)", "--epochs",
+      "1", "--out", "r.bp", "-q"});
   expect_error({"export", "--model-file", "r.bp", "--onnx", "r.onnx"},
-               {"module '1' (LSTM", "no ONNX form"});
+               {"module '1' (MultiheadAttention", "no ONNX form"});
   EXPECT_FALSE(fs::exists(path("r.onnx")));
   expect_error({"export", "--model-file", "nothing.bp", "--onnx", "x.onnx"},
                {"nothing.bp", "no such file"});
   expect_error({"export", "--model-file", "m.bp", "--onnx", "no_dir/x.onnx"}, {"no_dir"});
+}
+
+TEST_F(Cli, ImportReadsAnExportBackAndRefusesWhatIsNotOnnx) {
+  const std::string csv = blobs_csv(60);
+  ok({"train", "--data", csv, "--model", "dense(4),relu,dropout(0.2),dense(3)", "--epochs", "1",
+      "--out", "m.bp", "-q"});
+  ok({"export", "--model-file", "m.bp", "--onnx", "m.onnx"});
+  Result i = ok({"import", "m.onnx", "--out", "back.bp"});
+  EXPECT_NE(i.out.find("dense(4),relu,dropout(0.2),dense(3), input [batch, 2]"), std::string::npos)
+      << i.out;
+  // The same scores, to the last digit printed.
+  EXPECT_EQ(ok({"predict", "--model-file", "back.bp", "--input", csv, "--scores"}).out,
+            ok({"predict", "--model-file", "m.bp", "--input", csv, "--scores"}).out);
+  expect_error({"import", csv, "--out", "x.bp"}, {"not an ONNX model"});
+  expect_error({"import", "m.onnx", "--out", "no_dir/x.bp"}, {"no_dir"});
+  EXPECT_FALSE(fs::exists(path("x.bp")));
 }
 
 TEST_F(Cli, ModelSpecFromJsonFile) {

@@ -41,6 +41,14 @@ CSV_MODELS = [
     ("shapes", "reshape(8,8),permute(1,0),dense(4),flatten,dense(3),softmax", "blobs", []),
     ("sequence-layernorm", "reshape(4,16),dense(8),layernorm,flatten,dense(3)", "blobs", []),
     ("embedding", "embedding(10,4),flatten,dense(3)", "ids", ["--normalize", "none"]),
+    ("lstm", "reshape(8,8),lstm(16),dense(3)", "blobs", []),
+    ("positional", "reshape(8,8),positional,dense(4),positional(kind=sinusoidal),flatten,dense(3)",
+     "blobs", []),
+    ("gru-stack", "reshape(8,8),gru(12,layers=2),dense(3)", "blobs", []),
+    ("rnn-sequences", "reshape(8,8),rnn(16,sequences=true),rnn(8,nonlinearity=relu),dense(3)",
+     "blobs", []),
+    ("lstm-stack-sequences", "reshape(8,8),lstm(8,layers=2,sequences=true),flatten,dense(3)",
+     "blobs", []),
 ]
 IMAGE_MODELS = [
     ("fashion-mlp", "auto"),

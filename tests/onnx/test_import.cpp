@@ -1,0 +1,230 @@
+// ONNX import: our own exports come back with the same spec, parameters and normalisation bit for
+// bit; broken and unsupported files are refused naming the file, the node and the operator.
+// PyTorch's exports are checked by tests/onnx/check_torch_import.py (the "onnx" label).
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "backprop/onnx.hpp"
+#include "test_util.hpp"
+
+namespace bp {
+namespace {
+
+namespace fs = std::filesystem;
+using bp::testing::expect_error;
+
+struct Folder {
+  Folder() {
+    std::string tmpl = (fs::temp_directory_path() / "bp_onnx_import_XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~Folder() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return (fs::path(path) / name).string(); }
+  std::string path;
+};
+
+// A model with every parameter and buffer drawn at random (running statistics too), so that a
+// tensor landing in the wrong place shows.
+Model random_model(const std::string& spec, const Shape& input, data::NormKind norm) {
+  Generator gen(11);
+  Model m = Model::create(nn::parse_model_spec(spec), input, gen);
+  for (auto& [name, b] : m.network->named_buffers()) {
+    Tensor t = b;
+    t.copy_(Tensor::uniform(b.shape(), 0.5f, 1.5f, gen));
+  }
+  m.label_names.clear();
+  for (int64_t k = 0; k < m.num_outputs; ++k) m.label_names.push_back("class" + std::to_string(k));
+  if (norm != data::NormKind::none) {
+    const auto n = static_cast<size_t>(numel(input));
+    std::vector<float> offset(n), scale(n);
+    for (size_t k = 0; k < n; ++k) {
+      offset[k] = 0.25f * static_cast<float>(k % 7);
+      scale[k] = 1.0f + 0.125f * static_cast<float>(k % 5);
+    }
+    m.normalizer = data::Normalizer::from_stats(norm, offset, scale);
+  }
+  return m;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() &&
+         std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
+}
+
+void expect_round_trip(const std::string& spec, const Shape& input,
+                       data::NormKind norm = data::NormKind::standardize) {
+  SCOPED_TRACE(spec);
+  Folder dir;
+  const Model m = random_model(spec, input, norm);
+  onnx::export_model(m, dir / "m.onnx");
+  const Model back = onnx::import_model(dir / "m.onnx");
+  EXPECT_EQ(nn::to_string(back.spec), spec);
+  EXPECT_EQ(back.input_shape, m.input_shape);
+  EXPECT_EQ(back.label_names, m.label_names);
+  EXPECT_EQ(back.num_outputs, m.num_outputs);
+  EXPECT_EQ(back.normalizer.kind(), m.normalizer.kind());
+  EXPECT_EQ(back.normalizer.offset(), m.normalizer.offset());
+  EXPECT_EQ(back.normalizer.scale(), m.normalizer.scale());
+  const auto p = m.network->named_parameters(), q = back.network->named_parameters();
+  ASSERT_EQ(p.size(), q.size());
+  for (size_t k = 0; k < p.size(); ++k) {
+    EXPECT_EQ(p[k].first, q[k].first);
+    EXPECT_TRUE(same_bits(p[k].second, q[k].second)) << p[k].first;
+  }
+  const auto b = m.network->named_buffers(), c = back.network->named_buffers();
+  ASSERT_EQ(b.size(), c.size());
+  for (size_t k = 0; k < b.size(); ++k) EXPECT_TRUE(same_bits(b[k].second, c[k].second));
+  Shape batch{5};
+  batch.insert(batch.end(), input.begin(), input.end());
+  std::vector<float> values(static_cast<size_t>(numel(batch)));
+  for (size_t k = 0; k < values.size(); ++k) values[k] = static_cast<float>((k * 7) % 10);  // ids
+  const Tensor x = Tensor::from_data(values, batch);
+  EXPECT_TRUE(same_bits(m.predict(x), back.predict(x)));
+}
+
+TEST(OnnxImport, EveryExportableLayerComesBackBitForBit) {
+  expect_round_trip("dense(16),relu,dense(3)", {64});
+  expect_round_trip("dense(16),tanh,dense(3)", {64}, data::NormKind::min_max);
+  expect_round_trip(
+      "dense(8),sigmoid,dense(8),leaky_relu,dense(8),leaky_relu(0.2),dense(8),elu,"
+      "dense(8),elu(0.5),dense(8),selu,dense(8),gelu,dense(8),softplus,dense(8),"
+      "softplus(2),dense(8),silu,dense(8),mish,dense(8),hardswish,"
+      "dense(8,bias=false),relu,dense(3)",
+      {12}, data::NormKind::none);
+  expect_round_trip(
+      "dense(32),batchnorm,relu,dropout(0.3),dense(32),batchnorm(momentum=0.2,eps=0.001),"
+      "dropout,layernorm,relu,layernorm(eps=0.0001),residual(dense(32),relu,dense(32)),"
+      "dense(3),log_softmax",
+      {10});
+  expect_round_trip(
+      "reshape(1,8,8),conv(4,3,pad=1),batchnorm,relu,maxpool(2),"
+      "conv(8,3,pad=1,groups=2),relu,avgpool(2,stride=1,pad=1),"
+      "conv_transpose(4,3,stride=2,pad=1,output_pad=1,bias=false),relu,"
+      "conv(6,2,stride=2,dilation=2),maxpool(2,stride=1),global_avgpool,dense(3)",
+      {64});
+  expect_round_trip("reshape(8,8),permute(1,0),dense(4),flatten,dense(3),softmax", {64});
+  expect_round_trip("reshape(4,16),dense(8),layernorm,flatten,dense(3)", {64});
+  expect_round_trip("embedding(10,4),flatten,dense(3)", {6}, data::NormKind::none);
+  expect_round_trip("reshape(8,8),lstm(16),dense(3)", {64});
+  expect_round_trip("reshape(8,8),positional,dense(4),positional(kind=sinusoidal),flatten,dense(3)",
+                    {64});
+  expect_round_trip("reshape(8,8),gru(12,layers=2),dense(3)", {64});
+  expect_round_trip("reshape(8,8),rnn(16,sequences=true),rnn(8,nonlinearity=relu),dense(3)", {64});
+  expect_round_trip("reshape(8,8),lstm(8,layers=2,sequences=true),flatten,dense(3)", {64});
+}
+
+TEST(OnnxImport, KeepsTheTaskAndTheTrainingRecord) {
+  Folder dir;
+  Model m = random_model("dense(2)", {3}, data::NormKind::none);
+  m.task = data::Task::regression;
+  m.label_names.clear();
+  m.info_json = R"({"epochs":3})";
+  onnx::export_model(m, dir / "r.onnx");
+  const Model back = onnx::import_model(dir / "r.onnx");
+  EXPECT_EQ(back.task, data::Task::regression);
+  EXPECT_TRUE(back.label_names.empty());
+  EXPECT_EQ(back.info_json, m.info_json);
+}
+
+// ---- broken and unsupported files ----
+
+::onnx::ModelProto exported(const Folder& dir, const std::string& spec, const Shape& input) {
+  onnx::export_model(random_model(spec, input, data::NormKind::none), dir / "base.onnx");
+  ::onnx::ModelProto proto;
+  std::ifstream in(dir / "base.onnx", std::ios::binary);
+  EXPECT_TRUE(proto.ParseFromIstream(&in));
+  return proto;
+}
+
+std::string write(const Folder& dir, const std::string& name, const ::onnx::ModelProto& proto) {
+  std::ofstream out(dir / name, std::ios::binary);
+  EXPECT_TRUE(proto.SerializeToOstream(&out));
+  return dir / name;
+}
+
+::onnx::NodeProto& first_node(::onnx::ModelProto& proto, const std::string& op) {
+  for (auto& n : *proto.mutable_graph()->mutable_node())
+    if (n.op_type() == op) return n;
+  throw std::runtime_error("no " + op);
+}
+
+TEST(OnnxImport, RefusesFilesThatAreNotOnnxModels) {
+  Folder dir;
+  expect_error([&] { onnx::import_model(dir / "missing.onnx"); }, "missing.onnx: no such file");
+  std::ofstream(dir / "text.onnx") << "label,f1\nc0,0.5\n";
+  expect_error([&] { onnx::import_model(dir / "text.onnx"); }, "text.onnx: not an ONNX model");
+  onnx::export_model(random_model("dense(16),relu,dense(3)", {64}, data::NormKind::none),
+                     dir / "whole.onnx");
+  std::ifstream in(dir / "whole.onnx", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ofstream(dir / "cut.onnx", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  expect_error([&] { onnx::import_model(dir / "cut.onnx"); }, "cut.onnx: not an ONNX model");
+  std::ofstream(dir / "empty.onnx").flush();
+  expect_error([&] { onnx::import_model(dir / "empty.onnx"); }, "not an ONNX model");
+}
+
+TEST(OnnxImport, RefusesOtherOpsets) {
+  Folder dir;
+  ::onnx::ModelProto proto = exported(dir, "dense(2)", {3});
+  proto.mutable_opset_import(0)->set_version(18);
+  expect_error([&] { onnx::import_model(write(dir, "new.onnx", proto)); },
+               "opset 18 is not supported (import reads opsets 13 to 17)");
+  proto.mutable_opset_import(0)->set_version(9);
+  expect_error([&] { onnx::import_model(write(dir, "old.onnx", proto)); }, "opset 9 is not");
+}
+
+TEST(OnnxImport, RefusesUnsupportedOperatorsAndAttributesNamingTheNode) {
+  Folder dir;
+  ::onnx::ModelProto proto = exported(dir, "dense(4),relu,dense(2)", {3});
+  ::onnx::NodeProto& relu = first_node(proto, "Relu");
+  relu.set_op_type("Celu");
+  expect_error([&] { onnx::import_model(write(dir, "op.onnx", proto)); },
+               "node '" + relu.name() + "' (Celu): operator not supported by import");
+  relu.set_name(std::string("\x01"
+                            "bad") +
+                static_cast<char>(0xff));  // bytes from the file reach messages as printable text
+  expect_error([&] { onnx::import_model(write(dir, "name.onnx", proto)); },
+               "node '?bad?' (Celu): operator not supported");
+  relu.set_op_type("Relu");
+  ::onnx::NodeProto& gemm = first_node(proto, "Gemm");
+  auto* a = gemm.add_attribute();
+  a->set_name("transA");
+  a->set_type(::onnx::AttributeProto::INT);
+  a->set_i(1);
+  expect_error([&] { onnx::import_model(write(dir, "attr.onnx", proto)); },
+               "(Gemm): only alpha = beta = 1 and transA = 0 are supported");
+  a->set_name("color");
+  expect_error([&] { onnx::import_model(write(dir, "attr2.onnx", proto)); },
+               "(Gemm): attribute 'color' is not supported");
+}
+
+TEST(OnnxImport, RefusesGraphsThatAreNotOneChain) {
+  Folder dir;
+  ::onnx::ModelProto proto = exported(dir, "dense(4),relu,dense(2)", {3});
+  *proto.mutable_graph()->add_input() = proto.graph().input(0);
+  proto.mutable_graph()->mutable_input(1)->set_name("second");
+  expect_error([&] { onnx::import_model(write(dir, "two.onnx", proto)); },
+               "the graph has 2 inputs; import takes one");
+  proto = exported(dir, "dense(4),relu,dense(2)", {3});
+  // The second Gemm reads the input instead of the Relu's output: the Relu leads nowhere.
+  ::onnx::NodeProto& relu = first_node(proto, "Relu");
+  relu.set_input(0, "input");
+  expect_error([&] { onnx::import_model(write(dir, "fork.onnx", proto)); },
+               "(Relu): reads 'input', an earlier value of the chain");
+  proto = exported(dir, "dense(4),relu,dense(2)", {3});
+  first_node(proto, "Gemm").set_input(1, "nowhere");
+  expect_error([&] { onnx::import_model(write(dir, "w.onnx", proto)); },
+               "(Gemm): its weight (input 1) is not a float constant");
+}
+
+}  // namespace
+}  // namespace bp
