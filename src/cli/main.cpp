@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help and --version end here too, with 0
   }
-  return check_stdout(run({train, eval, predict, generate, info, export_onnx, import_onnx, gradcheck, paper},
-                          backend, precision));
+  return check_stdout(
+      run({train, eval, predict, generate, info, export_onnx, import_onnx, gradcheck, paper},
+          backend, precision));
 }
