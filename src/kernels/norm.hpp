@@ -2,6 +2,7 @@
 // organised as in kernels.hpp. Internal.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/kernels.hpp"
@@ -89,12 +90,14 @@ inline uint32_t dropout_bits(uint64_t key, uint64_t i) {
          8;
 }
 
-// The loop of dropout_forward over elements [begin, end): `threshold` = ⌈p·2²⁴⌉ (u < p compared
-// on the draws' 24 integer bits), `keep` = 1/(1 - p). Shared by the reference and the vector
-// kernel, which compiles it for the widest vectors the CPU has.
-[[gnu::always_inline]] inline void dropout_range(float keep, uint32_t threshold, uint64_t key,
-                                                 int64_t first, const float* x, float* y,
-                                                 float* mask, int64_t begin, int64_t end) {
+// dropout_forward over elements [begin, end). Shared by the reference and the vector kernel,
+// which compiles it for the widest vectors the CPU has.
+[[gnu::always_inline]] inline void dropout_range(float p, uint64_t key, int64_t first,
+                                                 const float* x, float* y, float* mask,
+                                                 int64_t begin, int64_t end) {
+  const float keep = 1.0f / (1.0f - p);
+  // u < p compared on the draws' 24 integer bits: u = bits·2⁻²⁴ < p exactly when bits < ⌈p·2²⁴⌉.
+  const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(p) * 0x1.0p24));
   for (int64_t i = begin; i < end; ++i) {
     const uint32_t bits = dropout_bits(key, static_cast<uint64_t>(first + i));
     mask[i] = bits < threshold ? 0.0f : keep;

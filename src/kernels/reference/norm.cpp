@@ -147,11 +147,8 @@ void layer_norm_backward(int64_t rows, int64_t cols, const float* x, const float
 
 void dropout_forward(float p, uint64_t key, int64_t first, const float* x, float* y, float* mask,
                      int64_t n) {
-  const float keep = 1.0f / (1.0f - p);
-  // u < p compared on the draws' 24 integer bits: u = bits·2⁻²⁴ < p exactly when bits < ⌈p·2²⁴⌉.
-  const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(p) * 0x1.0p24));
   parallel_ranges(n, n > kParallelGrain, [&](int64_t begin, int64_t end) {
-    dropout_range(keep, threshold, key, first, x, y, mask, begin, end);
+    dropout_range(p, key, first, x, y, mask, begin, end);
   });
 }
 

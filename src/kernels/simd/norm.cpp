@@ -102,10 +102,9 @@ BP_VECTOR_CLONES void affine_grad_rows(int64_t rows, int64_t c, const float* __r
       gx[i * c + ch] = a[ch] * gy[i * c + ch] + b[ch] * (x[i * c + ch] - mu[ch]) + d[ch];
 }
 
-BP_VECTOR_CLONES void dropout_loop(float keep, uint32_t threshold, uint64_t key, int64_t first,
-                                   const float* x, float* y, float* mask, int64_t begin,
-                                   int64_t end) {
-  dropout_range(keep, threshold, key, first, x, y, mask, begin, end);
+BP_VECTOR_CLONES void dropout_loop(float p, uint64_t key, int64_t first, const float* x, float* y,
+                                   float* mask, int64_t begin, int64_t end) {
+  dropout_range(p, key, first, x, y, mask, begin, end);
 }
 
 // Calls f(base, length) for each stretch of channel ch's values, run by run.
@@ -228,11 +227,8 @@ void batch_norm_backward(int64_t n, int64_t c, int64_t inner, const float* x, co
 
 void dropout_forward(float p, uint64_t key, int64_t first, const float* x, float* y, float* mask,
                      int64_t n) {
-  // As the reference, whose loop this is.
-  const float keep = 1.0f / (1.0f - p);
-  const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(p) * 0x1.0p24));
   parallel_ranges(n, n > kParallelGrain, [&](int64_t begin, int64_t end) {
-    dropout_loop(keep, threshold, key, first, x, y, mask, begin, end);
+    dropout_loop(p, key, first, x, y, mask, begin, end);
   });
 }
 
