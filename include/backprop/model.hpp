@@ -17,6 +17,15 @@
 
 namespace bp {
 
+// A forecaster's windows: its inputs are `window` consecutive rows of a series' columns, its
+// outputs the next `horizon` values of the target column (named as --csv-label names it; empty:
+// the last column).
+struct BP_API Forecast {
+  int64_t window = 0;
+  int64_t horizon = 1;
+  std::string target;
+};
+
 struct BP_API Model {
   std::vector<nn::LayerSpec> spec;
   Shape input_shape;  // one sample, without the batch dimension
@@ -28,6 +37,9 @@ struct BP_API Model {
   // A text model's characters: its inputs are (seq_len) token ids and its outputs
   // (seq_len, vocabulary->size()) the next token's scores at every position.
   std::optional<data::Vocabulary> vocabulary;
+  // A forecaster's windows (a regression model trained on a time series), so that eval and
+  // predict read a series as it was trained on.
+  std::optional<Forecast> forecast;
   std::string info_json = "{}";  // free-form: how it was trained, its scores
 
   // Builds the network from `spec` for inputs of `input_shape`, initialised from `gen`.

@@ -128,6 +128,7 @@ TrainTestData load_series(const DataOptions& o) {
   d.test = data::forecast_windows(series, columns - 1, o.window, o.horizon, cut - o.window);
   d.raw_test = d.test;
   d.from_csv = true;
+  d.forecast = Forecast{.window = o.window, .horizon = o.horizon, .target = o.csv_label};
   return d;
 }
 
@@ -136,6 +137,27 @@ TrainTestData load_series(const DataOptions& o) {
 data::Dataset load_forecast(const DataOptions& o) {
   const Tensor series = read_series(o);
   return data::forecast_windows(series, series.size(1) - 1, o.window, o.horizon);
+}
+
+DataOptions forecast_options(DataOptions o, const Forecast& f) {
+  BP_CHECK(o.window == 0 || (o.window == f.window && o.horizon == f.horizon),
+           "--window {} --horizon {}: the model forecasts {} values from windows of {} rows (leave "
+           "both out to use them)",
+           o.window, o.horizon, f.horizon, f.window);
+  o.window = f.window;
+  o.horizon = f.horizon;
+  if (o.csv_label.empty()) o.csv_label = f.target;
+  return o;
+}
+
+Tensor load_last_window(const DataOptions& o) {
+  const Tensor series = read_series(o);
+  const int64_t rows = series.size(0), columns = series.size(1);
+  BP_CHECK(rows >= o.window, "--input: {} has {} rows, fewer than the model's window of {}",
+           o.source, rows, o.window);
+  const float* last = series.data() + (rows - o.window) * columns;
+  return Tensor::from_data(std::span<const float>(last, static_cast<size_t>(o.window * columns)),
+                           {1, o.window, columns});
 }
 
 data::TokenKind token_kind(const std::string& name) {

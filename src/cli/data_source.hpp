@@ -6,6 +6,7 @@
 #include <string>
 
 #include "backprop/data.hpp"
+#include "backprop/model.hpp"
 
 namespace bp::cli {
 
@@ -31,7 +32,8 @@ struct TrainTestData {
   bool from_csv = false;
   std::optional<data::Vocabulary> vocabulary;  // a text corpus: the training part's characters
   int64_t test_unknown = 0;                    // text: test characters outside the vocabulary
-  data::Dataset raw_test;  // a time series: the test samples before normalization
+  data::Dataset raw_test;            // a time series: the test samples before normalization
+  std::optional<Forecast> forecast;  // a time series: its windows and target column
 };
 
 // True when options.source is read as a text corpus: a .txt file, or any file with --seq-len.
@@ -57,6 +59,15 @@ TrainTestData load_train_test(const DataOptions& options);
 // target column (--csv-label, default the last) as inputs, the target's next values as targets.
 // Throws bp::Error.
 data::Dataset load_forecast(const DataOptions& options);
+
+// `options` with a forecaster's own window, horizon and target column where the command line
+// leaves them out (no --window; no --csv-label). Throws bp::Error when a given --window or
+// --horizon differs from the model's.
+DataOptions forecast_options(DataOptions options, const Forecast& forecast);
+
+// The last options.window rows of a CSV time series as one sample (1, window, columns): what a
+// forecaster predicts the next values from. Throws bp::Error when the series is shorter.
+Tensor load_last_window(const DataOptions& options);
 
 // Loads data to evaluate a model on: the test split of an IDX source, or a whole CSV file read with
 // the model's label names. Throws bp::Error.

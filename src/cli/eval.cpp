@@ -52,18 +52,20 @@ int run_text_eval(const EvalArgs& a, Model& model) {
   return 0;
 }
 
-// A forecaster on a whole CSV time series, in windows of --window rows.
+// A forecaster on a whole CSV time series, in windows of its rows (or of --window rows for a
+// model saved without its windows).
 int run_forecast_eval(const EvalArgs& a, Model& model) {
-  const data::Dataset raw = load_forecast(a.data);
+  const DataOptions o = model.forecast ? forecast_options(a.data, *model.forecast) : a.data;
+  const data::Dataset raw = load_forecast(o);
   BP_CHECK(raw.feature_shape == model.input_shape && raw.targets.size(1) == model.num_outputs,
            "eval: the model forecasts {} values from inputs of shape {}; --window {} --horizon {} "
            "on {} give {} values from {}",
-           model.num_outputs, to_string(model.input_shape), a.data.window, a.data.horizon,
-           a.data.source, raw.targets.size(1), to_string(raw.feature_shape));
+           model.num_outputs, to_string(model.input_shape), o.window, o.horizon, o.source,
+           raw.targets.size(1), to_string(raw.feature_shape));
   data::Dataset test = raw;
   if (model.normalizer.kind() != data::NormKind::none) model.normalizer.apply(test);
   print_metrics(train::evaluate(*model.network, test, train::Loss::mse), {});
-  print_forecast_metrics(a.data.source.c_str(), model, raw);
+  print_forecast_metrics(o.source.c_str(), model, raw);
   return 0;
 }
 
@@ -71,7 +73,7 @@ int run_eval(const EvalArgs& a) {
   set_num_threads(a.threads);
   Model model = load_model(a.model_file);
   if (model.vocabulary) return run_text_eval(a, model);
-  if (a.data.window > 0) return run_forecast_eval(a, model);
+  if (model.forecast || a.data.window > 0) return run_forecast_eval(a, model);
   BP_CHECK(!is_text_source(a.data),
            "eval: {} is a text corpus, but {} is not a text model (it was not trained on one)",
            a.data.source, a.model_file);

@@ -27,6 +27,11 @@ int run_info(const std::string& model_file) {
                 static_cast<long long>(model.vocabulary->symbols.size()),
                 model.vocabulary->kind == data::TokenKind::bytes ? "bytes" : "code points",
                 static_cast<long long>(model.input_shape[0]));
+  if (model.forecast)
+    std::printf("forecaster: the next %lld values of column %s from the last %lld rows\n",
+                static_cast<long long>(model.forecast->horizon),
+                model.forecast->target.empty() ? "(the last)" : model.forecast->target.c_str(),
+                static_cast<long long>(model.forecast->window));
   if (!model.label_names.empty())
     std::printf("labels: %s\n", fmt::format("{}", fmt::join(model.label_names, ", ")).c_str());
   const char* norm[] = {"none", "minmax", "standardize"};

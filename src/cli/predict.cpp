@@ -43,6 +43,13 @@ int run_predict(const PredictArgs& a) {
   Model model = load_model(a.model_file);
   BP_CHECK(!model.vocabulary, "predict: {} is a text model; continue a text with backprop generate",
            a.model_file);
+  if (model.forecast) {  // the next values after the series' last window
+    DataOptions o = forecast_options(a.data, *model.forecast);
+    o.source = a.input;
+    std::fputs(prediction_text(model, model.predict(load_last_window(o)), a.scores).c_str(),
+               stdout);
+    return 0;
+  }
   Tensor features = load_features(a.input, numel(model.input_shape), a.data);
   Shape shape{features.size(0)};
   shape.insert(shape.end(), model.input_shape.begin(), model.input_shape.end());
@@ -58,7 +65,8 @@ Command add_predict_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("predict", "print one prediction per input row");
   cmd->add_option("--model-file", a->model_file, "model file")->required();
   cmd->add_option("--input", a->input, "a CSV file or an IDX images file")->required();
-  cmd->add_option("--csv-label", a->data.csv_label, "CSV label column to ignore");
+  cmd->add_option("--csv-label", a->data.csv_label,
+                  "CSV label column to ignore (a forecaster: its target column)");
   cmd->add_option("--csv-delimiter", a->data.csv_delimiter, "CSV delimiter");
   cmd->add_option("--csv-header", a->data.csv_header, "CSV header row: yes, no or auto");
   cmd->add_flag("--scores", a->scores,

@@ -410,6 +410,7 @@ void new_model(TrainRun& r) {
   r.model.task = train.task;
   r.model.label_names = train.label_names;
   r.model.vocabulary = r.d.vocabulary;
+  r.model.forecast = r.d.forecast;
   r.model.normalizer = data::Normalizer::fit(train, parse_norm(a.normalize, r.d.from_csv));
 }
 

@@ -100,6 +100,19 @@ void check_rebuildable(const Model& model) {
       nn::to_string(model.spec), mismatch);
 }
 
+// A forecaster's windows fit its network: inputs of `window` rows, `horizon` regression outputs.
+template <class E>
+void check_forecast(const Model& m, const std::string& what) {
+  const Forecast& f = *m.forecast;
+  if (f.window > 0 && f.horizon > 0 && m.task == data::Task::regression &&
+      m.input_shape.size() == 2 && m.input_shape[0] == f.window && m.num_outputs == f.horizon)
+    return;
+  fail_as<E>(
+      "{}: a forecast of {} values from windows of {} rows does not fit a {} model of "
+      "inputs {} and {} outputs",
+      what, f.horizon, f.window, task_name(m.task), to_string(m.input_shape), m.num_outputs);
+}
+
 io::Archive model_archive(const Model& model, const char* kind) {
   BP_CHECK_AS(ValueError, model.network != nullptr, "save_model: the model has no network");
   check_rebuildable(model);
@@ -111,6 +124,7 @@ io::Archive model_archive(const Model& model, const char* kind) {
               model.vocabulary ? model.vocabulary->size() : 0, to_string(out),
               model.vocabulary ? model.vocabulary->size() : 0);
   if (model.vocabulary) model.vocabulary->validate();
+  if (model.forecast) check_forecast<ValueError>(model, "save_model");
   io::Archive a;
   json meta;
   meta["kind"] = kind;
@@ -124,6 +138,10 @@ io::Archive model_archive(const Model& model, const char* kind) {
     meta["vocabulary"] = {
         {"tokens", model.vocabulary->kind == data::TokenKind::bytes ? "bytes" : "code_points"},
         {"symbols", model.vocabulary->symbols}};
+  if (model.forecast)
+    meta["forecast"] = {{"window", model.forecast->window},
+                        {"horizon", model.forecast->horizon},
+                        {"target", model.forecast->target}};
   meta["info"] =
       io::parse_json(model.info_json.empty() ? "{}" : model.info_json, "save_model: info");
   a.meta_json = io::dump_json(meta);
@@ -188,6 +206,14 @@ Model model_from_meta(const json& meta, const std::string& path) {
   m.label_names = io::json_field<std::vector<std::string>>(meta, "label_names", what);
   m.info_json = meta.contains("info") ? io::dump_json(meta["info"]) : "{}";
   if (meta.contains("vocabulary")) m.vocabulary = vocabulary_from_meta(meta["vocabulary"], path);
+  if (meta.contains("forecast")) {
+    const json& f = meta["forecast"];
+    BP_CHECK_AS(FormatError, f.is_object(), "{}: malformed forecast", path);
+    m.forecast = Forecast{.window = io::json_field<int64_t>(f, "window", what),
+                          .horizon = io::json_field<int64_t>(f, "horizon", what),
+                          .target = io::json_field<std::string>(f, "target", what)};
+    check_forecast<FormatError>(m, path);
+  }
   BP_CHECK_AS(
       FormatError,
       !m.vocabulary ||

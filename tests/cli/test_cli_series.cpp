@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <string>
 
@@ -47,7 +48,37 @@ TEST_F(CliSeries, AnLstmForecasterBeatsTheNaiveLastValue) {
   const auto [eval_model, eval_naive] = maes(e.out);
   EXPECT_LT(eval_model, eval_naive / 3) << e.out;
   expect_error({"eval", "--model-file", "f.bp", "--data", csv, "--window", "10", "--horizon", "3"},
-               {"the model forecasts 3 values from inputs of shape [12, 1]"});
+               {"--window 10 --horizon 3: the model forecasts 3 values from windows of 12 rows"});
+
+  // The model file keeps its windows: eval needs no flags, info names them, and predict
+  // forecasts the 3 values after the series' last 12 rows.
+  EXPECT_EQ(maes(ok({"eval", "--model-file", "f.bp", "--data", csv}).out), maes(e.out));
+  EXPECT_NE(
+      ok({"info", "--model-file", "f.bp"})
+          .out.find("forecaster: the next 3 values of column (the last) from the last 12 rows"),
+      std::string::npos);
+  const std::string next = ok({"predict", "--model-file", "f.bp", "--input", csv}).out;
+  double v[3];
+  ASSERT_EQ(std::sscanf(next.c_str(), "%lf,%lf,%lf", &v[0], &v[1], &v[2]), 3) << next;
+  for (int h = 0; h < 3; ++h) EXPECT_NEAR(v[h], std::sin(0.4 * (400 + h)), 0.1) << next;
+  expect_error({"predict", "--model-file", "f.bp", "--input", sine_csv(5)},
+               {"sine.csv has 5 rows, fewer than the model's window of 12"});
+}
+
+TEST_F(CliSeries, AForecasterReadsItsTargetColumnByName) {
+  {  // the target first, then a column that leads it by one step
+    std::ofstream out(path("two.csv"));
+    out << "target,lead\n";
+    for (int t = 0; t < 300; ++t)
+      out << std::sin(0.4 * t) << "," << std::sin(0.4 * (t + 1)) << "\n";
+  }
+  ok({"train", "--data", "two.csv", "--csv-label", "target", "--window", "6", "--model",
+      "flatten,dense(1)", "--optimizer", "adam", "--lr", "0.01", "--epochs", "40", "--out",
+      "t.bp"});
+  EXPECT_NE(ok({"info", "--model-file", "t.bp"}).out.find("column target from the last 6 rows"),
+            std::string::npos);
+  const std::string next = ok({"predict", "--model-file", "t.bp", "--input", "two.csv"}).out;
+  EXPECT_NEAR(std::stod(next), std::sin(0.4 * 300), 0.05) << next;  // the lead column's last value
 }
 
 TEST_F(CliSeries, ASeriesShorterThanItsWindowIsRefused) {
