@@ -2,12 +2,41 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <filesystem>
 #include <string>
 
 #include "backprop/backprop.hpp"
 
 namespace bp::testing {
+
+// A fresh, empty folder of its own under the system's temporary directory, removed with all it
+// holds when the object goes.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "bp_test_XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + tmpl);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  // The path of `name` inside the folder.
+  std::string file(const std::string& name) const {
+    return (std::filesystem::path(path_) / name).string();
+  }
+  std::string operator/(const std::string& name) const { return file(name); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 // Uniform values in [low, high), as a leaf that requires a gradient.
 inline Tensor random(const Shape& shape, Generator& gen, float low = -2.0f, float high = 2.0f) {

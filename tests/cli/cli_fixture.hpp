@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "test_util.hpp"
+
 #ifndef BP_CLI
 #error "BP_CLI must name the command-line program (see tests/CMakeLists.txt)"
 #endif
@@ -51,17 +53,7 @@ inline std::string quote(const std::string& arg) {
 // Each test runs in a fresh temporary directory, removed afterwards.
 class CliFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "bp_cli_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string path(const std::string& name) const { return (fs::path(dir_) / name).string(); }
+  std::string path(const std::string& name) const { return tmp_.file(name); }
 
   // `env` is extra NAME=value settings for the program's environment, separated by spaces.
   Result run(const std::vector<std::string>& args, const std::string& env = "") const {
@@ -130,7 +122,8 @@ class CliFixture : public ::testing::Test {
     EXPECT_NE(r.err.find(flag), std::string::npos) << r.err;
   }
 
-  std::string dir_;
+  TempDir tmp_;
+  std::string dir_ = tmp_.path();
 };
 
 }  // namespace bp::testing

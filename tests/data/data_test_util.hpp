@@ -1,4 +1,4 @@
-// Helpers for the data-layer tests: a per-test temporary folder and IDX / gzip writers.
+// Helpers for the data-layer tests: IDX / gzip writers (temporary folders: test_util.hpp).
 #pragma once
 
 #include <unistd.h>
@@ -12,34 +12,11 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 namespace bp::testing {
 
 using Bytes = std::vector<uint8_t>;
-
-// A fresh folder under the system temp directory, removed when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string leaf = std::string("bp_data_") + (info ? info->test_suite_name() : "x") + "_" +
-                       (info ? info->name() : "y") + "_" + std::to_string(::getpid());
-    path_ = std::filesystem::temp_directory_path() / leaf;
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline void write_file(const std::string& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary);

@@ -17,25 +17,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using bp::testing::expect_error;
+using bp::testing::TempDir;
 using Bytes = std::vector<unsigned char>;
-
-// A fresh, empty directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "bp_archive_XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return (fs::path(path_) / name).string(); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 uint32_t read_u32(const Bytes& b, size_t at) {
   return static_cast<uint32_t>(b[at]) | static_cast<uint32_t>(b[at + 1]) << 8 |

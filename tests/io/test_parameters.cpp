@@ -40,18 +40,10 @@ class Custom : public nn::Module {
 
 class ParameterFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "bp_params_XXXXXX").string();
-    dir_ = ::mkdtemp(tmpl.data());
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string path(const std::string& name) const { return (fs::path(dir_) / name).string(); }
+  std::string path(const std::string& name) const { return dir_.file(name); }
 
  private:
-  std::string dir_;
+  testing::TempDir dir_;
 };
 
 void expect_same_tensors(const nn::Module& a, const nn::Module& b) {
