@@ -6,6 +6,7 @@
 #include "backprop/activation.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/parallel.hpp"
+#include "kernels/unit_call.hpp"
 
 namespace bp::kernels::reference {
 
@@ -61,27 +62,6 @@ struct clamp {
 }  // namespace math
 
 namespace {
-
-// A unit's forward and backward take the parameters it has: none, one (alpha) or two.
-template <typename U>
-float forward_of(float x, float alpha, float beta) {
-  if constexpr (requires { U::forward(x); })
-    return U::forward(x);
-  else if constexpr (requires { U::forward(x, alpha); })
-    return U::forward(x, alpha);
-  else
-    return U::forward(x, alpha, beta);
-}
-
-template <typename U>
-float backward_of(float x, float y, float gy, float alpha, float beta) {
-  if constexpr (requires { U::backward(x, y, gy); })
-    return U::backward(x, y, gy);
-  else if constexpr (requires { U::backward(x, y, gy, alpha); })
-    return U::backward(x, y, gy, alpha);
-  else
-    return U::backward(x, y, gy, alpha, beta);
-}
 
 // Every operand is loaded unconditionally, so a unit's selects vectorise instead of branching; the
 // parameters are locals of the loop, which the stores could otherwise be thought to overwrite.

@@ -9,6 +9,7 @@
 #include "backprop/activation.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/parallel.hpp"
+#include "kernels/unit_call.hpp"
 
 namespace bp::kernels::simd {
 
@@ -92,22 +93,6 @@ using hardswish = activation::hardswish;
   X(exp)                 \
   X(sigmoid)             \
   X(tanh) X(relu) X(leaky_relu) X(elu) X(selu) X(gelu) X(softplus) X(silu) X(mish) X(hardswish)
-
-// A unit's forward and backward take the parameter it has, if any.
-template <typename U>
-[[gnu::always_inline]] inline float forward_of(float x, float alpha) {
-  if constexpr (requires { U::forward(x); })
-    return U::forward(x);
-  else
-    return U::forward(x, alpha);
-}
-template <typename U>
-[[gnu::always_inline]] inline float backward_of(float x, float y, float gy, float alpha) {
-  if constexpr (requires { U::backward(x, y, gy); })
-    return U::backward(x, y, gy);
-  else
-    return U::backward(x, y, gy, alpha);
-}
 
 // The loops, inlined into the per-ISA clones below (a function template cannot be cloned itself).
 template <typename U>
