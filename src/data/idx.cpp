@@ -18,6 +18,7 @@ namespace bp::data {
 namespace {
 
 constexpr size_t kInflateChunk = size_t{1} << 20;
+constexpr uint64_t kMaxDeflateRatio = 1032;  // the most a deflate stream can expand
 
 bool is_gzip(std::span<const uint8_t> bytes) {
   return bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
@@ -83,8 +84,9 @@ std::optional<uint64_t> idx_bytes_expected(std::span<const uint8_t> b, const std
   return total;
 }
 
-// Inflates one or more concatenated gzip members. Output grows only as real data comes out of
-// the decompressor, so a lying header cannot make us allocate; and it stops as soon as the output
+// Inflates one or more concatenated gzip members. The output is reserved once for what the IDX
+// header declares, but never past what the compressed bytes can inflate to (deflate's ratio is at
+// most 1032:1), so a lying header cannot make us allocate; and it stops as soon as the output
 // goes one byte past what the IDX header declares (idx_bytes_expected), so neither can a stream
 // that inflates to far more than its header says.
 std::vector<uint8_t> gunzip(std::span<const uint8_t> in, const std::string& name) {
@@ -113,6 +115,8 @@ std::vector<uint8_t> gunzip(std::span<const uint8_t> in, const std::string& name
     const size_t before = out.size();
     // One byte more than expected: enough to notice a stream that goes on.
     const size_t room = std::min<size_t>(kInflateChunk, *expected + 1 - before);
+    if (out.capacity() < *expected + 1)  // one allocation rather than a copy per doubling
+      out.reserve(std::min<uint64_t>(*expected + 1, kMaxDeflateRatio * in.size() + kInflateChunk));
     out.resize(before + room);
     zs.next_out = out.data() + before;
     zs.avail_out = static_cast<uInt>(room);
