@@ -2,7 +2,8 @@
 """Character models on a text corpus: backprop against PyTorch, side by side in one run.
 
     /usr/bin/python3 bench/text.py [--corpus /usr/share/games/fortunes/computers] [--epochs 3]
-                                   [--models lstm,transformer] [--markdown docs/results.md]
+                                   [--models lstm,transformer] [--seeds 1,2,3]
+                                   [--markdown docs/results.md]
 
 Both sides read the corpus as backprop does (`backprop train --data FILE --seq-len 64`): UTF-8
 code points, the first 90% for training and the last 10% for testing, a vocabulary of the training
@@ -10,7 +11,10 @@ part's characters plus an unknown token (id 0, first; the others in code-point o
 non-overlapping windows of 64 characters with the next character as the target at every position.
 Both train the same model (same layer sizes, each side's own initialisation) with Adam (lr 0.002,
 constant), batch 32, shuffled, for the same epochs, then report the test loss in bits per
-character and the training samples (windows) per second of the last epoch.
+character and the training samples (windows) per second of the last epoch. With several seeds
+(`--seeds 1,2,3`) each side trains once per seed and the table gives the mean bits per character
+with its spread and the median speed: one seed's difference between the two is of the size of a
+change of seed.
 
 backprop runs the CLI with --threads 2; PyTorch runs with 1 and 2 threads and counts at its best
 (the fairness rules of bench/compare_pytorch.py: each run its own process, the thread count in
@@ -21,6 +25,7 @@ After the runs, backprop's LSTM continues a few prompts (`backprop generate`).
 import argparse
 import json
 import math
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -148,7 +153,7 @@ def run_backprop(args, model, v, tmp):
            "--model", spec, "--optimizer", "adam", "--lr", str(LR), "--schedule", "constant",
            "--batch", str(BATCH), "--epochs", str(args.epochs), "--seed", str(args.seed),
            "--threads", "2", "--log-json", str(log_json), "--out", str(out), "--quiet"]
-    if args.plot and model == "lstm":
+    if args.plot and model == "lstm" and args.seed == args.seeds[0]:
         cmd += ["--plot", str(args.plot)]
     rc, _, _ = cp.run_measured(cmd, cp.thread_env(2), args.timeout, log)
     if rc != 0:
@@ -169,16 +174,32 @@ def samples(args, model_file):
     return text
 
 
+def bits(runs):
+    """The runs' test bits per character: the one value, or the mean (sd) and each seed's."""
+    values = [r["test_bpc"] for r in runs]
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    each = ", ".join(f"{x:.3f}" for x in values)
+    return f"{statistics.mean(values):.3f} ({statistics.stdev(values):.3f}; {each})"
+
+
+def speed(runs):
+    return statistics.median(r["samples_per_sec"] for r in runs)
+
+
 def render(args, v, rows, texts):
+    seeds = ", ".join(str(s) for s in args.seeds)
     lines = [f"Corpus `{args.corpus}` ({Path(args.corpus).stat().st_size} bytes, {v} tokens with "
              f"the unknown one), windows of {SEQ}, Adam lr {LR}, batch {BATCH}, {args.epochs} "
-             "epochs; test = the last 10%.", "",
+             f"epochs, seed(s) {seeds}; test = the last 10%.", "",
              "| model | backprop bits/char | PyTorch bits/char | backprop samples/s | "
              "PyTorch samples/s (best of 1, 2 threads) | ratio |", "|---|---|---|---|---|---|"]
+    if len(args.seeds) > 1:
+        lines[0] += (" Bits per character: mean (standard deviation; each seed's); samples/s: "
+                     "the median over the seeds.")
     for label, bp, pt, best in rows:
-        lines.append(f"| {label} | {bp['test_bpc']:.3f} | {pt['test_bpc']:.3f} | "
-                     f"{bp['samples_per_sec']:.0f} | {pt['samples_per_sec']:.0f} ({best} threads) | "
-                     f"{bp['samples_per_sec'] / pt['samples_per_sec']:.2f}x |")
+        lines.append(f"| {label} | {bits(bp)} | {bits(pt)} | {speed(bp):.0f} | "
+                     f"{speed(pt):.0f} ({best} threads) | {speed(bp) / speed(pt):.2f}x |")
     if texts:
         lines += ["", "Samples from backprop's LSTM (`--temperature 0.8`, seeds 1, 2, 3, 160 "
                   "characters after each prompt):", "", "```"] + texts + ["```"]
@@ -192,7 +213,8 @@ def parse_args():
     p.add_argument("--backprop", type=Path, default=ROOT / "build/src/cli/backprop")
     p.add_argument("--models", default="lstm,transformer")
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seeds", default="1", help="comma-separated seeds, one run per side each")
+    p.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--timeout", type=float, default=1800)
     p.add_argument("--plot", type=Path, help="backprop's LSTM curves (loss.svg) into this folder")
     p.add_argument("--markdown", type=Path, help="write the table between the markers of this file")
@@ -200,7 +222,9 @@ def parse_args():
     p.add_argument("--model", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
-    return p.parse_args()
+    args = p.parse_args()
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    return args
 
 
 def main():
@@ -214,15 +238,22 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for model in args.models.split(","):
-            bp = run_backprop(args, model, v, tmp)
-            torch = {t: run_torch(args, model, t, tmp) for t in (1, 2)}
-            best = max(torch, key=lambda t: torch[t]["samples_per_sec"])
-            rows.append((MODELS[model][0], bp, torch[best], best))
-            print(f"{model}: backprop {bp['test_bpc']:.3f} bits/char {bp['samples_per_sec']:.0f}/s,"
-                  f" PyTorch {torch[best]['test_bpc']:.3f} bits/char "
-                  f"{torch[best]['samples_per_sec']:.0f}/s ({best} threads)", flush=True)
-            if model == "lstm":
-                texts = samples(args, bp["model"])
+            ours, theirs, best = [], [], None
+            for seed in args.seeds:  # PyTorch's best thread count is chosen on the first seed
+                args.seed = seed
+                ours.append(run_backprop(args, model, v, tmp))
+                if best is None:
+                    torch = {t: run_torch(args, model, t, tmp) for t in (1, 2)}
+                    best = max(torch, key=lambda t: torch[t]["samples_per_sec"])
+                    theirs.append(torch[best])
+                else:
+                    theirs.append(run_torch(args, model, best, tmp))
+                print(f"{model} seed {seed}: backprop {ours[-1]['test_bpc']:.3f} bits/char "
+                      f"{ours[-1]['samples_per_sec']:.0f}/s, PyTorch {theirs[-1]['test_bpc']:.3f} "
+                      f"bits/char {theirs[-1]['samples_per_sec']:.0f}/s ({best} threads)", flush=True)
+                if model == "lstm" and seed == args.seeds[0]:
+                    texts = samples(args, ours[-1]["model"])
+            rows.append((MODELS[model][0], ours, theirs, best))
     body = render(args, v, rows, texts)
     print(body)
     if args.markdown:

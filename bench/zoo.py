@@ -552,16 +552,38 @@ def model_row(args, m, results):
         return 100 * rate * 3 * 2 * macs / (args.peak_gflops * 1e9 * threads)
 
     ours_cells = " | ".join(f"{med[('backprop', t)]:,.0f}" for t in args.bp_threads)
+    if scaling_shown(args):
+        ours_cells += f" | {med[('backprop', 2)] / med[('backprop', 1)]:.2f}×"
     row = (f"| {label} | `{spec}` | {batch} | {samples_of(args, m):,} | {macs / 1e6:.2f} | "
            f"{ours_cells} | {peer:,.0f} ({torch_best}) | **{ours / peer:.2f}×** | "
            f"{peak(ours, ours_t):.1f}% | {peak(peer, torch_best):.1f}% |")
     return row, ours / peer
 
 
+def scaling_shown(args):
+    """True when backprop ran on 1 and 2 threads: the table then gives 2 threads' speedup."""
+    return 1 in args.bp_threads and 2 in args.bp_threads
+
+
+def scaling_summary(args, models, results):
+    """The geometric mean and the lowest of backprop's 2-thread speedups, when measured."""
+    if not scaling_shown(args):
+        return []
+    med = {k: statistics.median(v) for k, v in results.items()}
+    gains = [med[(m, "backprop", 2)] / med[(m, "backprop", 1)] for m in models]
+    low = min(range(len(models)), key=lambda i: gains[i])
+    geo = math.exp(sum(math.log(g) for g in gains) / len(gains))
+    return ["", f"backprop on 2 threads against 1: geometric mean **{geo:.2f}×**; lowest: "
+            f"{ZOO[models[low]][0]} ({gains[low]:.2f}×)."]
+
+
 def render(args, models, results, torch_version, load, started, finished, command):
     rows, ratios = zip(*(model_row(args, m, results) for m in models))
     ours_heads = " | ".join(f"backprop {t}T samples/s" for t in args.bp_threads)
     ours_align = "---:|" * len(args.bp_threads)
+    if scaling_shown(args):
+        ours_heads += " | 2T/1T"
+        ours_align += "---:|"
     slowest = min(range(len(models)), key=lambda i: ratios[i])
     geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
     lines = [
@@ -581,6 +603,7 @@ def render(args, models, results, torch_version, load, started, finished, comman
         "",
         f"Geometric mean of the ratios: **{geo:.2f}×** over {len(models)} models; lowest: "
         f"{ZOO[models[slowest]][0]} ({ratios[slowest]:.2f}×).",
+        *scaling_summary(args, models, results),
         "",
         f"Command: `{command}`",
     ]
