@@ -10,12 +10,11 @@
 #include <vector>
 
 #include "kernels/conv.hpp"
+#include "kernels/simd/vector_clones.hpp"
 
 namespace bp::kernels::simd {
 
 namespace {
-
-#define BP_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // One window position (p, q) of a plane, for output rows [i0, i1) and columns [j0, j1), whose
 // inputs x[i·sh + p - ph, j·sw + q - pw] lie in the plane.
