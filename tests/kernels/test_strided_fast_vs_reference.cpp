@@ -43,16 +43,11 @@ void with_threads(int threads, F f) {
 // scalars, a column against a matrix, axes of extent 1 on both sides, empty ones, and a large one
 // that is split across threads.
 const std::vector<std::pair<Shape, Shape>> kBroadcasts = {
-    {{5, 7}, {5, 7}},
-    {{64, 515}, {515}},
-    {{3, 1, 4}, {1, 5, 1}},
-    {{2, 3, 4, 5}, {1, 3, 1, 1}},
-    {{}, {6, 7}},
-    {{4, 1}, {4, 33}},
-    {{1, 1, 1}, {1}},
-    {{0, 3}, {3}},
-    {{2, 0}, {1}},
-    {{8, 16, 29, 29}, {1, 16, 1, 1}},
+    {{5, 7}, {5, 7}},       {{64, 515}, {515}},
+    {{3, 1, 4}, {1, 5, 1}}, {{2, 3, 4, 5}, {1, 3, 1, 1}},
+    {{}, {6, 7}},           {{4, 1}, {4, 33}},
+    {{1, 1, 1}, {1}},       {{0, 3}, {3}},
+    {{2, 0}, {1}},          {{8, 16, 29, 29}, {1, 16, 1, 1}},
     {{3, 70001}, {3, 1}},
 };
 
@@ -132,7 +127,8 @@ TEST(FastStridedKernels, ReduceSumMatchesReferenceWithinTheStatedBound) {
         ASSERT_TRUE(kernels::simd::reduce_sum(shape, x.data(), strides, one_thread.data()));
       });
       expect_identical(got, one_thread, "reduce_sum on one thread and on several");
-      // The innermost axis of extent > 1 is summed (the kernel then adds in another order), or kept.
+      // The innermost axis of extent > 1 is summed (the kernel then adds in another order), or
+      // kept.
       bool last_summed = false;
       for (size_t d = shape.size(); d-- > 0;)
         if (shape[d] != 1) {
@@ -140,7 +136,8 @@ TEST(FastStridedKernels, ReduceSumMatchesReferenceWithinTheStatedBound) {
           break;
         }
       // n values added to out, |x| <= 1 and |out| <= 1: within n·2⁻²³·(n + 1).
-      const double n = static_cast<double>(x.size()) / std::max<double>(1.0, static_cast<double>(init.size()));
+      const double n =
+          static_cast<double>(x.size()) / std::max<double>(1.0, static_cast<double>(init.size()));
       const double bound = last_summed ? n * (n + 1) * std::ldexp(1.0, -23) : 0.0;
       for (size_t i = 0; i < got.size(); ++i)
         ASSERT_LE(std::fabs(got[i] - want[i]), bound) << "at " << i;
@@ -155,8 +152,8 @@ TEST(FastStridedKernels, FallBackBeyondEightAxesAndForPow) {
   EXPECT_FALSE(kernels::simd::binary(kernels::Binary::add, shape, a.data(), a_strides, b.data(),
                                      b_strides, out.data()));
   EXPECT_FALSE(kernels::simd::reduce_sum(shape, a.data(), b_strides, b.data()));
-  EXPECT_FALSE(kernels::simd::binary(kernels::Binary::pow, {512}, a.data(), {{1}}, b.data(),
-                                     {{0}}, out.data()));
+  EXPECT_FALSE(kernels::simd::binary(kernels::Binary::pow, {512}, a.data(), {{1}}, b.data(), {{0}},
+                                     out.data()));
   EXPECT_EQ(out, std::vector<float>(512, 5.0f));  // untouched
   EXPECT_EQ(b, std::vector<float>(32, 2.0f));
 }
