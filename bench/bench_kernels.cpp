@@ -21,6 +21,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backprop/backprop.hpp"
@@ -382,6 +383,95 @@ void BM_recurrent(benchmark::State& state) {
 BENCHMARK(BM_recurrent)
     ->ArgNames({"fast", "cell", "batch"})
     ->ArgsProduct({{0, 1}, {0, 2, 3}, {32, 64}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// a + b forward and backward through autograd (the binary kernel, then the sums of gy over the
+// broadcast axes): first arg the broadcast, second the backend (0 reference, 1 fast).
+//   0: a residual connection, (64, 16, 28, 28) + the same shape
+//   1: a bias over rows, (256, 512) + (512)
+//   2: a per-channel value over NCHW, (64, 16, 28, 28) + (1, 16, 1, 1)
+//   3: attention's scores times a scalar, (64, 4, 28, 28) · ()
+void BM_broadcast(benchmark::State& state) {
+  const std::pair<bp::Shape, bp::Shape> shapes[] = {{{64, 16, 28, 28}, {64, 16, 28, 28}},
+                                                    {{256, 512}, {512}},
+                                                    {{64, 16, 28, 28}, {1, 16, 1, 1}},
+                                                    {{64, 4, 28, 28}, {}}};
+  const auto& [a_shape, b_shape] = shapes[state.range(0)];
+  BackendFor backend(state.range(1));
+  bp::Generator gen(13);
+  bp::Tensor a = bp::Tensor::uniform(a_shape, -1.0f, 1.0f, gen, true);
+  bp::Tensor b = bp::Tensor::uniform(b_shape, -1.0f, 1.0f, gen, true);
+  bp::Tensor gy = bp::Tensor::uniform(a_shape, -1.0f, 1.0f, gen);
+  for (auto _ : state) {
+    (state.range(0) == 3 ? bp::mul(a, b) : bp::add(a, b)).backward(gy);
+    benchmark::DoNotOptimize(b.grad().data());
+  }
+  state.SetLabel(bp::to_string(a_shape) + (state.range(0) == 3 ? " * " : " + ") +
+                 bp::to_string(b_shape));
+}
+BENCHMARK(BM_broadcast)
+    ->ArgNames({"case", "fast"})
+    ->ArgsProduct({{0, 1, 2, 3}, {0, 1}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// Attention's head split, (64, 28, 4, 16) permuted to (64, 4, 28, 16) (first arg 0), or a
+// transpose of the last two axes (1), forward and backward: second arg the backend.
+void BM_permute(benchmark::State& state) {
+  BackendFor backend(state.range(1));
+  bp::Generator gen(14);
+  bp::Tensor x = bp::Tensor::uniform({64, 28, 4, 16}, -1.0f, 1.0f, gen, true);
+  const std::vector<int64_t> order =
+      state.range(0) == 0 ? std::vector<int64_t>{0, 2, 1, 3} : std::vector<int64_t>{0, 1, 3, 2};
+  bp::Tensor gy = bp::Tensor::uniform(bp::permute(x, order).shape(), -1.0f, 1.0f, gen);
+  for (auto _ : state) {
+    bp::permute(x, order).backward(gy);
+    benchmark::DoNotOptimize(x.grad().data());
+  }
+}
+BENCHMARK(BM_permute)
+    ->ArgNames({"transpose", "fast"})
+    ->ArgsProduct({{0, 1}, {0, 1}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// 2×2 max pooling of (64, 32, 26, 26), the zoo CNN's first pooling, forward and backward: first
+// arg the backend.
+void BM_max_pool(benchmark::State& state) {
+  BackendFor backend(state.range(0));
+  bp::Generator gen(15);
+  bp::Tensor x = bp::Tensor::uniform({64, 32, 26, 26}, -1.0f, 1.0f, gen, true);
+  bp::Tensor gy = bp::Tensor::uniform({64, 32, 13, 13}, -1.0f, 1.0f, gen);
+  for (auto _ : state) {
+    bp::max_pool2d(x, 2).backward(gy);
+    benchmark::DoNotOptimize(x.grad().data());
+  }
+}
+BENCHMARK(BM_max_pool)
+    ->ArgNames({"fast"})
+    ->DenseRange(0, 1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// An embedding of 64 windows of 64 characters into a (96, dim) table, forward and backward: first
+// arg the backend, second dim.
+void BM_embedding(benchmark::State& state) {
+  BackendFor backend(state.range(0));
+  const int64_t dim = state.range(1);
+  bp::Generator gen(16);
+  bp::Tensor indices = bp::Tensor::empty({64, 64});
+  for (float& v : indices.values()) v = static_cast<float>(gen.below(96));
+  bp::Tensor weight = bp::Tensor::uniform({96, dim}, -1.0f, 1.0f, gen, true);
+  bp::Tensor gy = bp::Tensor::uniform({64, 64, dim}, -1.0f, 1.0f, gen);
+  for (auto _ : state) {
+    bp::embedding(indices, weight).backward(gy);
+    benchmark::DoNotOptimize(weight.grad().data());
+  }
+}
+BENCHMARK(BM_embedding)
+    ->ArgNames({"fast", "dim"})
+    ->ArgsProduct({{0, 1}, {32, 256}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

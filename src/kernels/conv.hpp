@@ -74,15 +74,22 @@ using MaxPool2dBackwardKernel = void(const PoolShape& s, const float* gy, const 
   FAST(avg_pool2d_forward, AvgPool2dForwardKernel<void>)           \
   FAST(avg_pool2d_backward, AvgPool2dBackwardKernel<void>)         \
   FAST(max_pool2d_forward, MaxPool2dForwardKernel)                 \
-  REF(max_pool2d_backward, MaxPool2dBackwardKernel)                \
-  REF(channel_sum, ChannelSumKernel)                               \
-  REF(add_channel_bias, AddChannelBiasKernel)
+  FAST(max_pool2d_backward, MaxPool2dBackwardKernel)               \
+  FAST(channel_sum, ChannelSumKernel)                              \
+  FAST(add_channel_bias, AddChannelBiasKernel)
 // clang-format on
 BP_DECLARE_KERNELS(BP_CONV_KERNELS)
 
 namespace simd {
 // Max pooling's forward pass in vector code, equal to the reference (values and workspace).
 MaxPool2dForwardKernel max_pool2d_forward;
+// Its backward pass from the workspace, equal to the reference; returns false, doing nothing, for
+// overlapping windows (a stride below the window).
+bool max_pool2d_backward(const PoolShape& s, const float* gy, const int32_t* workspace, float* gx);
+// In vector code, split across threads (kernels/simd/strided.cpp): add_channel_bias equal to the
+// reference, channel_sum within n·hw·2⁻²³·Σ|gy| of it (as simd::reduce_sum).
+AddChannelBiasKernel add_channel_bias;
+ChannelSumKernel channel_sum;
 }  // namespace simd
 
 namespace onednn {

@@ -77,6 +77,24 @@ void unary_backward(Unary op, float alpha, float beta, const float* x, const flo
   reference::unary_backward(op, alpha, beta, x, y, gy, gx, n);
 }
 
+void binary(Binary op, const Shape& shape, const float* a, std::span<const int64_t> a_strides,
+            const float* b, std::span<const int64_t> b_strides, float* out) {
+  if (fast() && simd::binary(op, shape, a, a_strides, b, b_strides, out)) return;
+  reference::binary(op, shape, a, a_strides, b, b_strides, out);
+}
+
+void reduce_sum(const Shape& shape, const float* x, std::span<const int64_t> out_strides,
+                float* out) {
+  if (fast() && simd::reduce_sum(shape, x, out_strides, out)) return;
+  reference::reduce_sum(shape, x, out_strides, out);
+}
+
+void strided_copy(const Shape& shape, const float* x, std::span<const int64_t> x_strides,
+                  float* out) {
+  if (fast() && simd::strided_copy(shape, x, x_strides, out)) return;
+  reference::strided_copy(shape, x, x_strides, out);
+}
+
 // oneDNN's log-softmax forward spends about 100 ns per row on the logarithm (its softmax and both
 // backward passes do not): below this many classes the reference's row is faster.
 constexpr int64_t kFastLogSoftmaxMinAxis = 32;

@@ -1,6 +1,6 @@
 // Run-time choice between the fast and the reference kernels for convolution and pooling: oneDNN
-// (or, for max pooling, vector loops) when the fast backend is on and it takes the configuration,
-// the reference loops otherwise.
+// (or, for max pooling and the convolution bias, vector loops) when the fast backend is on and it
+// takes the configuration, the reference loops otherwise.
 #include "kernels/conv.hpp"
 
 namespace bp::kernels {
@@ -28,6 +28,21 @@ void conv2d_backward_weights(const ConvShape& s, const float* x, const float* gy
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, int32_t* workspace) {
   if (fast()) return simd::max_pool2d_forward(s, x, y, workspace);
   reference::max_pool2d_forward(s, x, y, workspace);
+}
+
+void max_pool2d_backward(const PoolShape& s, const float* gy, const int32_t* workspace, float* gx) {
+  if (fast() && simd::max_pool2d_backward(s, gy, workspace, gx)) return;
+  reference::max_pool2d_backward(s, gy, workspace, gx);
+}
+
+void channel_sum(int64_t n, int64_t c, int64_t hw, const float* gy, float* gb) {
+  if (fast()) return simd::channel_sum(n, c, hw, gy, gb);
+  reference::channel_sum(n, c, hw, gy, gb);
+}
+
+void add_channel_bias(int64_t n, int64_t c, int64_t hw, const float* bias, float* y) {
+  if (fast()) return simd::add_channel_bias(n, c, hw, bias, y);
+  reference::add_channel_bias(n, c, hw, bias, y);
 }
 
 void avg_pool2d_forward(const PoolShape& s, bool count_include_pad, const float* x, float* y) {

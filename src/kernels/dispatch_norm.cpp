@@ -29,6 +29,18 @@ void dropout_forward(float p, uint64_t key, int64_t first, const float* x, float
   reference::dropout_forward(p, key, first, x, y, mask, n);
 }
 
+void embedding_forward(int64_t count, int64_t dim, const int64_t* index, const float* weight,
+                       float* y) {
+  if (fast()) return simd::embedding_forward(count, dim, index, weight, y);
+  reference::embedding_forward(count, dim, index, weight, y);
+}
+
+void embedding_backward(int64_t count, int64_t dim, const int64_t* index, const float* gy,
+                        float* gweight) {
+  if (fast()) return simd::embedding_backward(count, dim, index, gy, gweight);
+  reference::embedding_backward(count, dim, index, gy, gweight);
+}
+
 void batch_norm_forward(int64_t n, int64_t c, int64_t inner, const float* x, const float* mean,
                         const float* var, const float* gamma, const float* beta, float eps,
                         float* y) {

@@ -95,9 +95,9 @@ using SoftmaxBackwardKernel = void(bool log, int64_t outer, int64_t axis, int64_
   FAST(gemm_batch, GemmBatchKernel)            \
   FAST(unary_forward, UnaryForwardKernel)      \
   FAST(unary_backward, UnaryBackwardKernel)    \
-  REF(binary, BinaryKernel)                    \
-  REF(reduce_sum, ReduceSumKernel)             \
-  REF(strided_copy, StridedCopyKernel)         \
+  FAST(binary, BinaryKernel)                   \
+  FAST(reduce_sum, ReduceSumKernel)            \
+  FAST(strided_copy, StridedCopyKernel)        \
   FAST(softmax_forward, SoftmaxForwardKernel)  \
   FAST(softmax_backward, SoftmaxBackwardKernel)
 // clang-format on
@@ -116,6 +116,18 @@ bool gemv(bool trans_a, bool trans_b, int64_t n, int64_t k, float alpha, const f
 bool unary_forward(Unary op, float alpha, float beta, const float* x, float* y, int64_t n);
 bool unary_backward(Unary op, float alpha, float beta, const float* x, const float* y,
                     const float* gy, float* gx, int64_t n);
+// The strided kernels (kernels/simd/strided.cpp) over the tensors' axes merged where they can be,
+// split across threads by output element; return false, doing nothing, for more than 8 axes left
+// after merging, and binary for pow. binary and strided_copy equal the reference exactly, and so
+// does reduce_sum where the last axis (of extent > 1) is kept; where it is summed, an output that
+// adds n values is within n·2⁻²³·(|out| + Σ|x|) of the reference (each run is added in 16 lanes,
+// then those pairwise: the same on every CPU and any number of threads).
+bool binary(Binary op, const Shape& shape, const float* a, std::span<const int64_t> a_strides,
+            const float* b, std::span<const int64_t> b_strides, float* out);
+bool reduce_sum(const Shape& shape, const float* x, std::span<const int64_t> out_strides,
+                float* out);
+bool strided_copy(const Shape& shape, const float* x, std::span<const int64_t> x_strides,
+                  float* out);
 }  // namespace simd
 
 namespace onednn {

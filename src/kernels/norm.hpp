@@ -67,8 +67,8 @@ using EmbeddingBackwardKernel = void(int64_t count, int64_t dim, const int64_t* 
   FAST(layer_norm_forward, LayerNormForwardKernel)   \
   FAST(layer_norm_backward, LayerNormBackwardKernel) \
   FAST(dropout_forward, DropoutForwardKernel)        \
-  REF(embedding_forward, EmbeddingForwardKernel)     \
-  REF(embedding_backward, EmbeddingBackwardKernel)
+  FAST(embedding_forward, EmbeddingForwardKernel)    \
+  FAST(embedding_backward, EmbeddingBackwardKernel)
 // clang-format on
 BP_DECLARE_KERNELS(BP_NORM_KERNELS)
 
@@ -113,6 +113,10 @@ BatchNormSumKernel batch_norm_sum;
 BatchNormForwardKernel batch_norm_forward;
 BatchNormGradSumsKernel batch_norm_grad_sums;
 BatchNormBackwardKernel batch_norm_backward;
+// Embeddings split across threads (kernels/simd/embedding.cpp), equal to the reference: the
+// backward pass gives each thread its own rows of gweight.
+EmbeddingForwardKernel embedding_forward;
+EmbeddingBackwardKernel embedding_backward;
 }  // namespace simd
 
 namespace onednn {

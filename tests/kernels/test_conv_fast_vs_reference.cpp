@@ -1,5 +1,7 @@
 // The oneDNN convolution and pooling kernels must agree with the reference loops on random shapes:
 // odd sizes, batch 1, strides, padding, dilation, groups; forward and every backward kernel.
+#include <bit>
+
 #include "kernels/conv.hpp"
 #include "test_util.hpp"
 
@@ -118,10 +120,18 @@ kernels::PoolShape pool_shape(int64_t n, int64_t c, int64_t h, int64_t w, int64_
 TEST(FastConvKernels, PoolingMatchesReference) {
   Generator gen(22);
   const std::vector<kernels::PoolShape> shapes = {
-      pool_shape(1, 32, 26, 26, 2, 2, 2, 2, 0, 0), pool_shape(5, 64, 11, 11, 2, 2, 2, 2, 0, 0),
-      pool_shape(1, 3, 7, 5, 3, 3, 2, 2, 1, 1),    pool_shape(2, 2, 9, 8, 3, 2, 1, 2, 1, 1),
-      pool_shape(3, 1, 5, 5, 5, 5, 1, 1, 2, 2),    pool_shape(1, 4, 1, 1, 1, 1, 1, 1, 0, 0),
+      pool_shape(1, 32, 26, 26, 2, 2, 2, 2, 0, 0),
+      pool_shape(5, 64, 11, 11, 2, 2, 2, 2, 0, 0),
+      pool_shape(1, 3, 7, 5, 3, 3, 2, 2, 1, 1),
+      pool_shape(2, 2, 9, 8, 3, 2, 1, 2, 1, 1),
+      pool_shape(3, 1, 5, 5, 5, 5, 1, 1, 2, 2),
+      pool_shape(1, 4, 1, 1, 1, 1, 1, 1, 0, 0),
       pool_shape(2, 3, 6, 9, 4, 3, 3, 1, 2, 0),
+      // Windows that do not overlap: with rows and columns in no window, padding, gaps.
+      pool_shape(3, 5, 27, 27, 2, 2, 2, 2, 0, 0),
+      pool_shape(2, 3, 8, 7, 3, 3, 3, 3, 1, 1),
+      pool_shape(1, 2, 9, 13, 2, 3, 2, 4, 1, 1),
+      pool_shape(2, 2, 5, 6, 1, 2, 3, 2, 0, 1),
   };
   for (const auto& s : shapes) {
     SCOPED_TRACE(fmt::format("n={} c={} {}x{} k={}x{} stride={},{} pad={},{}", s.n, s.c, s.h, s.w,
@@ -140,6 +150,21 @@ TEST(FastConvKernels, PoolingMatchesReference) {
     kernels::simd::max_pool2d_forward(s, x.data(), got.data(), nullptr);
     expect_near(got, want, 0, "max forward (inference)");
     std::vector<float> want_gx(static_cast<size_t>(x_n)), got_gx(want_gx.size(), 99.0f);
+
+    // Max pooling backward from the workspace: the reference's values bit for bit (-0 in gy
+    // included) where the windows do not overlap; left to the reference, untouched, where they do.
+    gy[0] = -0.0f;
+    kernels::reference::max_pool2d_backward(s, gy.data(), ref_ws.data(), want_gx.data());
+    const bool disjoint = s.stride_h >= s.kh && s.stride_w >= s.kw;
+    EXPECT_EQ(kernels::simd::max_pool2d_backward(s, gy.data(), ref_ws.data(), got_gx.data()),
+              disjoint);
+    if (disjoint) {
+      for (size_t i = 0; i < got_gx.size(); ++i)
+        ASSERT_EQ(std::bit_cast<uint32_t>(got_gx[i]), std::bit_cast<uint32_t>(want_gx[i]))
+            << "max backward at " << i;
+    } else {
+      EXPECT_EQ(got_gx, std::vector<float>(got_gx.size(), 99.0f));
+    }
 
     for (bool include_pad : {true, false}) {
       SCOPED_TRACE(include_pad ? "avg include pad" : "avg exclude pad");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/recurrent.hpp"
+#include "kernels/simd/vector_clones.hpp"
 #include "kernels/simd/vector_math.hpp"
 
 namespace bp::kernels::onednn {
@@ -63,8 +64,6 @@ Step step_at(const RecurrentShape& s, const RecurrentWorkspace& w, float* ws, in
 
 // The step loops below read and write through distinct buffers (restrict pointers), so that they
 // vectorise, and are compiled for the widest vectors the CPU has (chosen when the library loads).
-#define BP_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-
 // LSTM, one row: a holds the pre-activations, replaced by the gates.
 BP_VECTOR_CLONES void lstm_row(int64_t H, float* __restrict a, const float* __restrict c_prev,
                                float* __restrict c, float* __restrict tanh_c, float* __restrict h) {

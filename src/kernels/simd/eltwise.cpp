@@ -9,6 +9,7 @@
 #include "backprop/activation.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/parallel.hpp"
+#include "kernels/simd/vector_clones.hpp"
 #include "kernels/unit_call.hpp"
 
 namespace bp::kernels::simd {
@@ -107,8 +108,6 @@ template <typename U>
                                                  int64_t n) {
   for (int64_t i = 0; i < n; ++i) gx[i] = backward_of<U>(x[i], y[i], gy[i], alpha);
 }
-
-#define BP_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // One range of one function; false for a function without a fast unit.
 BP_VECTOR_CLONES bool forward_range(Unary op, float alpha, const float* x, float* y, int64_t n) {

@@ -11,14 +11,13 @@
 
 #include "kernels/norm.hpp"
 #include "kernels/parallel.hpp"
+#include "kernels/simd/vector_clones.hpp"
 
 namespace bp::kernels::simd {
 
 namespace {
 
 constexpr int64_t kStretch = 256;
-
-#define BP_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // Σ x[j], or Σ (x[j] - mu)² with `centred`, over j < n (n <= kStretch).
 BP_VECTOR_CLONES float stretch_sum(const float* x, float mu, bool centred, int64_t n) {

@@ -1,21 +1,23 @@
-// Max pooling's forward pass in vector code, with the reference's workspace (each output's offset
-// of its maximum in its h·w plane), so that the reference's backward pass routes the gradient.
-// Each output row is computed across its columns at once: the window's positions are visited in
+// Max pooling in vector code. The forward pass writes the reference's workspace (each output's
+// offset of its maximum in its h·w plane), from which the backward pass routes the gradient. Each
+// output row is computed across its columns at once: the window's positions are visited in
 // the reference's order, and a column keeps a value only if it is the first in its window or
 // greater than the best so far, which picks the same maximum as the reference, ties and NaN
-// included.
+// included. The backward pass, for windows that do not overlap (stride >= kernel, as maxpool(k)
+// has by default), stores each output's gradient at the maximum the workspace names; overlapping
+// windows, where an element may gather several gradients, are left to the reference.
 #include <algorithm>
 #include <limits>
 #include <utility>
 #include <vector>
 
 #include "kernels/conv.hpp"
+#include "kernels/parallel.hpp"
+#include "kernels/simd/vector_clones.hpp"
 
 namespace bp::kernels::simd {
 
 namespace {
-
-#define BP_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // One window position (p, q) of a plane, for output rows [i0, i1) and columns [j0, j1), whose
 // inputs x[i·sh + p - ph, j·sw + q - pw] lie in the plane.
@@ -75,6 +77,18 @@ BP_VECTOR_CLONES void pool_plane(const PoolShape& s, const float* x, float* y, i
   pool_plane<0>(s, x, y, where);
 }
 
+// ---- backward ----
+
+// One plane whose windows do not overlap: each input element is the maximum of at most one
+// window, so each output's gradient is stored at its maximum, with no sum to read back (0 + g, so
+// that a gradient of -0 comes out as the reference's +0).
+void unpool_plane(int64_t in, int64_t out, const float* __restrict gy,
+                  const int32_t* __restrict where, float* __restrict gx) {
+  std::fill_n(gx, in, 0.0f);
+  for (int64_t k = 0; k < out; ++k)
+    if (where[k] >= 0) gx[where[k]] = 0.0f + gy[k];
+}
+
 }  // namespace
 
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, int32_t* workspace) {
@@ -87,6 +101,15 @@ void max_pool2d_forward(const PoolShape& s, const float* x, float* y, int32_t* w
       pool_plane(s, x + plane * in, y + plane * out,
                  workspace ? workspace + plane * out : scratch.data());
   }
+}
+
+bool max_pool2d_backward(const PoolShape& s, const float* gy, const int32_t* workspace, float* gx) {
+  if (s.stride_h < s.kh || s.stride_w < s.kw) return false;  // overlapping windows
+  const int64_t in = s.h * s.w, out = s.oh * s.ow;
+  parallel_for(s.n * s.c, s.n * s.c * in > kParallelGrain, [&](int64_t plane) {
+    unpool_plane(in, out, gy + plane * out, workspace + plane * out, gx + plane * in);
+  });
+  return true;
 }
 
 }  // namespace bp::kernels::simd
