@@ -58,7 +58,8 @@ struct Bf16Sources {
 };
 
 // y = x rounded to bfloat16 (the high 16 bits of the fp32 value, rounded to nearest even; NaN
-// stays NaN), as bf16 products read their operands.
+// stays NaN), as bf16 products read their operands. The fast one may flush a denormal x to zero,
+// as the CPU's bf16 conversion does.
 using ToBf16Kernel = void(const float* x, uint16_t* y, int64_t n);
 
 // Elementwise functions y = f(x): the math functions, then every activation (activation.hpp).

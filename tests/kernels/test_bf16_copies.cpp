@@ -117,8 +117,10 @@ class CountingSource final : public kernels::Bf16Source {
 // computes in bf16.
 TEST(Bf16Copies, GemmReadsTheCallersCopiesOnlyInBf16) {
   Generator gen(4);
-  for (auto [m, n, k, ta, tb] : {std::tuple{64, 48, 130, false, true}, {7, 5, 13, true, false},
-                                 {128, 256, 784, false, true}, {1, 10, 128, false, true}}) {
+  for (auto [m, n, k, ta, tb] : {std::tuple{64, 48, 130, false, true},
+                                 {7, 5, 13, true, false},
+                                 {128, 256, 784, false, true},
+                                 {1, 10, 128, false, true}}) {
     SCOPED_TRACE(fmt::format("m={} n={} k={} ta={} tb={}", m, n, k, ta, tb));
     std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n));
     for (float& v : a) v = gen.uniform(-1, 1);
@@ -129,10 +131,8 @@ TEST(Bf16Copies, GemmReadsTheCallersCopiesOnlyInBf16) {
       const PrecisionGuard guard(precision);
       CountingSource sa(a), sb(b);
       kernels::gemm(ta, tb, m, n, k, 1, a.data(), lda, b.data(), ldb, 0, want.data(), n);
-      kernels::gemm(ta, tb, m, n, k, 1, a.data(), lda, b.data(), ldb, 0, got.data(), n,
-                    {&sa, &sb});
-      for (size_t i = 0; i < want.size(); ++i)
-        ASSERT_NEAR(got[i], want[i], 1e-6 * k) << "at " << i;
+      kernels::gemm(ta, tb, m, n, k, 1, a.data(), lda, b.data(), ldb, 0, got.data(), n, {&sa, &sb});
+      for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6 * k) << "at " << i;
       // One row runs the fp32 matrix-vector loop; without bf16 matmul, oneDNN computes in fp32.
       const int expected = precision == Precision::bf16 && m > 1 && bf16_native() ? 1 : 0;
       EXPECT_EQ(sa.calls, expected);
