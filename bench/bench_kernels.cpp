@@ -148,9 +148,10 @@ double process_cpu_seconds() {
 }
 
 // One full training step of a 784-256-128-10 ReLU MLP on a batch of 128: zero_grad, forward,
-// cross_entropy, backward, SGD with momentum 0.9.
+// cross_entropy, backward, SGD with momentum 0.9; in fp32 (arg 0) or bf16 (1).
 void BM_mlp_train_step(benchmark::State& state) {
   constexpr int64_t batch = 128;
+  const bp::PrecisionGuard precision(state.range(0) ? bp::Precision::bf16 : bp::Precision::fp32);
   bp::Generator gen(7);
   bp::nn::Sequential net(
       {std::make_shared<bp::nn::Linear>(784, 256, gen), std::make_shared<bp::nn::ReLU>(),
@@ -177,7 +178,12 @@ void BM_mlp_train_step(benchmark::State& state) {
       benchmark::Counter(3.0 * forward_flops * iterations, benchmark::Counter::kIsRate);
   state.counters["threads"] = bp::num_threads();
 }
-BENCHMARK(BM_mlp_train_step)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_mlp_train_step)
+    ->ArgNames({"bf16"})
+    ->Arg(0)
+    ->Arg(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 // One epoch of train::Trainer over random samples in batches of 128, with each batch split across
 // threads (second arg 1) or run in one pass with threaded kernels (0). First arg: 0 = the MLP

@@ -38,6 +38,15 @@ class TempDir {
   std::string path_;
 };
 
+// Sets bp::set_num_threads for a scope, restoring the count on exit.
+struct ThreadsScope {
+  int saved = num_threads();
+  explicit ThreadsScope(int n) { set_num_threads(n); }
+  ~ThreadsScope() { set_num_threads(saved); }
+  ThreadsScope(const ThreadsScope&) = delete;
+  ThreadsScope& operator=(const ThreadsScope&) = delete;
+};
+
 // Uniform values in [low, high), as a leaf that requires a gradient.
 inline Tensor random(const Shape& shape, Generator& gen, float low = -2.0f, float high = 2.0f) {
   return Tensor::uniform(shape, low, high, gen, true);

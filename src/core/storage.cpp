@@ -79,10 +79,23 @@ CachingAllocator& allocator() {
   return *instance;
 }
 
-size_t padded_bytes(size_t n) {
+size_t padded_bytes(size_t n, size_t element = sizeof(float)) {
   // aligned_alloc needs a non-zero multiple of the alignment.
-  size_t bytes = (n * sizeof(float) + kAlignment - 1) / kAlignment * kAlignment;
+  size_t bytes = (n * element + kAlignment - 1) / kAlignment * kAlignment;
   return bytes == 0 ? kAlignment : bytes;
+}
+
+// The entry of `storage` for elements [offset, offset + count) at `version`, added if missing
+// (the caller converts it, once, outside the lock).
+std::shared_ptr<Bf16Copy> find_or_add_copy(Storage& storage, int64_t offset, int64_t count,
+                                           uint64_t version) {
+  std::lock_guard<std::mutex> lock(storage.bf16_mutex);
+  auto& copies = storage.bf16_copies;
+  for (const auto& c : copies)
+    if (c->version == version && c->offset == offset && c->count == count) return c;
+  std::erase_if(copies, [&](const auto& c) { return c->version != version; });
+  if (copies.size() >= kMaxBf16Copies) copies.erase(copies.begin());
+  return copies.emplace_back(std::make_shared<Bf16Copy>(offset, count, version));
 }
 
 }  // namespace
@@ -93,6 +106,24 @@ Storage::Storage(size_t n) : size(n) {
 
 Storage::~Storage() {
   allocator().deallocate(data, padded_bytes(size));
+}
+
+Bf16Copy::Bf16Copy(int64_t offset_, int64_t count_, uint64_t version_)
+    : offset(offset_), count(count_), version(version_) {
+  data = static_cast<uint16_t*>(
+      allocator().allocate(padded_bytes(static_cast<size_t>(count), sizeof(uint16_t))));
+}
+
+Bf16Copy::~Bf16Copy() {
+  allocator().deallocate(data, padded_bytes(static_cast<size_t>(count), sizeof(uint16_t)));
+}
+
+std::shared_ptr<const Bf16Copy> bf16_copy(const Tensor& t, Bf16Convert* convert) {
+  const TensorImpl& impl = *t.impl();
+  std::shared_ptr<Bf16Copy> copy =
+      find_or_add_copy(*impl.storage, impl.offset, impl.count, impl.storage->version);
+  std::call_once(copy->made, [&] { convert(impl.data(), copy->data, impl.count); });
+  return copy;
 }
 
 void release_cached_memory() {

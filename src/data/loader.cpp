@@ -141,7 +141,12 @@ bool DataLoader::next_without_features(Batch& batch) {
   cursor_ += m;
   Shape shape = feature_shape_;
   shape.insert(shape.begin(), b);
-  if (!reusable(batch.features, shape)) batch.features = Tensor::empty(shape);
+  // A reused buffer gets new rows (fill_features): a new version, so that nothing derived from
+  // the old rows (a bf16 copy that a product kept) is read again.
+  if (!reusable(batch.features, shape))
+    batch.features = Tensor::empty(shape);
+  else
+    batch.features.bump_version();
   // Seeded from (seed, epoch, batch number) alone, like the shuffle.
   uint64_t key = splitmix64(options_.seed ^ 0x6175676d656e74ULL);
   key = splitmix64(key ^ static_cast<uint64_t>(epoch_));
@@ -165,6 +170,8 @@ bool DataLoader::next_without_features(Batch& batch) {
   } else {
     if (!reusable(batch.targets, {b, target_size_}))
       batch.targets = Tensor::empty({b, target_size_});
+    else
+      batch.targets.bump_version();
     for (int64_t i = 0; i < b; ++i)
       source_->target(batch.indices[static_cast<size_t>(i)],
                       batch.targets.data() + i * target_size_);

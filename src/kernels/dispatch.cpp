@@ -45,25 +45,45 @@ PrecisionGuard::~PrecisionGuard() {
 namespace kernels {
 
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+          Bf16Sources sources) {
   if (fast()) {
     // One row (batch-1 inference, the last rows of a tiny batch): a streaming matrix-vector loop.
     if (m == 1 && simd::gemv(trans_a, trans_b, n, k, alpha, a, lda, b, ldb, beta, c)) return;
-    return onednn::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return onednn::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, sources);
   }
   reference::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, {});
+}
+
+void gemm_batch(int64_t batch, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                float alpha, const float* a, int64_t lda, int64_t stride_a, const float* b,
+                int64_t ldb, int64_t stride_b, float beta, float* c, int64_t ldc, int64_t stride_c,
+                Bf16Sources sources) {
+  if (batch == 1)
+    return gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, sources);
+  if (fast())
+    return onednn::gemm_batch(batch, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb,
+                              stride_b, beta, c, ldc, stride_c, sources);
+  reference::gemm_batch(batch, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b,
+                        beta, c, ldc, stride_c);
 }
 
 void gemm_batch(int64_t batch, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                 float alpha, const float* a, int64_t lda, int64_t stride_a, const float* b,
                 int64_t ldb, int64_t stride_b, float beta, float* c, int64_t ldc,
                 int64_t stride_c) {
-  if (batch == 1) return gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  if (fast())
-    return onednn::gemm_batch(batch, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb,
-                              stride_b, beta, c, ldc, stride_c);
-  reference::gemm_batch(batch, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b,
-                        beta, c, ldc, stride_c);
+  gemm_batch(batch, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c,
+             ldc, stride_c, {});
+}
+
+void to_bf16(const float* x, uint16_t* y, int64_t n) {
+  if (fast()) return onednn::to_bf16(x, y, n);
+  reference::to_bf16(x, y, n);
 }
 
 void unary_forward(Unary op, float alpha, float beta, const float* x, float* y, int64_t n) {

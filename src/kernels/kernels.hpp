@@ -40,6 +40,28 @@ using GemmBatchKernel = void(int64_t batch, bool trans_a, bool trans_b, int64_t 
                              const float* b, int64_t ldb, int64_t stride_b, float beta, float* c,
                              int64_t ldc, int64_t stride_c);
 
+// Where a product under bf16() takes an operand's bf16 copy from instead of converting the operand
+// itself: bf16() returns the operand's elements, in the layout its fp32 pointer has, rounded to
+// bf16 (to_bf16), valid until the product returns. A product calls it only when it computes in
+// bf16. ops::Bf16Operand keeps the copy with the tensor's storage (core's bf16_copy()).
+class Bf16Source {
+ public:
+  virtual const uint16_t* bf16() = 0;
+
+ protected:
+  ~Bf16Source() = default;
+};
+// The sources of a product's A and B; null: the product converts that operand itself.
+struct Bf16Sources {
+  Bf16Source* a = nullptr;
+  Bf16Source* b = nullptr;
+};
+
+// y = x rounded to bfloat16 (the high 16 bits of the fp32 value, rounded to nearest even; NaN
+// stays NaN), as bf16 products read their operands. The fast one may flush a denormal x to zero,
+// as the CPU's bf16 conversion does.
+using ToBf16Kernel = void(const float* x, uint16_t* y, int64_t n);
+
 // Elementwise functions y = f(x): the math functions, then every activation (activation.hpp).
 // `alpha` is pow's exponent, clamp's lower bound or an activation's parameter; `beta` is clamp's
 // upper bound. Each is a unit (kernels/reference/eltwise.cpp).
@@ -93,6 +115,7 @@ using SoftmaxBackwardKernel = void(bool log, int64_t outer, int64_t axis, int64_
 #define BP_CORE_KERNELS(FAST, REF)             \
   FAST(gemm, GemmKernel)                       \
   FAST(gemm_batch, GemmBatchKernel)            \
+  FAST(to_bf16, ToBf16Kernel)                  \
   FAST(unary_forward, UnaryForwardKernel)      \
   FAST(unary_backward, UnaryBackwardKernel)    \
   FAST(binary, BinaryKernel)                   \
@@ -102,6 +125,16 @@ using SoftmaxBackwardKernel = void(bool log, int64_t outer, int64_t axis, int64_
   FAST(softmax_backward, SoftmaxBackwardKernel)
 // clang-format on
 BP_DECLARE_KERNELS(BP_CORE_KERNELS)
+
+// gemm and gemm_batch with the bf16 copies of A and B where their callers keep them (the kernels
+// above take none).
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+          Bf16Sources sources);
+void gemm_batch(int64_t batch, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                float alpha, const float* a, int64_t lda, int64_t stride_a, const float* b,
+                int64_t ldb, int64_t stride_b, float beta, float* c, int64_t ldc, int64_t stride_c,
+                Bf16Sources sources);
 
 namespace simd {
 // True when this CPU runs the kernels below (AVX-512F).
@@ -131,11 +164,21 @@ bool strided_copy(const Shape& shape, const float* x, std::span<const int64_t> x
 }  // namespace simd
 
 namespace onednn {
-// Through a cached oneDNN matmul primitive per shape; under bf16() with bf16 operands (converted
-// from A and B on each call) and fp32 accumulation, or in fp32 where oneDNN has no bf16 matmul.
+// Through a cached oneDNN matmul primitive per shape; under bf16() with bf16 operands (the
+// sources' copies, or converted from A and B on the call) and fp32 accumulation, or in fp32 where
+// oneDNN has no bf16 matmul.
 GemmKernel gemm;
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+          Bf16Sources sources);
 // One matmul primitive for the whole batch (a primitive per shape and strides, as gemm).
 GemmBatchKernel gemm_batch;
+void gemm_batch(int64_t batch, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                float alpha, const float* a, int64_t lda, int64_t stride_a, const float* b,
+                int64_t ldb, int64_t stride_b, float beta, float* c, int64_t ldc, int64_t stride_c,
+                Bf16Sources sources);
+// Through a cached oneDNN reorder per length; the same bits as the reference.
+ToBf16Kernel to_bf16;
 // True when oneDNN runs bf16 products natively on this CPU (bp::bf16_native).
 bool bf16_native();
 // Through oneDNN's softmax primitives, to within a few units in the last place of the reference;

@@ -19,6 +19,24 @@ inline void check_defined(const Tensor& t, const char* op, const char* what = "i
   BP_CHECK(t.defined(), "{}: the {} tensor is undefined", op, what);
 }
 
+// A tensor as an operand of a matrix product (kernels::gemm's Bf16Sources): under bf16 the product
+// reads the tensor's bf16 copy, which its storage keeps while the data is unchanged (core's
+// bf16_copy()). So a weight is converted once per update however many products and threads read
+// it, an activation once for its forward product and the weight gradient's, and an output
+// gradient once for both backward products. The object holds the copy while it lives.
+class Bf16Operand final : public kernels::Bf16Source {
+ public:
+  explicit Bf16Operand(const Tensor& t) : tensor_(t) {}
+  const uint16_t* bf16() override {
+    if (!copy_) copy_ = bf16_copy(tensor_, kernels::to_bf16);
+    return copy_->data;
+  }
+
+ private:
+  const Tensor& tensor_;
+  std::shared_ptr<const Bf16Copy> copy_;
+};
+
 // Strides to read a tensor of shape `in` as if broadcast to `out` (0 on broadcast axes).
 inline std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
   std::vector<int64_t> strides(out.size(), 0);

@@ -32,9 +32,10 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans
   // heads): one batched product.
   const int64_t count_a = numel(batch_a), count_b = numel(batch_b);
   if ((count_a == batches || count_a == 1) && (count_b == batches || count_b == 1)) {
+    Bf16Operand a_bf16(a), b_bf16(b);
     kernels::gemm_batch(batches, trans_a, trans_b, m, n, ka, 1.0f, a.data(), sa[ra - 1],
                         count_a == 1 ? 0 : mat_a, b.data(), sb[rb - 1], count_b == 1 ? 0 : mat_b,
-                        0.0f, out.data(), n, m * n);
+                        0.0f, out.data(), n, m * n, {&a_bf16, &b_bf16});
     return out;
   }
   std::vector<int64_t> index(batch.size(), 0);
@@ -99,8 +100,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       std::copy_n(bias.data(), out_features, y.data() + r * out_features);
     beta = 1.0f;
   }
+  Bf16Operand x_operand(x), w_operand(weight);
   kernels::gemm(false, true, rows, out_features, in_features, 1.0f, x.data(), in_features,
-                weight.data(), in_features, beta, y.data(), out_features);
+                weight.data(), in_features, beta, y.data(), out_features, {&x_operand, &w_operand});
 
   // d(xWᵀ+b) = G·W, Gᵀ·x, Σ_rows G
   Tensor x_saved = x.detach(), w_saved = weight.detach();
@@ -109,17 +111,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return record(OpKind::linear, y, {x, weight, bias}, {x_saved, w_saved},
                 [=](const Tensor& gy) -> std::vector<Tensor> {
                   std::vector<Tensor> grads(3);
+                  Bf16Operand gy_bf16(gy), w_bf16(w_saved), x_bf16(x_saved);
                   if (want_x) {
                     grads[0] = make_tensor(x_saved.shape());
                     kernels::gemm(false, false, rows, in_features, out_features, 1.0f, gy.data(),
                                   out_features, w_saved.data(), in_features, 0.0f, grads[0].data(),
-                                  in_features);
+                                  in_features, {&gy_bf16, &w_bf16});
                   }
                   if (want_w) {
                     grads[1] = make_tensor(w_saved.shape());
                     kernels::gemm(true, false, out_features, in_features, rows, 1.0f, gy.data(),
                                   out_features, x_saved.data(), in_features, 0.0f, grads[1].data(),
-                                  in_features);
+                                  in_features, {&gy_bf16, &x_bf16});
                   }
                   if (want_b) grads[2] = sum_to(gy.reshape({rows, out_features}), {out_features});
                   return grads;

@@ -89,9 +89,12 @@ TEST(LoaderTest, ReusesBuffersOnlyWhenUnshared) {
   data::Batch batch;
   ASSERT_TRUE(loader.next(batch));
   const float* first = batch.features.data();
+  const uint64_t version = batch.features.version();
   ASSERT_TRUE(loader.next(batch));
   EXPECT_EQ(batch.features.data(), first);  // same buffer, new contents
   EXPECT_EQ(batch.features.data()[0], 4.0f);
+  // ... and a new version, so that nothing derived from the old contents (a bf16 copy) is reused.
+  EXPECT_GT(batch.features.version(), version);
   loader.start_epoch(1);
   ASSERT_TRUE(loader.next(batch));
   Tensor kept = batch.features;  // a second handle: the loader must not overwrite it
@@ -119,6 +122,14 @@ TEST(LoaderTest, RegressionTargets) {
     total += batch.size();
   }
   EXPECT_EQ(total, 3);
+  // Reused targets get a new version with their new rows, as features do.
+  data::DataLoader pairs(ds, {.batch_size = 1});
+  ASSERT_TRUE(pairs.next(batch));
+  const float* first = batch.targets.data();
+  const uint64_t version = batch.targets.version();
+  ASSERT_TRUE(pairs.next(batch));
+  EXPECT_EQ(batch.targets.data(), first);
+  EXPECT_GT(batch.targets.version(), version);
 }
 
 TEST(LoaderTest, ValidatesArguments) {

@@ -3,7 +3,9 @@
 // kernel is compared with the fp32 reference within the bound that follows, 2·2^-8 per product
 // of two operands in [-1, 1] summed over the reduction length L: |error| <= L·2^-7. On operands
 // that bfloat16 holds exactly the results must match fp32, which only fp32 accumulation gives.
+#include <bit>
 #include <cmath>
+#include <limits>
 
 #include "kernels/conv.hpp"
 #include "test_util.hpp"
@@ -71,6 +73,36 @@ TEST(Bf16Kernels, GemmWithinTheBf16BoundOfFp32) {
         kernels::onednn::gemm(ta, tb, m, n, k, 1, ea.data(), lda, eb.data(), ldb, 0, got.data(), n);
         check_within(got, want, 1e-6 * static_cast<double>(k), "bf16 gemm on exact operands");
       }
+}
+
+float from_bf16(uint16_t h) {
+  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
+
+// The conversion that bf16 products read their operands through: round to nearest, ties to even;
+// the fast one gives the reference's bits (normal values: the hardware may flush denormals).
+TEST(Bf16Kernels, ToBf16RoundsToNearestEvenAsTheReference) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float tie_down = 1.0f + std::ldexp(1.0f, -8);    // halfway to the next bf16: stays 1
+  const float tie_up = 1.0f + 3 * std::ldexp(1.0f, -8);  // halfway, odd below: rounds up
+  const float above = 1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20);  // past halfway
+  std::vector<float> x = {0.0f,  -0.0f, 1.0f, tie_down, tie_up,
+                          above, inf,   -inf, 3.4e38f,  std::numeric_limits<float>::quiet_NaN()};
+  Generator gen(11);
+  for (int i = 0; i < 1000; ++i) x.push_back(gen.uniform(-1, 1) * std::ldexp(1.0f, i % 60 - 30));
+  const auto n = static_cast<int64_t>(x.size());
+  std::vector<uint16_t> want(x.size()), got(x.size());
+  kernels::reference::to_bf16(x.data(), want.data(), n);
+  kernels::onednn::to_bf16(x.data(), got.data(), n);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(from_bf16(want[3]), 1.0f);
+  EXPECT_EQ(from_bf16(want[4]), 1.0f + 4 * std::ldexp(1.0f, -8));
+  EXPECT_EQ(from_bf16(want[5]), 1.0f + 2 * std::ldexp(1.0f, -8));
+  EXPECT_EQ(from_bf16(want[6]), inf);
+  EXPECT_EQ(from_bf16(want[8]), inf);  // beyond bf16's largest finite value
+  EXPECT_TRUE(std::isnan(from_bf16(want[9])));
+  for (size_t i = 10; i < x.size(); ++i)
+    ASSERT_NEAR(from_bf16(want[i]), x[i], std::fabs(x[i]) * std::ldexp(1.0, -8)) << "at " << i;
 }
 
 int64_t out_extent(int64_t in, int64_t k, int64_t stride, int64_t pad) {

@@ -195,12 +195,7 @@ TEST(OptimizerApply, BeginStepChecksEveryShapeBeforeChangingAnything) {
   EXPECT_EQ(nadam.state()[0].second.item(), 1.0f);
 }
 
-// Restores the thread count on scope exit.
-struct ThreadsScope {
-  int saved = num_threads();
-  explicit ThreadsScope(int n) { set_num_threads(n); }
-  ~ThreadsScope() { set_num_threads(saved); }
-};
+using testing::ThreadsScope;
 
 TEST(OptimizerApply, StepOnTwoThreadsEqualsOneThread) {
   // Above every optimizer's threshold for sharing one tensor's update among the threads.

@@ -43,11 +43,7 @@ std::shared_ptr<nn::Sequential> mlp(uint64_t seed) {
       std::make_shared<nn::Linear>(32, 4, gen)});
 }
 
-struct ThreadsScope {
-  int saved = num_threads();
-  explicit ThreadsScope(int n) { set_num_threads(n); }
-  ~ThreadsScope() { set_num_threads(saved); }
-};
+using testing::ThreadsScope;
 
 TEST(LeafGradientSink, ThreadsBackpropagatingAtOnceEachCollectTheirOwn) {
   auto net = mlp(3);

@@ -119,35 +119,38 @@ data::Dataset bands(int64_t per_class, uint64_t seed) {
 
 // A short bf16 run follows the fp32 one: same accuracy, losses within a few percent, weights
 // near but not equal (the products really ran in bf16), and the precision restored afterwards.
+// Also with each batch split across two threads, which share the weights' bf16 copies.
 TEST(Trainer, Bf16TrainingFollowsFp32) {
   const data::Dataset train = bands(60, 1), test = bands(20, 2);
-  for (const char* spec : {"flatten,dense(64),relu,dense(64),relu,dense(3)",
-                           "conv(8,3,pad=1),relu,maxpool(2),"
-                           "conv(8,3,pad=1),relu,flatten,dense(3)"}) {
-    SCOPED_TRACE(spec);
-    auto run = [&](Precision precision) {
-      Generator gen(3);
-      auto net = nn::build_model(nn::parse_model_spec(spec), {1, 8, 8}, gen);
-      optim::SGD sgd(net->parameters(), {.lr = 0.05f, .momentum = 0.9f});
-      Trainer trainer(*net, sgd,
-                      {.epochs = 4, .batch_size = 16, .seed = 4, .precision = precision});
-      const EpochStats last = trainer.fit(train, {{"test", &test}}).back();
-      EXPECT_EQ(bp::precision(), Precision::fp32);
-      return std::pair{last, weights_of(*net)};
-    };
-    const auto [fp32, fp32_weights] = run(Precision::fp32);
-    const auto [bf16, bf16_weights] = run(Precision::bf16);
-    EXPECT_GT(fp32.eval("test")->accuracy, 0.95);
-    EXPECT_NEAR(bf16.eval("test")->accuracy, fp32.eval("test")->accuracy, 0.02);
-    EXPECT_NEAR(bf16.train_loss, fp32.train_loss, 0.05 * fp32.train_loss + 0.01);
-    if (bf16_native()) {
-      EXPECT_NE(bf16_weights, fp32_weights);
+  for (int threads : {1, 2})
+    for (const char* spec : {"flatten,dense(64),relu,dense(64),relu,dense(3)",
+                             "conv(8,3,pad=1),relu,maxpool(2),"
+                             "conv(8,3,pad=1),relu,flatten,dense(3)"}) {
+      SCOPED_TRACE(fmt::format("{} on {} thread(s)", spec, threads));
+      const testing::ThreadsScope scope(threads);
+      auto run = [&](Precision precision) {
+        Generator gen(3);
+        auto net = nn::build_model(nn::parse_model_spec(spec), {1, 8, 8}, gen);
+        optim::SGD sgd(net->parameters(), {.lr = 0.05f, .momentum = 0.9f});
+        Trainer trainer(*net, sgd,
+                        {.epochs = 4, .batch_size = 16, .seed = 4, .precision = precision});
+        const EpochStats last = trainer.fit(train, {{"test", &test}}).back();
+        EXPECT_EQ(bp::precision(), Precision::fp32);
+        return std::pair{last, weights_of(*net)};
+      };
+      const auto [fp32, fp32_weights] = run(Precision::fp32);
+      const auto [bf16, bf16_weights] = run(Precision::bf16);
+      EXPECT_GT(fp32.eval("test")->accuracy, 0.95);
+      EXPECT_NEAR(bf16.eval("test")->accuracy, fp32.eval("test")->accuracy, 0.02);
+      EXPECT_NEAR(bf16.train_loss, fp32.train_loss, 0.05 * fp32.train_loss + 0.01);
+      if (bf16_native()) {
+        EXPECT_NE(bf16_weights, fp32_weights);
+      }
+      ASSERT_EQ(bf16_weights.size(), fp32_weights.size());
+      for (size_t i = 0; i < fp32_weights.size(); ++i)
+        for (size_t j = 0; j < fp32_weights[i].size(); ++j)
+          ASSERT_NEAR(bf16_weights[i][j], fp32_weights[i][j], 0.05) << "parameter " << i;
     }
-    ASSERT_EQ(bf16_weights.size(), fp32_weights.size());
-    for (size_t i = 0; i < fp32_weights.size(); ++i)
-      for (size_t j = 0; j < fp32_weights[i].size(); ++j)
-        ASSERT_NEAR(bf16_weights[i][j], fp32_weights[i][j], 0.05) << "parameter " << i;
-  }
 }
 
 TEST(Evaluate, MetricsOfAFixedModel) {

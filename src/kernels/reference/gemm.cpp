@@ -2,6 +2,7 @@
 // that the inner loop runs over contiguous memory for every transpose combination, then multiplies
 // panel by panel. Rows of C are split across threads.
 #include <algorithm>
+#include <bit>
 #include <vector>
 
 #include "kernels/kernels.hpp"
@@ -54,6 +55,17 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
         }
       }
     }
+  }
+}
+
+void to_bf16(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const auto bits = std::bit_cast<uint32_t>(x[i]);
+    // A NaN keeps its sign and high bits, made quiet so that dropping the low ones keeps it NaN;
+    // any other value rounds to nearest, ties to even (an overflow rounds to infinity).
+    const bool nan = (bits & 0x7fffffffu) > 0x7f800000u;
+    const uint32_t rounded = nan ? bits | 0x00400000u : bits + 0x7fffu + ((bits >> 16) & 1u);
+    y[i] = static_cast<uint16_t>(rounded >> 16);
   }
 }
 
