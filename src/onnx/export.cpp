@@ -285,8 +285,8 @@ std::vector<std::string> Exporter::attention_args(nn::MultiheadAttention& m, int
   const int64_t d = m.embed_dim() / m.num_heads();
   args.push_back(g_.int64s("heads", {0, 0, m.num_heads(), d}));
   args.push_back(g_.constant("scale", Tensor::scalar(detail::attention_scale(d))));
-  args.push_back(
-      g_.constant("mask", m.causal() ? nn::causal_mask(seq) : Tensor::zeros({seq, seq})));
+  // No mask is a scalar 0, so that it differs from the causal mask of one step (a zero).
+  args.push_back(g_.constant("mask", m.causal() ? nn::causal_mask(seq) : Tensor::scalar(0.0f)));
   return args;
 }
 

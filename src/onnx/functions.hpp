@@ -20,7 +20,7 @@ inline constexpr int kFunctionDomainVersion = 1;
 // MultiheadAttention(x, W_q, b_q, W_k, b_k, W_v, b_v, W_o, b_o, heads, scale, mask) -> y on
 // (batch, seq, dim): the projections' weights transposed (dim, dim) and biases (dim); heads the
 // int64 shape (0, 0, heads, dim / heads) that splits the heads; scale 1/√(dim / heads); mask
-// (seq, seq) added to the scores (nn::causal_mask, or zeros).
+// added to the scores: nn::causal_mask (seq, seq), or a scalar 0 without one.
 inline constexpr const char* kAttention = "MultiheadAttention";
 inline constexpr int kAttentionInputs = 12;
 // TransformerBlock(x, ln1_scale, ln1_bias, <attention's 11 inputs after x>, ratio, ln2_scale,

@@ -641,13 +641,12 @@ Importer::AttentionSettings Importer::attention_args(size_t i, int first,
     refuse(i, fmt::format("its scale (input {}) is not 1/sqrt({})", first + 9, (*heads)[3]));
   const Tensor& mask = constant(i, first + 10, "mask");
   const Tensor causal = nn::causal_mask(seq);
-  auto equals = [&](const Tensor& t) {
-    return std::equal(t.data(), t.data() + t.numel(), mask.data());
-  };
-  const bool is_causal = mask.shape() == causal.shape() && equals(causal);
-  if (!is_causal && !(mask.shape() == causal.shape() && equals(Tensor::zeros({seq, seq}))))
-    refuse(i, fmt::format("its mask (input {}) is neither zeros nor the causal mask of ({}, {})",
-                          first + 10, seq, seq));
+  const bool is_causal = mask.shape() == causal.shape() &&
+                         std::equal(causal.data(), causal.data() + causal.numel(), mask.data());
+  if (!is_causal && !(mask.dim() == 0 && mask.data()[0] == 0.0f))
+    refuse(i,
+           fmt::format("its mask (input {}) is neither a scalar 0 nor the causal mask of ({}, {})",
+                       first + 10, seq, seq));
   return {(*heads)[2], is_causal};
 }
 

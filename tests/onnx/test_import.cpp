@@ -137,6 +137,11 @@ TEST(OnnxImport, AttentionAndTransformerComeBackBitForBit) {
       "flatten,dense(3)",
       {6}, data::NormKind::none);
   expect_round_trip("reshape(28,28),dense(32),attention(4),layernorm,flatten,dense(10)", {784});
+  // One step: the causal mask is then a zero, which must still tell causal from not.
+  expect_round_trip(
+      "reshape(1,4),attention(2),attention(2,causal=true),transformer(1,8),"
+      "transformer(2,8,causal=false),flatten,dense(3)",
+      {4});
 }
 
 TEST(OnnxImport, KeepsTheTaskAndTheTrainingRecord) {
@@ -292,7 +297,7 @@ TEST(OnnxImport, RefusesAttentionThatExportDidNotWrite) {
   call = original;
   call.set_input(11, original.input(1));  // a weight where the mask goes
   expect_error([&] { onnx::import_model(write(dir, "mask.onnx", proto)); },
-               node + "its mask (input 11) is neither zeros nor the causal mask of (4, 4)");
+               node + "its mask (input 11) is neither a scalar 0 nor the causal mask of (4, 4)");
   call = original;
   ::onnx::TensorProto& heads = initializer(proto, original.input(9));
   heads.set_int64_data(2, 3);
