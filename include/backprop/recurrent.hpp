@@ -139,6 +139,10 @@ struct AttentionOptions {
   bool causal = false;
 };
 
+// The additive causal mask (seq, seq) of MultiheadAttention: 0 where key <= query, -1e9 above the
+// diagonal. Throws bp::Error unless seq >= 1.
+BP_API Tensor causal_mask(int64_t seq);
+
 // Multi-head scaled dot-product self-attention on (batch, seq, embed_dim):
 //   Q = x·W_qᵀ + b_q, K = x·W_kᵀ + b_k, V = x·W_vᵀ + b_v, split into num_heads heads of
 //   d = embed_dim / num_heads;  head = softmax(Q·Kᵀ/√d + M)·V;  out = concat(heads)·W_oᵀ + b_o

@@ -82,6 +82,11 @@ class BP_API TransformerBlock : public Module {
   int64_t ff() const { return options_.ff; }
   float dropout() const { return options_.dropout; }
   bool causal() const { return options_.causal; }
+  LayerNorm& ln1() { return *ln1_; }
+  MultiheadAttention& attention() { return *attn_; }
+  LayerNorm& ln2() { return *ln2_; }
+  Linear& ff1() { return *ff1_; }
+  Linear& ff2() { return *ff2_; }
 
  protected:
   std::shared_ptr<Module> replicate() const override;

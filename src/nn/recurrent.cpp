@@ -16,17 +16,18 @@ std::string param_name(const char* what, int64_t layer) {
   return fmt::format("{}_l{}", what, layer);
 }
 
-// The additive causal mask (seq, seq): 0 where key ≤ query, -1e9 above the diagonal. After the
-// softmax the masked weights are exactly 0 (exp underflows), so no gradient reaches later steps.
+}  // namespace
+
+// After the softmax the masked weights are exactly 0 (exp underflows), so no gradient reaches
+// later steps.
 Tensor causal_mask(int64_t seq) {
+  BP_CHECK_AS(ValueError, seq >= 1, "causal_mask: seq must be positive, got {}", seq);
   Tensor mask = Tensor::zeros({seq, seq});
   float* m = mask.data();
   for (int64_t q = 0; q < seq; ++q)
     for (int64_t k = q + 1; k < seq; ++k) m[q * seq + k] = -1e9f;
   return mask;
 }
-
-}  // namespace
 
 // ---- RecurrentBase ----
 

@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <cmath>
+#include <set>
 
 #include "backprop/conv.hpp"
 #include "backprop/error.hpp"
@@ -14,6 +14,7 @@
 #include "backprop/recurrent.hpp"
 #include "backprop/transformer.hpp"
 #include "backprop/version.hpp"
+#include "onnx/functions.hpp"
 #include "onnx/graph.hpp"
 
 namespace bp::onnx {
@@ -29,6 +30,8 @@ class Exporter {
   explicit Exporter(GraphWriter& g) : g_(g) {}
 
   std::string sequence(const nn::Sequential& net, std::string x, Shape in, const std::string& path);
+  // The model-local functions the nodes call (onnx/functions.hpp).
+  const std::set<std::string>& functions() const { return functions_; }
 
  private:
   std::string layer(nn::Module& m, const std::string& x, const Shape& in, const std::string& path);
@@ -39,9 +42,13 @@ class Exporter {
   std::string batch_norm(nn::BatchNorm& m, const std::string& x);
   std::string layer_norm(nn::LayerNorm& m, const std::string& x);
   std::string recurrent(nn::RecurrentBase& m, const std::string& x);
+  std::vector<std::string> attention_args(nn::MultiheadAttention& m, int64_t seq);
+  std::string attention(nn::MultiheadAttention& m, const std::string& x, const Shape& in);
+  std::string transformer(nn::TransformerBlock& m, const std::string& x, const Shape& in);
   std::string parameter_or(const Tensor& t, const Shape& shape, float fill, const char* hint);
 
   GraphWriter& g_;
+  std::set<std::string> functions_;
 };
 
 Ints pads(Size2d p) {
@@ -84,6 +91,8 @@ std::string Exporter::layer(nn::Module& m, const std::string& x, const Shape& in
   if (auto* b = dynamic_cast<nn::BatchNorm*>(&m)) return batch_norm(*b, x);
   if (auto* l = dynamic_cast<nn::LayerNorm*>(&m)) return layer_norm(*l, x);
   if (auto* r = dynamic_cast<nn::RecurrentBase*>(&m)) return recurrent(*r, x);
+  if (auto* a = dynamic_cast<nn::MultiheadAttention*>(&m)) return attention(*a, x, in);
+  if (auto* t = dynamic_cast<nn::TransformerBlock*>(&m)) return transformer(*t, x, in);
   if (auto* p = dynamic_cast<nn::PositionalEncoding*>(&m))  // x + P[:seq]
     return g_.node("Add", {x, g_.constant("positions", positions(*p, in))});
   if (auto* d = dynamic_cast<nn::Dropout*>(&m))  // the identity in inference; kept for import
@@ -138,11 +147,8 @@ std::string Exporter::activation(const nn::Activation& a, const std::string& x) 
       return g_.node("Elu", {x}, {{"alpha", p}});
     case ActivationKind::selu:
       return g_.node("Selu", {x});
-    case ActivationKind::gelu: {  // x·Φ(x) = x·(1 + erf(x/√2))/2
-      const std::string erf = g_.node("Erf", {g_.node("Div", {x, scalar(std::sqrt(2.0f))})});
-      const std::string half = g_.node("Mul", {g_.node("Add", {erf, scalar(1.0f)}), scalar(0.5f)});
-      return g_.node("Mul", {x, half});
-    }
+    case ActivationKind::gelu:
+      return gelu(g_, x);
     case ActivationKind::softplus:  // log(1 + e^(beta·x)) / beta
       if (p == 1.0f) return g_.node("Softplus", {x});
       return g_.node("Div", {g_.node("Softplus", {g_.node("Mul", {x, scalar(p)})}), scalar(p)});
@@ -269,6 +275,50 @@ std::string Exporter::recurrent(nn::RecurrentBase& m, const std::string& x) {
   return g_.node("Squeeze", {last, g_.int64s("axes", {0})});
 }
 
+// The constants after x of a call of the MultiheadAttention function on samples of `seq` steps.
+std::vector<std::string> Exporter::attention_args(nn::MultiheadAttention& m, int64_t seq) {
+  std::vector<std::string> args;
+  for (nn::Linear* p : {&m.q_proj(), &m.k_proj(), &m.v_proj(), &m.out_proj()}) {
+    args.push_back(g_.constant("weight_t", transpose(p->weight())));
+    args.push_back(g_.constant("bias", p->bias()));
+  }
+  const int64_t d = m.embed_dim() / m.num_heads();
+  args.push_back(g_.int64s("heads", {0, 0, m.num_heads(), d}));
+  args.push_back(g_.constant("scale", Tensor::scalar(detail::attention_scale(d))));
+  // No mask is a scalar 0, so that it differs from the causal mask of one step (a zero).
+  args.push_back(g_.constant("mask", m.causal() ? nn::causal_mask(seq) : Tensor::scalar(0.0f)));
+  return args;
+}
+
+std::string Exporter::attention(nn::MultiheadAttention& m, const std::string& x, const Shape& in) {
+  std::vector<std::string> args{x};
+  for (std::string& a : attention_args(m, in.at(0))) args.push_back(std::move(a));
+  functions_.insert(detail::kAttention);
+  return g_.call(detail::kAttention, args);
+}
+
+// Its dropout is the identity in inference; its ratio is kept for import, as for dropout(p).
+std::string Exporter::transformer(nn::TransformerBlock& m, const std::string& x, const Shape& in) {
+  auto dense = [&](nn::Linear& l) {
+    return std::vector<std::string>{g_.constant("weight_t", transpose(l.weight())),
+                                    g_.constant("bias", l.bias())};
+  };
+  std::vector<std::string> args{x};
+  auto append = [&](std::vector<std::string> more) {
+    for (std::string& a : more) args.push_back(std::move(a));
+  };
+  append({parameter_or(m.ln1().weight(), {m.dim()}, 1.0f, "scale"),
+          parameter_or(m.ln1().bias(), {m.dim()}, 0.0f, "bias")});
+  append(attention_args(m.attention(), in.at(0)));
+  append({g_.constant("ratio", Tensor::scalar(m.dropout())),
+          parameter_or(m.ln2().weight(), {m.dim()}, 1.0f, "scale"),
+          parameter_or(m.ln2().bias(), {m.dim()}, 0.0f, "bias")});
+  append(dense(m.ff1()));
+  append(dense(m.ff2()));
+  functions_.insert({detail::kAttention, detail::kTransformer});
+  return g_.call(detail::kTransformer, args);
+}
+
 // ---- the model around the network ----
 
 void add_value_info(::onnx::ValueInfoProto& v, const std::string& name, const Shape& sample) {
@@ -304,6 +354,16 @@ void add_metadata(::onnx::ModelProto& proto, const Model& model) {
   add("backprop.info", model.info_json);
 }
 
+// The local functions that `called` names, callees first, and their domain's opset.
+void add_functions(::onnx::ModelProto& proto, const std::set<std::string>& called) {
+  if (called.empty()) return;
+  auto& opset = *proto.add_opset_import();
+  opset.set_domain(detail::kFunctionDomain);
+  opset.set_version(detail::kFunctionDomainVersion);
+  for (const ::onnx::FunctionProto& f : detail::local_functions())
+    if (called.count(f.name())) *proto.add_functions() = f;
+}
+
 }  // namespace
 
 void export_model(const Model& model, const std::string& path) {
@@ -322,8 +382,10 @@ void export_model(const Model& model, const std::string& path) {
   add_value_info(*graph.add_input(), "input", model.input_shape);
   GraphWriter g(graph);
   const std::string x = normalisation(g, model, "input");
-  const std::string y = Exporter(g).sequence(*model.network, x, model.input_shape, "");
+  Exporter exporter(g);
+  const std::string y = exporter.sequence(*model.network, x, model.input_shape, "");
   g.node_to("output", "Identity", {y});
+  add_functions(proto, exporter.functions());
   add_value_info(*graph.add_output(), "output", model.network->output_shape(model.input_shape));
 
   std::string bytes;

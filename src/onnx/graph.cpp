@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "onnx/functions.hpp"
+
 namespace bp::onnx::detail {
 
 namespace {
@@ -35,10 +37,23 @@ std::string GraphWriter::fresh(const std::string& hint) {
   return fmt::format("{}_{}", hint, next_++);
 }
 
+::onnx::TensorProto& GraphWriter::new_constant(const std::string& name) {
+  if (initializers_) {
+    ::onnx::TensorProto& init = *initializers_->Add();
+    init.set_name(name);
+    return init;
+  }
+  ::onnx::NodeProto& n = add_node("Constant", {}, {name}, {});
+  ::onnx::AttributeProto& value = *n.add_attribute();
+  value.set_name("value");
+  value.set_type(::onnx::AttributeProto::TENSOR);
+  value.mutable_t()->set_name(name);
+  return *value.mutable_t();
+}
+
 std::string GraphWriter::constant(const std::string& hint, const Tensor& values) {
   const Tensor& t = values;  // always contiguous
-  ::onnx::TensorProto& init = *graph_.add_initializer();
-  init.set_name(fresh(hint));
+  ::onnx::TensorProto& init = new_constant(fresh(hint));
   init.set_data_type(::onnx::TensorProto::FLOAT);
   for (int64_t d : t.shape()) init.add_dims(d);
   // ONNX stores raw data little-endian, as this machine does.
@@ -48,23 +63,24 @@ std::string GraphWriter::constant(const std::string& hint, const Tensor& values)
 }
 
 std::string GraphWriter::int64s(const std::string& hint, const std::vector<int64_t>& values) {
-  ::onnx::TensorProto& init = *graph_.add_initializer();
-  init.set_name(fresh(hint));
+  ::onnx::TensorProto& init = new_constant(fresh(hint));
   init.set_data_type(::onnx::TensorProto::INT64);
   init.add_dims(static_cast<int64_t>(values.size()));
   for (int64_t v : values) init.add_int64_data(v);
   return init.name();
 }
 
-void GraphWriter::add_node(const std::string& op, const std::vector<std::string>& inputs,
-                           const std::vector<std::string>& outputs,
-                           std::initializer_list<Attribute> attributes) {
-  ::onnx::NodeProto& n = *graph_.add_node();
+::onnx::NodeProto& GraphWriter::add_node(const std::string& op,
+                                         const std::vector<std::string>& inputs,
+                                         const std::vector<std::string>& outputs,
+                                         std::initializer_list<Attribute> attributes) {
+  ::onnx::NodeProto& n = *nodes_.Add();
   n.set_op_type(op);
   n.set_name(fresh(op));
   for (const std::string& in : inputs) n.add_input(in);
   for (const std::string& out : outputs) n.add_output(out);
   for (const Attribute& a : attributes) set_attribute(*n.add_attribute(), a);
+  return n;
 }
 
 void GraphWriter::node_to(const std::string& output, const std::string& op,
@@ -80,6 +96,12 @@ std::vector<std::string> GraphWriter::nodes(const std::string& op,
   for (int k = 0; k < outputs; ++k) names.push_back(fresh(op + "_out"));
   add_node(op, inputs, names, attributes);
   return names;
+}
+
+std::string GraphWriter::call(const std::string& function, const std::vector<std::string>& inputs) {
+  std::string output = fresh(function + "_out");
+  add_node(function, inputs, {output}, {}).set_domain(kFunctionDomain);
+  return output;
 }
 
 std::string GraphWriter::node(const std::string& op, const std::vector<std::string>& inputs,

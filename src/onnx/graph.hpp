@@ -1,5 +1,6 @@
-// Writes an ONNX graph one node at a time: constants become initializers, every value gets a
-// fresh name. Internal to the ONNX export.
+// Writes an ONNX graph, or the body of a model-local function, one node at a time: constants become
+// the graph's initializers (Constant nodes in a function body), every value gets a fresh name.
+// Internal to the ONNX export.
 #pragma once
 
 #include <onnx/onnx_pb.h>
@@ -22,7 +23,9 @@ struct Attribute {
 
 class GraphWriter {
  public:
-  explicit GraphWriter(::onnx::GraphProto& graph) : graph_(graph) {}
+  explicit GraphWriter(::onnx::GraphProto& graph)
+      : nodes_(*graph.mutable_node()), initializers_(graph.mutable_initializer()) {}
+  explicit GraphWriter(::onnx::FunctionProto& function) : nodes_(*function.mutable_node()) {}
 
   // An initializer holding `values` (float32, `shape`); returns its name.
   std::string constant(const std::string& hint, const Tensor& values);
@@ -38,14 +41,20 @@ class GraphWriter {
   void node_to(const std::string& output, const std::string& op,
                const std::vector<std::string>& inputs,
                std::initializer_list<Attribute> attributes = {});
+  // A node calling `function`, one of the model-local functions (onnx/functions.hpp); returns its
+  // output's name.
+  std::string call(const std::string& function, const std::vector<std::string>& inputs);
 
  private:
   std::string fresh(const std::string& hint);
-  void add_node(const std::string& op, const std::vector<std::string>& inputs,
-                const std::vector<std::string>& outputs,
-                std::initializer_list<Attribute> attributes);
+  ::onnx::NodeProto& add_node(const std::string& op, const std::vector<std::string>& inputs,
+                              const std::vector<std::string>& outputs,
+                              std::initializer_list<Attribute> attributes);
+  // An initializer, or in a function body a Constant node, to fill in; returns it.
+  ::onnx::TensorProto& new_constant(const std::string& name);
 
-  ::onnx::GraphProto& graph_;
+  google::protobuf::RepeatedPtrField<::onnx::NodeProto>& nodes_;
+  google::protobuf::RepeatedPtrField<::onnx::TensorProto>* initializers_ = nullptr;  // or a body
   int64_t next_ = 0;
 };
 

@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <set>
+
 #include "backprop/error.hpp"
 #include "backprop/onnx.hpp"
+#include "onnx/functions.hpp"
 #include "onnx/import_graph.hpp"
 
 namespace bp::onnx {
@@ -53,6 +56,24 @@ std::pair<std::string, Shape> graph_input(const ::onnx::GraphProto& g, const Con
   BP_CHECK_AS(FormatError, !sample.empty(), "{}: the input '{}' has no sample axes", what,
               detail::printable(in.name()));
   return {in.name(), sample};
+}
+
+// The model's local functions, each of which must be one that export writes, exactly; their names.
+std::set<std::string> local_functions(const ::onnx::ModelProto& proto, const std::string& what) {
+  std::set<std::string> names;
+  for (const ::onnx::FunctionProto& f : proto.functions()) {
+    const ::onnx::FunctionProto* own = detail::local_function(f.name());
+    BP_CHECK_AS(FormatError,
+                f.domain() == detail::kFunctionDomain && own &&
+                    f.SerializeAsString() == own->SerializeAsString(),
+                "{}: function '{}.{}' is not one that export writes (import reads only the "
+                "functions {}.{} and {}.{} of export, unchanged)",
+                what, detail::printable(f.domain()), detail::printable(f.name()),
+                detail::kFunctionDomain, detail::kAttention, detail::kFunctionDomain,
+                detail::kTransformer);
+    names.insert(f.name());
+  }
+  return names;
 }
 
 // The network built from the layers' specs, their tensors copied in.
@@ -117,7 +138,7 @@ Model import_model(const std::string& path) {
   std::tie(input, m.input_shape) = graph_input(g, constants, what);
   BP_CHECK_AS(FormatError, g.output_size() == 1, "{}: the graph has {} outputs; import takes one",
               what, g.output_size());
-  detail::Importer importer(g, constants, input, m.input_shape, what);
+  detail::Importer importer(g, constants, local_functions(proto, what), input, m.input_shape, what);
   build_network(m, importer.run(g.output(0).name()), what);
   std::string norm;
   read_metadata(proto, m, norm, what);

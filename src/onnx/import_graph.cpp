@@ -11,6 +11,7 @@
 #include "backprop/error.hpp"
 #include "backprop/onnx.hpp"
 #include "backprop/transformer.hpp"
+#include "onnx/functions.hpp"
 #include "onnx/import_graph.hpp"
 
 namespace bp::onnx::detail {
@@ -40,8 +41,9 @@ int64_t same(const Ints& v) {
 
 }  // namespace
 
-Importer::Importer(const ::onnx::GraphProto& graph, const Constants& constants, std::string input,
-                   Shape shape, std::string what)
+Importer::Importer(const ::onnx::GraphProto& graph, const Constants& constants,
+                   const std::set<std::string>& functions, std::string input, Shape shape,
+                   std::string what)
     : constants_(constants),
       input_(std::move(input)),
       shape_(std::move(shape)),
@@ -49,8 +51,10 @@ Importer::Importer(const ::onnx::GraphProto& graph, const Constants& constants, 
   for (int i = 0; i < graph.node_size(); ++i) {
     const Node& n = graph.node(i);
     const std::string where = what_ + ": " + describe(n, static_cast<size_t>(i));
-    BP_CHECK_AS(FormatError, n.domain().empty() || n.domain() == "ai.onnx",
-                "{}: operator of domain '{}' is not supported", where, printable(n.domain()));
+    const bool local = n.domain() == kFunctionDomain && functions.count(n.op_type()) > 0;
+    BP_CHECK_AS(FormatError, n.domain().empty() || n.domain() == "ai.onnx" || local,
+                "{}: operator of domain '{}' is not supported{}", where, printable(n.domain()),
+                n.domain() == kFunctionDomain ? " (the model defines no such function)" : "");
     if (n.op_type() == "Constant") {
       constants_.add_node(n, where);
     } else {
@@ -66,7 +70,7 @@ Importer::Importer(const ::onnx::GraphProto& graph, const Constants& constants, 
 
 std::vector<Layer> Importer::run(const std::string& output) {
   for (size_t i = 0; i < nodes_.size();) {
-    auto h = handlers().find(node(i).op_type());
+    auto h = handlers().find(key(i));
     if (h == handlers().end()) refuse(i, "operator not supported by import");
 
     i += (this->*h->second)(i);
@@ -77,6 +81,11 @@ std::vector<Layer> Importer::run(const std::string& output) {
               what_, printable(output), printable(current_));
   BP_CHECK_AS(FormatError, !layers_.empty(), "{}: the graph has no layers", what_);
   return std::move(layers_);
+}
+
+std::string Importer::key(size_t j) const {
+  const Node& n = node(j);
+  return n.domain() == kFunctionDomain ? n.domain() + "." + n.op_type() : n.op_type();
 }
 
 void Importer::refuse(size_t i, const std::string& why) const {
@@ -605,6 +614,77 @@ std::string Importer::recurrent_cell(size_t j, bool gru) {
   return list->strings(0);
 }
 
+Tensor Importer::weight_t(size_t i, int k, const char* role) const {
+  const Tensor& w = constant(i, k, role);
+  if (w.dim() != 2) refuse(i, fmt::format("its {} (input {}) is not a matrix", role, k));
+  return transpose(w);
+}
+
+// Export's attention arguments: the four projections, the heads' shape (0, 0, heads, d) with
+// heads·d the sample's dim, the scale 1/√d and the mask, zeros or nn::causal_mask.
+Importer::AttentionSettings Importer::attention_args(size_t i, int first,
+                                                     std::vector<Tensor>& parameters) const {
+  const char* roles[] = {"W_q", "b_q", "W_k", "b_k", "W_v", "b_v", "W_o", "b_o"};
+  for (int k = 0; k < 8; k += 2) {
+    parameters.push_back(weight_t(i, first + k, roles[k]));
+    parameters.push_back(constant(i, first + k + 1, roles[k + 1]));
+  }
+  if (shape_.size() != 2) refuse(i, "attention needs samples of shape (seq, dim)");
+  const int64_t seq = shape_[0], dim = shape_[1];
+  const Ints* heads = constants_.int64s(input(i, first + 8));
+  if (!heads || heads->size() != 4 || (*heads)[0] != 0 || (*heads)[1] != 0 || (*heads)[2] < 1 ||
+      dim % (*heads)[2] != 0 || (*heads)[3] != dim / (*heads)[2])
+    refuse(i, fmt::format("its heads (input {}) is not the shape (0, 0, heads, {} / heads)",
+                          first + 8, dim));
+  const std::optional<float> scale = constants_.scalar(input(i, first + 9));
+  if (!scale || *scale != attention_scale((*heads)[3]))
+    refuse(i, fmt::format("its scale (input {}) is not 1/sqrt({})", first + 9, (*heads)[3]));
+  const Tensor& mask = constant(i, first + 10, "mask");
+  const Tensor causal = nn::causal_mask(seq);
+  const bool is_causal = mask.shape() == causal.shape() &&
+                         std::equal(causal.data(), causal.data() + causal.numel(), mask.data());
+  if (!is_causal && !(mask.dim() == 0 && mask.data()[0] == 0.0f))
+    refuse(i,
+           fmt::format("its mask (input {}) is neither a scalar 0 nor the causal mask of ({}, {})",
+                       first + 10, seq, seq));
+  return {(*heads)[2], is_causal};
+}
+
+// A call of export's MultiheadAttention function.
+size_t Importer::attention(size_t i) {
+  Attributes(node(i), where_[i]).only({});
+  x_of(i, 0);
+  if (node(i).input_size() != kAttentionInputs)
+    refuse(i,
+           fmt::format("has {} inputs, the function {}", node(i).input_size(), kAttentionInputs));
+  Layer l;
+  const auto [heads, causal] = attention_args(i, 1, l.parameters);
+  l.spec = fmt::format("attention({}{})", heads, causal ? ",causal=true" : "");
+  return push(i, i, std::move(l));
+}
+
+// A call of export's TransformerBlock function: the layer norms around attention and the MLP.
+size_t Importer::transformer(size_t i) {
+  Attributes(node(i), where_[i]).only({});
+  x_of(i, 0);
+  if (node(i).input_size() != kTransformerInputs)
+    refuse(i,
+           fmt::format("has {} inputs, the function {}", node(i).input_size(), kTransformerInputs));
+  Layer l;
+  l.parameters = {constant(i, 1, "ln1_scale"), constant(i, 2, "ln1_bias")};
+  const auto [heads, causal] = attention_args(i, 3, l.parameters);
+  const std::optional<float> ratio = constants_.scalar(input(i, 14));
+  if (!ratio) refuse(i, "its ratio (input 14) is not one float");
+  const Tensor w1 = weight_t(i, 17, "W_1");
+  l.parameters.insert(l.parameters.end(),
+                      {constant(i, 15, "ln2_scale"), constant(i, 16, "ln2_bias"), w1,
+                       constant(i, 18, "b_1"), weight_t(i, 19, "W_2"), constant(i, 20, "b_2")});
+  l.spec =
+      fmt::format("transformer({},{}{}{})", heads, w1.shape()[0],
+                  *ratio == 0.1f ? "" : ",dropout=" + num(*ratio), causal ? "" : ",causal=false");
+  return push(i, i, std::move(l));
+}
+
 // Embedding: Cast of the ids to int64, then Gather from a constant table along axis 0.
 size_t Importer::cast(size_t i) {
   Attributes a(node(i), where_[i]);
@@ -733,6 +813,8 @@ const std::map<std::string, Importer::Handler>& Importer::handlers() {
       {"Reshape", &Importer::reshape},
       {"Transpose", &Importer::transpose_node},
       {"Cast", &Importer::cast},
+      {std::string(kFunctionDomain) + "." + kAttention, &Importer::attention},
+      {std::string(kFunctionDomain) + "." + kTransformer, &Importer::transformer},
       {"Add", &Importer::add},
       {"Sub", &Importer::sub},
       {"Identity", &Importer::identity},

@@ -23,10 +23,12 @@ struct Layer {
 
 class Importer {
  public:
-  // `input` is the graph's input, of sample shape `shape`; `what` starts every error message.
-  // Throws bp::Error naming the node on an operator of another domain or a bad Constant.
-  Importer(const ::onnx::GraphProto& graph, const Constants& constants, std::string input,
-           Shape shape, std::string what);
+  // `input` is the graph's input, of sample shape `shape`; `functions` the model's local functions
+  // (checked to be export's own); `what` starts every error message. Throws bp::Error naming the
+  // node on an operator of another domain (but a call of one of `functions`) or a bad Constant.
+  Importer(const ::onnx::GraphProto& graph, const Constants& constants,
+           const std::set<std::string>& functions, std::string input, Shape shape,
+           std::string what);
   // The layers from the input to `output`. Throws bp::Error naming the first node that has no
   // layer form (its operator, an attribute or its place in the graph) or whose constants do not fit
   // the layer, and when `output` is not the end of the chain.
@@ -63,6 +65,17 @@ class Importer {
   // Node j is part of a zero initial state; the first node from j on that is not.
   bool is_state(size_t j) const;
   size_t skip_state(size_t j);
+  size_t attention(size_t i);
+  size_t transformer(size_t i);
+  // The inputs first.. of the attention call at node i: its settings, and its 8 parameters
+  // appended to `parameters`.
+  struct AttentionSettings {
+    int64_t heads;
+    bool causal;
+  };
+  AttentionSettings attention_args(size_t i, int first, std::vector<Tensor>& parameters) const;
+  // Input k of node i: a constant matrix, transposed (a MatMul's weight as our Linear's).
+  Tensor weight_t(size_t i, int k, const char* role) const;
   size_t cast(size_t i);
   size_t add(size_t i);
   size_t positional(size_t i, const Tensor& table);
@@ -86,6 +99,8 @@ class Importer {
   bool takes(size_t j, const std::string& a, const std::string& b) const;
   std::string other_input(size_t j, const std::string& known) const;
   bool is_scalar(const std::string& name, float value, float tolerance) const;
+  // The handler key of node j: its operator, "backprop." before a local function's.
+  std::string key(size_t j) const;
   // Adds `layer`, read from nodes first..last, after checking that it builds on the current shape
   // with tensors of the shapes its module has; returns the count of nodes.
   size_t push(size_t first, size_t last, Layer layer);

@@ -167,6 +167,14 @@ TEST(CausalAttention, WithoutMaskLaterInputsMatter) {
   EXPECT_GT(norm, 0.0f);
 }
 
+TEST(CausalAttention, MaskHoldsMinusOneBillionAboveTheDiagonal) {
+  const Tensor m = nn::causal_mask(3);
+  ASSERT_EQ(m.shape(), (Shape{3, 3}));
+  for (int64_t q = 0; q < 3; ++q)
+    for (int64_t k = 0; k < 3; ++k) EXPECT_EQ(m.at({q, k}), k > q ? -1e9f : 0.0f) << q << k;
+  expect_error([] { nn::causal_mask(0); }, "causal_mask: seq must be positive, got 0");
+}
+
 // ---- the layers against the unrolled composition of ops ----
 
 // A stack of `module`'s layers unrolled over time from differentiable ops (linear, slice, sigmoid,

@@ -2,8 +2,8 @@
 """Exported models in a runtime that backprop did not write.
 
 Trains a small model for every layer kind that ONNX export maps (on made-up CSV data) and the
-Fashion-MNIST MLP and CNN, exports each, checks the file with ONNX's own checker, runs it in ONNX
-Runtime (onnxruntime-node) and compares with `backprop predict --scores` on the same raw inputs:
+Fashion-MNIST MLP, CNN and an attention model, exports each, checks the file with ONNX's own
+checker, runs it in ONNX Runtime (onnxruntime-node) and compares with `backprop predict --scores` on the same raw inputs:
 the largest absolute difference must be <= 1e-4 and the predicted classes the same. Exits non-zero
 on the first failure.
 
@@ -49,11 +49,18 @@ CSV_MODELS = [
      "blobs", []),
     ("lstm-stack-sequences", "reshape(8,8),lstm(8,layers=2,sequences=true),flatten,dense(3)",
      "blobs", []),
+    ("attention", "reshape(8,8),dense(16),attention(4),layernorm,flatten,dense(3)", "blobs", []),
+    ("attention-causal", "reshape(8,8),attention(2,causal=true),attention(1),flatten,dense(3)",
+     "blobs", []),
+    ("transformer",
+     "embedding(10,32),positional,transformer(4,64),transformer(2,16,dropout=0,causal=false),"
+     "flatten,dense(3)", "ids", ["--normalize", "none"]),
 ]
 IMAGE_MODELS = [
     ("fashion-mlp", "auto"),
     ("fashion-cnn", "conv(32,3),relu,maxpool(2),conv(64,3),relu,maxpool(2),flatten,dense(128),relu,"
                     "dense(10)"),
+    ("fashion-attention", "reshape(28,28),dense(32),attention(4),layernorm,flatten,dense(10)"),
 ]
 
 
@@ -88,9 +95,11 @@ def idx_images(path):
 
 
 def check_interface(name, m):
-    """Opset 17, one input with a dynamic batch axis, one output, the label names as metadata."""
+    """Opset 17 (and backprop's functions, version 1, where the graph calls them), one input with a
+    dynamic batch axis, one output, the label names as metadata."""
     problems = []
-    if [(o.domain, o.version) for o in m.opset_import] != [("", 17)]:
+    opsets = [("", 17)] + ([("backprop", 1)] if m.functions else [])
+    if [(o.domain, o.version) for o in m.opset_import] != opsets:
         problems.append(f"opsets {m.opset_import}")
     inputs, outputs = list(m.graph.input), list(m.graph.output)
     if [i.name for i in inputs] != ["input"] or [o.name for o in outputs] != ["output"]:

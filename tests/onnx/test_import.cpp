@@ -32,11 +32,15 @@ struct Folder {
   std::string path;
 };
 
-// A model with every parameter and buffer drawn at random (running statistics too), so that a
-// tensor landing in the wrong place shows.
+// A model with every parameter and buffer drawn at random (biases, layer norms' weights and
+// running statistics too), so that a tensor landing in the wrong place shows.
 Model random_model(const std::string& spec, const Shape& input, data::NormKind norm) {
   Generator gen(11);
   Model m = Model::create(nn::parse_model_spec(spec), input, gen);
+  for (auto& [name, p] : m.network->named_parameters()) {
+    Tensor t = p;
+    t.copy_(Tensor::uniform(p.shape(), -0.5f, 0.5f, gen));
+  }
   for (auto& [name, b] : m.network->named_buffers()) {
     Tensor t = b;
     t.copy_(Tensor::uniform(b.shape(), 0.5f, 1.5f, gen));
@@ -120,6 +124,24 @@ TEST(OnnxImport, EveryExportableLayerComesBackBitForBit) {
   expect_round_trip("reshape(8,8),gru(12,layers=2),dense(3)", {64});
   expect_round_trip("reshape(8,8),rnn(16,sequences=true),rnn(8,nonlinearity=relu),dense(3)", {64});
   expect_round_trip("reshape(8,8),lstm(8,layers=2,sequences=true),flatten,dense(3)", {64});
+}
+
+TEST(OnnxImport, AttentionAndTransformerComeBackBitForBit) {
+  expect_round_trip("reshape(8,8),dense(16),attention(4),layernorm,flatten,dense(3)", {64});
+  expect_round_trip("reshape(8,8),attention(2,causal=true),attention(1),flatten,dense(3)", {64},
+                    data::NormKind::min_max);
+  expect_round_trip("embedding(50,32),positional,transformer(4,64),dense(50)", {16},
+                    data::NormKind::none);
+  expect_round_trip(
+      "embedding(10,8),transformer(2,16,dropout=0.25,causal=false),transformer(8,4,dropout=0),"
+      "flatten,dense(3)",
+      {6}, data::NormKind::none);
+  expect_round_trip("reshape(28,28),dense(32),attention(4),layernorm,flatten,dense(10)", {784});
+  // One step: the causal mask is then a zero, which must still tell causal from not.
+  expect_round_trip(
+      "reshape(1,4),attention(2),attention(2,causal=true),transformer(1,8),"
+      "transformer(2,8,causal=false),flatten,dense(3)",
+      {4});
 }
 
 TEST(OnnxImport, KeepsTheTaskAndTheTrainingRecord) {
@@ -224,6 +246,95 @@ TEST(OnnxImport, RefusesGraphsThatAreNotOneChain) {
   first_node(proto, "Gemm").set_input(1, "nowhere");
   expect_error([&] { onnx::import_model(write(dir, "w.onnx", proto)); },
                "(Gemm): its weight (input 1) is not a float constant");
+}
+
+// The call node of a local function (domain "backprop") named `op`.
+::onnx::NodeProto& call_node(::onnx::ModelProto& proto, const std::string& op) {
+  for (auto& n : *proto.mutable_graph()->mutable_node())
+    if (n.domain() == "backprop" && n.op_type() == op) return n;
+  throw std::runtime_error("no call of " + op);
+}
+
+::onnx::TensorProto& initializer(::onnx::ModelProto& proto, const std::string& name) {
+  for (auto& t : *proto.mutable_graph()->mutable_initializer())
+    if (t.name() == name) return t;
+  throw std::runtime_error("no initializer " + name);
+}
+
+// The functions a model holds: each one that its nodes call, once, callees first.
+std::vector<std::string> functions_of(const ::onnx::ModelProto& proto) {
+  std::vector<std::string> names;
+  for (const auto& f : proto.functions()) names.push_back(f.domain() + "." + f.name());
+  return names;
+}
+
+TEST(OnnxExport, HoldsEachLocalFunctionThatItCallsOnce) {
+  Folder dir;
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(functions_of(exported(dir, "dense(2)", {3})), Names{});
+  ::onnx::ModelProto proto =
+      exported(dir, "reshape(4,8),attention(2),attention(4,causal=true),flatten,dense(2)", {32});
+  EXPECT_EQ(functions_of(proto), Names{"backprop.MultiheadAttention"});
+  EXPECT_EQ(proto.opset_import_size(), 2);
+  proto = exported(dir, "reshape(4,8),transformer(2,16),transformer(1,8),flatten,dense(2)", {32});
+  EXPECT_EQ(functions_of(proto),
+            (Names{"backprop.MultiheadAttention", "backprop.TransformerBlock"}));
+}
+
+TEST(OnnxImport, RefusesAttentionThatExportDidNotWrite) {
+  Folder dir;
+  const std::string spec = "reshape(4,8),attention(2,causal=true),flatten,dense(2)";
+  ::onnx::ModelProto proto = exported(dir, spec, {32});
+  ::onnx::NodeProto& call = call_node(proto, "MultiheadAttention");
+  const std::string node = "node '" + call.name() + "' (MultiheadAttention): ";
+  const ::onnx::NodeProto original = call;
+  call.set_input(1, original.input(2));  // a bias where a weight goes
+  expect_error([&] { onnx::import_model(write(dir, "w.onnx", proto)); },
+               node + "its W_q (input 1) is not a matrix");
+  call.set_input(1, original.input(11));  // the (4, 4) mask where an (8, 8) weight goes
+  expect_error([&] { onnx::import_model(write(dir, "shape.onnx", proto)); },
+               node + "as 'attention(2,causal=true)': its 0.q_proj.weight has shape [4, 4]");
+  call = original;
+  call.set_input(11, original.input(1));  // a weight where the mask goes
+  expect_error([&] { onnx::import_model(write(dir, "mask.onnx", proto)); },
+               node + "its mask (input 11) is neither a scalar 0 nor the causal mask of (4, 4)");
+  call = original;
+  ::onnx::TensorProto& heads = initializer(proto, original.input(9));
+  heads.set_int64_data(2, 3);
+  expect_error([&] { onnx::import_model(write(dir, "heads.onnx", proto)); },
+               node + "its heads (input 9) is not the shape (0, 0, heads, 8 / heads)");
+  heads.set_int64_data(2, 2);
+  call.add_input(original.input(1));
+  expect_error([&] { onnx::import_model(write(dir, "inputs.onnx", proto)); },
+               node + "has 13 inputs, the function 12");
+  call = original;
+  // A function of the same name whose body differs from export's is not taken for attention.
+  proto.mutable_functions(0)->mutable_node(0)->set_op_type("Sub");
+  expect_error([&] { onnx::import_model(write(dir, "body.onnx", proto)); },
+               "function 'backprop.MultiheadAttention' is not one that export writes");
+  proto.clear_functions();
+  expect_error([&] { onnx::import_model(write(dir, "none.onnx", proto)); },
+               node +
+                   "operator of domain 'backprop' is not supported (the model defines no such "
+                   "function)");
+}
+
+TEST(OnnxImport, RefusesTransformerCallsWithConstantsThatDoNotFit) {
+  Folder dir;
+  ::onnx::ModelProto proto =
+      exported(dir, "embedding(10,8),transformer(2,16),flatten,dense(2)", {4});
+  ::onnx::NodeProto& call = call_node(proto, "TransformerBlock");
+  const std::string node = "node '" + call.name() + "' (TransformerBlock): ";
+  const ::onnx::NodeProto original = call;
+  call.set_input(17, original.input(19));  // W_2ᵀ (16, 8) where W_1ᵀ (8, 16) goes
+  expect_error([&] { onnx::import_model(write(dir, "ff.onnx", proto)); },
+               node +
+                   "as 'transformer(2,8)': its 0.ff1.weight has shape [8, 16], the layer needs "
+                   "[8, 8]");
+  call = original;
+  call.set_input(14, original.input(1));  // the layer norm's scale where the ratio goes
+  expect_error([&] { onnx::import_model(write(dir, "ratio.onnx", proto)); },
+               node + "its ratio (input 14) is not one float");
 }
 
 }  // namespace
