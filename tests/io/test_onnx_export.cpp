@@ -16,19 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using bp::testing::expect_error;
-
-struct Folder {
-  Folder() {
-    std::string tmpl = (fs::temp_directory_path() / "bp_onnx_XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~Folder() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (fs::path(path) / name).string(); }
-  std::string path;
-};
+using bp::testing::TempDir;
 
 Model model_of(const std::string& spec, const Shape& input) {
   Generator gen(4);
@@ -36,7 +24,7 @@ Model model_of(const std::string& spec, const Shape& input) {
 }
 
 TEST(OnnxExport, WritesAModelHoldingEveryParameter) {
-  Folder dir;
+  TempDir dir;
   Model m = model_of("flatten,dense(16),relu,dropout(0.2),dense(3)", {2, 4});
   onnx::export_model(m, dir / "m.onnx");
   const auto bytes = fs::file_size(dir / "m.onnx");
@@ -59,7 +47,7 @@ class Doubling : public nn::Module {
 };
 
 TEST(OnnxExport, RefusesLayersWithoutAnOnnxFormNamingThem) {
-  Folder dir;
+  TempDir dir;
   Model m = model_of("dense(4),residual(dense(4)),dense(2)", {3});
   m.network->add(std::make_shared<Doubling>());
   expect_error([&] { onnx::export_model(m, dir / "a.onnx"); },
@@ -74,7 +62,7 @@ TEST(OnnxExport, RefusesLayersWithoutAnOnnxFormNamingThem) {
 }
 
 TEST(OnnxExport, AFailedWriteLeavesNothing) {
-  Folder dir;
+  TempDir dir;
   Model m = model_of("dense(2)", {3});
   expect_error([&] { onnx::export_model(m, dir / "missing/m.onnx"); }, "missing");
   EXPECT_FALSE(fs::exists(dir / "missing"));

@@ -18,19 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using bp::testing::expect_error;
-
-struct Folder {
-  Folder() {
-    std::string tmpl = (fs::temp_directory_path() / "bp_onnx_import_XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~Folder() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (fs::path(path) / name).string(); }
-  std::string path;
-};
+using bp::testing::TempDir;
 
 // A model with every parameter and buffer drawn at random (biases, layer norms' weights and
 // running statistics too), so that a tensor landing in the wrong place shows.
@@ -67,7 +55,7 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 void expect_round_trip(const std::string& spec, const Shape& input,
                        data::NormKind norm = data::NormKind::standardize) {
   SCOPED_TRACE(spec);
-  Folder dir;
+  TempDir dir;
   const Model m = random_model(spec, input, norm);
   onnx::export_model(m, dir / "m.onnx");
   const Model back = onnx::import_model(dir / "m.onnx");
@@ -145,7 +133,7 @@ TEST(OnnxImport, AttentionAndTransformerComeBackBitForBit) {
 }
 
 TEST(OnnxImport, KeepsTheTaskAndTheTrainingRecord) {
-  Folder dir;
+  TempDir dir;
   Model m = random_model("dense(2)", {3}, data::NormKind::none);
   m.task = data::Task::regression;
   m.label_names.clear();
@@ -159,7 +147,7 @@ TEST(OnnxImport, KeepsTheTaskAndTheTrainingRecord) {
 
 // ---- broken and unsupported files ----
 
-::onnx::ModelProto exported(const Folder& dir, const std::string& spec, const Shape& input) {
+::onnx::ModelProto exported(const TempDir& dir, const std::string& spec, const Shape& input) {
   onnx::export_model(random_model(spec, input, data::NormKind::none), dir / "base.onnx");
   ::onnx::ModelProto proto;
   std::ifstream in(dir / "base.onnx", std::ios::binary);
@@ -167,7 +155,7 @@ TEST(OnnxImport, KeepsTheTaskAndTheTrainingRecord) {
   return proto;
 }
 
-std::string write(const Folder& dir, const std::string& name, const ::onnx::ModelProto& proto) {
+std::string write(const TempDir& dir, const std::string& name, const ::onnx::ModelProto& proto) {
   std::ofstream out(dir / name, std::ios::binary);
   EXPECT_TRUE(proto.SerializeToOstream(&out));
   return dir / name;
@@ -180,7 +168,7 @@ std::string write(const Folder& dir, const std::string& name, const ::onnx::Mode
 }
 
 TEST(OnnxImport, RefusesFilesThatAreNotOnnxModels) {
-  Folder dir;
+  TempDir dir;
   expect_error([&] { onnx::import_model(dir / "missing.onnx"); }, "missing.onnx: no such file");
   std::ofstream(dir / "text.onnx") << "label,f1\nc0,0.5\n";
   expect_error([&] { onnx::import_model(dir / "text.onnx"); }, "text.onnx: not an ONNX model");
@@ -195,7 +183,7 @@ TEST(OnnxImport, RefusesFilesThatAreNotOnnxModels) {
 }
 
 TEST(OnnxImport, RefusesOtherOpsets) {
-  Folder dir;
+  TempDir dir;
   ::onnx::ModelProto proto = exported(dir, "dense(2)", {3});
   proto.mutable_opset_import(0)->set_version(18);
   expect_error([&] { onnx::import_model(write(dir, "new.onnx", proto)); },
@@ -205,7 +193,7 @@ TEST(OnnxImport, RefusesOtherOpsets) {
 }
 
 TEST(OnnxImport, RefusesUnsupportedOperatorsAndAttributesNamingTheNode) {
-  Folder dir;
+  TempDir dir;
   ::onnx::ModelProto proto = exported(dir, "dense(4),relu,dense(2)", {3});
   ::onnx::NodeProto& relu = first_node(proto, "Relu");
   relu.set_op_type("Celu");
@@ -230,7 +218,7 @@ TEST(OnnxImport, RefusesUnsupportedOperatorsAndAttributesNamingTheNode) {
 }
 
 TEST(OnnxImport, RefusesGraphsThatAreNotOneChain) {
-  Folder dir;
+  TempDir dir;
   ::onnx::ModelProto proto = exported(dir, "dense(4),relu,dense(2)", {3});
   *proto.mutable_graph()->add_input() = proto.graph().input(0);
   proto.mutable_graph()->mutable_input(1)->set_name("second");
@@ -269,7 +257,7 @@ std::vector<std::string> functions_of(const ::onnx::ModelProto& proto) {
 }
 
 TEST(OnnxExport, HoldsEachLocalFunctionThatItCallsOnce) {
-  Folder dir;
+  TempDir dir;
   using Names = std::vector<std::string>;
   EXPECT_EQ(functions_of(exported(dir, "dense(2)", {3})), Names{});
   ::onnx::ModelProto proto =
@@ -282,7 +270,7 @@ TEST(OnnxExport, HoldsEachLocalFunctionThatItCallsOnce) {
 }
 
 TEST(OnnxImport, RefusesAttentionThatExportDidNotWrite) {
-  Folder dir;
+  TempDir dir;
   const std::string spec = "reshape(4,8),attention(2,causal=true),flatten,dense(2)";
   ::onnx::ModelProto proto = exported(dir, spec, {32});
   ::onnx::NodeProto& call = call_node(proto, "MultiheadAttention");
@@ -320,7 +308,7 @@ TEST(OnnxImport, RefusesAttentionThatExportDidNotWrite) {
 }
 
 TEST(OnnxImport, RefusesTransformerCallsWithConstantsThatDoNotFit) {
-  Folder dir;
+  TempDir dir;
   ::onnx::ModelProto proto =
       exported(dir, "embedding(10,8),transformer(2,16),flatten,dense(2)", {4});
   ::onnx::NodeProto& call = call_node(proto, "TransformerBlock");
