@@ -148,8 +148,9 @@ BP_API Tensor causal_mask(int64_t seq);
 //   d = embed_dim / num_heads;  head = softmax(Q·Kᵀ/√d + M)·V;  out = concat(heads)·W_oᵀ + b_o
 // With `causal`, M adds -1e9 wherever a key comes after the query, so position t attends only to
 // positions ≤ t (the masked weights are exactly 0). The projections are the children q_proj,
-// k_proj, v_proj and out_proj (Linear(embed_dim, embed_dim)); like PyTorch, q/k/v weights are
-// Xavier-uniform, out_proj's weight is U(-1/√embed_dim, 1/√embed_dim) and all biases start at 0.
+// k_proj, v_proj and out_proj (Linear(embed_dim, embed_dim)); as PyTorch initialises them, the
+// q/k/v weights are U(±√(6 / (4·embed_dim))) (Xavier-uniform over the three stacked, as one
+// (3·embed_dim, embed_dim) matrix), out_proj's weight is U(±1/√embed_dim), all biases start at 0.
 // The constructor throws bp::Error naming the field unless both sizes are positive and heads
 // divides dim; forward() throws unless the input is 3-D with last extent dim.
 class BP_API MultiheadAttention : public Module {

@@ -161,9 +161,11 @@ MultiheadAttention::MultiheadAttention(const AttentionOptions& options, Generato
               "MultiheadAttention: dim and heads must be positive (got {} and {})", dim, heads);
   BP_CHECK_AS(ValueError, dim % heads == 0,
               "MultiheadAttention: dim {} is not divisible by heads {}", dim, heads);
+  // Xavier-uniform over q, k and v stacked: fan_in dim, fan_out 3·dim.
+  const float stacked = std::sqrt(6.0f / static_cast<float>(4 * dim));
   auto projection = [&](const char* child, bool xavier) {
     auto p = std::make_shared<Linear>(dim, dim, gen);
-    if (xavier) init::xavier_uniform(p->weight(), gen);
+    if (xavier) init::uniform(p->weight(), -stacked, stacked, gen);
     init::zeros(p->bias());
     register_module(child, p);
     return p;

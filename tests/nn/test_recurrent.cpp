@@ -175,6 +175,32 @@ TEST(CausalAttention, MaskHoldsMinusOneBillionAboveTheDiagonal) {
   expect_error([] { nn::causal_mask(0); }, "causal_mask: seq must be positive, got 0");
 }
 
+TEST(Attention, InitialisedAsPyTorchDoes) {
+  Generator gen(3);
+  nn::MultiheadAttention attn({.dim = 48, .heads = 4}, gen);
+  auto largest = [](const Tensor& t) {
+    float m = 0;
+    for (float v : t.values()) m = std::max(m, std::fabs(v));
+    return m;
+  };
+  // q, k, v: Xavier-uniform over the (3·48, 48) stack, U(±√(6/192)); out_proj: U(±1/√48).
+  for (const char* name : {"q_proj.weight", "k_proj.weight", "v_proj.weight", "out_proj.weight"}) {
+    const float bound = std::string(name) == "out_proj.weight" ? 1.0f / std::sqrt(48.0f)
+                                                               : std::sqrt(6.0f / 192.0f);
+    Tensor w;
+    for (auto& [n, t] : attn.named_parameters())
+      if (n == name) w = t;
+    ASSERT_TRUE(w.defined()) << name;
+    EXPECT_LE(largest(w), bound) << name;
+    EXPECT_GT(largest(w), 0.98f * bound) << name;  // 2304 draws come that close
+  }
+  for (auto& [n, t] : attn.named_parameters()) {
+    if (n.ends_with(".bias")) {
+      EXPECT_EQ(largest(t), 0.0f) << n;
+    }
+  }
+}
+
 // ---- the layers against the unrolled composition of ops ----
 
 // A stack of `module`'s layers unrolled over time from differentiable ops (linear, slice, sigmoid,
