@@ -185,8 +185,8 @@ TEST(Attention, InitialisedAsPyTorchDoes) {
   };
   // q, k, v: Xavier-uniform over the (3·48, 48) stack, U(±√(6/192)); out_proj: U(±1/√48).
   for (const char* name : {"q_proj.weight", "k_proj.weight", "v_proj.weight", "out_proj.weight"}) {
-    const float bound = std::string(name) == "out_proj.weight" ? 1.0f / std::sqrt(48.0f)
-                                                               : std::sqrt(6.0f / 192.0f);
+    const float bound =
+        std::string(name) == "out_proj.weight" ? 1.0f / std::sqrt(48.0f) : std::sqrt(6.0f / 192.0f);
     Tensor w;
     for (auto& [n, t] : attn.named_parameters())
       if (n == name) w = t;
